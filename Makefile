@@ -1,0 +1,80 @@
+# Cobranza assistant. `make run` sets everything up and starts the assistant; `make test` runs
+# every test. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+MODEL       := models/cobranza.tar.gz
+TRAINING    := domain.yml config.yml $(sort $(wildcard data/*/*.yml))
+PIP_VERSION := 24.3.1
+
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONTZPATH :=
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help install run servers db seed train validate lint test test-fast lock postgres clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
+	  echo "$(VENV) is not Python 3.10: recreating it"; rm -rf $(VENV); fi
+	@py="$$(scripts/find_python.sh)" || exit 1; \
+	if [ ! -x $(BIN)/python ]; then echo "Creating $(VENV) with $$py"; "$$py" -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
+	@touch $@
+
+install: $(STAMP) ## Create .venv (Python 3.10) and install the pinned dependencies
+
+lock: $(STAMP) ## Re-pin the whole dependency tree into constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v '^cobranza' > constraints.txt
+
+db: $(STAMP) ## Create/migrate the database and load the demo portfolio when empty
+	$(BIN)/cobranza db upgrade
+	$(BIN)/cobranza seed
+
+seed: db ## Same as db (the demo portfolio load is idempotent)
+
+$(MODEL): $(TRAINING) | $(STAMP)
+	$(BIN)/rasa train --fixed-model-name cobranza --out models --quiet
+	@touch $@
+
+train: $(MODEL) ## Train the model when it is missing or older than the training data
+
+validate: $(STAMP) ## Check the designers' files: persona profiles, then rasa data validate
+	$(BIN)/cobranza personas validate
+	$(BIN)/rasa data validate --fail-on-warnings --quiet
+
+run: db train ## Set up everything, then start the action server (5055) and Rasa (5005)
+	scripts/run.sh
+
+servers: ## Start both servers without the set-up checks
+	scripts/run.sh
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint validate ## Every test: lint, types, data validation, unit, integration and end-to-end
+	@if [ -z "$${COBRANZA_TEST_POSTGRES_URL:-}" ]; then \
+	  url="$$(scripts/ensure_postgres.sh)" || { echo "warning: no PostgreSQL; its tests will be skipped" >&2; url=; }; \
+	  export COBRANZA_TEST_POSTGRES_URL="$$url"; \
+	fi; \
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+postgres: ## Install (Debian) and start a local PostgreSQL for the PostgreSQL tests; prints the URL
+	@scripts/ensure_postgres.sh
+
+clean: ## Remove the virtualenv, models and the local database
+	rm -rf $(VENV) models var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,85 @@
+"""Settings read once from the environment (GUIDE §3).
+
+Call :func:`load_settings` at start-up and pass the result down; nothing reads ``os.environ``
+elsewhere. Secrets are wrapped in :class:`Secret` so they never show up in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must not be printed."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    persona_profiles_dir: Path
+    default_time_zone: str
+    log_level: str
+
+    @property
+    def masked_database_url(self) -> str:
+        """The database URL with any password hidden, for logs and CLI output."""
+        from sqlalchemy.engine import make_url
+
+        return str(make_url(self.database_url).render_as_string(hide_password=True))
+
+
+def default_database_url(root: Path = PROJECT_ROOT) -> str:
+    return f"sqlite:///{root / 'var' / 'cobranza.db'}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting once. Unknown values fail fast with the variable's name."""
+    env = os.environ if environ is None else environ
+    database_url = env.get("DATABASE_URL", "").strip() or default_database_url()
+    if "://" not in database_url:
+        raise ConfigError(
+            f"DATABASE_URL must be an SQLAlchemy URL such as sqlite:///var/cobranza.db or "
+            f"postgresql://user:password@host/db, got {database_url!r}"
+        )
+    profiles = Path(
+        env.get("PERSONA_PROFILES_DIR", "").strip() or PROJECT_ROOT / "persona_profiles"
+    )
+    time_zone = env.get("COBRANZA_DEFAULT_TIME_ZONE", "").strip() or "America/Mexico_City"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"COBRANZA_DEFAULT_TIME_ZONE is not an IANA zone: {time_zone!r}") from exc
+    log_level = (env.get("COBRANZA_LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(
+            f"COBRANZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level!r}"
+        )
+    return Settings(
+        database_url=database_url,
+        persona_profiles_dir=profiles,
+        default_time_zone=time_zone,
+        log_level=log_level,
+    )
