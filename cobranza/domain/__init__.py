@@ -1,0 +1,1 @@
+"""Pure domain logic: money, phones, geography, delinquency. No I/O."""
