@@ -1,0 +1,1 @@
+"""Adapters to the outside: the database (SQLAlchemy) and, later, HTTP services."""

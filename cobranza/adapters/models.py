@@ -1,0 +1,367 @@
+"""The data model (SQLAlchemy 1.4 in 2.0 style). Money is Numeric(14, 2) → Decimal, never float.
+
+Timestamps are stored in UTC; :class:`UTCDateTime` makes SQLite and PostgreSQL hand back the
+same aware datetimes. Status columns are strings with named CHECK constraints so migrations are
+identical on both databases. Rasa's own ``events`` table (SQL tracker store) is not ours and is
+kept out of Alembic's autogenerate (see migrations/env.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
+
+from cobranza.domain.money import CENT
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+Base: Any = declarative_base(metadata=metadata)
+
+
+PROMISE_STATUSES = ("pending", "kept", "broken", "cancelled")
+AGREEMENT_STATUSES = ("active", "completed", "broken", "cancelled")
+INSTALLMENT_STATUSES = ("pending", "paid", "missed", "cancelled")
+PLAN_TYPES = ("pay_in_full", "settlement", "installments")
+DEBT_STATUSES = ("active", "disputed", "paused", "paid", "written_off")
+CONSENT_STATUSES = ("granted", "revoked")
+CHANNELS = ("whatsapp", "webchat", "sms", "voice", "email", "rest", "agent")
+CONTACT_DIRECTIONS = ("outbound", "inbound")
+TICKET_STATUSES = ("open", "claimed", "closed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Money(TypeDecorator):
+    """Pesos as ``Decimal`` with two places. PostgreSQL stores NUMERIC(14, 2) exactly; SQLite
+    has no exact decimal (NUMERIC columns hold floats), so there the column holds integer
+    centavos. Queries through SQLAlchemy (sums included) see pesos on both."""
+
+    impl = Numeric(14, 2, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Integer())
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Any) -> Decimal | int | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money is never a float")
+        amount = Decimal(value).quantize(CENT)
+        if amount != Decimal(value):
+            raise ValueError(f"more than two decimals: {value}")
+        return int(amount * 100) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(CENT)
+        return Decimal(value).quantize(CENT)
+
+
+MONEY = Money()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Creditor(Base):
+    __tablename__ = "creditors"
+
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    name = Column(String(120), nullable=False)
+    legal_name = Column(String(200), nullable=False)
+    clabe = Column(String(18), nullable=False)
+    bank = Column(String(60), nullable=False)
+    convenience_store_reference_prefix = Column(String(12), nullable=False)
+    card_payment_url = Column(String(300), nullable=True)
+    customer_service_phone = Column(String(20), nullable=False)
+
+
+class Debtor(Base):
+    __tablename__ = "debtors"
+    __table_args__ = (
+        CheckConstraint("phone LIKE '+52%'", name="phone_e164_mx"),
+        CheckConstraint("discount_requests >= 0", name="discount_requests_non_negative"),
+    )
+
+    phone = Column(String(16), primary_key=True)  # E.164: +52 and 10 digits
+    full_name = Column(String(160), nullable=False)
+    date_of_birth = Column(Date, nullable=False)
+    state = Column(String(60), nullable=False)
+    municipality = Column(String(100), nullable=False)
+    time_zone = Column(String(40), nullable=False)
+    persona = Column(String(40), nullable=True)
+    hardship_declared_at = Column(UTCDateTime, nullable=True)
+    hardship_reason = Column(String(200), nullable=True)
+    discount_requests = Column(Integer, nullable=False, default=0)
+    last_discount_request_at = Column(UTCDateTime, nullable=True)
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+    updated_at = Column(UTCDateTime, nullable=False, default=_now, onupdate=_now)
+
+    debts = relationship("Debt", back_populates="debtor", order_by="Debt.id")
+
+
+class Debt(Base):
+    __tablename__ = "debts"
+    __table_args__ = (
+        CheckConstraint("current_balance >= 0", name="balance_non_negative"),
+        CheckConstraint("original_amount > 0", name="original_amount_positive"),
+        CheckConstraint("days_past_due >= 0", name="days_past_due_non_negative"),
+        CheckConstraint(_in("status", DEBT_STATUSES), name="status"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False, index=True
+    )
+    creditor_id = Column(Integer, ForeignKey("creditors.id"), nullable=False)
+    product = Column(String(80), nullable=False)
+    contract_number = Column(String(40), nullable=False, unique=True)
+    opened_on = Column(Date, nullable=False)
+    original_amount = Column(MONEY, nullable=False)
+    current_balance = Column(MONEY, nullable=False)
+    days_past_due = Column(Integer, nullable=False)
+    balance_as_of = Column(Date, nullable=False)  # the date the balance was calculated
+    last_payment_on = Column(Date, nullable=True)
+    last_payment_amount = Column(MONEY, nullable=True)
+    status = Column(String(16), nullable=False, default="active")
+
+    debtor = relationship("Debtor", back_populates="debts")
+    creditor = relationship("Creditor")
+    payments = relationship("Payment", back_populates="debt", order_by="Payment.paid_at")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id = Column(Integer, primary_key=True)
+    debt_id = Column(
+        Integer, ForeignKey("debts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    amount = Column(MONEY, nullable=False)
+    paid_at = Column(UTCDateTime, nullable=False)
+    due_on = Column(Date, nullable=True)  # the due date this payment covered, when known
+    method = Column(String(20), nullable=False)  # spei, oxxo, card, branch
+    reference = Column(String(60), nullable=True)
+
+    debt = relationship("Debt", back_populates="payments")
+
+
+class Promise(Base):
+    __tablename__ = "promises"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_in("status", PROMISE_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        Index("ix_promises_debtor_status", "debtor_phone", "status"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    folio = Column(String(24), nullable=False, unique=True)
+    debt_id = Column(Integer, ForeignKey("debts.id", ondelete="CASCADE"), nullable=False)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    amount = Column(MONEY, nullable=False)
+    due_date = Column(Date, nullable=False)
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    created_by = Column(String(60), nullable=False, default="bot")
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+    updated_at = Column(UTCDateTime, nullable=False, default=_now, onupdate=_now)
+    resolved_at = Column(UTCDateTime, nullable=True)
+
+    debt = relationship("Debt")
+
+
+class PaymentAgreement(Base):
+    __tablename__ = "payment_agreements"
+    __table_args__ = (
+        CheckConstraint(_in("plan_type", PLAN_TYPES), name="plan_type"),
+        CheckConstraint(_in("status", AGREEMENT_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint("total_amount > 0", name="total_positive"),
+        CheckConstraint("discount_amount >= 0", name="discount_non_negative"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    folio = Column(String(24), nullable=False, unique=True)
+    debt_id = Column(
+        Integer, ForeignKey("debts.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    plan_type = Column(String(16), nullable=False)
+    balance_at_agreement = Column(MONEY, nullable=False)
+    discount_amount = Column(MONEY, nullable=False, default=0)
+    total_amount = Column(MONEY, nullable=False)
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="active")
+    created_by = Column(String(60), nullable=False, default="bot")
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+
+    debt = relationship("Debt")
+    installments = relationship(
+        "AgreementInstallment", back_populates="agreement", order_by="AgreementInstallment.number"
+    )
+
+
+class AgreementInstallment(Base):
+    __tablename__ = "agreement_installments"
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "number", name="uq_agreement_installments_number"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_in("status", INSTALLMENT_STATUSES), name="status"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    agreement_id = Column(
+        Integer, ForeignKey("payment_agreements.id", ondelete="CASCADE"), nullable=False
+    )
+    number = Column(Integer, nullable=False)
+    amount = Column(MONEY, nullable=False)
+    due_date = Column(Date, nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    paid_at = Column(UTCDateTime, nullable=True)
+
+    agreement = relationship("PaymentAgreement", back_populates="installments")
+
+
+class Consent(Base):
+    """Append-only: the latest record per (debtor, channel) is the consent in force."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        Index("ix_consents_debtor_channel", "debtor_phone", "channel", "recorded_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False)
+    source = Column(String(120), nullable=False)  # e.g. "contrato 2024-03", "conversacion whatsapp"
+    recorded_at = Column(UTCDateTime, nullable=False, default=_now)
+
+    debtor = relationship("Debtor")
+
+
+class ContactAttempt(Base):
+    __tablename__ = "contact_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("direction", CONTACT_DIRECTIONS), name="direction"),
+        Index("ix_contact_attempts_debtor_time", "debtor_phone", "attempted_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    channel = Column(String(16), nullable=False)
+    direction = Column(String(16), nullable=False)
+    initiated_by = Column(String(60), nullable=False)  # bot, campaign:<name>, agent:<name>
+    attempted_at = Column(UTCDateTime, nullable=False)
+    outcome = Column(String(30), nullable=False)  # delivered, read, failed, right_party, ...
+    notes = Column(Text, nullable=True)
+
+    debtor = relationship("Debtor")
+
+
+class HandoffTicket(Base):
+    __tablename__ = "handoff_tickets"
+    __table_args__ = (
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
+        Index("ix_handoff_tickets_status_priority", "status", "priority", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="SET NULL"), nullable=True
+    )
+    sender_id = Column(String(80), nullable=False)  # the conversation id on its channel
+    channel = Column(String(16), nullable=False)
+    debt_id = Column(Integer, ForeignKey("debts.id", ondelete="SET NULL"), nullable=True)
+    reason = Column(String(40), nullable=False)
+    priority = Column(Integer, nullable=False, default=0)
+    status = Column(String(16), nullable=False, default="open")
+    context = Column(JSON, nullable=False, default=dict)
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+    claimed_by = Column(String(60), nullable=True)
+    claimed_at = Column(UTCDateTime, nullable=True)
+    closed_at = Column(UTCDateTime, nullable=True)
+    outcome = Column(String(60), nullable=True)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_debtor_time", "debtor_phone", "occurred_at"),)
+
+    id = Column(Integer, primary_key=True)
+    occurred_at = Column(UTCDateTime, nullable=False, default=_now)
+    actor = Column(String(60), nullable=False)  # system, bot, agent:<name>, cli
+    action = Column(String(60), nullable=False)
+    debtor_phone = Column(String(16), nullable=True)
+    details = Column(JSON, nullable=False, default=dict)

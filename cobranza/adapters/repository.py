@@ -1,0 +1,88 @@
+"""Queries over the data model. Functions take a Session; callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from cobranza.adapters.models import Consent, Debt, Debtor, Payment, Promise
+
+
+class DebtorNotFound(LookupError):
+    """No debtor with that phone number."""
+
+
+def get_debtor(session: Session, phone: str) -> Debtor:
+    debtor = session.execute(
+        select(Debtor)
+        .options(selectinload(Debtor.debts).selectinload(Debt.creditor))
+        .where(Debtor.phone == phone)
+    ).scalar_one_or_none()
+    if debtor is None:
+        raise DebtorNotFound(phone)
+    return debtor
+
+
+def active_debts(debtor: Debtor) -> list[Debt]:
+    return [d for d in debtor.debts if d.status in ("active", "paused", "disputed")]
+
+
+def promise_counts_since(session: Session, phone: str, since: datetime) -> dict[str, int]:
+    """Promises by status whose due date falls on or after ``since``."""
+    rows = session.execute(
+        select(Promise.status, func.count())
+        .where(Promise.debtor_phone == phone, Promise.due_date >= since.date())
+        .group_by(Promise.status)
+    ).all()
+    return {status: count for status, count in rows}
+
+
+def payment_punctuality_since(session: Session, phone: str, since: datetime) -> tuple[int, int]:
+    """(on time, late) payments since ``since`` that covered a known due date."""
+    rows = session.execute(
+        select(Payment.paid_at, Payment.due_on)
+        .join(Debt, Payment.debt_id == Debt.id)
+        .where(Debt.debtor_phone == phone, Payment.paid_at >= since, Payment.due_on.is_not(None))
+    ).all()
+    on_time = sum(1 for paid_at, due_on in rows if paid_at.date() <= due_on)
+    return on_time, len(rows) - on_time
+
+
+def latest_consents(session: Session, phone: str) -> dict[str, Consent]:
+    """The consent record in force per channel (the latest one)."""
+    records: Sequence[Consent] = (
+        session.execute(
+            select(Consent)
+            .where(Consent.debtor_phone == phone)
+            .order_by(Consent.recorded_at, Consent.id)
+        )
+        .scalars()
+        .all()
+    )
+    latest: dict[str, Consent] = {}
+    for record in records:
+        latest[record.channel] = record
+    return latest
+
+
+def promises_of(session: Session, phone: str) -> list[Promise]:
+    return list(
+        session.execute(
+            select(Promise)
+            .where(Promise.debtor_phone == phone)
+            .order_by(Promise.due_date.desc(), Promise.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+
+
+def all_debtor_phones(session: Session) -> list[str]:
+    return list(session.execute(select(Debtor.phone).order_by(Debtor.phone)).scalars().all())
+
+
+def window_start(now: datetime, days: int) -> datetime:
+    return now - timedelta(days=days)

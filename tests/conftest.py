@@ -1,0 +1,106 @@
+"""Shared fixtures: real persona profiles, real migrated databases (SQLite always, PostgreSQL
+when COBRANZA_TEST_POSTGRES_URL names a server), and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from cobranza.adapters import db
+from cobranza.clock import FixedClock
+from cobranza.config import PROJECT_ROOT
+from cobranza.personas.profiles import PersonaProfile, load_profiles
+
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+
+# The demo portfolio in the tests is cut on this date; the clock stands at noon in CDMX.
+DEMO_TODAY = date(2026, 11, 22)
+NOW = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def profiles() -> dict[str, PersonaProfile]:
+    return load_profiles(PROJECT_ROOT / "persona_profiles")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_sqlite(tmp_path: Path) -> Engine:
+    return db.make_engine(sqlite_url(tmp_path / "test.db"))
+
+
+@pytest.fixture
+def migrated_sqlite(empty_sqlite: Engine) -> Engine:
+    db.upgrade(empty_sqlite)
+    return empty_sqlite
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One migrated SQLite database with the demo portfolio, shared read-only by tests."""
+    from cobranza import demo, services
+
+    url = sqlite_url(tmp_path_factory.mktemp("seeded") / "demo.db")
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    factory = db.make_session_factory(engine)
+    with db.session_scope(factory) as session:
+        demo.load_demo(session, DEMO_TODAY)
+        services.reassign_personas(
+            session, load_profiles(PROJECT_ROOT / "persona_profiles"), FixedClock(NOW)
+        )
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def seeded_sessions(seeded_sqlite_url: str) -> Iterator[object]:
+    engine = db.make_engine(seeded_sqlite_url)
+    yield db.make_session_factory(engine)
+    engine.dispose()
+
+
+def _postgres_admin_url() -> str:
+    url = os.environ.get("COBRANZA_TEST_POSTGRES_URL", "").strip()
+    if url:
+        return url
+    reason = (
+        "COBRANZA_TEST_POSTGRES_URL is not set: run `make postgres` (or `make test`, which starts "
+        "it) to run the PostgreSQL tests"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(reason + " — CI must run them (.ci/run starts PostgreSQL)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[Engine]:
+    """A brand-new PostgreSQL database for one test, dropped afterwards."""
+    admin_url = make_url(_postgres_admin_url())
+    name = f"cobranza_test_{uuid.uuid4().hex[:12]}"
+    admin = db.make_engine(str(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = db.make_engine(str(admin_url.set(database=name)))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
