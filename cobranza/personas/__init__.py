@@ -1,0 +1,2 @@
+"""Persona profiles (persona_profiles/*.yml), the engine that assigns them, and the offers
+they allow."""
