@@ -1,0 +1,340 @@
+"""The ``cobranza`` command: database set-up, demo data and inspection.
+
+``--json`` prints machine-readable output; without it, readable tables. Errors go to stderr in
+Spanish with exit code 1; usage errors exit 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from tabulate import tabulate
+
+from cobranza.adapters import db
+from cobranza.adapters.repository import DebtorNotFound
+from cobranza.clock import Clock, FixedClock, SystemClock, local_today
+from cobranza.config import ConfigError, Settings, load_settings
+from cobranza.domain.money import format_mxn, to_centavos
+from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.personas.profiles import ProfileError, load_profiles
+
+log = logging.getLogger("cobranza.cli")
+
+
+class CliError(Exception):
+    """A problem to report to the user in one line, exit code 1."""
+
+
+def _clock(at: str | None) -> Clock:
+    if not at:
+        return SystemClock()
+    try:
+        instant = datetime.fromisoformat(at)
+    except ValueError as exc:
+        raise CliError(f"--at no es una fecha y hora ISO-8601: {at!r}") from exc
+    if instant.tzinfo is None:
+        raise CliError(f"--at necesita zona horaria, p. ej. {at}-06:00")
+    return FixedClock(instant)
+
+
+def _phone(raw: str) -> str:
+    try:
+        return normalize_phone(raw)
+    except InvalidPhone as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _print(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(render(data))
+
+
+def _session_factory(settings: Settings) -> Any:
+    return db.make_session_factory(db.make_engine(settings.database_url))
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    engine = db.make_engine(settings.database_url)
+    before = db.current_revision(engine)
+    db.upgrade(engine)
+    after = db.current_revision(engine)
+    state = "al día" if before == after else f"migrada de {before or 'vacía'} a {after}"
+    print(f"Base de datos {settings.masked_database_url}: {state}")
+
+
+def cmd_db_current(args: argparse.Namespace, settings: Settings) -> None:
+    engine = db.make_engine(settings.database_url)
+    print(f"actual: {db.current_revision(engine) or '(vacía)'}  última: {db.head_revision()}")
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import demo, services
+
+    engine = db.make_engine(settings.database_url)
+    if db.current_revision(engine) != db.head_revision():
+        raise CliError("la base de datos no está migrada: ejecuta `cobranza db upgrade` primero")
+    profiles = load_profiles(settings.persona_profiles_dir)
+    clock = _clock(args.at)
+    today = (
+        date.fromisoformat(args.today)
+        if args.today
+        else local_today(clock, settings.default_time_zone)
+    )
+    factory = db.make_session_factory(engine)
+    with db.session_scope(factory) as session:
+        summary = demo.load_demo(session, today)
+        if summary["debtors_added"]:
+            summary["personas"] = services.reassign_personas(session, profiles, clock)  # type: ignore[assignment]
+    if summary["debtors_added"]:
+        print(
+            f"Cartera demo cargada: {summary['debtors_added']} deudores nuevos "
+            f"(fecha de corte {today.isoformat()}); personas: {summary.get('personas')}"
+        )
+    else:
+        print(
+            f"Cartera demo ya cargada ({summary['debtors_in_portfolio']} deudores): nada que hacer"
+        )
+
+
+def cmd_personas_validate(args: argparse.Namespace, settings: Settings) -> None:
+    profiles = load_profiles(settings.persona_profiles_dir)
+    ordered = sorted(profiles.values(), key=lambda p: -p.priority)
+    print(
+        f"{len(profiles)} perfiles válidos en {settings.persona_profiles_dir}: "
+        + ", ".join(f"{p.name} ({'por defecto' if p.fallback else p.priority})" for p in ordered)
+    )
+
+
+def cmd_personas_assign(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import services
+
+    profiles = load_profiles(settings.persona_profiles_dir)
+    with db.session_scope(_session_factory(settings)) as session:
+        counts = services.reassign_personas(session, profiles, _clock(args.at))
+    _print(
+        counts, args.json, lambda c: tabulate(sorted(c.items()), headers=["persona", "deudores"])
+    )
+
+
+def _render_debtor(data: dict[str, Any]) -> str:
+    profile = [
+        ("Teléfono", data["phone"]),
+        ("Nombre", data["full_name"]),
+        ("Nacimiento", data["date_of_birth"]),
+        ("Lugar", f"{data['municipality']}, {data['state']}"),
+        ("Zona horaria", f"{data['time_zone']} (hora local {data['local_time']})"),
+        ("Persona", data["persona"]),
+        ("Saldo total", data["balance_text"]),
+        ("Días de atraso", f"{data['days_past_due']} (tramo {data['bucket']})"),
+    ]
+    if data["hardship_reason"]:
+        profile.append(("Dificultad declarada", data["hardship_reason"]))
+    consent = [
+        (ch, c["status"], c["source"], c["recorded_at"]) for ch, c in data["consent"].items()
+    ]
+    debts = [
+        (
+            d["contract_number"],
+            d["creditor"],
+            d["product"],
+            d["current_balance_text"],
+            d["days_past_due"],
+            d["balance_as_of"],
+            d["last_payment_on"] or "—",
+        )
+        for d in data["debts"]
+    ]
+    parts = [
+        tabulate(profile, tablefmt="plain"),
+        "\nPor qué esta persona:\n"
+        + "\n".join(f"  - {line}" for line in data["persona_explanation"]),
+        "\nAdeudos:\n"
+        + tabulate(
+            debts,
+            headers=[
+                "contrato",
+                "acreedor",
+                "producto",
+                "saldo",
+                "atraso",
+                "calculado",
+                "último pago",
+            ],
+        ),
+        "\nConsentimiento:\n"
+        + (
+            tabulate(consent, headers=["canal", "estado", "origen", "registrado"])
+            if consent
+            else "  sin registro de consentimiento"
+        ),
+    ]
+    return "\n".join(parts)
+
+
+def cmd_debtor(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import services
+
+    phone = _phone(args.phone)
+    profiles = load_profiles(settings.persona_profiles_dir)
+    with db.session_scope(_session_factory(settings)) as session:
+        data = services.debtor_report(session, phone, profiles, _clock(args.at))
+    _print(data, args.json, _render_debtor)
+
+
+def _render_offers(data: dict[str, Any]) -> str:
+    lines = [f"Persona {data['persona']}; ofertas calculadas el {data['today']} (hora local)"]
+    for debt in data["debts"]:
+        lines.append(
+            f"\nContrato {debt['contract_number']}: saldo "
+            f"{format_mxn(to_centavos(debt['balance']))}, {debt['days_past_due']} días de atraso"
+        )
+        rows = []
+        for offer in debt["offers"]:
+            for inst in offer["installments"]:
+                rows.append(
+                    (
+                        offer["code"] if inst["number"] == 1 else "",
+                        format_mxn(to_centavos(offer["discount"])) if inst["number"] == 1 else "",
+                        inst["number"],
+                        format_mxn(to_centavos(inst["amount"])),
+                        inst["due_date"],
+                    )
+                )
+        lines.append(
+            tabulate(rows, headers=["oferta", "descuento", "pago", "monto", "fecha límite"])
+            if rows
+            else "  sin ofertas"
+        )
+    return "\n".join(lines)
+
+
+def cmd_offers(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import services
+
+    phone = _phone(args.phone)
+    profiles = load_profiles(settings.persona_profiles_dir)
+    with db.session_scope(_session_factory(settings)) as session:
+        data = services.debtor_offers(session, phone, profiles, _clock(args.at))
+    _print(data, args.json, _render_offers)
+
+
+def cmd_promises(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import services
+
+    phone = _phone(args.phone)
+    with db.session_scope(_session_factory(settings)) as session:
+        data = services.debtor_promises(session, phone)
+
+    def render(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "Sin promesas de pago registradas."
+        return tabulate(
+            [
+                (
+                    p["folio"],
+                    p["amount_text"],
+                    p["due_date"],
+                    p["status"],
+                    p["channel"],
+                    p["created_by"],
+                )
+                for p in rows
+            ],
+            headers=["folio", "monto", "fecha", "estado", "canal", "registró"],
+        )
+
+    _print(data, args.json, render)
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cobranza", description="Asistente de cobranza: administración"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMANDO")
+
+    def add(name: str, func: Callable[..., None], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    def with_at(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--at",
+            help="evaluar en este instante ISO-8601 con zona (p. ej. 2026-11-22T10:00-06:00)",
+        )
+
+    dbp = sub.add_parser("db", help="migraciones de la base de datos")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACCIÓN")
+    dbsub.add_parser("upgrade", help="crear o migrar el esquema a la última versión").set_defaults(
+        func=cmd_db_upgrade
+    )
+    dbsub.add_parser("current", help="versión actual del esquema").set_defaults(func=cmd_db_current)
+
+    seed = add("seed", cmd_seed, "cargar la cartera demo (idempotente)")
+    seed.add_argument("--today", help="fecha de corte de la cartera (AAAA-MM-DD); hoy por defecto")
+    with_at(seed)
+
+    per = sub.add_parser("personas", help="perfiles de persona")
+    persub = per.add_subparsers(dest="personas_command", required=True, metavar="ACCIÓN")
+    persub.add_parser("validate", help="validar persona_profiles/*.yml").set_defaults(
+        func=cmd_personas_validate
+    )
+    assign = persub.add_parser("assign", help="recalcular y guardar la persona de cada deudor")
+    assign.set_defaults(func=cmd_personas_assign)
+    assign.add_argument("--json", action="store_true")
+    with_at(assign)
+
+    for name, func, help_text in (
+        ("debtor", cmd_debtor, "perfil, persona (y por qué), saldo, atraso, zona y consentimiento"),
+        ("offers", cmd_offers, "las ofertas de pago que el asistente haría ahora"),
+    ):
+        p = add(name, func, help_text)
+        p.add_argument(
+            "phone", metavar="TELEFONO", help="5215512345678, +525512345678 o '55 1234 5678'"
+        )
+        p.add_argument("--json", action="store_true", help="salida JSON")
+        with_at(p)
+
+    prom = add("promises", cmd_promises, "promesas de pago de un deudor")
+    prom.add_argument("--phone", required=True, metavar="TELEFONO")
+    prom.add_argument("--json", action="store_true", help="salida JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        args.func(args, settings)
+    except DebtorNotFound as exc:
+        print(f"error: no hay deudor con el teléfono {mask_phone(str(exc))}", file=sys.stderr)
+        return 1
+    except ProfileError as exc:
+        print("error: perfiles de persona inválidos:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except (CliError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

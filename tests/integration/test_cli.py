@@ -1,0 +1,165 @@
+"""The `cobranza` command as an operator runs it: a real process against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cobranza.config import PROJECT_ROOT
+
+AT = "2026-11-22T12:00:00-06:00"
+COBRANZA = str(Path(sys.executable).with_name("cobranza"))
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([COBRANZA, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    db_path = tmp_path_factory.mktemp("cli") / "cli.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_path}"}
+    env.pop("PERSONA_PROFILES_DIR", None)
+    first = run(env, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "migrada de vacía a 0001" in first.stdout
+    assert "al día" in run(env, "db", "upgrade").stdout
+    seed = run(env, "seed", "--today", "2026-11-22", "--at", AT)
+    assert seed.returncode == 0, seed.stderr
+    assert "1006 deudores nuevos" in seed.stdout
+    again = run(env, "seed", "--today", "2026-11-22", "--at", AT)
+    assert "nada que hacer" in again.stdout
+    return env
+
+
+@pytest.mark.parametrize("phone", ["5215512345678", "+525512345678", "55 1234 5678"])
+def test_debtor_json_accepts_every_phone_format(cli_env: dict[str, str], phone: str) -> None:
+    result = run(cli_env, "debtor", phone, "--json", "--at", AT)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["phone"] == "+525512345678"
+    assert data["full_name"] == "María Fernanda López Hernández"
+    assert data["persona"] == "olvidadizo" and data["balance"] == "8450.00"
+    assert data["days_past_due"] == 12 and data["time_zone"] == "America/Mexico_City"
+    assert data["local_time"] == "2026-11-22T12:00-06:00"
+    assert data["consent"]["whatsapp"]["status"] == "granted"
+    assert any(
+        line.startswith("olvidadizo (prioridad 50): aplica") for line in data["persona_explanation"]
+    )
+
+
+def test_debtor_table(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "debtor", "664 123 4567", "--at", AT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in (
+        "Juan Carlos Pérez Ramírez",
+        "America/Tijuana",
+        "en_apuros",
+        "$23,900.50",
+        "47 (tramo 31-60)",
+        "perdió su empleo",
+        "Por qué esta persona:",
+        "en_apuros (prioridad 100): aplica",
+        "whatsapp  granted",
+    ):
+        assert expected in out, expected
+
+
+def test_patricia_has_no_consent(cli_env: dict[str, str]) -> None:
+    out = run(cli_env, "debtor", "5213312345678", "--at", AT).stdout
+    assert "sin registro de consentimiento" in out and "$31,250.75" in out
+
+
+def test_offers(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "offers", "5219981234567", "--json", "--at", AT)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["persona"] == "negociador" and data["today"] == "2026-11-22"
+    [debt] = data["debts"]
+    codes = [o["code"] for o in debt["offers"]]
+    assert codes == ["pago_total", "liquidacion_10", "plan_3_quincenal", "plan_6_quincenal"]
+    for offer in debt["offers"]:
+        assert sum(Decimal(i["amount"]) for i in offer["installments"]) == Decimal(offer["total"])
+        assert Decimal(offer["total"]) + Decimal(offer["discount"]) == Decimal("12000.00")
+    table = run(cli_env, "offers", "+529981234567", "--at", AT).stdout
+    assert "liquidacion_10" in table and "$10,800.00" in table and "$1,200.00" in table
+
+
+def test_promises(cli_env: dict[str, str]) -> None:
+    data = json.loads(run(cli_env, "promises", "--phone", "5218112345678", "--json").stdout)
+    assert [p["status"] for p in data].count("broken") == 3
+    assert all(p["folio"].startswith("PP-") for p in data)
+    table = run(cli_env, "promises", "--phone", "81 1234 5678").stdout
+    assert "broken" in table and "folio" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("debtor", "5550000000"), "no hay deudor con el teléfono ********0000"),
+        (("debtor", "123"), "no es un número de 10 dígitos de México"),
+        (("offers", "5215512345678", "--at", "ayer"), "--at no es una fecha y hora ISO-8601"),
+        (("offers", "5215512345678", "--at", "2026-11-22T10:00"), "--at necesita zona horaria"),
+        (("promises", "--phone", "5215500000000"), "no hay deudor"),
+    ],
+)
+def test_errors_are_clear_and_exit_1(
+    cli_env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    result = run(cli_env, *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(cli_env: dict[str, str]) -> None:
+    assert run(cli_env, "promises").returncode == 2
+    assert run(cli_env).returncode == 2
+
+
+def test_personas_validate_names_file_and_field(cli_env: dict[str, str], tmp_path: Path) -> None:
+    ok = run(cli_env, "personas", "validate")
+    assert ok.returncode == 0 and "5 perfiles válidos" in ok.stdout
+    broken = tmp_path / "persona_profiles"
+    shutil.copytree(PROJECT_ROOT / "persona_profiles", broken)
+    path = broken / "negociador.yml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("max_days_ahead: 10", "max_days_ahead: cero"),
+        encoding="utf-8",
+    )
+    result = run({**cli_env, "PERSONA_PROFILES_DIR": str(broken)}, "personas", "validate")
+    assert result.returncode == 1
+    assert (
+        "persona_profiles/negociador.yml: promise.max_days_ahead: 'cero' is not of type 'integer'"
+        in result.stderr
+    )
+
+
+def test_personas_assign(cli_env: dict[str, str]) -> None:
+    counts = json.loads(run(cli_env, "personas", "assign", "--json", "--at", AT).stdout)
+    assert sum(counts.values()) == 1006 and set(counts) == {
+        "en_apuros",
+        "estandar",
+        "negociador",
+        "olvidadizo",
+        "reincidente",
+    }
+
+
+def test_seed_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+    result = run(env, "seed")
+    assert result.returncode == 1 and "cobranza db upgrade" in result.stderr
+
+
+def test_bad_database_url_fails_fast(tmp_path: Path) -> None:
+    result = run({**os.environ, "DATABASE_URL": "cobranza.db"}, "debtor", "5215512345678")
+    assert result.returncode == 1 and "DATABASE_URL" in result.stderr

@@ -1,0 +1,215 @@
+"""The demo portfolio: the six documented debtors exactly, 1,000+ synthetic ones spread over
+personas, buckets and every time zone, deterministic and idempotent, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from cobranza import demo, services
+from cobranza.adapters import db
+from cobranza.adapters import repository as repo
+from cobranza.adapters.models import Consent, Debt, Debtor, Payment, Promise
+from cobranza.domain.delinquency import BUCKETS, bucket_for
+from cobranza.domain.geography import MEXICAN_TIME_ZONES
+from cobranza.domain.money import to_centavos
+from cobranza.personas.offers import compute_offers
+from tests.conftest import DEMO_TODAY
+
+# WhatsApp id, name, birth date, zone, balance, days past due, persona (None: any), WhatsApp consent
+DOCUMENTED = [
+    (
+        "5215512345678",
+        "María Fernanda López Hernández",
+        "1985-03-12",
+        "America/Mexico_City",
+        "8450.00",
+        12,
+        "olvidadizo",
+        "granted",
+    ),
+    (
+        "5216641234567",
+        "Juan Carlos Pérez Ramírez",
+        "1979-11-02",
+        "America/Tijuana",
+        "23900.50",
+        47,
+        "en_apuros",
+        "granted",
+    ),
+    (
+        "5219981234567",
+        "Ana Sofía Torres Gómez",
+        "1992-07-25",
+        "America/Cancun",
+        "12000.00",
+        75,
+        "negociador",
+        "granted",
+    ),
+    (
+        "5218112345678",
+        "Carlos Alberto Méndez Ruiz",
+        "1988-01-30",
+        "America/Monterrey",
+        "15000.00",
+        40,
+        "reincidente",
+        "granted",
+    ),
+    (
+        "5216561234567",
+        "Luis Ortega Díaz",
+        "1990-05-05",
+        "America/Ciudad_Juarez",
+        "5600.00",
+        20,
+        "olvidadizo",
+        "revoked",
+    ),
+    (
+        "5213312345678",
+        "Patricia Ruiz Salazar",
+        "1970-09-14",
+        "America/Mexico_City",
+        "31250.75",
+        95,
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("wa_id", "name", "dob", "zone", "balance", "dpd", "persona", "consent"), DOCUMENTED
+)
+def test_documented_debtor(
+    seeded_sessions, profiles, clock, wa_id, name, dob, zone, balance, dpd, persona, consent
+) -> None:  # type: ignore[no-untyped-def]
+    phone = "+52" + wa_id[3:]
+    with db.session_scope(seeded_sessions) as session:
+        report = services.debtor_report(session, phone, profiles, clock)
+        offers = services.debtor_offers(session, phone, profiles, clock)
+    assert report["full_name"] == name
+    assert report["date_of_birth"] == dob
+    assert report["time_zone"] == zone
+    assert report["balance"] == balance and report["days_past_due"] == dpd
+    assert len(report["debts"]) == 1 and report["debts"][0]["current_balance"] == balance
+    assert report["debts"][0]["balance_as_of"] == DEMO_TODAY.isoformat()
+    if persona is not None:
+        assert report["persona"] == persona, report["persona_explanation"]
+    assert report["persona"] in profiles and report["persona_stored"] == report["persona"]
+    assert report["consent"].get("whatsapp", {}).get("status") == consent
+    [debt] = offers["debts"]
+    assert debt["offers"], "every debtor gets at least one offer"
+    for offer in debt["offers"]:
+        assert sum(Decimal(i["amount"]) for i in offer["installments"]) == Decimal(offer["total"])
+        assert Decimal(offer["total"]) + Decimal(offer["discount"]) == Decimal(balance)
+
+
+def test_documented_histories(seeded_sessions, clock) -> None:  # type: ignore[no-untyped-def]
+    with db.session_scope(seeded_sessions) as session:
+
+        def facts(phone: str):  # type: ignore[no-untyped-def]
+            return services.debtor_facts(session, repo.get_debtor(session, phone), clock)
+
+        maria = session.execute(
+            select(func.count())
+            .select_from(Payment)
+            .join(Debt)
+            .where(Debt.debtor_phone == "+525512345678")
+        ).scalar_one()
+        assert maria == 18 and facts("+525512345678").late_payments_12m == 0
+        juan = repo.get_debtor(session, "+526641234567")
+        assert juan.hardship_reason == "perdió su empleo" and juan.hardship_declared_at is not None
+        assert repo.get_debtor(session, "+529981234567").discount_requests == 2
+        assert facts("+528112345678").broken_promises_90d == 3
+        luis = (
+            session.execute(
+                select(Consent.status)
+                .where(Consent.debtor_phone == "+526561234567")
+                .order_by(Consent.recorded_at)
+            )
+            .scalars()
+            .all()
+        )
+        assert luis == ["granted", "revoked"]
+        assert (
+            session.execute(
+                select(func.count())
+                .select_from(Consent)
+                .where(Consent.debtor_phone == "+523312345678")
+            ).scalar_one()
+            == 0
+        )
+
+
+def test_portfolio_spread(seeded_sessions, profiles) -> None:  # type: ignore[no-untyped-def]
+    with db.session_scope(seeded_sessions) as session:
+        debtors = session.execute(select(Debtor)).scalars().all()
+        debts = session.execute(select(Debt)).scalars().all()
+        promises = Counter(session.execute(select(Promise.status)).scalars())
+        payments = session.execute(select(func.count()).select_from(Payment)).scalar_one()
+    assert len(debtors) >= 1006
+    personas = Counter(d.persona for d in debtors)
+    assert set(personas) == set(profiles) and min(personas.values()) >= 50, personas
+    assert set(Counter(bucket_for(d.days_past_due) for d in debts)) >= set(BUCKETS)
+    zones = Counter(d.time_zone for d in debtors)
+    assert set(zones) == set(MEXICAN_TIME_ZONES), zones
+    assert {"pending", "kept", "broken"} <= set(promises) and payments > 5000
+
+
+def test_every_debtor_gets_offers_that_add_up(seeded_sessions, profiles) -> None:  # type: ignore[no-untyped-def]
+    with db.session_scope(seeded_sessions) as session:
+        rows = session.execute(select(Debt, Debtor.persona).join(Debtor)).all()
+    assert len(rows) > 1006
+    for debt, persona in rows:
+        balance = to_centavos(debt.current_balance)
+        offers = compute_offers(balance, debt.days_past_due, profiles[persona], DEMO_TODAY)
+        assert offers
+        for offer in offers:
+            assert sum(i.amount for i in offer.installments) == offer.total
+            assert offer.total + offer.discount == balance
+
+
+def _dump(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for table in ("debtors", "debts", "payments", "promises", "consents")
+            for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1")
+        ]
+
+
+def test_load_is_deterministic_and_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engines = []
+    for name in ("a", "b"):
+        engine = db.make_engine(f"sqlite:///{tmp_path / name}.db")
+        db.upgrade(engine)
+        with db.session_scope(db.make_session_factory(engine)) as session:
+            assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+        engines.append(engine)
+    with db.session_scope(db.make_session_factory(engines[0])) as session:
+        assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 0
+    assert _dump(engines[0]) == _dump(engines[1])
+
+
+@pytest.mark.postgres
+def test_portfolio_on_postgres(empty_postgres: Engine, profiles, clock) -> None:  # type: ignore[no-untyped-def]
+    db.upgrade(empty_postgres)
+    factory = db.make_session_factory(empty_postgres)
+    with db.session_scope(factory) as session:
+        assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+        services.reassign_personas(session, profiles, clock)
+    with db.session_scope(factory) as session:
+        report = services.debtor_report(session, "+526641234567", profiles, clock)
+        total = session.execute(select(func.sum(Debt.current_balance))).scalar_one()
+    assert report["balance"] == "23900.50" and report["persona"] == "en_apuros"
+    assert isinstance(total, Decimal) and total == total.quantize(Decimal("0.01"))
+    assert date.fromisoformat(report["debts"][0]["balance_as_of"]) == DEMO_TODAY
