@@ -1,0 +1,1 @@
+"""Rasa SDK action server: thin adapters from the tracker to ``cobranza`` services."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Start the action server (port 5055) and the Rasa server (port 5005, REST channel) in the
+# foreground. Ctrl-C (or either server exiting) stops both. `make run` prepares everything first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+MODEL=${RASA_MODEL:-models/cobranza.tar.gz}
+ACTIONS_PORT=${ACTIONS_PORT:-5055}
+RASA_PORT=${RASA_PORT:-5005}
+ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # its action_endpoint must match ACTIONS_PORT
+export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 PYTHONTZPATH=
+
+[ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
+[ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+"$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
+pids+=($!)
+"$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials credentials.yml \
+  --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" &
+pids+=($!)
+
+echo "Starting: action server on :$ACTIONS_PORT, Rasa on :$RASA_PORT (REST: POST" \
+  "http://localhost:$RASA_PORT/webhooks/rest/webhook). Ctrl-C stops both."
+# Either server exiting brings the other down.
+wait -n "${pids[@]}"
+status=$?
+echo "a server exited (status $status); stopping the other" >&2
+exit "$status"
