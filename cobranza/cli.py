@@ -182,14 +182,24 @@ def _render_debtor(data: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def cmd_debtor(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import services
-
+def _debtor_view(
+    args: argparse.Namespace,
+    settings: Settings,
+    view: Callable[..., dict[str, Any]],
+    render: Callable[[Any], str],
+) -> None:
+    """Run a per-debtor service (report, offers) for PHONE and print it."""
     phone = _phone(args.phone)
     profiles = load_profiles(settings.persona_profiles_dir)
     with db.session_scope(_session_factory(settings)) as session:
-        data = services.debtor_report(session, phone, profiles, _clock(args.at))
-    _print(data, args.json, _render_debtor)
+        data = view(session, phone, profiles, _clock(args.at))
+    _print(data, args.json, render)
+
+
+def cmd_debtor(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import services
+
+    _debtor_view(args, settings, services.debtor_report, _render_debtor)
 
 
 def _render_offers(data: dict[str, Any]) -> str:
@@ -222,11 +232,7 @@ def _render_offers(data: dict[str, Any]) -> str:
 def cmd_offers(args: argparse.Namespace, settings: Settings) -> None:
     from cobranza import services
 
-    phone = _phone(args.phone)
-    profiles = load_profiles(settings.persona_profiles_dir)
-    with db.session_scope(_session_factory(settings)) as session:
-        data = services.debtor_offers(session, phone, profiles, _clock(args.at))
-    _print(data, args.json, _render_offers)
+    _debtor_view(args, settings, services.debtor_offers, _render_offers)
 
 
 def cmd_promises(args: argparse.Namespace, settings: Settings) -> None:
