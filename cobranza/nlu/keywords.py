@@ -1,0 +1,46 @@
+"""Opt-out keywords decide the intent whatever the model says (GUIDE §6, LFPDPPP): a message
+that is just BAJA, ALTO or STOP is ``no_contactar`` with confidence 1.0."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from cobranza.consent import is_opt_out_keyword
+
+OPT_OUT_INTENT = "no_contactar"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class OptOutKeywordClassifier(GraphComponent, IntentClassifier):
+    """Put it last in the pipeline, after FallbackClassifier."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> OptOutKeywordClassifier:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            if is_opt_out_keyword(str(message.get(TEXT) or "")):
+                decided = {"name": OPT_OUT_INTENT, "confidence": 1.0}
+                message.set(INTENT, decided, add_to_output=True)
+                ranking = [
+                    r
+                    for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get("name") != OPT_OUT_INTENT
+                ]
+                message.set(INTENT_RANKING_KEY, [decided, *ranking], add_to_output=True)
+        return messages
