@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ class Settings:
     persona_profiles_dir: Path
     default_time_zone: str
     log_level: str
+    agent_hours: tuple[time, time] = (time(9, 0), time(19, 0))
 
     @property
     def masked_database_url(self) -> str:
@@ -77,7 +79,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"COBRANZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level!r}"
         )
+    hours = env.get("COBRANZA_AGENT_HOURS", "").strip() or "09:00-19:00"
+    try:
+        opening, closing = (time.fromisoformat(part.strip()) for part in hours.split("-"))
+    except ValueError as exc:
+        raise ConfigError(
+            f"COBRANZA_AGENT_HOURS must look like 09:00-19:00, got {hours!r}"
+        ) from exc
+    if opening >= closing:
+        raise ConfigError(f"COBRANZA_AGENT_HOURS must open before it closes: {hours!r}")
     return Settings(
+        agent_hours=(opening, closing),
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

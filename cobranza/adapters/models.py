@@ -53,6 +53,7 @@ CONSENT_STATUSES = ("granted", "revoked")
 CHANNELS = ("whatsapp", "webchat", "sms", "voice", "email", "rest", "agent")
 CONTACT_DIRECTIONS = ("outbound", "inbound")
 TICKET_STATUSES = ("open", "claimed", "closed")
+BLOCK_REASONS = ("wrong_number", "third_party")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -353,6 +354,25 @@ class HandoffTicket(Base):
     claimed_at = Column(UTCDateTime, nullable=True)
     closed_at = Column(UTCDateTime, nullable=True)
     outcome = Column(String(60), nullable=True)
+
+
+class ContactBlock(Base):
+    """A number that must never be contacted again about a debtor (wrong number, third party)."""
+
+    __tablename__ = "contact_blocks"
+    __table_args__ = (
+        CheckConstraint(_in("reason", BLOCK_REASONS), name="reason"),
+        Index("ix_contact_blocks_phone", "phone"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    phone = Column(String(16), nullable=False)  # the number that answered (E.164)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=True
+    )
+    reason = Column(String(20), nullable=False)
+    source = Column(String(120), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
 
 
 class AuditLog(Base):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from cobranza.adapters.models import Consent, Debt, Debtor, Payment, Promise
+from cobranza.adapters.models import Consent, Debt, Debtor, HandoffTicket, Payment, Promise
 
 
 class DebtorNotFound(LookupError):
@@ -86,3 +86,12 @@ def all_debtor_phones(session: Session) -> list[str]:
 
 def window_start(now: datetime, days: int) -> datetime:
     return now - timedelta(days=days)
+
+
+def open_ticket_for(session: Session, sender_id: str) -> HandoffTicket | None:
+    return session.execute(
+        select(HandoffTicket)
+        .where(HandoffTicket.sender_id == sender_id, HandoffTicket.status != "closed")
+        .order_by(HandoffTicket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()

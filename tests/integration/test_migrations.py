@@ -20,6 +20,7 @@ TABLES = {
     "audit_log",
     "consents",
     "contact_attempts",
+    "contact_blocks",
     "creditors",
     "debtors",
     "debts",

@@ -1,0 +1,68 @@
+"""Consent and opt-out, and numbers that must never be contacted again (wrong number)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy.orm import Session
+
+from cobranza.adapters.models import AuditLog, Consent, ContactBlock
+from cobranza.clock import Clock
+
+# Channels a revocation covers: opting out anywhere stops contact everywhere.
+CONTACT_CHANNELS = ("whatsapp", "sms", "voice", "email", "webchat")
+OPT_OUT_KEYWORDS = frozenset({"baja", "alto", "stop", "unsubscribe", "cancelar suscripcion"})
+
+
+def is_opt_out_keyword(text: str) -> bool:
+    """BAJA, ALTO or STOP alone (any case, accents, punctuation or emoji around it)."""
+    plain = unicodedata.normalize("NFKD", text or "")
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    words = re.sub(r"[^a-z ]+", " ", plain).split()
+    return " ".join(words) in OPT_OUT_KEYWORDS
+
+
+def revoke_consent(session: Session, phone: str, source: str, clock: Clock) -> None:
+    now = clock.now()
+    for channel in CONTACT_CHANNELS:
+        session.add(
+            Consent(
+                debtor_phone=phone,
+                channel=channel,
+                status="revoked",
+                source=source,
+                recorded_at=now,
+            )
+        )
+    session.add(
+        AuditLog(
+            occurred_at=now,
+            actor="bot",
+            action="consent_revoked",
+            debtor_phone=phone,
+            details={"source": source},
+        )
+    )
+    session.flush()
+
+
+def block_number(
+    session: Session, phone: str, debtor_phone: str | None, reason: str, source: str, clock: Clock
+) -> None:
+    now = clock.now()
+    session.add(
+        ContactBlock(
+            phone=phone, debtor_phone=debtor_phone, reason=reason, source=source, created_at=now
+        )
+    )
+    session.add(
+        AuditLog(
+            occurred_at=now,
+            actor="bot",
+            action="number_blocked",
+            debtor_phone=debtor_phone,
+            details={"reason": reason, "source": source},
+        )
+    )
+    session.flush()

@@ -1,0 +1,62 @@
+"""Payments the debtor reports, and where the debtor can pay (the creditor's own accounts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from cobranza.adapters.models import AuditLog
+from cobranza.clock import Clock
+from cobranza.promises import primary_debt
+
+
+@dataclass(frozen=True)
+class PaymentMethods:
+    creditor: str
+    bank: str
+    clabe: str
+    convenience_store_reference: str
+    card_payment_url: str | None
+
+
+def payment_methods(session: Session, phone: str) -> PaymentMethods:
+    debt = primary_debt(session, phone)
+    creditor = debt.creditor
+    digits = "".join(c for c in debt.contract_number if c.isdigit())
+    return PaymentMethods(
+        creditor=creditor.legal_name,
+        bank=creditor.bank,
+        clabe=creditor.clabe,
+        convenience_store_reference=f"{creditor.convenience_store_reference_prefix}{digits.zfill(10)}",
+        card_payment_url=creditor.card_payment_url,
+    )
+
+
+def record_payment_claim(
+    session: Session,
+    phone: str,
+    amount: Decimal | None,
+    paid_on: date | None,
+    channel: str,
+    clock: Clock,
+) -> None:
+    """Keep the debtor's word that they paid, for reconciliation against the bank's records."""
+    debt = primary_debt(session, phone)
+    session.add(
+        AuditLog(
+            occurred_at=clock.now(),
+            actor="bot",
+            action="payment_claimed",
+            debtor_phone=phone,
+            details={
+                "debt_id": debt.id,
+                "channel": channel,
+                "amount": None if amount is None else str(amount),
+                "paid_on": None if paid_on is None else paid_on.isoformat(),
+            },
+        )
+    )
+    session.flush()

@@ -1,0 +1,108 @@
+"""Promises to pay: validation against the balance and the persona's horizon, and recording
+once with a folio."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cobranza.adapters import repository as repo
+from cobranza.adapters.models import AuditLog, Debt, Promise
+from cobranza.clock import Clock, local_today
+from cobranza.domain.folios import PROMISE_PREFIX, new_folio
+from cobranza.personas.profiles import PersonaProfile
+
+# Reasons a promise is refused; each has a response in domain.yml (utter_promesa_<reason>).
+AMOUNT_NOT_POSITIVE = "monto_invalido"
+AMOUNT_ABOVE_BALANCE = "monto_excede"
+DATE_IN_PAST = "fecha_pasada"
+DATE_BEYOND_HORIZON = "fecha_lejana"
+
+
+class PromiseRejected(ValueError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def primary_debt(session: Session, phone: str) -> Debt:
+    """The active debt a conversation is about: the most overdue, then the largest."""
+    debts = [d for d in repo.active_debts(repo.get_debtor(session, phone)) if d.status == "active"]
+    if not debts:
+        raise repo.DebtorNotFound(phone)
+    return max(debts, key=lambda d: (d.days_past_due, d.current_balance))
+
+
+def check_promise(
+    amount: Decimal, due: date, balance: Decimal, today: date, horizon_days: int
+) -> str | None:
+    """None when acceptable, else the reason it is not."""
+    if amount <= 0:
+        return AMOUNT_NOT_POSITIVE
+    if amount > balance:
+        return AMOUNT_ABOVE_BALANCE
+    if due < today:
+        return DATE_IN_PAST
+    if due > today + timedelta(days=horizon_days):
+        return DATE_BEYOND_HORIZON
+    return None
+
+
+def record_promise(
+    session: Session,
+    phone: str,
+    amount: Decimal,
+    due: date,
+    profile: PersonaProfile,
+    clock: Clock,
+    channel: str,
+    created_by: str = "bot",
+) -> Promise:
+    """Validate and store a promise; the same pending promise (debt, amount, date) is returned
+    instead of being stored twice."""
+    debtor = repo.get_debtor(session, phone)
+    debt = primary_debt(session, phone)
+    today = local_today(clock, debtor.time_zone)
+    reason = check_promise(
+        amount, due, Decimal(debt.current_balance), today, profile.promise_max_days_ahead
+    )
+    if reason:
+        raise PromiseRejected(reason)
+    existing = session.execute(
+        select(Promise).where(
+            Promise.debt_id == debt.id,
+            Promise.status == "pending",
+            Promise.amount == amount,
+            Promise.due_date == due,
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    now = clock.now()
+    promise = Promise(
+        folio=new_folio(PROMISE_PREFIX, today),
+        debt_id=debt.id,
+        debtor_phone=phone,
+        amount=amount,
+        due_date=due,
+        channel=channel,
+        status="pending",
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(promise)
+    session.add(
+        AuditLog(
+            occurred_at=now,
+            actor=created_by,
+            action="promise_recorded",
+            debtor_phone=phone,
+            details={"folio": promise.folio, "amount": str(amount), "due_date": due.isoformat()},
+        )
+    )
+    session.flush()
+    return promise
