@@ -1,0 +1,159 @@
+"""What every database-backed action shares: a worker thread (no blocking call in ``async``),
+a unit of work, the sender's phone and persona, and reading amounts and dates off the message."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from babel.dates import format_date
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.runtime import Runtime, get_runtime
+from cobranza.adapters import db
+from cobranza.clock import local_today
+from cobranza.domain.money import format_mxn
+from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.nlu.amounts import extract_amount
+from cobranza.nlu.dates import extract_date, resolve_date
+from cobranza.personas.profiles import PersonaProfile
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAMES = {
+    "rest": "rest",
+    "whatsapp": "whatsapp",
+    "socketio": "webchat",
+    "twilio": "whatsapp",
+}
+
+
+@dataclass
+class Turn:
+    """One action run: the tracker, the dispatcher, a database session and the runtime."""
+
+    tracker: Tracker
+    dispatcher: CollectingDispatcher
+    domain: dict[str, Any]
+    session: Session
+    runtime: Runtime
+
+    @property
+    def phone(self) -> str | None:
+        try:
+            return normalize_phone(self.tracker.sender_id)
+        except InvalidPhone:
+            return None
+
+    @property
+    def channel(self) -> str:
+        return CHANNEL_NAMES.get(self.tracker.get_latest_input_channel() or "rest", "rest")
+
+    @property
+    def time_zone(self) -> str:
+        return self.tracker.get_slot("zona_horaria") or self.runtime.settings.default_time_zone
+
+    @property
+    def today(self) -> date:
+        return local_today(self.runtime.clock, self.time_zone)
+
+    @property
+    def profile(self) -> PersonaProfile:
+        name = self.tracker.get_slot("persona")
+        profiles = self.runtime.profiles
+        if name in profiles:
+            return profiles[name]
+        return next(p for p in profiles.values() if p.fallback)
+
+    @property
+    def text(self) -> str:
+        return str(self.tracker.latest_message.get("text") or "")
+
+    @property
+    def intent(self) -> str:
+        return str((self.tracker.latest_message.get("intent") or {}).get("name") or "")
+
+    def say(self, response: str, **values: Any) -> None:
+        self.dispatcher.utter_message(response=response, **values)
+
+    def response_text(self, name: str, **values: Any) -> str:
+        """A response's text from domain.yml, filled in (for button titles)."""
+        variants = self.domain.get("responses", {}).get(name) or [{"text": name}]
+        return str(variants[0].get("text", name)).format(**values)
+
+    def _entities(self, name: str) -> list[dict[str, Any]]:
+        return [
+            e for e in self.tracker.latest_message.get("entities") or [] if e.get("entity") == name
+        ]
+
+    def amount(self) -> Decimal | None:
+        """The amount in this message: the normalised ``monto`` entity, else our own reading."""
+        for entity in self._entities("monto"):
+            try:
+                value = Decimal(str(entity.get("value")))
+            except ArithmeticError:
+                continue
+            if value.is_finite():
+                return value.quantize(Decimal("0.01"))
+        match = extract_amount(self.text)
+        return match.value if match else None
+
+    def date(self) -> date | None:
+        """The date in this message, resolved against the debtor's local today."""
+        for entity in self._entities("fecha"):
+            start, end = entity.get("start"), entity.get("end")
+            if isinstance(start, int) and isinstance(end, int):
+                resolved = resolve_date(self.text[start:end], self.today)
+                if resolved:
+                    return resolved
+            try:
+                return date.fromisoformat(str(entity.get("value")))
+            except ValueError:
+                continue
+        match = extract_date(self.text, self.today)
+        return match.value if match else None
+
+
+def spoken_date(day: date) -> str:
+    """``viernes 27 de noviembre`` (with the year when it is not this one's)."""
+    return str(format_date(day, "EEEE d 'de' MMMM", locale="es_MX"))
+
+
+def money(amount: Decimal | int) -> str:
+    return format_mxn(amount)
+
+
+class DbAction(Action, metaclass=ABCMeta):
+    """Subclasses implement :meth:`handle`; it runs in a worker thread inside a unit of work.
+    Abstract, so the action server does not register it as an action of its own."""
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    @abstractmethod
+    def handle(self, turn: Turn) -> list[EventType]: ...
+
+    def _run_sync(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        runtime = get_runtime()
+        with db.session_scope(runtime.sessions) as session:
+            return self.handle(Turn(tracker, dispatcher, domain, session, runtime))
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        try:
+            return await asyncio.to_thread(self._run_sync, dispatcher, tracker, domain)
+        except Exception:
+            logger.exception("%s failed for %s", self.name(), mask_phone(tracker.sender_id))
+            dispatcher.utter_message(response="utter_error_tecnico")
+            return []

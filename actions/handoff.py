@@ -1,0 +1,99 @@
+"""Hand-off to a person: a ticket with reason and context, then the bot pauses."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk.events import ConversationPaused, EventType
+
+from actions.base import DbAction, Turn, spoken_date
+from cobranza.handoff import next_attention, open_ticket
+
+LAST_MESSAGES = 10
+
+
+def _context(turn: Turn, reason: str) -> dict[str, Any]:
+    messages = [
+        {"from": "deudor" if e.get("event") == "user" else "bot", "text": e.get("text")}
+        for e in turn.tracker.events
+        if e.get("event") in ("user", "bot") and e.get("text")
+    ][-LAST_MESSAGES:]
+    return {
+        "reason": reason,
+        "persona": turn.tracker.get_slot("persona"),
+        "identity_verified": bool(turn.tracker.get_slot("identidad_verificada")),
+        "last_intent": turn.intent,
+        "messages": messages,
+    }
+
+
+def hand_off(turn: Turn, reason: str, announce: bool = True) -> list[EventType]:
+    open_ticket(
+        turn.session,
+        turn.tracker.sender_id,
+        turn.phone,
+        turn.channel,
+        reason,
+        _context(turn, reason),
+        turn.runtime.clock,
+    )
+    if announce:
+        opening, closing = turn.runtime.settings.agent_hours
+        now_local = turn.runtime.clock.now().astimezone(ZoneInfo(turn.time_zone))
+        day = next_attention(now_local, opening, closing)
+        if day is None:
+            turn.say("utter_handoff_ahora")
+        else:
+            turn.say(
+                "utter_handoff_despues",
+                apertura=opening.strftime("%H:%M"),
+                cierre=closing.strftime("%H:%M"),
+                dia=spoken_date(day),
+            )
+    return [ConversationPaused()]
+
+
+def _user_intents(turn: Turn) -> list[str]:
+    return [
+        str((e.get("parse_data") or {}).get("intent", {}).get("name"))
+        for e in turn.tracker.events
+        if e.get("event") == "user"
+    ]
+
+
+class ActionHandoff(DbAction):
+    def name(self) -> str:
+        return "action_handoff"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return hand_off(turn, "solicitud_agente")
+
+
+class ActionFallback(DbAction):
+    """First misunderstanding: ask again. Second in a row: a person takes over."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        limit = int(turn.profile.escalation.get("failed_understandings", 2))
+        recent = _user_intents(turn)[-limit:]
+        if len(recent) >= limit and all(i == "nlu_fallback" for i in recent):
+            return hand_off(turn, "no_entendido")
+        turn.say("utter_no_entendi")
+        return []
+
+
+class ActionInsulto(DbAction):
+    """A calm answer, never a threat; repeated insults in the session go to a person."""
+
+    def name(self) -> str:
+        return "action_insulto"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        limit = int(turn.profile.escalation.get("insults", 2))
+        if _user_intents(turn).count("insulto") >= limit:
+            return hand_off(turn, "insultos")
+        turn.say("utter_calma_insulto")
+        return []

@@ -1,0 +1,94 @@
+"""Identity before disclosure: ask for the birth date, check it, then continue with what the
+debtor asked for in the first place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions import balance, plans, promises, situations
+from actions.base import DbAction, Turn
+from actions.handoff import hand_off
+from cobranza.identity import lock_status, verify_birth_date
+from cobranza.nlu.dates import extract_date
+
+# What to do once verified, by the intent that triggered the verification.
+CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
+    "consultar_saldo": balance.tell_balance,
+    "consultar_detalle_deuda": balance.tell_balance,
+    "consultar_metodos_pago": balance.tell_payment_methods,
+    "solicitar_opciones_pago": plans.offer_plans,
+    "solicitar_descuento": plans.handle_discount,
+    "prometer_pago": lambda turn: promises.process_promise(turn, read_message=False),
+    "informar_pago_realizado": lambda turn: situations.payment_claim(turn, read_message=False),
+    "dificultad_economica": situations.hardship,
+    "disputar_deuda": situations.dispute,
+}
+
+
+def _locked(turn: Turn, until_utc: object) -> list[EventType]:
+    local = until_utc.astimezone(ZoneInfo(turn.time_zone))  # type: ignore[attr-defined]
+    turn.say("utter_identidad_bloqueada", hora_desbloqueo=local.strftime("%H:%M del %d/%m/%Y"))
+    return [SlotSet("verificacion_en_curso", False), SlotSet("intencion_pendiente", None)]
+
+
+class ActionPedirVerificacion(DbAction):
+    def name(self) -> str:
+        return "action_pedir_verificacion"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        assert turn.phone is not None
+        status = lock_status(turn.session, turn.phone, turn.runtime.clock)
+        if status.locked:
+            return _locked(turn, status.locked_until)
+        events: list[EventType] = [
+            SlotSet("verificacion_en_curso", True),
+            SlotSet("intencion_pendiente", turn.intent),
+        ]
+        if turn.intent == "prometer_pago":  # keep "te pago 2 mil el viernes" for after verification
+            amount, due = turn.amount(), turn.date()
+            events += [
+                SlotSet("promesa_monto", None if amount is None else str(amount)),
+                SlotSet("promesa_fecha", None if due is None else due.isoformat()),
+            ]
+        turn.say("utter_pedir_fecha_nacimiento")
+        return events
+
+
+class ActionVerificarIdentidad(DbAction):
+    def name(self) -> str:
+        return "action_verificar_identidad"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        assert turn.phone is not None
+        match = extract_date(turn.text, turn.today)
+        claimed = match.value if match else None
+        result = verify_birth_date(
+            turn.session, turn.phone, claimed, turn.runtime.clock, turn.channel
+        )
+        if result.locked:
+            return _locked(turn, result.locked_until) + hand_off(
+                turn, "identidad_bloqueada", announce=False
+            )
+        if not result.verified:
+            name = (
+                "utter_fecha_nacimiento_incorrecta"
+                if claimed
+                else "utter_fecha_nacimiento_no_entendida"
+            )
+            turn.say(name, intentos=result.attempts_left)
+            return []
+        turn.say("utter_identidad_confirmada")
+        events: list[EventType] = [
+            SlotSet("identidad_verificada", True),
+            SlotSet("verificacion_en_curso", False),
+            SlotSet("intencion_pendiente", None),
+        ]
+        pending = turn.tracker.get_slot("intencion_pendiente")
+        follow = CONTINUE.get(str(pending))
+        if follow is not None:
+            turn.tracker.slots["identidad_verificada"] = True
+            events += follow(turn)
+        return events

@@ -1,0 +1,140 @@
+"""Payment plans offered as buttons, the agreement the debtor picks, and discount requests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions.base import DbAction, Turn, money, spoken_date
+from cobranza.hardship import register_discount_request
+from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
+from cobranza.plans import UnknownOffer, accept_offer, current_offers
+
+FREQUENCY_WORDS = {"semanal": "semanales", "quincenal": "quincenales", "mensual": "mensuales"}
+MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list
+
+
+def _offer_values(offer: Offer, number: int) -> dict[str, Any]:
+    first, last = offer.installments[0], offer.installments[-1]
+    return {
+        "numero": number,
+        "total": money(offer.total),
+        "saldo": money(offer.balance),
+        "descuento": money(offer.discount),
+        "fecha": spoken_date(first.due_date),
+        "pagos": len(offer.installments),
+        "frecuencia": FREQUENCY_WORDS.get(offer.frequency or "", ""),
+        "primer_pago": money(first.amount),
+        "ultimo_pago": money(last.amount),
+        "fecha_final": spoken_date(last.due_date),
+    }
+
+
+def offer_plans(turn: Turn) -> list[EventType]:
+    if turn.tracker.get_slot("pago_reportado"):
+        turn.say("utter_sin_presion")
+        return []
+    assert turn.phone is not None
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.runtime.clock)
+    if not offers:
+        turn.say("utter_sin_opciones")
+        return []
+    turn.say("utter_opciones_intro")
+    for number, offer in enumerate(offers, start=1):
+        turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer, number))
+    choices = [
+        {
+            "title": turn.response_text(
+                f"utter_titulo_{offer.plan_type}", **_offer_values(offer, n)
+            )[:20],
+            "payload": f'/informar{{"plan_elegido": "{offer.code}"}}',
+        }
+        for n, offer in enumerate(offers, start=1)
+    ]
+    if len(choices) <= MAX_BUTTONS:
+        turn.dispatcher.utter_message(response="utter_elige_opcion", buttons=choices)
+    else:
+        rows = [{"id": c["payload"], "title": c["title"][:24]} for c in choices[:10]]
+        turn.dispatcher.utter_message(
+            response="utter_elige_opcion",
+            buttons=choices,
+            json_message={"type": "list", "rows": rows},
+        )
+    return []
+
+
+class ActionOfrecerPlanes(DbAction):
+    def name(self) -> str:
+        return "action_ofrecer_planes"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return offer_plans(turn)
+
+
+class ActionRegistrarPlan(DbAction):
+    def name(self) -> str:
+        return "action_registrar_plan"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        code = turn.tracker.get_slot("plan_elegido")
+        assert turn.phone is not None
+        try:
+            agreement, offer = accept_offer(
+                turn.session, turn.phone, str(code), turn.profile, turn.runtime.clock, turn.channel
+            )
+        except UnknownOffer:
+            turn.say("utter_plan_no_disponible")
+            return [SlotSet("plan_elegido", None), *offer_plans(turn)]
+        turn.say(
+            "utter_plan_confirmado",
+            folio=agreement.folio,
+            terminos=turn.response_text(
+                f"utter_oferta_{offer.plan_type}", **_offer_values(offer, 1)
+            ),
+            total=money(Decimal(agreement.total_amount)),
+        )
+        return [SlotSet("plan_elegido", None)]
+
+
+def handle_discount(turn: Turn) -> list[EventType]:
+    assert turn.phone is not None
+    persona = register_discount_request(
+        turn.session, turn.phone, turn.runtime.profiles, turn.runtime.clock
+    )
+    profile = turn.runtime.profiles[persona]
+    settlement = next(
+        (
+            o
+            for o in current_offers(turn.session, turn.phone, profile, turn.runtime.clock)
+            if o.plan_type == PLAN_SETTLEMENT
+        ),
+        None,
+    )
+    events: list[EventType] = [SlotSet("persona", persona)]
+    if settlement is None:
+        turn.say("utter_sin_descuento")
+        return events + offer_plans_for(turn, profile_name=persona)
+    turn.say(
+        "utter_descuento_disponible",
+        porcentaje=format(settlement.discount_pct.normalize(), "f"),
+        total=money(settlement.total),
+        saldo=money(settlement.balance),
+        fecha=spoken_date(settlement.installments[0].due_date),
+    )
+    return events
+
+
+def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:
+    """Offer plans right after the persona changed in this turn (the slot is not set yet)."""
+    turn.tracker.slots["persona"] = profile_name
+    return offer_plans(turn)
+
+
+class ActionSolicitarDescuento(DbAction):
+    def name(self) -> str:
+        return "action_solicitar_descuento"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return handle_discount(turn)

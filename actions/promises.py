@@ -1,0 +1,112 @@
+"""Promise to pay, one action for every step: amount and date (in one message or in steps),
+validation, read-back, confirmation, corrections. State lives in slots."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions.base import DbAction, Turn, money, spoken_date
+from cobranza.promises import (
+    AMOUNT_ABOVE_BALANCE,
+    AMOUNT_NOT_POSITIVE,
+    DATE_BEYOND_HORIZON,
+    DATE_IN_PAST,
+    PromiseRejected,
+    check_promise,
+    primary_debt,
+    record_promise,
+)
+
+RESET = [
+    SlotSet("promesa_en_curso", False),
+    SlotSet("promesa_monto", None),
+    SlotSet("promesa_fecha", None),
+    SlotSet("promesa_por_confirmar", False),
+]
+
+
+def _state(amount: Decimal | None, due: date | None, confirming: bool) -> list[EventType]:
+    return [
+        SlotSet("promesa_en_curso", True),
+        SlotSet("promesa_monto", None if amount is None else str(amount)),
+        SlotSet("promesa_fecha", None if due is None else due.isoformat()),
+        SlotSet("promesa_por_confirmar", confirming),
+    ]
+
+
+def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
+    """Advance the promise with this message (``read_message=False`` right after identity
+    verification, when the message is the birth date and the promise came before it)."""
+    assert turn.phone is not None
+    slots = turn.tracker.slots
+    amount = Decimal(slots["promesa_monto"]) if slots.get("promesa_monto") else None
+    due = date.fromisoformat(slots["promesa_fecha"]) if slots.get("promesa_fecha") else None
+    confirming = bool(slots.get("promesa_por_confirmar"))
+    new_amount = turn.amount() if read_message else None
+    new_date = turn.date() if read_message else None
+
+    if confirming and turn.intent == "afirmar" and new_amount is None and new_date is None:
+        assert amount is not None and due is not None
+        try:
+            promise = record_promise(
+                turn.session,
+                turn.phone,
+                amount,
+                due,
+                turn.profile,
+                turn.runtime.clock,
+                turn.channel,
+            )
+        except PromiseRejected as rejected:  # the balance or the day changed meanwhile
+            return _explain(turn, rejected.reason, amount, due)
+        turn.say(
+            "utter_promesa_registrada",
+            monto=money(amount),
+            fecha=spoken_date(due),
+            folio=promise.folio,
+        )
+        return RESET
+    if confirming and turn.intent == "negar" and new_amount is None and new_date is None:
+        turn.say("utter_promesa_cancelada")
+        return [*RESET, SlotSet("promesa_en_curso", True)]
+
+    amount = new_amount if new_amount is not None else amount
+    due = new_date if new_date is not None else due
+    if amount is None:
+        turn.say("utter_pedir_monto_promesa")
+        return _state(None, due, False)
+    if due is None:
+        turn.say("utter_pedir_fecha_promesa", monto=money(amount))
+        return _state(amount, None, False)
+    debt = primary_debt(turn.session, turn.phone)
+    reason = check_promise(
+        amount, due, Decimal(debt.current_balance), turn.today, turn.profile.promise_max_days_ahead
+    )
+    if reason:
+        return _explain(turn, reason, amount, due)
+    turn.say("utter_confirmar_promesa", monto=money(amount), fecha=spoken_date(due))
+    return _state(amount, due, True)
+
+
+def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventType]:
+    """Say why, and forget the part that has to change."""
+    assert turn.phone is not None
+    if reason in (AMOUNT_NOT_POSITIVE, AMOUNT_ABOVE_BALANCE):
+        debt = primary_debt(turn.session, turn.phone)
+        turn.say(f"utter_promesa_{reason}", saldo=money(Decimal(debt.current_balance)))
+        return _state(None, due, False)
+    limit = turn.today + timedelta(days=turn.profile.promise_max_days_ahead)
+    assert reason in (DATE_IN_PAST, DATE_BEYOND_HORIZON)
+    turn.say(f"utter_promesa_{reason}", fecha_limite=spoken_date(limit))
+    return _state(amount, None, False)
+
+
+class ActionProcesarPromesa(DbAction):
+    def name(self) -> str:
+        return "action_procesar_promesa"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return process_promise(turn)

@@ -1,0 +1,68 @@
+"""What the debtor tells us: already paid, economic hardship, a dispute."""
+
+from __future__ import annotations
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions.base import DbAction, Turn
+from actions.handoff import hand_off
+from actions.plans import offer_plans_for
+from cobranza.disputes import open_dispute
+from cobranza.hardship import declare_hardship
+from cobranza.payments import record_payment_claim
+
+DISPUTE_REVIEW_HOURS = 48
+
+
+def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
+    assert turn.phone is not None
+    amount = turn.amount() if read_message else None
+    paid_on = turn.date() if read_message else None
+    record_payment_claim(
+        turn.session, turn.phone, amount, paid_on, turn.channel, turn.runtime.clock
+    )
+    turn.say("utter_gracias_pago")
+    if amount is None or paid_on is None:
+        turn.say("utter_pedir_datos_pago")
+    return [SlotSet("pago_reportado", True), SlotSet("promesa_en_curso", False)]
+
+
+def hardship(turn: Turn) -> list[EventType]:
+    assert turn.phone is not None
+    persona = declare_hardship(
+        turn.session, turn.phone, turn.text, turn.runtime.profiles, turn.runtime.clock
+    )
+    turn.tracker.slots["persona"] = persona
+    turn.say("utter_empatia_dificultad")
+    return [SlotSet("persona", persona), *offer_plans_for(turn, persona)]
+
+
+def dispute(turn: Turn) -> list[EventType]:
+    assert turn.phone is not None
+    open_dispute(turn.session, turn.phone, turn.text, turn.runtime.clock)
+    turn.say("utter_disputa_recibida", horas=DISPUTE_REVIEW_HOURS)
+    return hand_off(turn, "disputa", announce=False)
+
+
+class ActionPagoRealizado(DbAction):
+    def name(self) -> str:
+        return "action_pago_realizado"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return payment_claim(turn)
+
+
+class ActionDificultad(DbAction):
+    def name(self) -> str:
+        return "action_dificultad"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return hardship(turn)
+
+
+class ActionDisputa(DbAction):
+    def name(self) -> str:
+        return "action_disputa"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return dispute(turn)

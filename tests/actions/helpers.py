@@ -1,0 +1,36 @@
+"""Running an action the way the action server does, and reading what it did."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+
+def run_action(
+    action: Action, tracker: Tracker, domain: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return events, dispatcher.messages
+
+
+def slots(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def responses(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["response"] for m in messages]
+
+
+def message(messages: list[dict[str, Any]], response: str) -> dict[str, Any]:
+    found = [m for m in messages if m["response"] == response]
+    assert found, f"{response} not in {responses(messages)}"
+    return found[0]
+
+
+def entity(name: str, text: str, span: str, value: Any) -> dict[str, Any]:
+    start = text.index(span)
+    return {"entity": name, "start": start, "end": start + len(span), "value": value}

@@ -1,0 +1,99 @@
+"""Hand-off (request, repeated fallback, insults), opt-out and wrong number."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from actions.consent import ActionNoContactar, ActionNumeroEquivocado
+from actions.handoff import ActionFallback, ActionHandoff, ActionInsulto
+from cobranza.adapters import db
+from cobranza.adapters import repository as repo
+from cobranza.adapters.models import ContactBlock, HandoffTicket
+from tests.actions.helpers import message, responses, run_action
+
+FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
+
+
+def _paused(events) -> bool:  # type: ignore[no-untyped-def]
+    return any(e["event"] == "pause" for e in events)
+
+
+def test_human_request_opens_one_ticket_and_pauses(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(2):
+        events, messages = run_action(
+            ActionHandoff(), tracker_factory(slots=FOUND, intent="solicitar_agente"), domain
+        )
+        assert _paused(events)
+    # Sunday noon: agents start again on Monday
+    assert message(messages, "utter_handoff_despues")["dia"] == "lunes 23 de noviembre"
+    with db.session_scope(action_runtime.sessions) as session:
+        tickets = session.execute(select(HandoffTicket)).scalars().all()
+        assert len(tickets) == 1
+        assert tickets[0].reason == "solicitud_agente" and tickets[0].priority > 0
+        assert tickets[0].context["messages"][-1]["from"] == "deudor"
+
+
+def test_second_misunderstanding_in_a_row_hands_off(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    events, messages = run_action(
+        ActionFallback(), tracker_factory(slots=FOUND, intent="nlu_fallback"), domain
+    )
+    assert responses(messages) == ["utter_no_entendi"] and not _paused(events)
+    events, messages = run_action(
+        ActionFallback(),
+        tracker_factory(
+            slots=FOUND, intent="nlu_fallback", previous_intents=["saludar", "nlu_fallback"]
+        ),
+        domain,
+    )
+    assert _paused(events)
+    events, _ = run_action(
+        ActionFallback(),
+        tracker_factory(
+            slots=FOUND, intent="nlu_fallback", previous_intents=["nlu_fallback", "saludar"]
+        ),
+        domain,
+    )
+    assert not _paused(events)
+
+
+def test_insults_get_a_calm_answer_then_a_person(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    events, messages = run_action(
+        ActionInsulto(), tracker_factory(slots=FOUND, intent="insulto"), domain
+    )
+    assert responses(messages) == ["utter_calma_insulto"] and not _paused(events)
+    events, _ = run_action(
+        ActionInsulto(),
+        tracker_factory(slots=FOUND, intent="insulto", previous_intents=["insulto"]),
+        domain,
+    )
+    assert _paused(events)
+
+
+def test_opt_out_revokes_consent_on_every_channel(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionNoContactar(),
+        tracker_factory(slots=FOUND, text="BAJA", intent="no_contactar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_baja_confirmada"]
+    with db.session_scope(action_runtime.sessions) as session:
+        consents = repo.latest_consents(session, "+525512345678")
+    assert {c.status for c in consents.values()} == {"revoked"}
+    assert {"whatsapp", "sms", "voice", "email", "webchat"} <= set(consents)
+
+
+def test_wrong_number_is_blocked_and_nothing_disclosed(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionNumeroEquivocado(),
+        tracker_factory(slots=FOUND, text="numero equivocado", intent="numero_equivocado"),
+        domain,
+    )
+    assert responses(messages) == ["utter_numero_equivocado"]
+    with db.session_scope(action_runtime.sessions) as session:
+        block = session.execute(select(ContactBlock)).scalar_one()
+        assert (block.phone, block.reason) == ("+525512345678", "wrong_number")
+        assert session.execute(select(func.count()).select_from(HandoffTicket)).scalar_one() == 0

@@ -1,0 +1,99 @@
+"""Plans as buttons (≤3, titles ≤20) or a list, the agreement with its folio, discounts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from actions.plans import ActionOfrecerPlanes, ActionRegistrarPlan, ActionSolicitarDescuento
+from cobranza.adapters import db
+from cobranza.adapters.models import Debtor, PaymentAgreement
+from tests.actions.helpers import message, responses, run_action, slots
+
+MARIA = {
+    "deudor_encontrado": True,
+    "identidad_verificada": True,
+    "persona": "olvidadizo",
+    "zona_horaria": "America/Mexico_City",
+}
+ANA = {**MARIA, "persona": "negociador", "zona_horaria": "America/Cancun"}
+
+
+def test_few_offers_go_out_as_buttons(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionOfrecerPlanes(),
+        tracker_factory(slots=MARIA, intent="solicitar_opciones_pago"),
+        domain,
+    )
+    assert responses(messages) == [
+        "utter_opciones_intro",
+        "utter_oferta_pay_in_full",
+        "utter_oferta_installments",
+        "utter_elige_opcion",
+    ]
+    buttons = message(messages, "utter_elige_opcion")["buttons"]
+    assert [b["title"] for b in buttons] == ["Pago total", "2 pagos"]
+    assert buttons[1]["payload"] == '/informar{"plan_elegido": "plan_2_quincenal"}'
+    plan = message(messages, "utter_oferta_installments")
+    assert (plan["primer_pago"], plan["fecha"], plan["fecha_final"]) == (
+        "$4,225.00",
+        "domingo 29 de noviembre",
+        "martes 15 de diciembre",
+    )
+
+
+def test_many_offers_also_go_out_as_a_list(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionOfrecerPlanes(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
+    )
+    choice = message(messages, "utter_elige_opcion")
+    assert len(choice["buttons"]) == 4 and all(len(b["title"]) <= 20 for b in choice["buttons"])
+    rows = choice["custom"]["rows"]
+    assert choice["custom"]["type"] == "list" and len(rows) == 4
+    assert all(len(r["title"]) <= 24 for r in rows)
+    settlement = message(messages, "utter_oferta_settlement")
+    assert (settlement["total"], settlement["descuento"]) == ("$10,800.00", "$1,200.00")
+
+
+def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    state = {**MARIA, "plan_elegido": "plan_2_quincenal"}
+    events, messages = run_action(
+        ActionRegistrarPlan(), tracker_factory(slots=state, intent="informar"), domain
+    )
+    confirmed = message(messages, "utter_plan_confirmado")
+    assert confirmed["folio"].startswith("CV-20261122-") and confirmed["total"] == "$8,450.00"
+    assert "$4,225.00" in confirmed["terminos"]
+    assert slots(events) == {"plan_elegido": None}
+    with db.session_scope(action_runtime.sessions) as session:
+        agreement = session.execute(
+            select(PaymentAgreement).where(PaymentAgreement.folio == confirmed["folio"])
+        ).scalar_one()
+        assert agreement.plan_type == "installments" and agreement.total_amount == Decimal(
+            "8450.00"
+        )
+        assert [i.amount for i in agreement.installments] == [
+            Decimal("4225.00"),
+            Decimal("4225.00"),
+        ]
+
+
+def test_an_offer_that_is_not_allowed_is_refused(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    state = {**MARIA, "plan_elegido": "liquidacion_90"}
+    _, messages = run_action(
+        ActionRegistrarPlan(), tracker_factory(slots=state, intent="informar"), domain
+    )
+    assert responses(messages)[0] == "utter_plan_no_disponible"
+    assert "utter_plan_confirmado" not in responses(messages)
+
+
+def test_discount_only_what_the_persona_allows(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionSolicitarDescuento(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
+    )
+    offer = message(messages, "utter_descuento_disponible")
+    assert (offer["porcentaje"], offer["total"]) == ("10", "$10,800.00")
+    _, messages = run_action(ActionSolicitarDescuento(), tracker_factory(slots=MARIA), domain)
+    assert responses(messages)[0] == "utter_sin_descuento"
+    with db.session_scope(action_runtime.sessions) as session:
+        assert session.get(Debtor, "+525512345678").discount_requests == 1
