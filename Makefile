@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate lint test test-fast lock postgres clean
+.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,7 +63,10 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint validate ## Every test: lint, types, data validation, unit, integration and end-to-end
+test-stories: $(MODEL) ## Dialogue test stories (tests/test_stories.yml), failing on any wrong prediction
+	$(BIN)/rasa test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core --quiet
+
+test: lint validate test-stories ## Every test: lint, types, data validation, stories, unit, integration, end to end
 	@if [ -z "$${COBRANZA_TEST_POSTGRES_URL:-}" ]; then \
 	  url="$$(scripts/ensure_postgres.sh)" || { echo "warning: no PostgreSQL; its tests will be skipped" >&2; url=; }; \
 	  export COBRANZA_TEST_POSTGRES_URL="$$url"; \
@@ -72,6 +75,12 @@ test: lint validate ## Every test: lint, types, data validation, unit, integrati
 
 test-fast: $(STAMP) ## Unit tests only
 	$(BIN)/python -m pytest tests/unit
+
+bench: db train ## Latency and throughput of full conversations over REST (prints numbers)
+	$(BIN)/python scripts/bench.py
+
+nlu-report: $(MODEL) ## Cross-validated intent/entity scores, confusions, and the held-out set
+	$(BIN)/python scripts/nlu_report.py
 
 postgres: ## Install (Debian) and start a local PostgreSQL for the PostgreSQL tests; prints the URL
 	@scripts/ensure_postgres.sh

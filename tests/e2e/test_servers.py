@@ -1,40 +1,33 @@
 """End to end: the trained model, scripts/run.sh (what `make run` starts) bringing up the action
-server and Rasa, a real conversation over the REST channel, and Ctrl-C stopping both."""
+server and Rasa, real conversations over the REST channel checked in the database, and Ctrl-C
+stopping both."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from cobranza.adapters import db
+from cobranza.adapters.models import PaymentAgreement, Promise
 from cobranza.config import PROJECT_ROOT
+from cobranza.devtools import Servers, port_open, running_servers
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
 def model() -> Path:
     """`make train`: trains when the model is missing or older than the training data."""
     result = subprocess.run(
-        ["make", "-s", "train"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900
+        ["make", "-s", "train"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1200
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     path = PROJECT_ROOT / "models" / "cobranza.tar.gz"
@@ -43,84 +36,75 @@ def model() -> Path:
 
 
 @pytest.fixture(scope="module")
-def servers(
-    model: Path, seeded_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict]:
-    actions_port, rasa_port = _free_port(), _free_port()
-    endpoints = tmp_path_factory.mktemp("e2e") / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
-    log = tmp_path_factory.mktemp("e2e-log") / "run.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": seeded_sqlite_url,
-        "ACTIONS_PORT": str(actions_port),
-        "RASA_PORT": str(rasa_port),
-        "RASA_ENDPOINTS": str(endpoints),
-        "RASA_MODEL": str(model),
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(PROJECT_ROOT / "scripts" / "run.sh")],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"run.sh exited early ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if (
-                requests.get(f"http://127.0.0.1:{rasa_port}/", timeout=2).ok
-                and requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2).ok
-            ):
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"servers not ready in 240 s:\n{log.read_text()[-4000:]}")
-    info = {"proc": proc, "rasa": rasa_port, "actions": actions_port, "log": log}
-    yield info
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+def database_url(seeded_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A private copy of the demo database: these conversations write to it."""
+    copy = tmp_path_factory.mktemp("e2e-db") / "e2e.db"
+    shutil.copyfile(make_url(seeded_sqlite_url).database or "", copy)
+    return f"sqlite:///{copy}"
 
 
-def say(port: int, sender: str, text: str) -> list[str]:
-    response = requests.post(
-        f"http://127.0.0.1:{port}/webhooks/rest/webhook",
-        json={"sender": sender, "message": text},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return [m.get("text", "") for m in response.json()]
+@pytest.fixture(scope="module")
+def servers(model: Path, database_url: str) -> Iterator[Servers]:
+    with running_servers(database_url, model) as running:
+        yield running
 
 
-def test_known_debtor_is_greeted_without_disclosure(servers: dict) -> None:
-    replies = say(servers["rasa"], "5215512345678", "hola buenas tardes")
-    assert len(replies) == 1 and "Cobranza Demo" in replies[0]
-    assert "confirmar tu identidad" in replies[0]
-    assert "$" not in replies[0] and "CrediFácil" not in replies[0]
-    assert say(servers["rasa"], "5215512345678", "eres un robot?") == [
-        "Soy un asistente virtual de Cobranza Demo, no una persona."
-    ]
+def texts(replies: list[dict]) -> str:
+    return "\n".join(str(r.get("text", "")) for r in replies)
 
 
-def test_unknown_number_is_told_politely(servers: dict) -> None:
-    [reply] = say(servers["rasa"], "5215500001111", "buenas")
-    assert "No encontré una cuenta asociada a este número" in reply
+def test_known_debtor_is_greeted_without_disclosure(servers: Servers) -> None:
+    replies = servers.say("5215512345678", "hola buenas tardes")
+    assert "Cobranza Demo" in texts(replies) and "confirmar tu identidad" in texts(replies)
+    assert "$" not in texts(replies) and "CrediFácil" not in texts(replies)
 
 
-def test_ctrl_c_stops_both_servers(servers: dict) -> None:
-    proc = servers["proc"]
-    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the foreground group
-    proc.wait(timeout=60)
+def test_unknown_number_is_told_politely(servers: Servers) -> None:
+    reply = texts(servers.say("5215500001111", "cuanto debo?"))
+    assert "No encontré una cuenta asociada a este número" in reply and "$" not in reply
+
+
+def test_verification_balance_plan_and_promise(servers: Servers, database_url: str) -> None:
+    sender = "5216641234567"  # Juan Carlos, en_apuros, Tijuana
+    asked = texts(servers.say(sender, "cuanto debo"))
+    assert "fecha de nacimiento" in asked and "$" not in asked
+    balance = texts(servers.say(sender, "02/11/1979"))
+    assert "identidad confirmada" in balance and "$23,900.50" in balance and "47 días" in balance
+    plans = servers.say(sender, "que opciones de pago tengo")
+    buttons = [b for r in plans for b in r.get("buttons", [])]  # type: ignore[union-attr]
+    assert buttons and all(len(b["title"]) <= 20 for b in buttons)
+    chosen = next(b for b in buttons if "pagos" in b["title"])
+    confirmed = texts(servers.say(sender, chosen["payload"]))
+    assert "folio CV-" in confirmed
+    readback = texts(servers.say(sender, "te pago 2 mil pasado mañana"))
+    assert "¿Confirmas $2,000.00" in readback
+    recorded = texts(servers.say(sender, "si"))
+    assert "folio PP-" in recorded
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        promise = session.execute(
+            select(Promise).where(
+                Promise.debtor_phone == "+526641234567", Promise.status == "pending"
+            )
+        ).scalar_one()
+        agreement = session.execute(
+            select(PaymentAgreement).where(PaymentAgreement.debtor_phone == "+526641234567")
+        ).scalar_one()
+    engine.dispose()
+    assert promise.amount == Decimal("2000.00") and promise.folio in recorded
+    assert agreement.folio in confirmed and agreement.channel == "rest"
+
+
+def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:
+    reply = texts(servers.say("5218112345678", "STOP"))
+    assert "no volveremos a enviarte mensajes" in reply
+
+
+def test_ctrl_c_stops_both_servers(servers: Servers) -> None:
+    servers.interrupt()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
-        _port_open(servers["rasa"]) or _port_open(servers["actions"])
+        port_open(servers.rasa_port) or port_open(servers.actions_port)
     ):
         time.sleep(0.5)
-    assert not _port_open(servers["rasa"]) and not _port_open(servers["actions"])
+    assert not port_open(servers.rasa_port) and not port_open(servers.actions_port)

@@ -1,0 +1,110 @@
+"""Start the two servers (scripts/run.sh) on free loopback ports, for end-to-end tests and
+benchmarks. Development tooling: nothing in the assistant imports it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from cobranza.config import PROJECT_ROOT
+
+
+class ServersFailed(RuntimeError):
+    """The servers did not come up; the message holds the end of their log."""
+
+
+@dataclass
+class Servers:
+    process: subprocess.Popen[bytes]
+    rasa_port: int
+    actions_port: int
+    log: Path
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+
+    def say(self, sender: str, text: str, timeout: float = 30) -> list[dict[str, object]]:
+        response = requests.post(
+            self.rest_url, json={"sender": sender, "message": text}, timeout=timeout
+        )
+        response.raise_for_status()
+        result: list[dict[str, object]] = response.json()
+        return result
+
+    def interrupt(self) -> int:
+        """What Ctrl-C in a terminal does: SIGINT to the whole process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def running_servers(
+    database_url: str, model: Path, ready_timeout: float = 240
+) -> Iterator[Servers]:
+    actions_port, rasa_port = free_port(), free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="cobranza-servers-"))
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
+    log = workdir / "run.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ACTIONS_PORT": str(actions_port),
+        "RASA_PORT": str(rasa_port),
+        "RASA_ENDPOINTS": str(endpoints),
+        "RASA_MODEL": str(model),
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own script, no user input
+            [str(PROJECT_ROOT / "scripts" / "run.sh")],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    servers = Servers(process, rasa_port, actions_port, log)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if process.poll() is not None:
+                raise ServersFailed(
+                    f"run.sh exited ({process.returncode}):\n{log.read_text()[-4000:]}"
+                )
+            try:
+                rasa = requests.get(f"http://127.0.0.1:{rasa_port}/", timeout=2)
+                actions = requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2)
+                if rasa.ok and actions.ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServersFailed(f"not ready in {ready_timeout} s:\n{log.read_text()[-4000:]}")
+            time.sleep(1)
+        yield servers
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
