@@ -151,9 +151,43 @@ class EntityNormalizer(GraphComponent, EntityExtractorMixin):
                 normalised = entity
             if normalised is not None:
                 result.append(normalised)
+        result = self._merge_split_amounts(result, text)
         if self._add_missing:
             self._add_missing_entities(result, text, today)
         message.set(ENTITIES, result, add_to_output=True)
+
+    def _merge_split_amounts(self, entities: list[Any], text: str) -> list[Any]:
+        """DIET sometimes cuts one amount in pieces ("mil" + "200", "dos" + "mil quinientos");
+        when our own reading of the message covers them, it replaces the pieces."""
+        whole = extract_amount(text)
+        if whole is None:
+            return entities
+        pieces = [
+            e
+            for e in entities
+            if isinstance(e, dict)
+            and e.get(ENTITY_ATTRIBUTE_TYPE) == self._amount_entity
+            and e.get(ENTITY_ATTRIBUTE_START, -1) < whole.end
+            and e.get(ENTITY_ATTRIBUTE_END, -1) > whole.start
+        ]
+        if not pieces or (
+            len(pieces) == 1
+            and pieces[0].get(ENTITY_ATTRIBUTE_VALUE) == amount_to_json(whole.value)
+        ):
+            return entities
+        merged = {
+            **pieces[0],
+            ENTITY_ATTRIBUTE_START: min(
+                [whole.start] + [p[ENTITY_ATTRIBUTE_START] for p in pieces]
+            ),
+            ENTITY_ATTRIBUTE_END: max([whole.end] + [p[ENTITY_ATTRIBUTE_END] for p in pieces]),
+            ENTITY_ATTRIBUTE_VALUE: amount_to_json(whole.value),
+        }
+        kept = [e for e in entities if not any(e is p for p in pieces)]
+        return sorted(
+            [*kept, self.add_processor_name(merged)],
+            key=lambda e: e.get(ENTITY_ATTRIBUTE_START, 0) if isinstance(e, dict) else 0,
+        )
 
     def _normalise_amount(self, entity: dict[str, Any], text: str) -> dict[str, Any] | None:
         amount = parse_amount(_span(entity, text))

@@ -317,3 +317,32 @@ def test_the_component_fits_the_default_recipe() -> None:
     graph = DefaultV1Recipe().graph_config_for_recipe(config, {}, TrainingType.BOTH)
     validation.validate(graph)
     assert any("EntityNormalizer" in node for node in graph.predict_schema.nodes)
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces", "value"),
+    [
+        ("mil 200 la quincena", ["mil", "200"], 1200),
+        ("puedo dar mil quinientos por quincena?", ["mil", "quinientos"], 1500),
+        ("sale pues el sabado le deposito dos mil quinientos", ["dos", "mil quinientos"], 2500),
+    ],
+)
+def test_amount_cut_in_pieces_by_diet_is_merged(text: str, pieces: list[str], value: int) -> None:
+    start = 0
+    diet = []
+    for piece in pieces:
+        begin = text.index(piece, start)
+        start = begin + len(piece)
+        diet.append(
+            {
+                "entity": "monto",
+                "start": begin,
+                "end": start,
+                "value": piece,
+                "extractor": "DIETClassifier",
+            }
+        )
+    message = Message(data={"text": text, "entities": diet})
+    EntityNormalizer(EntityNormalizer.get_default_config()).process([message])
+    amounts = [e for e in message.get("entities") if e["entity"] == "monto"]
+    assert [e["value"] for e in amounts] == [value]
