@@ -105,6 +105,11 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
         print(
             f"Cartera demo ya cargada ({summary['debtors_in_portfolio']} deudores): nada que hacer"
         )
+    if summary["debtors_skipped"]:
+        print(
+            f"{summary['debtors_skipped']} deudores de la cartera demo no se cargaron porque sus "
+            "contratos o folios ya existen (base sembrada con otra versión); `make clean` la rehace"
+        )
 
 
 def cmd_personas_validate(args: argparse.Namespace, settings: Settings) -> None:

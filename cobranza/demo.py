@@ -638,18 +638,36 @@ def load_demo(session: Session, today: date) -> dict[str, int]:
             session.add(creditor)
             creditors[creditor.code] = creditor
     session.flush()
-    existing = set(session.execute(select(Debtor.phone)).scalars())
+    # What is taken already: a database seeded earlier (another day, another version of this
+    # generator) keeps its rows, and nothing added now may collide with them.
+    taken = {
+        "phone": set(session.execute(select(Debtor.phone)).scalars()),
+        "contract": set(session.execute(select(Debt.contract_number)).scalars()),
+        "folio": set(session.execute(select(Promise.folio)).scalars())
+        | set(session.execute(select(PaymentAgreement.folio)).scalars()),
+    }
     plans = portfolio(today)
     rng = random.Random(RANDOM_SEED + 1)
-    added = 0
+    added = skipped = 0
     for serial, plan in enumerate(plans, start=1):
         rows = _rows_for(plan, today, creditors, rng, serial)  # always, to keep rng in step
-        if plan.phone in existing:
+        if plan.phone in taken["phone"]:
+            continue
+        contracts = {r.contract_number for r in rows if isinstance(r, Debt)}
+        folios = {r.folio for r in rows if isinstance(r, Promise | PaymentAgreement)}
+        if contracts & taken["contract"] or folios & taken["folio"]:
+            skipped += 1
             continue
         session.add_all(rows)
+        taken["contract"] |= contracts
+        taken["folio"] |= folios
         added += 1
     session.flush()
-    summary = {"debtors_added": added, "debtors_in_portfolio": len(plans)}
+    summary = {
+        "debtors_added": added,
+        "debtors_in_portfolio": len(plans),
+        "debtors_skipped": skipped,
+    }
     if added:
         session.add(
             AuditLog(

@@ -213,3 +213,37 @@ def test_portfolio_on_postgres(empty_postgres: Engine, profiles, clock) -> None:
     assert report["balance"] == "23900.50" and report["persona"] == "en_apuros"
     assert isinstance(total, Decimal) and total == total.quantize(Decimal("0.01"))
     assert date.fromisoformat(report["debts"][0]["balance_as_of"]) == DEMO_TODAY
+
+
+def test_load_over_a_portfolio_from_another_version_does_not_collide(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A database seeded by an older generator (same contract numbers and folios under other
+    phones) gets only what fits, never an integrity error."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    db.upgrade(engine)
+    factory = db.make_session_factory(engine)
+    with db.session_scope(factory) as session:
+        demo.load_demo(session, DEMO_TODAY)
+    old, new = "+525512345678", "+525599990000"
+    with db.session_scope(factory) as session:  # María's contract now belongs to another phone
+        maria = repo.get_debtor(session, old)
+        session.add(
+            Debtor(
+                phone=new,
+                full_name="Otra Versión",
+                date_of_birth=maria.date_of_birth,
+                state=maria.state,
+                municipality=maria.municipality,
+                time_zone=maria.time_zone,
+                discount_requests=0,
+            )
+        )
+        session.flush()
+        for table in (Debt.__table__, Promise.__table__):
+            session.execute(
+                table.update().where(table.c.debtor_phone == old).values(debtor_phone=new)
+            )
+        session.execute(Consent.__table__.delete().where(Consent.debtor_phone == old))
+        session.execute(Debtor.__table__.delete().where(Debtor.phone == old))
+    with db.session_scope(factory) as session:
+        summary = demo.load_demo(session, DEMO_TODAY)
+    assert summary["debtors_added"] == 0 and summary["debtors_skipped"] == 1
