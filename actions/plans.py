@@ -16,10 +16,9 @@ FREQUENCY_WORDS = {"semanal": "semanales", "quincenal": "quincenales", "mensual"
 MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list
 
 
-def _offer_values(offer: Offer, number: int) -> dict[str, Any]:
+def _offer_values(offer: Offer) -> dict[str, Any]:
     first, last = offer.installments[0], offer.installments[-1]
     return {
-        "numero": number,
         "total": money(offer.total),
         "saldo": money(offer.balance),
         "descuento": money(offer.discount),
@@ -42,16 +41,16 @@ def offer_plans(turn: Turn) -> list[EventType]:
         turn.say("utter_sin_opciones")
         return []
     turn.say("utter_opciones_intro")
-    for number, offer in enumerate(offers, start=1):
-        turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer, number))
+    for offer in offers:
+        turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer))
     choices = [
         {
-            "title": turn.response_text(
-                f"utter_titulo_{offer.plan_type}", **_offer_values(offer, n)
-            )[:20],
+            "title": turn.response_text(f"utter_titulo_{offer.plan_type}", **_offer_values(offer))[
+                :20
+            ],
             "payload": f'/informar{{"plan_elegido": "{offer.code}"}}',
         }
-        for n, offer in enumerate(offers, start=1)
+        for offer in offers
     ]
     if len(choices) <= MAX_BUTTONS:
         turn.dispatcher.utter_message(response="utter_elige_opcion", buttons=choices)
@@ -90,9 +89,7 @@ class ActionRegistrarPlan(DbAction):
         turn.say(
             "utter_plan_confirmado",
             folio=agreement.folio,
-            terminos=turn.response_text(
-                f"utter_oferta_{offer.plan_type}", **_offer_values(offer, 1)
-            ),
+            terminos=turn.response_text(f"utter_oferta_{offer.plan_type}", **_offer_values(offer)),
             total=money(Decimal(agreement.total_amount)),
         )
         return [SlotSet("plan_elegido", None)]

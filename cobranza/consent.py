@@ -7,7 +7,8 @@ import unicodedata
 
 from sqlalchemy.orm import Session
 
-from cobranza.adapters.models import AuditLog, Consent, ContactBlock
+from cobranza import audit
+from cobranza.adapters.models import Consent, ContactBlock
 from cobranza.clock import Clock
 
 # Channels a revocation covers: opting out anywhere stops contact everywhere.
@@ -35,15 +36,7 @@ def revoke_consent(session: Session, phone: str, source: str, clock: Clock) -> N
                 recorded_at=now,
             )
         )
-    session.add(
-        AuditLog(
-            occurred_at=now,
-            actor="bot",
-            action="consent_revoked",
-            debtor_phone=phone,
-            details={"source": source},
-        )
-    )
+    audit.record(session, now, "consent_revoked", phone, {"source": source})
     session.flush()
 
 
@@ -56,13 +49,5 @@ def block_number(
             phone=phone, debtor_phone=debtor_phone, reason=reason, source=source, created_at=now
         )
     )
-    session.add(
-        AuditLog(
-            occurred_at=now,
-            actor="bot",
-            action="number_blocked",
-            debtor_phone=debtor_phone,
-            details={"reason": reason, "source": source},
-        )
-    )
+    audit.record(session, now, "number_blocked", debtor_phone, {"reason": reason, "source": source})
     session.flush()

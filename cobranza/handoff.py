@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cobranza import audit
 from cobranza.adapters import repository as repo
-from cobranza.adapters.models import AuditLog, HandoffTicket
+from cobranza.adapters.models import HandoffTicket
 from cobranza.clock import Clock
 
 REASONS = (
@@ -69,14 +70,12 @@ def open_ticket(
     )
     session.add(ticket)
     session.flush()
-    session.add(
-        AuditLog(
-            occurred_at=now,
-            actor="bot",
-            action="handoff_opened",
-            debtor_phone=phone,
-            details={"ticket": ticket.id, "reason": reason, "channel": channel},
-        )
+    audit.record(
+        session,
+        now,
+        "handoff_opened",
+        phone,
+        {"ticket": ticket.id, "reason": reason, "channel": channel},
     )
     return ticket
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cobranza import services
+from cobranza import audit, services
 from cobranza.adapters import repository as repo
-from cobranza.adapters.models import AuditLog
 from cobranza.clock import Clock
 from cobranza.personas.profiles import PersonaProfile
 
@@ -29,15 +28,7 @@ def declare_hardship(
     if debtor.hardship_declared_at is None:
         debtor.hardship_declared_at = clock.now()
         debtor.hardship_reason = (said or "")[:200]
-    session.add(
-        AuditLog(
-            occurred_at=clock.now(),
-            actor="bot",
-            action="hardship_declared",
-            debtor_phone=phone,
-            details={},
-        )
-    )
+    audit.record(session, clock.now(), "hardship_declared", phone)
     return _reassign(session, phone, profiles, clock)
 
 
@@ -47,13 +38,5 @@ def register_discount_request(
     debtor = repo.get_debtor(session, phone)
     debtor.discount_requests = (debtor.discount_requests or 0) + 1
     debtor.last_discount_request_at = clock.now()
-    session.add(
-        AuditLog(
-            occurred_at=clock.now(),
-            actor="bot",
-            action="discount_requested",
-            debtor_phone=phone,
-            details={},
-        )
-    )
+    audit.record(session, clock.now(), "discount_requested", phone)
     return _reassign(session, phone, profiles, clock)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cobranza import audit
 from cobranza.adapters import repository as repo
 from cobranza.adapters.models import AuditLog
 from cobranza.clock import Clock
@@ -65,15 +66,7 @@ def verify_birth_date(
         return status
     debtor = repo.get_debtor(session, phone)
     ok = claimed is not None and claimed == debtor.date_of_birth
-    session.add(
-        AuditLog(
-            occurred_at=clock.now(),
-            actor="bot",
-            action=VERIFIED if ok else FAILED,
-            debtor_phone=phone,
-            details={"channel": channel},
-        )
-    )
+    audit.record(session, clock.now(), VERIFIED if ok else FAILED, phone, {"channel": channel})
     session.flush()
     if ok:
         return VerificationResult(True, MAX_ATTEMPTS, None)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from cobranza.adapters.models import AuditLog
+from cobranza import audit
 from cobranza.clock import Clock
 from cobranza.promises import primary_debt
 
@@ -45,18 +45,16 @@ def record_payment_claim(
 ) -> None:
     """Keep the debtor's word that they paid, for reconciliation against the bank's records."""
     debt = primary_debt(session, phone)
-    session.add(
-        AuditLog(
-            occurred_at=clock.now(),
-            actor="bot",
-            action="payment_claimed",
-            debtor_phone=phone,
-            details={
-                "debt_id": debt.id,
-                "channel": channel,
-                "amount": None if amount is None else str(amount),
-                "paid_on": None if paid_on is None else paid_on.isoformat(),
-            },
-        )
+    audit.record(
+        session,
+        clock.now(),
+        "payment_claimed",
+        phone,
+        {
+            "debt_id": debt.id,
+            "channel": channel,
+            "amount": None if amount is None else str(amount),
+            "paid_on": None if paid_on is None else paid_on.isoformat(),
+        },
     )
     session.flush()

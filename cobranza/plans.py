@@ -6,8 +6,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from cobranza import audit
 from cobranza.adapters import repository as repo
-from cobranza.adapters.models import AgreementInstallment, AuditLog, PaymentAgreement
+from cobranza.adapters.models import AgreementInstallment, PaymentAgreement
 from cobranza.clock import Clock, local_today
 from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
@@ -71,14 +72,13 @@ def accept_offer(
                 due_date=inst.due_date,
             )
         )
-    session.add(
-        AuditLog(
-            occurred_at=now,
-            actor=created_by,
-            action="agreement_recorded",
-            debtor_phone=phone,
-            details={"folio": agreement.folio, "offer": code, "total": str(to_pesos(offer.total))},
-        )
+    audit.record(
+        session,
+        now,
+        "agreement_recorded",
+        phone,
+        {"folio": agreement.folio, "offer": code, "total": str(to_pesos(offer.total))},
+        actor=created_by,
     )
     session.flush()
     return agreement, offer

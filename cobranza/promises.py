@@ -9,8 +9,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cobranza import audit
 from cobranza.adapters import repository as repo
-from cobranza.adapters.models import AuditLog, Debt, Promise
+from cobranza.adapters.models import Debt, Promise
 from cobranza.clock import Clock, local_today
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
 from cobranza.personas.profiles import PersonaProfile
@@ -95,14 +96,13 @@ def record_promise(
         updated_at=now,
     )
     session.add(promise)
-    session.add(
-        AuditLog(
-            occurred_at=now,
-            actor=created_by,
-            action="promise_recorded",
-            debtor_phone=phone,
-            details={"folio": promise.folio, "amount": str(amount), "due_date": due.isoformat()},
-        )
+    audit.record(
+        session,
+        now,
+        "promise_recorded",
+        phone,
+        {"folio": promise.folio, "amount": str(amount), "due_date": due.isoformat()},
+        actor=created_by,
     )
     session.flush()
     return promise
