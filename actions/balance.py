@@ -49,6 +49,8 @@ def tell_payment_methods(turn: Turn) -> list[EventType]:
 
 
 class ActionInformarSaldo(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_informar_saldo"
 
@@ -57,6 +59,8 @@ class ActionInformarSaldo(DbAction):
 
 
 class ActionMetodosPago(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_metodos_pago"
 

@@ -123,7 +123,7 @@ class Turn:
 
 
 def spoken_date(day: date) -> str:
-    """``viernes 27 de noviembre`` (with the year when it is not this one's)."""
+    """``viernes 27 de noviembre``."""
     return str(format_date(day, "EEEE d 'de' MMMM", locale="es_MX"))
 
 
@@ -131,9 +131,24 @@ def money(amount: Decimal | int) -> str:
     return format_mxn(amount)
 
 
+def disclosure_allowed(turn: Turn) -> bool:
+    """The one place that decides whether debt details may be shown in this conversation: a
+    known debtor whose identity was verified in this session."""
+    return bool(turn.tracker.get_slot("deudor_encontrado")) and bool(
+        turn.tracker.get_slot("identidad_verificada")
+    )
+
+
 class DbAction(Action, metaclass=ABCMeta):
     """Subclasses implement :meth:`handle`; it runs in a worker thread inside a unit of work.
-    Abstract, so the action server does not register it as an action of its own."""
+    Abstract, so the action server does not register it as an action of its own.
+
+    Actions about a debt set ``requires_identity``: before :meth:`handle` runs, an unknown
+    number is told no account was found and an unverified debtor is asked for the date of
+    birth (the request is remembered and answered after verification). Rules stay plain
+    intent → action mappings; the gate lives here, not in slot conditions."""
+
+    requires_identity = False
 
     @abstractmethod
     def name(self) -> str: ...
@@ -146,7 +161,12 @@ class DbAction(Action, metaclass=ABCMeta):
     ) -> list[EventType]:
         runtime = get_runtime()
         with db.session_scope(runtime.sessions) as session:
-            return self.handle(Turn(tracker, dispatcher, domain, session, runtime))
+            turn = Turn(tracker, dispatcher, domain, session, runtime)
+            if self.requires_identity and not disclosure_allowed(turn):
+                from actions.identity import ask_for_identity  # identity imports the capabilities
+
+                return ask_for_identity(turn)
+            return self.handle(turn)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

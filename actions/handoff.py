@@ -70,19 +70,14 @@ class ActionHandoff(DbAction):
         return hand_off(turn, "solicitud_agente")
 
 
-class ActionFallback(DbAction):
-    """First misunderstanding: ask again. Second in a row: a person takes over."""
-
-    def name(self) -> str:
-        return "action_fallback"
-
-    def handle(self, turn: Turn) -> list[EventType]:
-        limit = int(turn.profile.escalation.get("failed_understandings", 2))
-        recent = _user_intents(turn)[-limit:]
-        if len(recent) >= limit and all(i == "nlu_fallback" for i in recent):
-            return hand_off(turn, "no_entendido")
-        turn.say("utter_no_entendi")
-        return []
+def misunderstood(turn: Turn) -> list[EventType]:
+    """First misunderstanding: ask again. Several in a row (per persona): a person takes over."""
+    limit = int(turn.profile.escalation.get("failed_understandings", 2))
+    recent = _user_intents(turn)[-limit:]
+    if len(recent) >= limit and all(i == "nlu_fallback" for i in recent):
+        return hand_off(turn, "no_entendido")
+    turn.say("utter_no_entendi")
+    return []
 
 
 class ActionInsulto(DbAction):

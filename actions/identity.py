@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from rasa_sdk.events import EventType, SlotSet
 
 from actions import balance, plans, promises, situations
-from actions.base import DbAction, Turn
+from actions.base import Turn
 from actions.handoff import hand_off
 from cobranza.identity import lock_status, verify_birth_date
 from cobranza.nlu.dates import extract_date
@@ -34,61 +34,61 @@ def _locked(turn: Turn, until_utc: object) -> list[EventType]:
     return [SlotSet("verificacion_en_curso", False), SlotSet("intencion_pendiente", None)]
 
 
-class ActionPedirVerificacion(DbAction):
-    def name(self) -> str:
-        return "action_pedir_verificacion"
-
-    def handle(self, turn: Turn) -> list[EventType]:
-        assert turn.phone is not None
-        status = lock_status(turn.session, turn.phone, turn.runtime.clock)
-        if status.locked:
-            return _locked(turn, status.locked_until)
-        events: list[EventType] = [
-            SlotSet("verificacion_en_curso", True),
-            SlotSet("intencion_pendiente", turn.intent),
-        ]
-        if turn.intent == "prometer_pago":  # keep "te pago 2 mil el viernes" for after verification
-            amount, due = turn.amount(), turn.date()
-            events += [
-                SlotSet("promesa_monto", None if amount is None else str(amount)),
-                SlotSet("promesa_fecha", None if due is None else due.isoformat()),
-            ]
-        turn.say("utter_pedir_fecha_nacimiento")
-        return events
-
-
-class ActionVerificarIdentidad(DbAction):
-    def name(self) -> str:
-        return "action_verificar_identidad"
-
-    def handle(self, turn: Turn) -> list[EventType]:
-        assert turn.phone is not None
-        match = extract_date(turn.text, turn.today)
-        claimed = match.value if match else None
-        result = verify_birth_date(
-            turn.session, turn.phone, claimed, turn.runtime.clock, turn.channel
+def ask_for_identity(turn: Turn) -> list[EventType]:
+    """A debt topic from a sender who is not verified: no account, locked, or ask the date of
+    birth and remember what was asked."""
+    if not turn.tracker.get_slot("deudor_encontrado") or turn.phone is None:
+        turn.say("utter_no_encontrado")
+        return []
+    if turn.tracker.get_slot("verificacion_en_curso") and turn.date() is not None:
+        return verify_identity(turn)  # the birth date, classified as something else
+    status = lock_status(turn.session, turn.phone, turn.runtime.clock)
+    if status.locked:
+        return _locked(turn, status.locked_until)
+    pending = turn.intent
+    events: list[EventType] = [SlotSet("verificacion_en_curso", True)]
+    if turn.intent in ("prometer_pago", "informar"):  # keep "te pago 2 mil el viernes" for later
+        amount, due = turn.amount(), turn.date()
+        pending = (
+            "prometer_pago"
+            if (amount is not None or due is not None or pending == "prometer_pago")
+            else ""
         )
-        if result.locked:
-            return _locked(turn, result.locked_until) + hand_off(
-                turn, "identidad_bloqueada", announce=False
-            )
-        if not result.verified:
-            name = (
-                "utter_fecha_nacimiento_incorrecta"
-                if claimed
-                else "utter_fecha_nacimiento_no_entendida"
-            )
-            turn.say(name, intentos=result.attempts_left)
-            return []
-        turn.say("utter_identidad_confirmada")
-        events: list[EventType] = [
-            SlotSet("identidad_verificada", True),
-            SlotSet("verificacion_en_curso", False),
-            SlotSet("intencion_pendiente", None),
+        events += [
+            SlotSet("promesa_monto", None if amount is None else str(amount)),
+            SlotSet("promesa_fecha", None if due is None else due.isoformat()),
         ]
-        pending = turn.tracker.get_slot("intencion_pendiente")
-        follow = CONTINUE.get(str(pending))
-        if follow is not None:
-            turn.tracker.slots["identidad_verificada"] = True
-            events += follow(turn)
-        return events
+    events.append(SlotSet("intencion_pendiente", pending or None))
+    turn.say("utter_pedir_fecha_nacimiento")
+    return events
+
+
+def verify_identity(turn: Turn) -> list[EventType]:
+    """The answer to the birth-date question: verified (then continue), wrong, or locked."""
+    assert turn.phone is not None
+    match = extract_date(turn.text, turn.today)
+    claimed = match.value if match else None
+    result = verify_birth_date(turn.session, turn.phone, claimed, turn.runtime.clock, turn.channel)
+    if result.locked:
+        return _locked(turn, result.locked_until) + hand_off(
+            turn, "identidad_bloqueada", announce=False
+        )
+    if not result.verified:
+        name = (
+            "utter_fecha_nacimiento_incorrecta"
+            if claimed
+            else "utter_fecha_nacimiento_no_entendida"
+        )
+        turn.say(name, intentos=result.attempts_left)
+        return []
+    turn.say("utter_identidad_confirmada")
+    events: list[EventType] = [
+        SlotSet("identidad_verificada", True),
+        SlotSet("verificacion_en_curso", False),
+        SlotSet("intencion_pendiente", None),
+    ]
+    follow = CONTINUE.get(str(turn.tracker.get_slot("intencion_pendiente")))
+    if follow is not None:
+        turn.tracker.slots["identidad_verificada"] = True
+        events += follow(turn)
+    return events

@@ -65,6 +65,8 @@ def offer_plans(turn: Turn) -> list[EventType]:
 
 
 class ActionOfrecerPlanes(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_ofrecer_planes"
 
@@ -72,27 +74,25 @@ class ActionOfrecerPlanes(DbAction):
         return offer_plans(turn)
 
 
-class ActionRegistrarPlan(DbAction):
-    def name(self) -> str:
-        return "action_registrar_plan"
-
-    def handle(self, turn: Turn) -> list[EventType]:
-        code = turn.tracker.get_slot("plan_elegido")
-        assert turn.phone is not None
-        try:
-            agreement, offer = accept_offer(
-                turn.session, turn.phone, str(code), turn.profile, turn.runtime.clock, turn.channel
-            )
-        except UnknownOffer:
-            turn.say("utter_plan_no_disponible")
-            return [SlotSet("plan_elegido", None), *offer_plans(turn)]
-        turn.say(
-            "utter_plan_confirmado",
-            folio=agreement.folio,
-            terminos=turn.response_text(f"utter_oferta_{offer.plan_type}", **_offer_values(offer)),
-            total=money(Decimal(agreement.total_amount)),
+def register_plan(turn: Turn) -> list[EventType]:
+    """The debtor picked an offer (button or list row): store the agreement, read back its
+    terms and folio."""
+    code = turn.tracker.get_slot("plan_elegido")
+    assert turn.phone is not None
+    try:
+        agreement, offer = accept_offer(
+            turn.session, turn.phone, str(code), turn.profile, turn.runtime.clock, turn.channel
         )
-        return [SlotSet("plan_elegido", None)]
+    except UnknownOffer:
+        turn.say("utter_plan_no_disponible")
+        return [SlotSet("plan_elegido", None), *offer_plans(turn)]
+    turn.say(
+        "utter_plan_confirmado",
+        folio=agreement.folio,
+        terminos=turn.response_text(f"utter_oferta_{offer.plan_type}", **_offer_values(offer)),
+        total=money(Decimal(agreement.total_amount)),
+    )
+    return [SlotSet("plan_elegido", None)]
 
 
 def handle_discount(turn: Turn) -> list[EventType]:
@@ -130,6 +130,8 @@ def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:
 
 
 class ActionSolicitarDescuento(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_solicitar_descuento"
 

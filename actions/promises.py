@@ -105,6 +105,8 @@ def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventT
 
 
 class ActionProcesarPromesa(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_procesar_promesa"
 

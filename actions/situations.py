@@ -45,6 +45,8 @@ def dispute(turn: Turn) -> list[EventType]:
 
 
 class ActionPagoRealizado(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_pago_realizado"
 
@@ -53,6 +55,8 @@ class ActionPagoRealizado(DbAction):
 
 
 class ActionDificultad(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_dificultad"
 
@@ -61,6 +65,8 @@ class ActionDificultad(DbAction):
 
 
 class ActionDisputa(DbAction):
+    requires_identity = True
+
     def name(self) -> str:
         return "action_disputa"
 

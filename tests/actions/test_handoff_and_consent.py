@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from actions.answers import ActionProcesarRespuesta
 from actions.consent import ActionNoContactar, ActionNumeroEquivocado
-from actions.handoff import ActionFallback, ActionHandoff, ActionInsulto
+from actions.handoff import ActionHandoff, ActionInsulto
 from cobranza.adapters import db
 from cobranza.adapters import repository as repo
 from cobranza.adapters.models import ContactBlock, HandoffTicket
@@ -37,11 +38,11 @@ def test_second_misunderstanding_in_a_row_hands_off(
     action_runtime, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
-        ActionFallback(), tracker_factory(slots=FOUND, intent="nlu_fallback"), domain
+        ActionProcesarRespuesta(), tracker_factory(slots=FOUND, intent="nlu_fallback"), domain
     )
     assert responses(messages) == ["utter_no_entendi"] and not _paused(events)
     events, messages = run_action(
-        ActionFallback(),
+        ActionProcesarRespuesta(),
         tracker_factory(
             slots=FOUND, intent="nlu_fallback", previous_intents=["saludar", "nlu_fallback"]
         ),
@@ -49,7 +50,7 @@ def test_second_misunderstanding_in_a_row_hands_off(
     )
     assert _paused(events)
     events, _ = run_action(
-        ActionFallback(),
+        ActionProcesarRespuesta(),
         tracker_factory(
             slots=FOUND, intent="nlu_fallback", previous_intents=["nlu_fallback", "saludar"]
         ),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from actions.identity import ActionPedirVerificacion, ActionVerificarIdentidad
+from actions.answers import ActionProcesarRespuesta
+from actions.balance import ActionInformarSaldo
 from cobranza.adapters import db
 from cobranza.adapters.models import HandoffTicket
 from tests.actions.helpers import message, responses, run_action, slots
@@ -14,7 +15,7 @@ FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "Am
 
 def test_asks_for_birth_date_and_discloses_nothing(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     tracker = tracker_factory(slots=FOUND, text="cuanto debo", intent="consultar_saldo")
-    events, messages = run_action(ActionPedirVerificacion(), tracker, domain)
+    events, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     assert not any("$" in str(m) or "CrediFácil" in str(m) for m in messages)
     assert slots(events) == {
@@ -29,7 +30,7 @@ def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
     for text in ("12/03/1985", "naci el 12 de marzo de 1985", "12-03-85"):
         state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
         events, messages = run_action(
-            ActionVerificarIdentidad(),
+            ActionProcesarRespuesta(),
             tracker_factory(slots=state, text=text, intent="informar"),
             domain,
         )
@@ -46,7 +47,7 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
     for attempts_left, text in ((2, "01/01/1990"), (1, "no se")):
         events, messages = run_action(
-            ActionVerificarIdentidad(),
+            ActionProcesarRespuesta(),
             tracker_factory(slots=state, text=text, intent="informar"),
             domain,
         )
@@ -54,7 +55,7 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
         assert messages[0]["intentos"] == attempts_left
         assert "saldo" not in messages[0]
     events, messages = run_action(
-        ActionVerificarIdentidad(),
+        ActionProcesarRespuesta(),
         tracker_factory(slots=state, text="02/02/1980", intent="informar"),
         domain,
     )
@@ -62,13 +63,13 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     assert any(e["event"] == "pause" for e in events)
     # locked even with the right date, and even when asking again later in a new session
     events, messages = run_action(
-        ActionVerificarIdentidad(),
+        ActionProcesarRespuesta(),
         tracker_factory(slots=state, text="12/03/1985", intent="informar"),
         domain,
     )
     assert responses(messages) == ["utter_identidad_bloqueada"]
     events, messages = run_action(
-        ActionPedirVerificacion(),
+        ActionInformarSaldo(),
         tracker_factory(slots=FOUND, text="saldo", intent="consultar_saldo"),
         domain,
     )
@@ -85,14 +86,14 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
 def test_promise_said_before_verification_is_kept(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     text = "te pago 2 mil el viernes"
     events, _ = run_action(
-        ActionPedirVerificacion(),
+        ActionInformarSaldo(),
         tracker_factory(slots=FOUND, text=text, intent="prometer_pago"),
         domain,
     )
     state = {**FOUND, **slots(events)}
     assert state["promesa_monto"] == "2000.00" and state["promesa_fecha"] == "2026-11-27"
     events, messages = run_action(
-        ActionVerificarIdentidad(),
+        ActionProcesarRespuesta(),
         tracker_factory(slots=state, text="12/03/1985", intent="informar"),
         domain,
     )

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from actions.plans import ActionOfrecerPlanes, ActionRegistrarPlan, ActionSolicitarDescuento
+from actions.answers import ActionProcesarRespuesta
+from actions.plans import ActionOfrecerPlanes, ActionSolicitarDescuento
 from cobranza.adapters import db
 from cobranza.adapters.models import Debtor, PaymentAgreement
 from tests.actions.helpers import message, responses, run_action, slots
@@ -59,7 +60,7 @@ def test_many_offers_also_go_out_as_a_list(action_runtime, tracker_factory, doma
 def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state = {**MARIA, "plan_elegido": "plan_2_quincenal"}
     events, messages = run_action(
-        ActionRegistrarPlan(), tracker_factory(slots=state, intent="informar"), domain
+        ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
     )
     confirmed = message(messages, "utter_plan_confirmado")
     assert confirmed["folio"].startswith("CV-20261122-") and confirmed["total"] == "$8,450.00"
@@ -81,7 +82,7 @@ def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory,
 def test_an_offer_that_is_not_allowed_is_refused(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state = {**MARIA, "plan_elegido": "liquidacion_90"}
     _, messages = run_action(
-        ActionRegistrarPlan(), tracker_factory(slots=state, intent="informar"), domain
+        ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
     )
     assert responses(messages)[0] == "utter_plan_no_disponible"
     assert "utter_plan_confirmado" not in responses(messages)

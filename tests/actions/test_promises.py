@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from actions.answers import ActionProcesarRespuesta
 from actions.promises import ActionProcesarPromesa
 from cobranza.adapters import db
 from cobranza.adapters.models import Promise
@@ -99,3 +100,16 @@ def test_no_without_a_correction_starts_over(action_runtime, tracker_factory, do
     assert responses(messages) == ["utter_promesa_cancelada"]
     assert state["promesa_monto"] is None and state["promesa_fecha"] is None
     assert promises_of(action_runtime) == []
+
+
+def test_an_unclear_correction_mid_promise_still_corrects(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    state, _ = step(tracker_factory, domain, VERIFIED, "te pago 2 mil el viernes", "prometer_pago")
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=state, text="no mejor pasado manana", intent="nlu_fallback"),
+        domain,
+    )
+    assert message(messages, "utter_confirmar_promesa")["fecha"] == "martes 24 de noviembre"
+    assert not any(e["event"] == "pause" for e in events)

@@ -95,6 +95,16 @@ def test_verification_balance_plan_and_promise(servers: Servers, database_url: s
     assert agreement.folio in confirmed and agreement.channel == "rest"
 
 
+def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) -> None:
+    sender = "5219981234567"  # Ana Sofía
+    asked = texts(servers.say(sender, "me quede sin chamba y ando bien apretado"))
+    assert "fecha de nacimiento" in asked and "$" not in asked
+    wrong = texts(servers.say(sender, "01/01/1990"))
+    assert "no coincide" in wrong and "2 intentos" in wrong
+    answered = texts(servers.say(sender, "25 de julio de 1992"))
+    assert "identidad confirmada" in answered and "opciones" in answered and "$12,000.00" in answered
+
+
 def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:
     reply = texts(servers.say("5218112345678", "STOP"))
     assert "no volveremos a enviarte mensajes" in reply
