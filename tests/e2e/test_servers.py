@@ -102,7 +102,9 @@ def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) ->
     wrong = texts(servers.say(sender, "01/01/1990"))
     assert "no coincide" in wrong and "2 intentos" in wrong
     answered = texts(servers.say(sender, "25 de julio de 1992"))
-    assert "identidad confirmada" in answered and "opciones" in answered and "$12,000.00" in answered
+    assert (
+        "identidad confirmada" in answered and "opciones" in answered and "$12,000.00" in answered
+    )
 
 
 def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:
