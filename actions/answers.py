@@ -7,6 +7,7 @@ from __future__ import annotations
 from rasa_sdk.events import EventType
 
 from actions.base import DbAction, Turn, disclosure_allowed
+from actions.consent import answer_consent
 from actions.handoff import misunderstood
 from actions.identity import ask_for_identity, verify_identity
 from actions.plans import register_plan
@@ -20,6 +21,8 @@ def route_answer(turn: Turn) -> list[EventType]:
         if turn.intent == "nlu_fallback" and turn.date() is None:
             return misunderstood(turn)
         return verify_identity(turn)
+    if slots.get("consentimiento_en_curso") and turn.intent in ("afirmar", "negar"):
+        return answer_consent(turn)
     if slots.get("plan_elegido"):
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if slots.get("promesa_en_curso") and (turn.intent != "nlu_fallback" or has_value):

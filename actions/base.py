@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABCMeta, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.runtime import Runtime, get_runtime
+from cobranza import compliance
 from cobranza.adapters import db
 from cobranza.clock import local_today
 from cobranza.domain.money import format_mxn
@@ -45,6 +46,7 @@ class Turn:
     domain: dict[str, Any]
     session: Session
     runtime: Runtime
+    disclosure: compliance.Decision | None = field(default=None, init=False)
 
     @property
     def phone(self) -> str | None:
@@ -132,11 +134,41 @@ def money(amount: Decimal | int) -> str:
 
 
 def disclosure_allowed(turn: Turn) -> bool:
-    """The one place that decides whether debt details may be shown in this conversation: a
-    known debtor whose identity was verified in this session."""
-    return bool(turn.tracker.get_slot("deudor_encontrado")) and bool(
-        turn.tracker.get_slot("identidad_verificada")
+    """May debt details be shown in this conversation? Asks the compliance engine once per turn
+    (known debtor, verified in this session, number not flagged, no verification lock); the
+    decision is in the audit log."""
+    if turn.disclosure is None:
+        turn.disclosure = compliance.decide_disclosure(
+            turn.session,
+            turn.phone if turn.tracker.get_slot("deudor_encontrado") else None,
+            bool(turn.tracker.get_slot("identidad_verificada")),
+            turn.runtime.settings,
+            turn.runtime.clock,
+            channel=turn.channel,
+        )
+    return turn.disclosure.allowed
+
+
+def compliance_slots(turn: Turn, events: list[EventType]) -> list[EventType]:
+    """The compliance slots as the engine sees them after this action (only those that
+    change): ``en_horario``, ``consentimiento``, ``contacto_bloqueado``; a flagged number also
+    loses ``identidad_verificada``."""
+    flags = compliance.conversation_flags(
+        turn.session,
+        turn.phone,
+        turn.runtime.settings,
+        turn.runtime.clock,
+        compliance.PROACTIVE_CHANNEL,
     )
+    current = dict(turn.tracker.slots)
+    for event in events:
+        if event.get("event") == "slot":
+            current[event["name"]] = event.get("value")
+    wanted = flags.as_slots()
+    del wanted["zona_horaria"]  # set at session start; actions re-read it from the slot
+    if flags.contacto_bloqueado:
+        wanted["identidad_verificada"] = False
+    return [SlotSet(name, value) for name, value in wanted.items() if current.get(name) != value]
 
 
 class DbAction(Action, metaclass=ABCMeta):
@@ -165,8 +197,10 @@ class DbAction(Action, metaclass=ABCMeta):
             if self.requires_identity and not disclosure_allowed(turn):
                 from actions.identity import ask_for_identity  # identity imports the capabilities
 
-                return ask_for_identity(turn)
-            return self.handle(turn)
+                events = ask_for_identity(turn)
+            else:
+                events = self.handle(turn)
+            return events + compliance_slots(turn, events)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

@@ -1,11 +1,15 @@
-"""Opt-out and wrong number: honoured at once, in any state of the conversation."""
+"""Consent and its limits: opt-out and wrong number (honoured at once, in any state of the
+conversation), a flagged number, and consent captured before a proactive flow (reminders)."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.base import DbAction, Turn
-from cobranza.consent import block_number, revoke_consent
+from actions.base import DbAction, Turn, spoken_date
+from cobranza import compliance, reminders
+from cobranza.consent import block_number, grant_consent, revoke_consent
 
 
 class ActionNoContactar(DbAction):
@@ -21,7 +25,11 @@ class ActionNoContactar(DbAction):
                 turn.runtime.clock,
             )
         turn.say("utter_baja_confirmada")
-        return [SlotSet("promesa_en_curso", False), SlotSet("verificacion_en_curso", False)]
+        return [
+            SlotSet("promesa_en_curso", False),
+            SlotSet("verificacion_en_curso", False),
+            SlotSet("consentimiento_en_curso", False),
+        ]
 
 
 class ActionNumeroEquivocado(DbAction):
@@ -46,3 +54,92 @@ class ActionNumeroEquivocado(DbAction):
             SlotSet("promesa_en_curso", False),
             SlotSet("verificacion_en_curso", False),
         ]
+
+
+class ActionContactoBloqueado(DbAction):
+    """A debt topic from a number flagged as wrong number / third party: nothing is disclosed."""
+
+    def name(self) -> str:
+        return "action_contacto_bloqueado"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        turn.say("utter_contacto_bloqueado")
+        return []
+
+
+def ask_consent(turn: Turn) -> list[EventType]:
+    """The simplified privacy notice and the question; the answer goes through the router."""
+    turn.say("utter_solicitar_consentimiento", aviso_url=turn.runtime.settings.privacy_notice_url)
+    return [SlotSet("consentimiento_en_curso", True)]
+
+
+def answer_consent(turn: Turn) -> list[EventType]:
+    """ "sí" records the consent (source, time, notice) and schedules the reminder asked for."""
+    events: list[EventType] = [SlotSet("consentimiento_en_curso", False)]
+    if turn.intent != "afirmar" or turn.phone is None:
+        turn.say("utter_consentimiento_rechazado")
+        return events
+    grant_consent(
+        turn.session,
+        turn.phone,
+        compliance.PROACTIVE_CHANNEL,
+        f"conversación {turn.channel}: aceptó el aviso de privacidad simplificado",
+        turn.runtime.settings.privacy_notice_url,
+        turn.runtime.clock,
+    )
+    turn.say("utter_consentimiento_registrado")
+    return [*events, SlotSet("consentimiento", compliance.GRANTED), *schedule_reminder(turn)]
+
+
+def schedule_reminder(turn: Turn) -> list[EventType]:
+    assert turn.phone is not None
+    result = reminders.schedule(
+        turn.session,
+        turn.phone,
+        compliance.PROACTIVE_CHANNEL,
+        turn.time_zone,
+        turn.runtime.clock,
+    )
+    if result.commitment is None:
+        turn.say("utter_recordatorio_sin_compromiso")
+    elif result.reminder is None:
+        turn.say("utter_recordatorio_muy_tarde", fecha=spoken_date(result.commitment.due_on))
+    else:
+        local = result.reminder.scheduled_for.astimezone(ZoneInfo(turn.time_zone))
+        turn.say(
+            "utter_recordatorio_programado",
+            fecha=spoken_date(result.commitment.due_on),
+            cuando=f"{spoken_date(local.date())} a las {local:%H:%M}",
+            folio=result.commitment.reference,
+        )
+    return []
+
+
+def reminder_or_consent(turn: Turn) -> list[EventType]:
+    """After verification (CONTINUE): the same branch the rules make on ``consentimiento``."""
+    state = compliance.consent_state(turn.session, turn.phone or "", compliance.PROACTIVE_CHANNEL)
+    return schedule_reminder(turn) if state[0] == compliance.GRANTED else ask_consent(turn)
+
+
+class ActionSolicitarConsentimiento(DbAction):
+    """Rule branch ``consentimiento`` ≠ otorgado: privacy notice and consent first."""
+
+    requires_identity = True
+
+    def name(self) -> str:
+        return "action_solicitar_consentimiento"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return reminder_or_consent(turn)
+
+
+class ActionProgramarRecordatorio(DbAction):
+    """Rule branch ``consentimiento`` = otorgado: schedule the reminder."""
+
+    requires_identity = True
+
+    def name(self) -> str:
+        return "action_programar_recordatorio"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return reminder_or_consent(turn)

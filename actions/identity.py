@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions import balance, plans, promises, situations
-from actions.base import Turn
+from actions import balance, consent, plans, promises, situations
+from actions.base import DbAction, Turn
 from actions.handoff import hand_off
+from cobranza.compliance import blocks_for
 from cobranza.identity import lock_status, verify_birth_date
 from cobranza.nlu.dates import extract_date
 
@@ -25,6 +26,7 @@ CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
     "informar_pago_realizado": lambda turn: situations.payment_claim(turn, read_message=False),
     "dificultad_economica": situations.hardship,
     "disputar_deuda": situations.dispute,
+    "pedir_recordatorio": consent.reminder_or_consent,
 }
 
 
@@ -40,6 +42,9 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
     if not turn.tracker.get_slot("deudor_encontrado") or turn.phone is None:
         turn.say("utter_no_encontrado")
         return []
+    if blocks_for(turn.session, turn.phone):
+        turn.say("utter_contacto_bloqueado")
+        return [SlotSet("verificacion_en_curso", False)]
     if turn.tracker.get_slot("verificacion_en_curso") and turn.date() is not None:
         return verify_identity(turn)  # the birth date, classified as something else
     status = lock_status(turn.session, turn.phone, turn.runtime.clock)
@@ -92,3 +97,13 @@ def verify_identity(turn: Turn) -> list[EventType]:
         turn.tracker.slots["identidad_verificada"] = True
         events += follow(turn)
     return events
+
+
+class ActionSolicitarIdentidad(DbAction):
+    """Rule branch ``identidad_verificada`` = false: a debt topic before verification."""
+
+    def name(self) -> str:
+        return "action_solicitar_identidad"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return ask_for_identity(turn)

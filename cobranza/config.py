@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,13 @@ class Settings:
     default_time_zone: str
     log_level: str
     agent_hours: tuple[time, time] = (time(9, 0), time(19, 0))
+    # Compliance (cobranza/compliance.py). The legal window is 07:00–22:00 local; an operator
+    # may narrow it, never widen it.
+    contact_hours: tuple[time, time] = (time(7, 0), time(22, 0))
+    daily_contact_cap: int = 1
+    weekly_contact_cap: int = 3
+    reply_window: timedelta = timedelta(minutes=60)
+    privacy_notice_url: str = "https://cobranza-demo.example/aviso-de-privacidad"
 
     @property
     def masked_database_url(self) -> str:
@@ -49,6 +56,30 @@ class Settings:
         from sqlalchemy.engine import make_url
 
         return str(make_url(self.database_url).render_as_string(hide_password=True))
+
+
+LEGAL_CONTACT_HOURS = (time(7, 0), time(22, 0))
+
+
+def _hours(env: Mapping[str, str], name: str, default: str) -> tuple[time, time]:
+    """``HH:MM-HH:MM``, opening before closing; 24:00 is not a time, so 22:00 ends the day."""
+    hours = env.get(name, "").strip() or default
+    try:
+        opening, closing = (time.fromisoformat(part.strip()) for part in hours.split("-"))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must look like {default}, got {hours!r}") from exc
+    if opening >= closing:
+        raise ConfigError(f"{name} must open before it closes: {hours!r}")
+    return opening, closing
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number ≥ 0, got {raw!r}")
+    return int(raw)
 
 
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
@@ -79,17 +110,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"COBRANZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level!r}"
         )
-    hours = env.get("COBRANZA_AGENT_HOURS", "").strip() or "09:00-19:00"
-    try:
-        opening, closing = (time.fromisoformat(part.strip()) for part in hours.split("-"))
-    except ValueError as exc:
+    agent_hours = _hours(env, "COBRANZA_AGENT_HOURS", "09:00-19:00")
+    contact_hours = _hours(env, "COBRANZA_CONTACT_HOURS", "07:00-22:00")
+    if contact_hours[0] < LEGAL_CONTACT_HOURS[0] or contact_hours[1] > LEGAL_CONTACT_HOURS[1]:
         raise ConfigError(
-            f"COBRANZA_AGENT_HOURS must look like 09:00-19:00, got {hours!r}"
-        ) from exc
-    if opening >= closing:
-        raise ConfigError(f"COBRANZA_AGENT_HOURS must open before it closes: {hours!r}")
+            "COBRANZA_CONTACT_HOURS may only narrow the legal window 07:00-22:00, "
+            f"got {env.get('COBRANZA_CONTACT_HOURS')!r}"
+        )
+    url = env.get("COBRANZA_PRIVACY_NOTICE_URL", "").strip() or Settings.privacy_notice_url
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"COBRANZA_PRIVACY_NOTICE_URL must be an http(s) URL, got {url!r}")
     return Settings(
-        agent_hours=(opening, closing),
+        agent_hours=agent_hours,
+        contact_hours=contact_hours,
+        daily_contact_cap=_count(env, "COBRANZA_CONTACT_CAP_DAY", 1),
+        weekly_contact_cap=_count(env, "COBRANZA_CONTACT_CAP_WEEK", 3),
+        reply_window=timedelta(minutes=_count(env, "COBRANZA_REPLY_WINDOW_MINUTES", 60)),
+        privacy_notice_url=url,
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

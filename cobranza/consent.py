@@ -51,3 +51,24 @@ def block_number(
     )
     audit.record(session, now, "number_blocked", debtor_phone, {"reason": reason, "source": source})
     session.flush()
+
+
+def grant_consent(
+    session: Session, phone: str, channel: str, source: str, notice_url: str, clock: Clock
+) -> None:
+    """Consent given in conversation after the simplified privacy notice was shown: stored
+    with its source, time and the notice it refers to (append-only, latest record wins)."""
+    now = clock.now()
+    session.add(
+        Consent(
+            debtor_phone=phone, channel=channel, status="granted", source=source, recorded_at=now
+        )
+    )
+    audit.record(
+        session,
+        now,
+        "consent_granted",
+        phone,
+        {"channel": channel, "source": source, "privacy_notice": notice_url},
+    )
+    session.flush()

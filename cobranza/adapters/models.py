@@ -54,6 +54,7 @@ CHANNELS = ("whatsapp", "webchat", "sms", "voice", "email", "rest", "agent")
 CONTACT_DIRECTIONS = ("outbound", "inbound")
 TICKET_STATUSES = ("open", "claimed", "closed")
 BLOCK_REASONS = ("wrong_number", "third_party")
+REMINDER_STATUSES = ("pending", "sent", "cancelled")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -372,6 +373,30 @@ class ContactBlock(Base):
     )
     reason = Column(String(20), nullable=False)
     source = Column(String(120), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+
+
+class Reminder(Base):
+    """A business-initiated reminder the debtor asked for (with consent). Whoever sends it asks
+    the compliance engine first (cobranza/reminders.py)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        CheckConstraint(_in("status", REMINDER_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        Index("ix_reminders_status_time", "status", "scheduled_for"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    channel = Column(String(16), nullable=False)
+    reference = Column(String(24), nullable=False)  # the folio of the promise or agreement
+    due_on = Column(Date, nullable=False)  # the payment date being reminded
+    scheduled_for = Column(UTCDateTime, nullable=False)
+    status = Column(String(16), nullable=False, default="pending")
+    status_reason = Column(String(60), nullable=True)  # the compliance rule that cancelled it
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
 

@@ -17,7 +17,22 @@ def run_action(
     return events, dispatcher.messages
 
 
+# Refreshed after every action from the compliance engine (actions/base.py: compliance_slots);
+# tested on their own in test_compliance_slots.py.
+COMPLIANCE_SLOTS = frozenset({"en_horario", "consentimiento", "contacto_bloqueado"})
+
+
 def slots(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The slots the action set itself (without the compliance refresh)."""
+    return {
+        e["name"]: e["value"]
+        for e in events
+        if e["event"] == "slot" and e["name"] not in COMPLIANCE_SLOTS
+    }
+
+
+def all_slots(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every slot set, the last value winning."""
     return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 

@@ -20,22 +20,30 @@ def _slots(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("sender", "found", "persona", "zone"),
+    ("sender", "found", "persona", "zone", "consent", "in_hours"),
     [
-        ("5215512345678", True, "olvidadizo", "America/Mexico_City"),
-        ("5216641234567", True, "en_apuros", "America/Tijuana"),
-        ("5216561234567", True, "olvidadizo", "America/Ciudad_Juarez"),
-        ("5215599999999", False, None, "America/Mexico_City"),
-        ("web-7f3a9c", False, None, "America/Mexico_City"),
+        ("5215512345678", True, "olvidadizo", "America/Mexico_City", "otorgado", True),
+        ("5216641234567", True, "en_apuros", "America/Tijuana", "otorgado", True),
+        ("5216561234567", True, "olvidadizo", "America/Ciudad_Juarez", "revocado", True),
+        ("5215599999999", False, None, "America/Mexico_City", "sin_registro", True),
+        ("web-7f3a9c", False, None, "America/Mexico_City", "sin_registro", False),
     ],
 )
 def test_session_start_loads_the_sender(
-    action_runtime, tracker_factory, domain, sender, found, persona, zone
+    action_runtime, tracker_factory, domain, sender, found, persona, zone, consent, in_hours
 ) -> None:  # type: ignore[no-untyped-def]
     events, dispatcher = _run(tracker_factory(sender_id=sender), domain)
     assert events[0]["event"] == "session_started"
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
-    assert _slots(events) == {"deudor_encontrado": found, "persona": persona, "zona_horaria": zone}
+    assert _slots(events) == {
+        "deudor_encontrado": found,
+        "persona": persona,
+        "zona_horaria": zone,
+        "en_horario": in_hours,  # 18:00 UTC: midday in every Mexican zone
+        "consentimiento": consent,
+        "contacto_bloqueado": False,
+        "aviso_privacidad_url": action_runtime.settings.privacy_notice_url,
+    }
     assert dispatcher.messages == [], "session start says nothing, discloses nothing"
 
 

@@ -1,0 +1,157 @@
+"""Payment reminders the debtor asks for: a business-initiated message, so it needs consent and
+passes the compliance engine when it is due, not only when it was scheduled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cobranza import audit, compliance
+from cobranza.adapters.models import (
+    AgreementInstallment,
+    PaymentAgreement,
+    Promise,
+    Reminder,
+)
+from cobranza.clock import Clock
+from cobranza.config import Settings
+
+REMIND_AT = time(10, 0)  # local time, the day before the payment
+LAST_CHANCE_AT = time(8, 0)  # local time, on the day, when the day before has passed
+# Rules that will not change by waiting: the reminder is cancelled instead of retried.
+FINAL_RULES = frozenset({"opt_out", "consent", "third_party", "debtor_known"})
+
+
+@dataclass(frozen=True)
+class Commitment:
+    reference: str  # folio
+    due_on: date
+
+
+def next_commitment(session: Session, phone: str, today: date) -> Commitment | None:
+    """The nearest pending promise or agreement instalment, today or later."""
+    promise = session.execute(
+        select(Promise.folio, Promise.due_date)
+        .where(Promise.debtor_phone == phone, Promise.status == "pending")
+        .where(Promise.due_date >= today)
+        .order_by(Promise.due_date)
+        .limit(1)
+    ).first()
+    installment = session.execute(
+        select(PaymentAgreement.folio, AgreementInstallment.due_date)
+        .join(AgreementInstallment.agreement)
+        .where(
+            PaymentAgreement.debtor_phone == phone,
+            PaymentAgreement.status == "active",
+            AgreementInstallment.status == "pending",
+            AgreementInstallment.due_date >= today,
+        )
+        .order_by(AgreementInstallment.due_date)
+        .limit(1)
+    ).first()
+    found = [Commitment(r[0], r[1]) for r in (promise, installment) if r is not None]
+    return min(found, key=lambda c: c.due_on, default=None)
+
+
+def reminder_time(due_on: date, zone: str, now: datetime) -> datetime | None:
+    """10:00 local the day before; 08:00 on the day if that has passed; None if both have."""
+    tz = ZoneInfo(zone)
+    for day, at in ((due_on - timedelta(days=1), REMIND_AT), (due_on, LAST_CHANCE_AT)):
+        when = datetime.combine(day, at, tzinfo=tz)
+        if when > now:
+            return when
+    return None
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    reminder: Reminder | None  # None: nothing to remind, or too late
+    commitment: Commitment | None
+
+
+def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock) -> Scheduled:
+    """Schedule a reminder for the next commitment (once per commitment)."""
+    now = clock.now()
+    commitment = next_commitment(session, phone, now.astimezone(ZoneInfo(zone)).date())
+    if commitment is None:
+        return Scheduled(None, None)
+    existing = session.execute(
+        select(Reminder).where(
+            Reminder.debtor_phone == phone,
+            Reminder.reference == commitment.reference,
+            Reminder.due_on == commitment.due_on,
+            Reminder.status == "pending",
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return Scheduled(existing, commitment)
+    when = reminder_time(commitment.due_on, zone, now)
+    if when is None:
+        return Scheduled(None, commitment)
+    reminder = Reminder(
+        debtor_phone=phone,
+        channel=channel,
+        reference=commitment.reference,
+        due_on=commitment.due_on,
+        scheduled_for=when,
+        status="pending",
+        created_at=now,
+    )
+    session.add(reminder)
+    audit.record(
+        session,
+        now,
+        "reminder_scheduled",
+        phone,
+        {"reference": commitment.reference, "scheduled_for": when.isoformat()},
+    )
+    session.flush()
+    return Scheduled(reminder, commitment)
+
+
+def due(
+    session: Session, settings: Settings, clock: Clock
+) -> list[tuple[Reminder, compliance.Decision]]:
+    """Pending reminders whose time has come, each with a fresh compliance decision. Those the
+    rules block for good (opt-out, no consent, third party) are cancelled with the rule; those
+    blocked for now (window, caps, open case) stay pending for a later run."""
+    now = clock.now()
+    pending = (
+        session.execute(
+            select(Reminder)
+            .where(Reminder.status == "pending", Reminder.scheduled_for <= now)
+            .order_by(Reminder.scheduled_for, Reminder.id)
+        )
+        .scalars()
+        .all()
+    )
+    results = []
+    for reminder in pending:
+        decision = compliance.decide_contact(
+            session,
+            reminder.debtor_phone,
+            settings,
+            clock,
+            channel=reminder.channel,
+            initiated_by="bot:recordatorio",
+            actor="system",
+        )
+        final = set(decision.blocked_by) & FINAL_RULES
+        if final:
+            reminder.status = "cancelled"
+            reminder.status_reason = sorted(final)[0]
+        results.append((reminder, decision))
+    session.flush()
+    return results
+
+
+def mark_sent(session: Session, reminder: Reminder, clock: Clock) -> None:
+    """After the channel delivered it: counts towards the caps."""
+    reminder.status = "sent"
+    compliance.record_contact(
+        session, reminder.debtor_phone, reminder.channel, "bot:recordatorio", clock.now()
+    )
