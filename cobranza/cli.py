@@ -268,6 +268,146 @@ def cmd_promises(args: argparse.Namespace, settings: Settings) -> None:
     _print(data, args.json, render)
 
 
+def cmd_can_contact(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when contact is allowed, 3 when a rule blocks it (1 stays for errors)."""
+    from cobranza import compliance
+
+    phone = _phone(args.phone)
+    clock = _clock(args.at)
+    with db.session_scope(_session_factory(settings)) as session:
+        decision = compliance.decide_contact(
+            session,
+            phone,
+            settings,
+            clock,
+            channel=args.channel,
+            initiated_by=args.initiated_by,
+            actor="cli",
+            recorded_at=SystemClock().now() if args.at else None,
+        )
+        data = decision.as_dict()
+
+    def render(d: dict[str, Any]) -> str:
+        verdict = "PERMITIDO" if d["allowed"] else "BLOQUEADO"
+        local = datetime.fromisoformat(d["local_time"])
+        lines = [
+            f"{verdict}: {d['reason']}",
+            f"regla: {d['rule']}",
+            f"deudor: {mask_phone(phone)}  canal: {d['channel']}  inicia: {d['initiated_by']}",
+            f"hora local: {local:%Y-%m-%d %H:%M} ({d['time_zone']}, zona por {d['zone_source']})",
+            "",
+            tabulate(
+                [("✓" if c["passed"] else "✗", c["rule"], c["reason"]) for c in d["checks"]],
+                headers=["", "regla", "detalle"],
+            ),
+        ]
+        return "\n".join(lines)
+
+    _print(data, args.json, render)
+    return 0 if decision.allowed else 3
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from cobranza.adapters.models import AuditLog
+
+    phone = _phone(args.phone)
+    with db.session_scope(_session_factory(settings)) as session:
+        query = select(AuditLog).where(AuditLog.debtor_phone == phone)
+        if args.action:
+            query = query.where(AuditLog.action == args.action)
+        rows = (
+            session.execute(query.order_by(AuditLog.occurred_at.desc(), AuditLog.id.desc()))
+            .scalars()
+            .all()[: args.limit]
+        )
+        data = [
+            {
+                "id": r.id,
+                "occurred_at": r.occurred_at.isoformat(),
+                "actor": r.actor,
+                "action": r.action,
+                "details": r.details,
+            }
+            for r in reversed(rows)
+        ]
+
+    def summary(details: dict[str, Any]) -> str:
+        if "allowed" in details:
+            verdict = "permitido" if details["allowed"] else "bloqueado"
+            return f"{verdict} ({details.get('rule')}): {details.get('reason')}"
+        return ", ".join(f"{k}={v}" for k, v in details.items())
+
+    def render(entries: list[dict[str, Any]]) -> str:
+        if not entries:
+            return f"Sin registros de auditoría para {mask_phone(phone)}."
+        return tabulate(
+            [
+                (e["occurred_at"][:19], e["actor"], e["action"], summary(e["details"]))
+                for e in entries
+            ],
+            headers=["cuándo (UTC)", "quién", "acción", "detalle"],
+            maxcolwidths=[None, None, None, 70],
+        )
+
+    _print(data, args.json, render)
+
+
+def cmd_reminders(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza import reminders
+
+    clock = _clock(args.at)
+    with db.session_scope(_session_factory(settings)) as session:
+        data = [
+            {
+                "id": r.id,
+                "phone": mask_phone(r.debtor_phone),
+                "reference": r.reference,
+                "due_on": r.due_on.isoformat(),
+                "scheduled_for": r.scheduled_for.isoformat(),
+                "status": r.status,
+                "allowed": d.allowed,
+                "rule": d.rule,
+                "reason": d.reason,
+            }
+            for r, d in reminders.due(session, settings, clock)
+        ]
+
+    def render(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "No hay recordatorios pendientes por enviar."
+        return tabulate(
+            [
+                (
+                    r["phone"],
+                    r["reference"],
+                    r["due_on"],
+                    r["status"],
+                    "enviar" if r["allowed"] else f"no ({r['rule']})",
+                    r["reason"],
+                )
+                for r in rows
+            ],
+            headers=["deudor", "folio", "pago", "estado", "¿se puede?", "motivo"],
+        )
+
+    _print(data, args.json, render)
+
+
+def cmd_conduct(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza.conduct import check_project
+    from cobranza.config import PROJECT_ROOT
+
+    violations = check_project(PROJECT_ROOT)
+    if violations:
+        raise CliError(
+            f"{len(violations)} texto(s) con lenguaje prohibido en la cobranza:\n"
+            + "\n".join(f"  {v}" for v in violations)
+        )
+    print("Conducta: ningún texto de domain.yml ni de persona_profiles/ usa lenguaje prohibido.")
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -277,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMANDO")
 
-    def add(name: str, func: Callable[..., None], help_text: str) -> argparse.ArgumentParser:
+    def add(name: str, func: Callable[..., int | None], help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         return p
@@ -323,6 +463,38 @@ def build_parser() -> argparse.ArgumentParser:
     prom = add("promises", cmd_promises, "promesas de pago de un deudor")
     prom.add_argument("--phone", required=True, metavar="TELEFONO")
     prom.add_argument("--json", action="store_true", help="salida JSON")
+
+    can = add(
+        "can-contact",
+        cmd_can_contact,
+        "¿se puede iniciar contacto ahora? (horario, consentimiento, terceros, límites); "
+        "sale con 0 si sí, 3 si no; la decisión queda en la auditoría",
+    )
+    can.add_argument("phone", metavar="TELEFONO")
+    can.add_argument("--channel", default="whatsapp", help="canal (whatsapp por defecto)")
+    can.add_argument(
+        "--initiated-by",
+        default="campaign:manual",
+        help="quién inicia: bot, campaign:<nombre> o agent:<nombre>",
+    )
+    can.add_argument("--json", action="store_true", help="salida JSON")
+    with_at(can)
+
+    aud = add("audit", cmd_audit, "bitácora de auditoría de un deudor (decisiones incluidas)")
+    aud.add_argument("--phone", required=True, metavar="TELEFONO")
+    aud.add_argument("--action", help="solo esta acción, p. ej. contact_decision")
+    aud.add_argument("--limit", type=int, default=200, help="últimos N registros (200)")
+    aud.add_argument("--json", action="store_true", help="salida JSON")
+
+    rem = add(
+        "reminders",
+        cmd_reminders,
+        "recordatorios que ya tocan, cada uno con la decisión de cumplimiento",
+    )
+    rem.add_argument("--json", action="store_true", help="salida JSON")
+    with_at(rem)
+
+    add("conduct", cmd_conduct, "revisar que ninguna respuesta use lenguaje prohibido")
     return parser
 
 
@@ -332,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        args.func(args, settings)
+        code = args.func(args, settings)
     except DebtorNotFound as exc:
         print(f"error: no hay deudor con el teléfono {mask_phone(str(exc))}", file=sys.stderr)
         return 1
@@ -344,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -318,11 +318,16 @@ def _case_checks(session: Session, phone: str) -> list[Check]:
     ]
 
 
-def _audit(session: Session, decision: Decision, actor: str) -> None:
+def _audit(
+    session: Session, decision: Decision, actor: str, recorded_at: datetime | None = None
+) -> None:
+    """``recorded_at``: when the question was asked, if not at the instant evaluated (a
+    what-if from the CLI); ``details.at`` always holds the instant evaluated."""
     details = decision.as_dict()
     del details["phone"]  # the audit row carries it in its own column
     action = CONTACT if decision.kind == "contact" else DISCLOSURE
-    audit.record(session, decision.at, action, decision.phone, details, actor=actor)
+    when = recorded_at or decision.at
+    audit.record(session, when, action, decision.phone, details, actor=actor)
     session.flush()
 
 
@@ -339,6 +344,7 @@ def decide_contact(
     initiated_by: str = "bot",
     reply_to: datetime | None = None,
     actor: str | None = None,
+    recorded_at: datetime | None = None,
 ) -> Decision:
     """May we send a message to ``phone`` now? Recorded in the audit log either way.
 
@@ -375,7 +381,7 @@ def decide_contact(
     decision = Decision(
         "contact", phone, channel, initiated_by, now, zone.zone, zone.source, tuple(checks)
     )
-    _audit(session, decision, actor or initiated_by)
+    _audit(session, decision, actor or initiated_by, recorded_at)
     return decision
 
 

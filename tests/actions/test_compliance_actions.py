@@ -1,0 +1,188 @@
+"""The dialogue asks the compliance engine: the disclosure gate, a flagged number, consent
+captured with the privacy notice before a reminder, and the slots refreshed after every action."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import delete, select
+
+from actions.answers import ActionProcesarRespuesta
+from actions.balance import ActionInformarSaldo
+from actions.consent import (
+    ActionContactoBloqueado,
+    ActionNoContactar,
+    ActionNumeroEquivocado,
+    ActionProgramarRecordatorio,
+    ActionSolicitarConsentimiento,
+)
+from actions.identity import ActionSolicitarIdentidad
+from cobranza import compliance
+from cobranza.adapters import db
+from cobranza.adapters.models import AuditLog, Consent, Reminder
+from cobranza.consent import block_number
+from cobranza.promises import record_promise
+from tests.actions.helpers import all_slots, message, responses, run_action
+
+PHONE = "+525512345678"
+FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
+VERIFIED = {**FOUND, "identidad_verificada": True}
+
+
+def _decisions(runtime, action: str) -> list[AuditLog]:  # type: ignore[no-untyped-def]
+    with db.session_scope(runtime.sessions) as session:
+        rows = session.execute(
+            select(AuditLog).where(AuditLog.debtor_phone == PHONE, AuditLog.action == action)
+        )
+        return list(rows.scalars().all())
+
+
+def _no_consent(runtime) -> None:  # type: ignore[no-untyped-def]
+    with db.session_scope(runtime.sessions) as session:
+        session.execute(delete(Consent).where(Consent.debtor_phone == PHONE))
+
+
+def _pending_promise(runtime, due: date) -> str:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    with db.session_scope(runtime.sessions) as session:
+        promise = record_promise(
+            session,
+            PHONE,
+            Decimal("500.00"),
+            due,
+            runtime.profiles["olvidadizo"],
+            runtime.clock,
+            "whatsapp",
+        )
+        return str(promise.folio)
+
+
+def test_the_gate_is_audited_both_ways(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    run_action(ActionInformarSaldo(), tracker_factory(slots=FOUND), domain)
+    run_action(ActionInformarSaldo(), tracker_factory(slots=VERIFIED), domain)
+    rows = _decisions(action_runtime, compliance.DISCLOSURE)
+    assert [(r.details["allowed"], r.details["rule"]) for r in rows] == [
+        (False, "identity"),
+        (True, "all_rules_met"),
+    ]
+
+
+def test_a_flagged_number_gets_nothing_even_if_verified(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    with db.session_scope(action_runtime.sessions) as session:
+        block_number(session, PHONE, PHONE, "third_party", "prueba", action_runtime.clock)
+    events, messages = run_action(
+        ActionInformarSaldo(), tracker_factory(slots=VERIFIED, intent="consultar_saldo"), domain
+    )
+    assert responses(messages) == ["utter_contacto_bloqueado"]
+    assert not any("$" in str(m) for m in messages)
+    refreshed = all_slots(events)
+    assert refreshed["contacto_bloqueado"] is True
+    assert refreshed["identidad_verificada"] is False
+
+
+def test_rule_branches_for_identity_and_flagged_number(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionSolicitarIdentidad(), tracker_factory(slots=FOUND, intent="consultar_saldo"), domain
+    )
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+    _, messages = run_action(ActionContactoBloqueado(), tracker_factory(slots=FOUND), domain)
+    assert responses(messages) == ["utter_contacto_bloqueado"]
+
+
+def test_wrong_number_and_opt_out_refresh_the_slots(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    events, _ = run_action(
+        ActionNoContactar(), tracker_factory(slots=FOUND, intent="no_contactar"), domain
+    )
+    assert all_slots(events)["consentimiento"] == compliance.REVOKED
+    events, _ = run_action(
+        ActionNumeroEquivocado(),
+        tracker_factory(slots=FOUND, text="numero equivocado", intent="numero_equivocado"),
+        domain,
+    )
+    assert all_slots(events)["contacto_bloqueado"] is True
+
+
+def test_reminder_without_consent_shows_the_notice_then_records_consent(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    _no_consent(action_runtime)
+    folio = _pending_promise(action_runtime, date(2026, 11, 27))
+    events, messages = run_action(
+        ActionSolicitarConsentimiento(),
+        tracker_factory(slots=VERIFIED, text="recuerdame", intent="pedir_recordatorio"),
+        domain,
+    )
+    notice = message(messages, "utter_solicitar_consentimiento")
+    assert notice["aviso_url"] == action_runtime.settings.privacy_notice_url
+    assert all_slots(events)["consentimiento_en_curso"] is True
+    assert _decisions(action_runtime, "consent_granted") == []
+
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(
+            slots={**VERIFIED, "consentimiento_en_curso": True}, text="si", intent="afirmar"
+        ),
+        domain,
+    )
+    assert responses(messages) == [
+        "utter_consentimiento_registrado",
+        "utter_recordatorio_programado",
+    ]
+    scheduled = message(messages, "utter_recordatorio_programado")
+    assert scheduled["folio"] == folio
+    assert scheduled["cuando"] == "jueves 26 de noviembre a las 10:00"
+    assert all_slots(events)["consentimiento"] == compliance.GRANTED
+    with db.session_scope(action_runtime.sessions) as session:
+        consent = session.execute(select(Consent).where(Consent.debtor_phone == PHONE)).scalar_one()
+        assert (consent.channel, consent.status) == ("whatsapp", "granted")
+        assert "aviso de privacidad" in consent.source and "rest" in consent.source
+        assert consent.recorded_at == action_runtime.clock.now()
+        reminder = session.execute(select(Reminder)).scalar_one()
+        assert reminder.reference == folio and reminder.status == "pending"
+    granted = _decisions(action_runtime, "consent_granted")
+    assert granted[0].details["privacy_notice"] == action_runtime.settings.privacy_notice_url
+
+
+def test_saying_no_records_nothing(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _no_consent(action_runtime)
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(
+            slots={**VERIFIED, "consentimiento_en_curso": True}, text="no", intent="negar"
+        ),
+        domain,
+    )
+    assert responses(messages) == ["utter_consentimiento_rechazado"]
+    assert all_slots(events)["consentimiento_en_curso"] is False
+    with db.session_scope(action_runtime.sessions) as session:
+        query = select(Consent).where(Consent.debtor_phone == PHONE)
+        assert session.execute(query).scalars().all() == []
+
+
+def test_reminder_with_consent_is_scheduled_once(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    folio = _pending_promise(action_runtime, date(2026, 11, 25))
+    for _ in range(2):
+        _, messages = run_action(
+            ActionProgramarRecordatorio(),
+            tracker_factory(slots=VERIFIED, text="recuerdame", intent="pedir_recordatorio"),
+            domain,
+        )
+        assert message(messages, "utter_recordatorio_programado")["folio"] == folio
+    with db.session_scope(action_runtime.sessions) as session:
+        assert len(session.execute(select(Reminder)).scalars().all()) == 1
+
+
+def test_reminder_needs_verification(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _, messages = run_action(
+        ActionProgramarRecordatorio(),
+        tracker_factory(slots=FOUND, text="recuerdame", intent="pedir_recordatorio"),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
