@@ -36,6 +36,8 @@ def route_answer(turn: Turn) -> list[EventType]:
 
 
 class ActionProcesarRespuesta(DbAction):
+    answers_consent_question = True
+
     def name(self) -> str:
         return "action_procesar_respuesta"
 

@@ -181,6 +181,9 @@ class DbAction(Action, metaclass=ABCMeta):
     intent → action mappings; the gate lives here, not in slot conditions."""
 
     requires_identity = False
+    # Anything but an answer drops a pending consent question (a "sí" later must not be read
+    # as consent to something the debtor no longer sees).
+    answers_consent_question = False
 
     @abstractmethod
     def name(self) -> str: ...
@@ -200,6 +203,8 @@ class DbAction(Action, metaclass=ABCMeta):
                 events = ask_for_identity(turn)
             else:
                 events = self.handle(turn)
+            if tracker.get_slot("consentimiento_en_curso") and not self.answers_consent_question:
+                events = [*events, SlotSet("consentimiento_en_curso", False)]
             return events + compliance_slots(turn, events)
 
     async def run(

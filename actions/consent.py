@@ -125,6 +125,7 @@ class ActionSolicitarConsentimiento(DbAction):
     """Rule branch ``consentimiento`` ≠ otorgado: privacy notice and consent first."""
 
     requires_identity = True
+    answers_consent_question = True
 
     def name(self) -> str:
         return "action_solicitar_consentimiento"
@@ -137,6 +138,7 @@ class ActionProgramarRecordatorio(DbAction):
     """Rule branch ``consentimiento`` = otorgado: schedule the reminder."""
 
     requires_identity = True
+    answers_consent_question = True
 
     def name(self) -> str:
         return "action_programar_recordatorio"

@@ -34,8 +34,11 @@ class CliError(Exception):
 def _clock(at: str | None) -> Clock:
     if not at:
         return SystemClock()
+    text = at.strip()
+    if text[-1:] in ("Z", "z"):  # Python 3.10 reads only "+00:00"
+        text = text[:-1] + "+00:00"
     try:
-        instant = datetime.fromisoformat(at)
+        instant = datetime.fromisoformat(text)
     except ValueError as exc:
         raise CliError(f"--at no es una fecha y hora ISO-8601: {at!r}") from exc
     if instant.tzinfo is None:

@@ -38,7 +38,7 @@ def next_commitment(session: Session, phone: str, today: date) -> Commitment | N
         select(Promise.folio, Promise.due_date)
         .where(Promise.debtor_phone == phone, Promise.status == "pending")
         .where(Promise.due_date >= today)
-        .order_by(Promise.due_date)
+        .order_by(Promise.due_date, Promise.id.desc())  # the latest promise for that day
         .limit(1)
     ).first()
     installment = session.execute(

@@ -186,3 +186,14 @@ def test_reminder_needs_verification(action_runtime, tracker_factory, domain) ->
         domain,
     )
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+
+
+def test_another_topic_drops_the_pending_consent_question(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    events, _ = run_action(
+        ActionInformarSaldo(),
+        tracker_factory(slots={**VERIFIED, "consentimiento_en_curso": True}),
+        domain,
+    )
+    assert all_slots(events)["consentimiento_en_curso"] is False

@@ -29,7 +29,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env.pop("PERSONA_PROFILES_DIR", None)
     first = run(env, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert "migrada de vacía a 0002" in first.stdout
+    assert "migrada de vacía a 0003" in first.stdout
     assert "al día" in run(env, "db", "upgrade").stdout
     seed = run(env, "seed", "--today", "2026-11-22", "--at", AT)
     assert seed.returncode == 0, seed.stderr
@@ -163,3 +163,58 @@ def test_seed_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 def test_bad_database_url_fails_fast(tmp_path: Path) -> None:
     result = run({**os.environ, "DATABASE_URL": "cobranza.db"}, "debtor", "5215512345678")
     assert result.returncode == 1 and "DATABASE_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("at", "code", "rule", "local"),
+    [
+        ("2026-11-22T12:00:00-06:00", 0, "all_rules_met", "2026-11-22 12:00"),
+        ("2026-11-22T22:00:00-06:00", 3, "contact_window", "2026-11-22 22:00"),
+        ("2026-11-23T12:59:00+00:00", 3, "contact_window", "2026-11-23 06:59"),
+    ],
+)
+def test_can_contact_prints_the_decision_and_exits_by_it(
+    cli_env: dict[str, str], at: str, code: int, rule: str, local: str
+) -> None:
+    result = run(cli_env, "can-contact", "55 1234 5678", "--at", at)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith("PERMITIDO" if code == 0 else "BLOQUEADO")
+    assert f"regla: {rule}" in result.stdout
+    assert f"hora local: {local} (America/Mexico_City, zona por address)" in result.stdout
+    assert "+525512345678" not in result.stdout, "the phone is masked in the table"
+
+
+def test_can_contact_json_and_audit_trail(cli_env: dict[str, str]) -> None:
+    # Tijuana on Pacific Standard Time (UTC-8) in November: 06:30 local is blocked
+    result = run(cli_env, "can-contact", "6641234567", "--json", "--at", "2026-11-24T14:30Z")
+    assert result.returncode == 3
+    data = json.loads(result.stdout)
+    assert (data["allowed"], data["rule"]) == (False, "contact_window")
+    assert data["time_zone"] == "America/Tijuana"
+    assert data["local_time"] == "2026-11-24T06:30:00-08:00"
+    assert {c["rule"] for c in data["checks"]} >= {"contact_window", "consent", "daily_cap"}
+
+    audit = run(cli_env, "audit", "--phone", "6641234567", "--json", "--action", "contact_decision")
+    assert audit.returncode == 0, audit.stderr
+    entries = json.loads(audit.stdout)
+    last = entries[-1]
+    assert last["actor"] == "cli" and last["details"]["rule"] == "contact_window"
+    assert last["details"]["at"] == "2026-11-24T14:30:00+00:00"
+    table = run(cli_env, "audit", "--phone", "6641234567")
+    assert "contact_decision" in table.stdout and "bloqueado (contact_window)" in table.stdout
+
+
+def test_can_contact_opted_out_and_unknown(cli_env: dict[str, str]) -> None:
+    revoked = run(cli_env, "can-contact", "6561234567", "--json", "--at", AT)
+    assert json.loads(revoked.stdout)["rule"] == "opt_out"
+    unknown = run(cli_env, "can-contact", "5599999999", "--json", "--at", AT)
+    assert unknown.returncode == 3 and json.loads(unknown.stdout)["rule"] == "debtor_known"
+    bad = run(cli_env, "can-contact", "12345")
+    assert bad.returncode == 1 and bad.stderr.startswith("error:")
+
+
+def test_conduct_and_reminders_commands(cli_env: dict[str, str]) -> None:
+    conduct = run(cli_env, "conduct")
+    assert conduct.returncode == 0, conduct.stderr
+    reminders = run(cli_env, "reminders", "--json", "--at", AT)
+    assert reminders.returncode == 0 and json.loads(reminders.stdout) == []
