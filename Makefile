@@ -48,8 +48,9 @@ $(MODEL): $(TRAINING) | $(STAMP)
 
 train: $(MODEL) ## Train the model when it is missing or older than the training data
 
-validate: $(STAMP) ## Check the designers' files: persona profiles, then rasa data validate
+validate: $(STAMP) ## Check the designers' files: persona profiles, forbidden wording, rasa data validate
 	$(BIN)/cobranza personas validate
+	$(BIN)/cobranza conduct
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
 run: db train ## Set up everything, then start the action server (5055) and Rasa (5005)
