@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from cobranza.adapters import db
-from cobranza.adapters.models import PaymentAgreement, Promise
+from cobranza.adapters.models import Consent, PaymentAgreement, Promise
 from cobranza.config import PROJECT_ROOT
 from cobranza.devtools import Servers, port_open, running_servers
 
@@ -105,6 +105,39 @@ def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) ->
     assert (
         "identidad confirmada" in answered and "opciones" in answered and "$12,000.00" in answered
     )
+
+
+def test_reminder_asks_consent_with_the_privacy_notice_first(
+    servers: Servers, database_url: str
+) -> None:
+    sender = "5213312345678"  # Patricia, no consent on record
+    assert "fecha de nacimiento" in texts(servers.say(sender, "cuanto debo"))
+    assert "identidad confirmada" in texts(servers.say(sender, "14/09/1970"))
+    assert "¿Confirmas $1,000.00" in texts(servers.say(sender, "te pago mil el miercoles"))
+    recorded = texts(servers.say(sender, "si"))
+    assert "folio PP-" in recorded and "recuérdame" in recorded
+    notice = servers.say(sender, "recuerdame un dia antes")
+    assert "Aviso de privacidad simplificado" in texts(notice) and "aviso-de-privacidad" in texts(
+        notice
+    )
+    assert [b["title"] for r in notice for b in r.get("buttons", [])] == ["Sí, autorizo", "No"]  # type: ignore[union-attr]
+    granted = texts(servers.say(sender, "/afirmar"))
+    assert "registré tu autorización" in granted
+    assert "martes 24 de noviembre a las 10:00" in granted or "muy pronto" in granted
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        consent = session.execute(
+            select(Consent).where(Consent.debtor_phone == "+523312345678")
+        ).scalar_one()
+        assert (consent.channel, consent.status) == ("whatsapp", "granted")
+    engine.dispose()
+
+
+def test_a_wrong_number_learns_nothing_afterwards(servers: Servers) -> None:
+    sender = "5216561234567"  # Luis Ortega's number, answered by someone else
+    assert "no corresponde" in texts(servers.say(sender, "numero equivocado"))
+    reply = texts(servers.say(sender, "y cuanto debe?"))
+    assert "no puedo compartir información" in reply and "$" not in reply
 
 
 def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:
