@@ -30,7 +30,7 @@ Rules (codes are stable; they appear in the audit log and in ``cobranza can-cont
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,13 +39,13 @@ from sqlalchemy.orm import Session
 
 from cobranza import audit
 from cobranza.adapters.models import (
+    Consent,
     ContactAttempt,
     ContactBlock,
     Debt,
     Debtor,
     HandoffTicket,
 )
-from cobranza.adapters.repository import latest_consents
 from cobranza.clock import Clock
 from cobranza.config import Settings
 from cobranza.domain.geography import ZoneResolution, resolve_zone
@@ -198,27 +198,38 @@ def _third_party_check(session: Session, phone: str) -> Check:
 def consent_state(session: Session, phone: str, channel: str) -> tuple[str, dict[str, Any]]:
     """``otorgado``, ``revocado`` or ``sin_registro`` for a channel, with the record used.
 
-    A revocation on any channel newer than this channel's grant counts as a revocation here:
-    opting out anywhere stops business-initiated contact everywhere."""
-    latest = latest_consents(session, phone)
-    record = latest.get(channel)
-    revocations = [c for c in latest.values() if c.status == "revoked"]
-    newest_revocation = max(revocations, key=lambda c: (c.recorded_at, c.id), default=None)
-    if newest_revocation is not None and (
-        record is None
-        or record.status == "revoked"
-        or (newest_revocation.recorded_at, newest_revocation.id) > (record.recorded_at, record.id)
-    ):
+    A revocation on any channel at or after this channel's latest record counts as a revocation
+    here: opting out anywhere stops business-initiated contact everywhere, and only a new grant
+    on this very channel lifts it (re-granting another channel does not)."""
+    records = list(
+        session.execute(
+            select(Consent)
+            .where(Consent.debtor_phone == phone)
+            .order_by(Consent.recorded_at, Consent.id)
+        )
+        .scalars()
+        .all()
+    )
+    own = [r for r in records if r.channel == channel]
+    latest = own[-1] if own else None
+    since = (latest.recorded_at, latest.id) if latest else None
+    revocations = [
+        r
+        for r in records
+        if r.status == "revoked" and (since is None or (r.recorded_at, r.id) >= since)
+    ]
+    if revocations:
+        newest = revocations[-1]
         return REVOKED, {
-            "channel": newest_revocation.channel,
-            "source": newest_revocation.source,
-            "recorded_at": newest_revocation.recorded_at.isoformat(),
+            "channel": newest.channel,
+            "source": newest.source,
+            "recorded_at": newest.recorded_at.isoformat(),
         }
-    if record is not None and record.status == "granted":
+    if latest is not None and latest.status == "granted":
         return GRANTED, {
             "channel": channel,
-            "source": record.source,
-            "recorded_at": record.recorded_at.isoformat(),
+            "source": latest.source,
+            "recorded_at": latest.recorded_at.isoformat(),
         }
     return NONE, {"channel": channel}
 
@@ -261,7 +272,10 @@ def outbound_contacts_since(session: Session, phone: str, since: datetime) -> in
 def _cap_checks(session: Session, phone: str, local: datetime, settings: Settings) -> list[Check]:
     start_of_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     today = outbound_contacts_since(session, phone, start_of_day)
-    week = outbound_contacts_since(session, phone, local - timedelta(days=7))
+    # 7 × 24 real hours (wall-clock arithmetic would give 167 or 169 across a DST change)
+    week = outbound_contacts_since(
+        session, phone, local.astimezone(timezone.utc) - timedelta(days=7)
+    )
     daily, weekly = settings.daily_contact_cap, settings.weekly_contact_cap
     return [
         Check(
