@@ -1066,3 +1066,53 @@ def test_property_never_outside_the_window_or_without_consent(
     finally:
         session.rollback()
         session.close()
+
+
+# --- the same engine on PostgreSQL -----------------------------------------------------------
+
+
+def test_engine_on_postgresql(empty_postgres) -> None:  # type: ignore[no-untyped-def]
+    """Timestamps with time zone, counts and the audit JSON on PostgreSQL: a window edge on each
+    side of the 2026 spring change in Tijuana, the daily cap, an opt-out and the audit rows."""
+    from cobranza.consent import revoke_consent
+
+    db.upgrade(empty_postgres)
+    factory = db.make_session_factory(empty_postgres)
+    with db.session_scope(factory) as s:
+        creditor = Creditor(
+            code="banco_demo",
+            name="Banco Demo",
+            legal_name="Banco Demo, S.A.",
+            clabe="002180000000000001",
+            bank="Banco Demo",
+            convenience_store_reference_prefix="BD",
+            customer_service_phone="8001234567",
+        )
+        s.add(creditor)
+        s.flush()
+        add_debtor(
+            s,
+            TIJUANA.phone,
+            TIJUANA.state,
+            TIJUANA.municipality,
+            creditor_id=creditor.id,
+            time_zone=TIJUANA.zone,
+        )
+    settings_ = SETTINGS
+    with db.session_scope(factory) as s:
+        for day, summer in DST_DAYS[:2]:
+            for clock_time, inside in EDGES:
+                decision = decide_contact(
+                    s, TIJUANA.phone, settings_, clock_at(TIJUANA, day, clock_time, summer)
+                )
+                assert decision.allowed is inside, (day, clock_time)
+        clock = clock_at(TIJUANA, CAP_DAY, time(10, 0))
+        assert decide_contact(s, TIJUANA.phone, settings_, clock).allowed
+        record_contact(s, TIJUANA.phone, "whatsapp", "bot", clock.now())
+        assert_blocked(decide_contact(s, TIJUANA.phone, settings_, clock), "daily_cap")
+        revoke_consent(s, TIJUANA.phone, "prueba", clock)
+        assert "opt_out" in decide_contact(s, TIJUANA.phone, settings_, clock).blocked_by
+    with db.session_scope(factory) as s:
+        rows = s.execute(select(AuditLog).where(AuditLog.action == CONTACT)).scalars().all()
+        assert len(rows) == 8 + 3
+        assert rows[-1].details["blocked_by"] == ["opt_out", "consent", "daily_cap"]
