@@ -177,8 +177,9 @@ class DbAction(Action, metaclass=ABCMeta):
 
     Actions about a debt set ``requires_identity``: before :meth:`handle` runs, an unknown
     number is told no account was found and an unverified debtor is asked for the date of
-    birth (the request is remembered and answered after verification). Rules stay plain
-    intent → action mappings; the gate lives here, not in slot conditions."""
+    birth (the request is remembered and answered after verification). The rules already
+    branch on ``identidad_verificada``; this gate asks the compliance engine again, so a stale
+    slot can never disclose anything. After every action the compliance slots are refreshed."""
 
     requires_identity = False
     # Anything but an answer drops a pending consent question (a "sí" later must not be read

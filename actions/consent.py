@@ -121,21 +121,9 @@ def reminder_or_consent(turn: Turn) -> list[EventType]:
     return schedule_reminder(turn) if state[0] == compliance.GRANTED else ask_consent(turn)
 
 
-class ActionSolicitarConsentimiento(DbAction):
-    """Rule branch ``consentimiento`` ≠ otorgado: privacy notice and consent first."""
-
-    requires_identity = True
-    answers_consent_question = True
-
-    def name(self) -> str:
-        return "action_solicitar_consentimiento"
-
-    def handle(self, turn: Turn) -> list[EventType]:
-        return reminder_or_consent(turn)
-
-
 class ActionProgramarRecordatorio(DbAction):
-    """Rule branch ``consentimiento`` = otorgado: schedule the reminder."""
+    """Rule branch ``consentimiento`` = otorgado: schedule the reminder. The engine is asked
+    again (the slot may be a turn old), so both branches run the same code."""
 
     requires_identity = True
     answers_consent_question = True
@@ -145,3 +133,10 @@ class ActionProgramarRecordatorio(DbAction):
 
     def handle(self, turn: Turn) -> list[EventType]:
         return reminder_or_consent(turn)
+
+
+class ActionSolicitarConsentimiento(ActionProgramarRecordatorio):
+    """Rule branch ``consentimiento`` ≠ otorgado: privacy notice and consent first."""
+
+    def name(self) -> str:
+        return "action_solicitar_consentimiento"
