@@ -1,5 +1,7 @@
 """Opt-out keywords decide the intent whatever the model says (GUIDE §6, LFPDPPP): a message
-that is just BAJA, ALTO or STOP is ``no_contactar`` with confidence 1.0."""
+that is just BAJA, ALTO or STOP is ``no_contactar`` with confidence 1.0. A message the model did
+not understand (``nlu_fallback``) that states opposition in so many words ("borren mi número",
+"dejen de escribirme") is ``no_contactar`` too: opposition must not be lost to a fallback."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from cobranza.consent import is_opt_out_keyword
+from cobranza.consent import is_opposition_phrase, is_opt_out_keyword
 
 OPT_OUT_INTENT = "no_contactar"
 
@@ -34,7 +36,9 @@ class OptOutKeywordClassifier(GraphComponent, IntentClassifier):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            if is_opt_out_keyword(str(message.get(TEXT) or "")):
+            text = str(message.get(TEXT) or "")
+            fell_back = (message.get(INTENT) or {}).get("name") == "nlu_fallback"
+            if is_opt_out_keyword(text) or (fell_back and is_opposition_phrase(text)):
                 decided = {"name": OPT_OUT_INTENT, "confidence": 1.0}
                 message.set(INTENT, decided, add_to_output=True)
                 ranking = [
