@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from cobranza.domain.text import shorten
 from cobranza.hardship import register_discount_request
 from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
 from cobranza.plans import UnknownOffer, accept_offer, current_offers
@@ -45,9 +46,9 @@ def offer_plans(turn: Turn) -> list[EventType]:
         turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer))
     choices = [
         {
-            "title": turn.response_text(f"utter_titulo_{offer.plan_type}", **_offer_values(offer))[
-                :20
-            ],
+            "title": shorten(
+                turn.response_text(f"utter_titulo_{offer.plan_type}", **_offer_values(offer)), 20
+            ),
             "payload": f'/informar{{"plan_elegido": "{offer.code}"}}',
         }
         for offer in offers
@@ -55,7 +56,7 @@ def offer_plans(turn: Turn) -> list[EventType]:
     if len(choices) <= MAX_BUTTONS:
         turn.dispatcher.utter_message(response="utter_elige_opcion", buttons=choices)
     else:
-        rows = [{"id": c["payload"], "title": c["title"][:24]} for c in choices[:10]]
+        rows = [{"id": c["payload"], "title": shorten(c["title"], 24)} for c in choices[:10]]
         turn.dispatcher.utter_message(
             response="utter_elige_opcion",
             buttons=choices,

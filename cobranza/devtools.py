@@ -61,8 +61,13 @@ def port_open(port: int) -> bool:
 
 @contextmanager
 def running_servers(
-    database_url: str, model: Path, ready_timeout: float = 240
+    database_url: str,
+    model: Path,
+    ready_timeout: float = 240,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Servers]:
+    """Both servers through scripts/run.sh on free ports; ``extra_env`` e.g. selects another
+    credentials file (``RASA_CREDENTIALS``) and the channel's settings."""
     actions_port, rasa_port = free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="cobranza-servers-"))
     endpoints = workdir / "endpoints.yml"
@@ -75,6 +80,7 @@ def running_servers(
         "RASA_PORT": str(rasa_port),
         "RASA_ENDPOINTS": str(endpoints),
         "RASA_MODEL": str(model),
+        **(extra_env or {}),
     }
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own script, no user input

@@ -8,6 +8,7 @@ MODEL=${RASA_MODEL:-models/cobranza.tar.gz}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 RASA_PORT=${RASA_PORT:-5005}
 ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # its action_endpoint must match ACTIONS_PORT
+CREDENTIALS=${RASA_CREDENTIALS:-credentials.yml}  # credentials.whatsapp.yml adds WhatsApp
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 PYTHONTZPATH=
 
 [ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
@@ -23,7 +24,7 @@ trap stop INT TERM EXIT
 
 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 pids+=($!)
-"$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials credentials.yml \
+"$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
   --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" &
 pids+=($!)
 

@@ -400,6 +400,50 @@ class Reminder(Base):
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
 
+class WhatsAppInbound(Base):
+    """Every inbound WhatsApp message id we accepted: de-duplicates retried deliveries across
+    restarts, and tells when the debtor last wrote (the 24-hour customer-service window)."""
+
+    __tablename__ = "whatsapp_inbound"
+    __table_args__ = (Index("ix_whatsapp_inbound_wa_id_time", "wa_id", "received_at"),)
+
+    message_id = Column(String(128), primary_key=True)  # wamid.…
+    wa_id = Column(String(20), nullable=False)  # as Meta sends it (521…)
+    message_type = Column(String(20), nullable=False)
+    sent_at = Column(UTCDateTime, nullable=False)  # the message's own timestamp
+    received_at = Column(UTCDateTime, nullable=False)
+
+
+class WhatsAppOutbound(Base):
+    """Messages we sent (Graph API accepted them), for status callbacks and metrics."""
+
+    __tablename__ = "whatsapp_outbound"
+    __table_args__ = (Index("ix_whatsapp_outbound_wa_id_time", "wa_id", "sent_at"),)
+
+    message_id = Column(String(128), primary_key=True)
+    wa_id = Column(String(20), nullable=False)
+    kind = Column(String(20), nullable=False)  # text, buttons, list, template
+    sent_at = Column(UTCDateTime, nullable=False)
+
+
+class WhatsAppStatus(Base):
+    """Status callbacks (sent, delivered, read, failed) as Meta reports them."""
+
+    __tablename__ = "whatsapp_statuses"
+    __table_args__ = (
+        Index("ix_whatsapp_statuses_message", "message_id"),
+        UniqueConstraint("message_id", "status", name="uq_whatsapp_statuses_message_status"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(String(128), nullable=False)
+    wa_id = Column(String(20), nullable=False)
+    status = Column(String(16), nullable=False)
+    occurred_at = Column(UTCDateTime, nullable=False)
+    error_code = Column(Integer, nullable=True)
+    error_title = Column(String(200), nullable=True)
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_debtor_time", "debtor_phone", "occurred_at"),)

@@ -1,0 +1,613 @@
+"""WhatsApp Cloud API channel: our own Rasa connector (GUIDE §5).
+
+Route: ``/webhooks/whatsapp/webhook``.
+
+* ``GET``: Meta's verification handshake (``hub.mode=subscribe``, ``hub.verify_token``).
+* ``POST``: accepted only with a valid ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with
+  the app secret), else 403 and nothing is read. Every message of a batch is de-duplicated by its
+  id in our database (a delivery retried after a restart still has one effect), queued per
+  sender (each sender's messages in order of their timestamps) and the webhook answers 200 at
+  once; the conversation runs after. Status callbacks are stored for metrics.
+* Text and interactive replies (the button's or row's id is the payload that drives the
+  conversation) go to Rasa; images, voice notes, stickers, locations… get a polite answer from
+  ``domain.yml`` (``utter_no_soportado_<tipo>``).
+* Outbound: text, reply buttons (≤3, titles cut to 20 characters between words), lists (≤10
+  rows, 24/72 characters), and an approved template when the debtor has not written in the last
+  24 hours. Async HTTP with timeouts and retries with backoff on 429/5xx. Logs never carry a
+  phone number (masked) or a message's text.
+
+Configuration comes from the environment only (see :meth:`WhatsAppConfig.from_env`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from cobranza.adapters import db
+from cobranza.adapters.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.config import PROJECT_ROOT, ConfigError, Secret, load_settings
+from cobranza.domain.phones import mask_phone
+from cobranza.domain.text import shorten
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+SERVICE_WINDOW = timedelta(hours=24)
+MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY = 3, 20, 1024
+MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION, ROW_ID, LIST_BUTTON = 10, 24, 72, 200, 20
+MAX_TEXT = 4096
+SUPPORTED_MEDIA = {
+    "image": "imagen",
+    "audio": "audio",
+    "voice": "audio",
+    "video": "video",
+    "document": "documento",
+    "sticker": "sticker",
+    "location": "ubicacion",
+    "contacts": "contactos",
+    "reaction": "reaccion",
+}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    verify_token: Secret
+    app_secret: Secret
+    access_token: Secret
+    phone_number_id: str
+    api_url: str
+    template_name: str = "mensaje_pendiente"
+    template_language: str = "es_MX"
+    timeout_seconds: float = 10.0
+    max_attempts: int = 4
+
+    REQUIRED = (
+        "WHATSAPP_VERIFY_TOKEN",
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_ACCESS_TOKEN",
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WHATSAPP_API_URL",
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WhatsAppConfig:
+        """Every variable at once; a missing one stops the channel with its name."""
+        env = os.environ if env is None else env
+        values = {name: env.get(name, "").strip() for name in cls.REQUIRED}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ConfigError(
+                "the WhatsApp channel cannot start: set "
+                + ", ".join(missing)
+                + " (README: Connecting a WhatsApp Business number)"
+            )
+        api_url = values["WHATSAPP_API_URL"].rstrip("/")
+        if not api_url.startswith(("https://", "http://")):
+            raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {api_url!r}")
+        return cls(
+            verify_token=Secret(values["WHATSAPP_VERIFY_TOKEN"]),
+            app_secret=Secret(values["WHATSAPP_APP_SECRET"]),
+            access_token=Secret(values["WHATSAPP_ACCESS_TOKEN"]),
+            phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
+            api_url=api_url,
+            template_name=env.get("WHATSAPP_TEMPLATE_NAME", "").strip() or cls.template_name,
+            template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "").strip()
+            or cls.template_language,
+        )
+
+
+# --- inbound: signature and payload --------------------------------------------------------------
+
+
+def signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> bool:
+    """``sha256=<hex>`` of the raw body, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256=") :].strip().lower())
+
+
+@dataclass(frozen=True)
+class Inbound:
+    message_id: str
+    wa_id: str
+    message_type: str
+    sent_at: datetime
+    text: str | None  # what goes to Rasa; None: a kind of message we answer politely
+    kind: str = ""  # for the polite answer: imagen, audio, …
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    message_id: str
+    wa_id: str
+    status: str
+    occurred_at: datetime
+    error_code: int | None
+    error_title: str | None
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"bad timestamp {value!r}") from exc
+
+
+def _inbound(message: Mapping[str, Any]) -> Inbound:
+    message_id, wa_id = str(message.get("id") or ""), str(message.get("from") or "")
+    if not message_id or not wa_id.isdigit():
+        raise ValueError("message without id or sender")
+    kind = str(message.get("type") or "unsupported")
+    sent_at = _timestamp(message.get("timestamp"))
+    text: str | None = None
+    if kind == "text":
+        text = str((message.get("text") or {}).get("body") or "")
+    elif kind == "interactive":
+        interactive = message.get("interactive") or {}
+        reply = interactive.get(interactive.get("type") or "") or {}
+        text = str(reply.get("id") or reply.get("title") or "")
+    elif kind == "button":  # a template's quick-reply button
+        button = message.get("button") or {}
+        text = str(button.get("payload") or button.get("text") or "")
+    if text is not None and text.strip():
+        return Inbound(message_id, wa_id, kind, sent_at, text)
+    polite = SUPPORTED_MEDIA.get(kind, "otro")
+    if kind == "audio" and (message.get("audio") or {}).get("voice"):
+        polite = "audio"
+    return Inbound(message_id, wa_id, kind, sent_at, None, polite)
+
+
+def parse_webhook(payload: Any) -> tuple[list[Inbound], list[StatusUpdate]]:
+    """Every message and status of a (possibly batched) notification. ``ValueError`` when the
+    shape is not a WhatsApp Business Account notification."""
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        raise ValueError("not a whatsapp_business_account notification")
+    messages: list[Inbound] = []
+    statuses: list[StatusUpdate] = []
+    for entry in payload.get("entry") or []:
+        for change in (entry or {}).get("changes") or []:
+            value = (change or {}).get("value") or {}
+            if not isinstance(value, dict):
+                raise ValueError("change without a value object")
+            for message in value.get("messages") or []:
+                messages.append(_inbound(message))
+            for status in value.get("statuses") or []:
+                errors = status.get("errors") or [{}]
+                code = errors[0].get("code")
+                statuses.append(
+                    StatusUpdate(
+                        str(status.get("id") or ""),
+                        str(status.get("recipient_id") or ""),
+                        str(status.get("status") or ""),
+                        _timestamp(status.get("timestamp")),
+                        int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+                        (str(errors[0].get("title"))[:200] if errors[0].get("title") else None),
+                    )
+                )
+    return messages, statuses
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+class WhatsAppStore:
+    """Our database, used from worker threads (the Sanic loop never blocks on it)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._sessions = db.make_session_factory(db.make_engine(database_url))
+
+    def _accept(self, message: Inbound, now: datetime) -> bool:
+        try:
+            with db.session_scope(self._sessions) as session:
+                session.add(
+                    WhatsAppInbound(
+                        message_id=message.message_id,
+                        wa_id=message.wa_id,
+                        message_type=message.message_type,
+                        sent_at=message.sent_at,
+                        received_at=now,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def accept(self, message: Inbound) -> bool:
+        """True the first time a message id is seen, False for a duplicate delivery."""
+        return await asyncio.to_thread(self._accept, message, datetime.now(timezone.utc))
+
+    def _last_inbound(self, wa_id: str) -> datetime | None:
+        with db.session_scope(self._sessions) as session:
+            value: datetime | None = session.execute(
+                select(func.max(WhatsAppInbound.sent_at)).where(WhatsAppInbound.wa_id == wa_id)
+            ).scalar_one()
+            return value
+
+    async def last_inbound(self, wa_id: str) -> datetime | None:
+        return await asyncio.to_thread(self._last_inbound, wa_id)
+
+    def _sent(self, message_id: str, wa_id: str, kind: str) -> None:
+        with db.session_scope(self._sessions) as session:
+            session.merge(
+                WhatsAppOutbound(
+                    message_id=message_id,
+                    wa_id=wa_id,
+                    kind=kind,
+                    sent_at=datetime.now(timezone.utc),
+                )
+            )
+
+    async def sent(self, message_id: str, wa_id: str, kind: str) -> None:
+        await asyncio.to_thread(self._sent, message_id, wa_id, kind)
+
+    def _statuses(self, updates: list[StatusUpdate]) -> None:
+        for update in updates:
+            try:
+                with db.session_scope(self._sessions) as session:
+                    session.add(
+                        WhatsAppStatus(
+                            message_id=update.message_id,
+                            wa_id=update.wa_id,
+                            status=update.status[:16],
+                            occurred_at=update.occurred_at,
+                            error_code=update.error_code,
+                            error_title=update.error_title,
+                        )
+                    )
+            except IntegrityError:
+                continue  # the same status delivered twice
+
+    async def statuses(self, updates: list[StatusUpdate]) -> None:
+        if updates:
+            await asyncio.to_thread(self._statuses, updates)
+
+
+# --- outbound ----------------------------------------------------------------------------------
+
+
+class GraphError(RuntimeError):
+    """The Graph API refused a message (after the retries)."""
+
+
+class GraphClient:
+    """POST ``{api_url}/{phone_number_id}/messages`` with retries on 429/5xx and timeouts."""
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_seconds),
+                headers={"Authorization": f"Bearer {self.config.access_token.reveal()}"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, payload: dict[str, Any]) -> str:
+        url = f"{self.config.api_url}/{self.config.phone_number_id}/messages"
+        who = mask_phone(str(payload.get("to", "")))
+        delay = 0.5
+        for attempt in range(1, self.config.max_attempts + 1):
+            try:
+                session = await self._client()
+                async with session.post(url, json=payload) as reply:
+                    body = await reply.json(content_type=None)
+                    if reply.status == 200:
+                        return str(body["messages"][0]["id"])
+                    error = (body or {}).get("error") or {}
+                    retry = reply.status == 429 or reply.status >= 500
+                    logger.warning(
+                        "Graph API %s for %s (attempt %d/%d, code %s)",
+                        reply.status,
+                        who,
+                        attempt,
+                        self.config.max_attempts,
+                        error.get("code"),
+                    )
+                    if not retry:
+                        raise GraphError(f"Graph API {reply.status}, code {error.get('code')}")
+                    wait = float(reply.headers.get("Retry-After") or delay)
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
+                logger.warning(
+                    "Graph API unreachable for %s (attempt %d/%d): %s",
+                    who,
+                    attempt,
+                    self.config.max_attempts,
+                    type(exc).__name__,
+                )
+                wait = delay
+            if attempt < self.config.max_attempts:
+                await asyncio.sleep(min(wait, 5.0) + random.uniform(0, delay / 4))
+                delay *= 2
+        raise GraphError(f"Graph API did not accept the message after {attempt} attempts")
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends the assistant's messages to one WhatsApp id (as Meta sent it: ``521…``)."""
+
+    def __init__(self, client: GraphClient, store: WhatsAppStore) -> None:
+        self.client = client
+        self.store = store
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    async def _within_window(self, wa_id: str) -> bool:
+        last = await self.store.last_inbound(wa_id)
+        return last is not None and datetime.now(timezone.utc) - last < SERVICE_WINDOW
+
+    async def _post(self, wa_id: str, kind: str, body: dict[str, Any]) -> None:
+        if kind != "template" and not await self._within_window(wa_id):
+            # Outside the 24-hour window only an approved template may be sent: it invites the
+            # debtor to answer, which reopens the window (README: templates to create).
+            logger.info("outside the 24 h window for %s: template instead", mask_phone(wa_id))
+            kind, body = "template", self.template_body()
+        payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": wa_id}
+        payload.update(body)
+        message_id = await self.client.send(payload)
+        await self.store.sent(message_id, wa_id, kind)
+
+    def template_body(self, parameters: list[str] | None = None) -> dict[str, Any]:
+        template: dict[str, Any] = {
+            "name": self.client.config.template_name,
+            "language": {"code": self.client.config.template_language},
+        }
+        if parameters:
+            template["components"] = [
+                {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
+            ]
+        return {"type": "template", "template": template}
+
+    async def send_template(self, wa_id: str, parameters: list[str] | None = None) -> None:
+        """A business-initiated message (ask the compliance engine first)."""
+        await self._post(wa_id, "template", self.template_body(parameters))
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        for start in range(0, len(text), MAX_TEXT):
+            chunk = text[start : start + MAX_TEXT]
+            await self._post(recipient_id, "text", {"type": "text", "text": {"body": chunk}})
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """A long choice comes as buttons *and* a ``{"type": "list"}`` custom payload: send the
+        list only, once."""
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("type") == "list" and message.get("text"):
+            rows = [r for r in custom.get("rows") or [] if isinstance(r, dict)]
+            await self._send_list(recipient_id, str(message["text"]), rows)
+            return
+        await super().send_response(recipient_id, message)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        choices = [
+            {"id": str(b.get("payload") or b.get("title") or ""), "title": str(b.get("title"))}
+            for b in buttons
+            if b.get("title")
+        ]
+        if not choices:
+            await self.send_text_message(recipient_id, text)
+        elif len(choices) <= MAX_BUTTONS and all(len(c["id"]) <= 256 for c in choices):
+            if len(text) > BUTTON_BODY:
+                await self.send_text_message(recipient_id, text)
+                text = "Elige una opción:"
+            reply_buttons = [
+                {"type": "reply", "reply": {"id": c["id"], "title": shorten(c["title"], 20)}}
+                for c in choices
+            ]
+            await self._post(
+                recipient_id,
+                "buttons",
+                {
+                    "type": "interactive",
+                    "interactive": {
+                        "type": "button",
+                        "body": {"text": text},
+                        "action": {"buttons": reply_buttons},
+                    },
+                },
+            )
+        else:
+            await self._send_list(recipient_id, text, choices)
+
+    async def _send_list(self, recipient_id: str, text: str, rows: list[dict[str, Any]]) -> None:
+        built = []
+        for row in rows[:MAX_ROWS]:
+            title = str(row.get("title") or "")
+            item: dict[str, Any] = {
+                "id": str(row.get("id") or title)[:ROW_ID],
+                "title": shorten(title, ROW_TITLE),
+            }
+            description = str(row.get("description") or (title if len(title) > ROW_TITLE else ""))
+            if description:
+                item["description"] = shorten(description, ROW_DESCRIPTION)
+            built.append(item)
+        if not built:
+            await self.send_text_message(recipient_id, text)
+            return
+        await self._post(
+            recipient_id,
+            "list",
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "list",
+                    "body": {"text": text[:MAX_TEXT]},
+                    "action": {
+                        "button": shorten("Ver opciones", LIST_BUTTON),
+                        "sections": [{"title": "Opciones", "rows": built}],
+                    },
+                },
+            },
+        )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        if json_message.get("type") == "list":
+            await self._send_list(recipient_id, "Elige una opción:", json_message.get("rows", []))
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_text_message(recipient_id, image)
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        await self.send_text_message(recipient_id, attachment)
+
+
+# --- the input channel -------------------------------------------------------------------------
+
+
+def polite_replies(domain_path: Path = PROJECT_ROOT / "domain.yml") -> dict[str, str]:
+    """``utter_no_soportado_<tipo>`` texts from domain.yml, by kind (``otro`` as fallback)."""
+    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
+    prefix = "utter_no_soportado_"
+    replies = {
+        name[len(prefix) :]: str(variants[0]["text"])
+        for name, variants in (domain.get("responses") or {}).items()
+        if name.startswith(prefix) and variants
+    }
+    if "otro" not in replies:
+        raise ConfigError("domain.yml needs utter_no_soportado_otro for the WhatsApp channel")
+    return replies
+
+
+class WhatsAppInput(InputChannel):
+    """``credentials.yml``: ``cobranza.channels.whatsapp.WhatsAppInput:`` (no values: the
+    secrets come from the environment)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        config = WhatsAppConfig.from_env()
+        return cls(config, WhatsAppStore(load_settings().database_url))
+
+    def __init__(self, config: WhatsAppConfig, store: WhatsAppStore) -> None:
+        self.config = config
+        self.store = store
+        self.client = GraphClient(config)
+        self.replies = polite_replies()
+        self._queues: dict[str, asyncio.Queue[Inbound]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    def get_output_channel(self) -> OutputChannel:
+        return WhatsAppOutput(self.client, self.store)
+
+    async def _handle(
+        self, message: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        output = WhatsAppOutput(self.client, self.store)
+        if message.text is None:
+            reply = self.replies.get(message.kind) or self.replies["otro"]
+            await output.send_text_message(message.wa_id, reply)
+            return
+        await on_new_message(
+            UserMessage(
+                message.text[:MAX_TEXT],
+                output,
+                message.wa_id,
+                input_channel=CHANNEL,
+                metadata={"whatsapp_message_id": message.message_id},
+            )
+        )
+
+    async def _drain(
+        self, wa_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        queue = self._queues[wa_id]
+        while True:
+            if queue.empty():  # no await between this check and the removal: no lost message
+                del self._workers[wa_id]
+                return
+            message = queue.get_nowait()
+            try:
+                await self._handle(message, on_new_message)
+            except Exception:
+                logger.exception(
+                    "WhatsApp message %s from %s failed", message.message_type, mask_phone(wa_id)
+                )
+
+    def _enqueue(
+        self, message: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        self._queues.setdefault(message.wa_id, asyncio.Queue()).put_nowait(message)
+        if message.wa_id not in self._workers:
+            self._workers[message.wa_id] = asyncio.create_task(
+                self._drain(message.wa_id, on_new_message)
+            )
+
+    async def idle(self) -> None:
+        """Wait until every queued message was handled (tests and the load script)."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("whatsapp_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            mode = request.args.get("hub.mode")
+            token = request.args.get("hub.verify_token") or ""
+            challenge = request.args.get("hub.challenge") or ""
+            expected = self.config.verify_token.reveal()
+            if mode == "subscribe" and hmac.compare_digest(token.encode(), expected.encode()):
+                return response.text(challenge)
+            return response.text("verificación rechazada", status=403)
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            raw = request.body or b""
+            header = request.headers.get("X-Hub-Signature-256")
+            if not signature_valid(raw, header, self.config.app_secret.reveal()):
+                logger.warning("WhatsApp webhook with a missing or invalid signature: refused")
+                return response.json({"error": "invalid signature"}, status=403)
+            try:
+                messages, statuses = parse_webhook(json.loads(raw))
+            except ValueError as exc:  # JSONDecodeError is a ValueError
+                logger.warning("WhatsApp webhook not understood: %s", exc)
+                return response.json({"error": f"payload not understood: {exc}"}, status=400)
+            await self.store.statuses(statuses)
+            fresh = [m for m in messages if await self.store.accept(m)]
+            for message in sorted(fresh, key=lambda m: (m.wa_id, m.sent_at)):
+                self._enqueue(message, on_new_message)
+            return response.json(
+                {"received": len(messages), "new": len(fresh), "statuses": len(statuses)}
+            )
+
+        return hook

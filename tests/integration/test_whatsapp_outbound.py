@@ -1,0 +1,176 @@
+"""The WhatsApp connector's outbound side against the local fake Graph API (a real HTTP server that
+validates payloads as Meta does) and a real migrated database: message shapes, the 24-hour
+window, retries with backoff, and logs without phone numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from cobranza.adapters import db
+from cobranza.adapters.models import WhatsAppInbound
+from cobranza.channels.whatsapp import (
+    GraphClient,
+    GraphError,
+    WhatsAppConfig,
+    WhatsAppOutput,
+    WhatsAppStore,
+)
+from cobranza.config import Secret
+from cobranza.devtools_graph import FakeGraphAPI
+
+TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
+
+
+def _config(graph: FakeGraphAPI, attempts: int = 4) -> WhatsAppConfig:
+    return WhatsAppConfig(
+        verify_token=Secret("v"),
+        app_secret=Secret("s"),
+        access_token=Secret(TOKEN),
+        phone_number_id=PHONE_ID,
+        api_url=graph.base_url,
+        max_attempts=attempts,
+    )
+
+
+@pytest.fixture
+def store(migrated_sqlite: Engine) -> WhatsAppStore:
+    return WhatsAppStore(str(migrated_sqlite.url))
+
+
+def _wrote(store: WhatsAppStore, wa_id: str, ago: timedelta) -> None:
+    now = datetime.now(timezone.utc)
+    with db.session_scope(store._sessions) as session:
+        session.add(
+            WhatsAppInbound(
+                message_id=f"wamid.{ago.total_seconds()}",
+                wa_id=wa_id,
+                message_type="text",
+                sent_at=now - ago,
+                received_at=now - ago,
+            )
+        )
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraphAPI]:
+    with FakeGraphAPI(TOKEN, PHONE_ID) as fake:
+        yield fake
+
+
+def _run(output: WhatsAppOutput, message: dict[str, Any]) -> None:
+    async def go() -> None:
+        try:
+            await output.send_response(WA_ID, message)
+        finally:
+            await output.client.close()
+
+    asyncio.run(go())
+
+
+def test_text_buttons_and_lists_within_the_window(
+    graph: FakeGraphAPI, store: WhatsAppStore
+) -> None:
+    _wrote(store, WA_ID, timedelta(minutes=5))
+    output = WhatsAppOutput(GraphClient(_config(graph)), store)
+    _run(output, {"text": "¡Hola! ¿En qué te ayudo?"})
+    _run(
+        output,
+        {
+            "text": "Elige una opción",
+            "buttons": [
+                {"title": "Liquidación con descuento especial", "payload": "/afirmar"},
+                {"title": "No", "payload": "/negar"},
+            ],
+        },
+    )
+    four = [{"title": f"Plan de {n} pagos quincenales", "payload": f"/p{n}"} for n in range(4)]
+    _run(output, {"text": "Tus opciones", "buttons": four})
+    rows = [{"id": b["payload"], "title": b["title"]} for b in four]
+    _run(
+        output, {"text": "Tus opciones", "buttons": four, "custom": {"type": "list", "rows": rows}}
+    )
+    _run(output, {"text": "x" * 5000})
+    sent = graph.wait_for(6)
+    assert graph.rejected == []
+    assert sent[0] == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": WA_ID,
+        "type": "text",
+        "text": {"body": "¡Hola! ¿En qué te ayudo?"},
+    }
+    buttons = sent[1]["interactive"]["action"]["buttons"]
+    assert [b["reply"]["title"] for b in buttons] == ["Liquidación con…", "No"]
+    assert [b["reply"]["id"] for b in buttons] == ["/afirmar", "/negar"]
+    for listed in (sent[2], sent[3]):  # 4 choices: a list; buttons + custom list: one list
+        assert listed["interactive"]["type"] == "list"
+        titles = [r["title"] for r in listed["interactive"]["action"]["sections"][0]["rows"]]
+        assert titles[0] == "Plan de 0 pagos…" and len(titles) == 4
+    assert [len(m["text"]["body"]) for m in sent[4:6]] == [4096, 904]
+    assert len(graph.messages) == 6
+
+
+def test_outside_the_window_only_the_template_goes(
+    graph: FakeGraphAPI, store: WhatsAppStore
+) -> None:
+    _wrote(store, WA_ID, timedelta(hours=25))
+    output = WhatsAppOutput(GraphClient(_config(graph)), store)
+    _run(output, {"text": "Tu saldo es de $8,450.00"})
+    (sent,) = graph.wait_for(1)
+    assert sent["type"] == "template"
+    assert sent["template"] == {"name": "mensaje_pendiente", "language": {"code": "es_MX"}}
+    assert "8,450" not in str(sent)
+
+
+def test_retries_429_and_5xx_then_succeeds(store: WhatsAppStore) -> None:
+    _wrote(store, WA_ID, timedelta(minutes=1))
+    with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={1: 429, 2: 503}) as graph:
+        output = WhatsAppOutput(GraphClient(_config(graph)), store)
+        _run(output, {"text": "hola"})
+        assert len(graph.wait_for(1)) == 1
+        assert graph.request_count == 3 and len(graph.injected_failures) == 2
+
+
+def test_gives_up_after_the_attempts_and_logs_no_number(
+    store: WhatsAppStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    _wrote(store, WA_ID, timedelta(minutes=1))
+    caplog.set_level(logging.INFO)
+    with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={n: 500 for n in range(1, 10)}) as graph:
+        output = WhatsAppOutput(GraphClient(_config(graph, attempts=3)), store)
+        with pytest.raises(GraphError):
+            _run(output, {"text": "Tu saldo es de $8,450.00"})
+        assert graph.request_count == 3 and graph.messages == []
+    logged = caplog.text
+    assert "Graph API 500" in logged
+    assert "5512345678" not in logged and "8,450" not in logged
+
+
+def test_a_refused_payload_is_not_retried(graph: FakeGraphAPI) -> None:
+    client = GraphClient(_config(graph))
+
+    async def go() -> None:
+        try:
+            await client.send({"messaging_product": "whatsapp", "to": WA_ID, "type": "fax"})
+        finally:
+            await client.close()
+
+    with pytest.raises(GraphError):
+        asyncio.run(go())
+    assert graph.request_count == 1 and len(graph.rejected) == 1
+
+
+def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> None:
+    _wrote(store, WA_ID, timedelta(minutes=1))
+    config = _config(graph)
+    wrong = WhatsAppConfig(**{**config.__dict__, "access_token": Secret("otro")})
+    with pytest.raises(GraphError):
+        _run(WhatsAppOutput(GraphClient(wrong), store), {"text": "hola"})
+    assert graph.rejected[0].status == 401
