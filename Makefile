@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench bench-whatsapp nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ test-fast: $(STAMP) ## Unit tests only
 
 bench: db train ## Latency and throughput of full conversations over REST (prints numbers)
 	$(BIN)/python scripts/bench.py
+
+bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
+	$(BIN)/python scripts/bench_whatsapp.py
 
 nlu-report: $(MODEL) ## Cross-validated intent/entity scores, confusions, and the held-out set
 	$(BIN)/python scripts/nlu_report.py

@@ -56,6 +56,7 @@ SERVICE_WINDOW = timedelta(hours=24)
 MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY = 3, 20, 1024
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION, ROW_ID, LIST_BUTTON = 10, 24, 72, 200, 20
 MAX_TEXT = 4096
+CONCURRENT_CONVERSATIONS = 4
 SUPPORTED_MEDIA = {
     "image": "imagen",
     "audio": "audio",
@@ -521,6 +522,9 @@ class WhatsAppInput(InputChannel):
         self.replies = polite_replies()
         self._queues: dict[str, asyncio.Queue[Inbound]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        # Conversations run in the same event loop as the webhook, and the model's inference
+        # holds the loop: a few at a time keep the acknowledgements fast under load.
+        self._running = asyncio.Semaphore(CONCURRENT_CONVERSATIONS)
 
     def get_output_channel(self) -> OutputChannel:
         return WhatsAppOutput(self.client, self.store)
@@ -553,7 +557,8 @@ class WhatsAppInput(InputChannel):
                 return
             message = queue.get_nowait()
             try:
-                await self._handle(message, on_new_message)
+                async with self._running:
+                    await self._handle(message, on_new_message)
             except Exception:
                 logger.exception(
                     "WhatsApp message %s from %s failed", message.message_type, mask_phone(wa_id)
