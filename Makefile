@@ -72,6 +72,7 @@ test: lint validate test-stories ## Every test: lint, types, data validation, st
 	  url="$$(scripts/ensure_postgres.sh)" || { echo "warning: no PostgreSQL; its tests will be skipped" >&2; url=; }; \
 	  export COBRANZA_TEST_POSTGRES_URL="$$url"; \
 	fi; \
+	scripts/ensure_chromium.sh >/dev/null || echo "warning: no Chromium; the browser tests will be skipped" >&2; \
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## Unit tests only

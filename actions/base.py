@@ -33,6 +33,7 @@ CHANNEL_NAMES = {
     "rest": "rest",
     "whatsapp": "whatsapp",
     "socketio": "webchat",
+    "webchat": "webchat",
     "twilio": "whatsapp",
 }
 
