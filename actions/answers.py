@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from actions.base import DbAction, Turn, disclosure_allowed
 from actions.consent import answer_consent
 from actions.handoff import misunderstood
-from actions.identity import ask_for_identity, verify_identity
+from actions.identity import ask_for_identity, capture_phone, verify_identity
 from actions.plans import register_plan
 from actions.promises import process_promise
 
@@ -17,6 +17,8 @@ from actions.promises import process_promise
 def route_answer(turn: Turn) -> list[EventType]:
     slots = turn.tracker.slots
     has_value = turn.amount() is not None or turn.date() is not None
+    if slots.get("telefono_en_curso"):
+        return capture_phone(turn)
     if slots.get("verificacion_en_curso"):
         if turn.intent == "nlu_fallback" and turn.date() is None:
             return misunderstood(turn)

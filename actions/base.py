@@ -51,10 +51,14 @@ class Turn:
 
     @property
     def phone(self) -> str | None:
-        try:
-            return normalize_phone(self.tracker.sender_id)
-        except InvalidPhone:
-            return None
+        """The sender's number (WhatsApp, REST); on the web chat, the number the visitor gave
+        (slot ``telefono``) — which proves nothing until the date of birth matches it."""
+        for candidate in (self.tracker.sender_id, self.tracker.get_slot("telefono")):
+            try:
+                return normalize_phone(str(candidate or ""))
+            except InvalidPhone:
+                continue
+        return None
 
     @property
     def channel(self) -> str:

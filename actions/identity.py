@@ -3,6 +3,7 @@ debtor asked for in the first place."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -12,8 +13,10 @@ from actions import balance, consent, plans, promises, situations
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from cobranza.compliance import blocks_for
+from cobranza.domain.phones import InvalidPhone, normalize_phone
 from cobranza.identity import lock_status, verify_birth_date
 from cobranza.nlu.dates import extract_date
+from cobranza.services import session_context
 
 # What to do once verified, by the intent that triggered the verification.
 CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
@@ -39,7 +42,11 @@ def _locked(turn: Turn, until_utc: object) -> list[EventType]:
 def ask_for_identity(turn: Turn) -> list[EventType]:
     """A debt topic from a sender who is not verified: no account, locked, or ask the date of
     birth and remember what was asked."""
-    if not turn.tracker.get_slot("deudor_encontrado") or turn.phone is None:
+    web = turn.channel == "webchat"
+    if turn.phone is None and web:  # the web chat has no number: ask for it first
+        turn.say("utter_pedir_telefono")
+        return [SlotSet("telefono_en_curso", True), *_pending(turn)]
+    if turn.phone is None or not (turn.tracker.get_slot("deudor_encontrado") or web):
         turn.say("utter_no_encontrado")
         return []
     if blocks_for(turn.session, turn.phone):
@@ -50,8 +57,14 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
     status = lock_status(turn.session, turn.phone, turn.runtime.clock)
     if status.locked:
         return _locked(turn, status.locked_until)
+    turn.say("utter_pedir_fecha_nacimiento")
+    return [SlotSet("verificacion_en_curso", True), *_pending(turn)]
+
+
+def _pending(turn: Turn) -> list[EventType]:
+    """Remember what was asked, to answer it right after verification."""
     pending = turn.intent
-    events: list[EventType] = [SlotSet("verificacion_en_curso", True)]
+    events: list[EventType] = []
     if turn.intent in ("prometer_pago", "informar"):  # keep "te pago 2 mil el viernes" for later
         amount, due = turn.amount(), turn.date()
         pending = (
@@ -64,8 +77,40 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
             SlotSet("promesa_fecha", None if due is None else due.isoformat()),
         ]
     events.append(SlotSet("intencion_pendiente", pending or None))
-    turn.say("utter_pedir_fecha_nacimiento")
     return events
+
+
+PHONE_IN_TEXT = re.compile(r"(?:\+?52\s*1?)?[\s-]*(?:\d[\s.-]*){10}")
+
+
+def capture_phone(turn: Turn) -> list[EventType]:
+    """Web chat: the number the visitor typed. Whether a debtor has it is not said (that would
+    let anyone probe numbers): the date of birth is asked either way and fails the same way."""
+    match = PHONE_IN_TEXT.search(turn.text)
+    try:
+        phone = normalize_phone(match.group(0)) if match else None
+    except InvalidPhone:
+        phone = None
+    if phone is None:
+        turn.say("utter_telefono_no_entendido")
+        return []
+    context = session_context(turn.session, phone, turn.runtime.settings.default_time_zone)
+    events: list[EventType] = [
+        SlotSet("telefono", phone),
+        SlotSet("telefono_en_curso", False),
+        SlotSet("deudor_encontrado", context["found"]),
+        SlotSet("persona", context["persona"]),
+        SlotSet("zona_horaria", context["time_zone"]),
+    ]
+    turn.tracker.slots.update({"telefono": phone, "deudor_encontrado": context["found"]})
+    if blocks_for(turn.session, phone):
+        turn.say("utter_contacto_bloqueado")
+        return events
+    status = lock_status(turn.session, phone, turn.runtime.clock)
+    if status.locked:
+        return events + _locked(turn, status.locked_until)
+    turn.say("utter_pedir_fecha_nacimiento")
+    return [*events, SlotSet("verificacion_en_curso", True)]
 
 
 def verify_identity(turn: Turn) -> list[EventType]:

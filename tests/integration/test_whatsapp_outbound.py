@@ -174,3 +174,27 @@ def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> 
     with pytest.raises(GraphError):
         _run(WhatsAppOutput(GraphClient(wrong), store), {"text": "hola"})
     assert graph.rejected[0].status == 401
+
+
+def test_a_delivery_retried_after_a_restart_is_still_a_duplicate(migrated_sqlite: Engine) -> None:
+    from cobranza.channels.whatsapp import Inbound
+
+    message = Inbound("wamid.reintento", WA_ID, "text", datetime.now(timezone.utc), "hola")
+    before = WhatsAppStore(str(migrated_sqlite.url))
+    assert asyncio.run(before.accept(message)) is True
+    after_restart = WhatsAppStore(str(migrated_sqlite.url))  # a new process, same database
+    assert asyncio.run(after_restart.accept(message)) is False
+
+
+def test_the_server_refuses_to_start_without_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rasa.core.run import create_http_input_channels
+
+    from cobranza.config import PROJECT_ROOT, ConfigError
+
+    for name in WhatsAppConfig.REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "v")
+    with pytest.raises(ConfigError, match=r"WHATSAPP_APP_SECRET.*WHATSAPP_API_URL"):
+        create_http_input_channels(None, str(PROJECT_ROOT / "credentials.whatsapp.yml"))
