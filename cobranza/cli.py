@@ -411,6 +411,51 @@ def cmd_conduct(args: argparse.Namespace, settings: Settings) -> None:
     print("Conducta: ningún texto de domain.yml ni de persona_profiles/ usa lenguaje prohibido.")
 
 
+def cmd_agent_add(args: argparse.Namespace, settings: Settings) -> None:
+    """The password is read from standard input or asked for, never taken as an argument (it
+    would show in the process list and the shell history)."""
+    import getpass
+
+    from cobranza.agents import AgentError, add_agent
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Contraseña: ")
+        if getpass.getpass("Repite la contraseña: ") != password:
+            raise CliError("las contraseñas no coinciden")
+    with db.session_scope(_session_factory(settings)) as session:
+        try:
+            agent = add_agent(session, args.username, args.name or "", password, SystemClock())
+        except AgentError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"Asesor {agent.username} ({agent.display_name}) creado.")
+
+
+def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from cobranza.adapters.models import Agent
+
+    with db.session_scope(_session_factory(settings)) as session:
+        rows = [
+            {"username": a.username, "name": a.display_name, "active": a.active}
+            for a in session.execute(select(Agent).order_by(Agent.username)).scalars()
+        ]
+    _print(
+        rows,
+        args.json,
+        lambda r: (
+            tabulate(
+                [(a["username"], a["name"], "sí" if a["active"] else "no") for a in r],
+                headers=["usuario", "nombre", "activo"],
+            )
+            if r
+            else "Sin asesores. Crea uno con `cobranza agent add USUARIO --name 'Nombre'`."
+        ),
+    )
+
+
 # --- parser ---------------------------------------------------------------------------------
 
 
@@ -498,6 +543,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_at(rem)
 
     add("conduct", cmd_conduct, "revisar que ninguna respuesta use lenguaje prohibido")
+
+    ag = sub.add_parser("agent", help="cuentas de asesores (consola de atención)")
+    agsub = ag.add_subparsers(dest="agent_command", required=True, metavar="ACCIÓN")
+    agadd = agsub.add_parser("add", help="crear un asesor (la contraseña se pide, no se escribe)")
+    agadd.set_defaults(func=cmd_agent_add)
+    agadd.add_argument("username", metavar="USUARIO")
+    agadd.add_argument("--name", help="nombre completo, p. ej. 'Ana Ruiz'")
+    agadd.add_argument(
+        "--password-stdin", action="store_true", help="leer la contraseña de la entrada estándar"
+    )
+    aglist = agsub.add_parser("list", help="asesores registrados")
+    aglist.set_defaults(func=cmd_agent_list)
+    aglist.add_argument("--json", action="store_true", help="salida JSON")
     return parser
 
 

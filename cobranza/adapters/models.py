@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -442,6 +443,30 @@ class WhatsAppStatus(Base):
     occurred_at = Column(UTCDateTime, nullable=False)
     error_code = Column(Integer, nullable=True)
     error_title = Column(String(200), nullable=True)
+
+
+class Agent(Base):
+    """A collection agent who answers handed-off conversations (``cobranza agent add``)."""
+
+    __tablename__ = "agents"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(60), nullable=False, unique=True)
+    display_name = Column(String(120), nullable=False)
+    password_hash = Column(String(200), nullable=False)  # scrypt, see cobranza/agents.py
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime, nullable=False, default=_now)
+
+
+class AgentSession(Base):
+    """A console login; only the token's hash is stored, and it expires."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash = Column(String(64), primary_key=True)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
 
 
 class AuditLog(Base):

@@ -1,0 +1,115 @@
+"""The hand-off queue as agents work it: list, claim (one agent per ticket, atomically), close
+with an outcome, or hand the conversation back to the assistant. Every step is audited with the
+agent's name. Used by the console and by the JSON API for helpdesks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from cobranza import audit
+from cobranza.adapters.models import HandoffTicket
+from cobranza.clock import Clock
+
+OUTCOMES = (
+    "promesa_registrada",
+    "convenio_registrado",
+    "aclaracion_resuelta",
+    "sin_acuerdo",
+    "numero_equivocado",
+    "devuelto_al_asistente",
+)
+
+
+class TicketError(LookupError):
+    """The ticket does not exist or is not in a state that allows the step."""
+
+
+def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Open and claimed tickets: highest priority first, then the oldest."""
+    tickets = (
+        session.execute(
+            select(HandoffTicket)
+            .where(HandoffTicket.status != "closed")
+            .order_by(HandoffTicket.priority.desc(), HandoffTicket.created_at, HandoffTicket.id)
+        )
+        .scalars()
+        .all()
+    )
+    return [describe(t, now) for t in tickets]
+
+
+def describe(ticket: HandoffTicket, now: datetime) -> dict[str, Any]:
+    return {
+        "id": ticket.id,
+        "status": ticket.status,
+        "reason": ticket.reason,
+        "priority": ticket.priority,
+        "channel": ticket.channel,
+        "sender_id": ticket.sender_id,
+        "debtor_phone": ticket.debtor_phone,
+        "created_at": ticket.created_at.isoformat(),
+        "waiting_minutes": int((now - ticket.created_at).total_seconds() // 60),
+        "claimed_by": ticket.claimed_by,
+        "context": ticket.context,
+    }
+
+
+def _get(session: Session, ticket_id: int) -> HandoffTicket:
+    ticket = session.get(HandoffTicket, ticket_id)
+    if ticket is None:
+        raise TicketError(f"no existe el ticket {ticket_id}")
+    return ticket
+
+
+def claim(session: Session, ticket_id: int, agent: str, clock: Clock) -> bool:
+    """True for exactly one agent: a single conditional UPDATE decides, in the database."""
+    now = clock.now()
+    won = session.execute(
+        update(HandoffTicket)
+        .where(HandoffTicket.id == ticket_id, HandoffTicket.status == "open")
+        .values(status="claimed", claimed_by=agent, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        _get(session, ticket_id)  # raises when it does not exist
+        return False
+    ticket = _get(session, ticket_id)
+    session.refresh(ticket)
+    audit.record(
+        session, now, "ticket_claimed", ticket.debtor_phone, {"ticket": ticket_id}, f"agent:{agent}"
+    )
+    return True
+
+
+def _owned(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
+    ticket = _get(session, ticket_id)
+    if ticket.status != "claimed" or ticket.claimed_by != agent:
+        raise TicketError(f"el ticket {ticket_id} no está asignado a {agent}")
+    return ticket
+
+
+def close(session: Session, ticket_id: int, agent: str, outcome: str, clock: Clock) -> None:
+    if outcome not in OUTCOMES:
+        raise TicketError(f"resultado desconocido {outcome!r}; use uno de {', '.join(OUTCOMES)}")
+    ticket = _owned(session, ticket_id, agent)
+    now = clock.now()
+    ticket.status, ticket.outcome, ticket.closed_at = "closed", outcome, now
+    audit.record(
+        session,
+        now,
+        "ticket_closed",
+        ticket.debtor_phone,
+        {"ticket": ticket_id, "outcome": outcome},
+        f"agent:{agent}",
+    )
+    session.flush()
+
+
+def hand_back(session: Session, ticket_id: int, agent: str, clock: Clock) -> HandoffTicket:
+    """Close the ticket as returned to the assistant; the caller resumes the conversation."""
+    close(session, ticket_id, agent, "devuelto_al_asistente", clock)
+    return _get(session, ticket_id)
