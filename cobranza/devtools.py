@@ -4,6 +4,7 @@ benchmarks. Development tooling: nothing in the assistant imports it."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ class Servers:
     rasa_port: int
     actions_port: int
     log: Path
+    api_token: str = ""
 
     @property
     def rest_url(self) -> str:
@@ -73,6 +75,7 @@ def running_servers(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
     log = workdir / "run.log"
+    api_token = secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -80,6 +83,7 @@ def running_servers(
         "RASA_PORT": str(rasa_port),
         "RASA_ENDPOINTS": str(endpoints),
         "RASA_MODEL": str(model),
+        "RASA_API_TOKEN": api_token,
         **(extra_env or {}),
     }
     with log.open("wb") as out:
@@ -91,7 +95,7 @@ def running_servers(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    servers = Servers(process, rasa_port, actions_port, log)
+    servers = Servers(process, rasa_port, actions_port, log, api_token)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:

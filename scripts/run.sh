@@ -11,6 +11,18 @@ ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # its action_endpoint must match ACT
 CREDENTIALS=${RASA_CREDENTIALS:-credentials.yml}  # credentials.whatsapp.yml adds WhatsApp
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 PYTHONTZPATH=
 
+# Rasa's HTTP API (trackers, events) is on, behind a token only our servers hold: from the
+# environment, else var/rasa_api_token (created once, readable by this user only).
+if [ -z "${RASA_API_TOKEN:-}" ]; then
+  TOKEN_FILE=var/rasa_api_token
+  if [ ! -s "$TOKEN_FILE" ]; then
+    mkdir -p var
+    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$TOKEN_FILE")
+  fi
+  RASA_API_TOKEN=$(cat "$TOKEN_FILE")
+fi
+export RASA_API_TOKEN
+
 [ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
 [ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
 
@@ -25,7 +37,8 @@ trap stop INT TERM EXIT
 "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
 pids+=($!)
 "$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
-  --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" &
+  --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" \
+  --enable-api --auth-token "$RASA_API_TOKEN" &
 pids+=($!)
 
 echo "Starting: action server on :$ACTIONS_PORT, Rasa on :$RASA_PORT (REST: POST" \

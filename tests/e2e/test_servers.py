@@ -121,6 +121,16 @@ def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:
     assert "no volveremos a enviarte mensajes" in reply
 
 
+def test_the_http_api_needs_the_token(servers: Servers) -> None:
+    import requests
+
+    url = f"http://127.0.0.1:{servers.rasa_port}/conversations/5215512345678/tracker"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, params={"token": "adivina"}, timeout=10).status_code == 401
+    tracker = requests.get(url, params={"token": servers.api_token}, timeout=10)
+    assert tracker.status_code == 200 and tracker.json()["sender_id"] == "5215512345678"
+
+
 def test_ctrl_c_stops_both_servers(servers: Servers) -> None:
     servers.interrupt()
     deadline = time.monotonic() + 30
