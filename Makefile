@@ -53,7 +53,7 @@ validate: $(STAMP) ## Check the designers' files: persona profiles, forbidden wo
 	$(BIN)/cobranza conduct
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
-run: db train ## Set up everything, then start the action server (5055) and Rasa (5005)
+run: db train ## Set up everything, then start the action server (5055), Rasa (5005: REST, web chat) and the agents' console (5006)
 	scripts/run.sh
 
 servers: ## Start both servers without the set-up checks

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import DbAction, Turn, spoken_date
 from cobranza.handoff import next_attention, open_ticket
@@ -92,3 +94,20 @@ class ActionInsulto(DbAction):
             return hand_off(turn, "insultos")
         turn.say("utter_calma_insulto")
         return []
+
+
+class ActionMensajeAsesor(Action):
+    """Delivers an agent's reply on the debtor's own channel. The console sets the slot
+    ``mensaje_asesor`` and runs this action through Rasa's token-protected HTTP API with
+    ``output_channel=latest``; the reply stays in the transcript like any other message."""
+
+    def name(self) -> str:
+        return "action_mensaje_asesor"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = str(tracker.get_slot("mensaje_asesor") or "").strip()
+        if text:
+            dispatcher.utter_message(text=text)
+        return [SlotSet("mensaje_asesor", None)]

@@ -31,6 +31,11 @@ class Servers:
     actions_port: int
     log: Path
     api_token: str = ""
+    console_port: int = 0
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def rest_url(self) -> str:
@@ -70,7 +75,7 @@ def running_servers(
 ) -> Iterator[Servers]:
     """Both servers through scripts/run.sh on free ports; ``extra_env`` e.g. selects another
     credentials file (``RASA_CREDENTIALS``) and the channel's settings."""
-    actions_port, rasa_port = free_port(), free_port()
+    actions_port, rasa_port, console_port = free_port(), free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="cobranza-servers-"))
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
@@ -84,6 +89,7 @@ def running_servers(
         "RASA_ENDPOINTS": str(endpoints),
         "RASA_MODEL": str(model),
         "RASA_API_TOKEN": api_token,
+        "CONSOLE_PORT": str(console_port),
         **(extra_env or {}),
     }
     with log.open("wb") as out:
@@ -95,7 +101,7 @@ def running_servers(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    servers = Servers(process, rasa_port, actions_port, log, api_token)
+    servers = Servers(process, rasa_port, actions_port, log, api_token, console_port)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -106,7 +112,8 @@ def running_servers(
             try:
                 rasa = requests.get(f"http://127.0.0.1:{rasa_port}/", timeout=2)
                 actions = requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2)
-                if rasa.ok and actions.ok:
+                console = requests.get(f"{servers.console_url}/api/me", timeout=2)
+                if rasa.ok and actions.ok and console.status_code == 401:
                     break
             except requests.ConnectionError:
                 pass

@@ -7,9 +7,14 @@ BIN=.venv/bin
 MODEL=${RASA_MODEL:-models/cobranza.tar.gz}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
 RASA_PORT=${RASA_PORT:-5005}
+CONSOLE_PORT=${CONSOLE_PORT:-5006}
 ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # its action_endpoint must match ACTIONS_PORT
 CREDENTIALS=${RASA_CREDENTIALS:-credentials.yml}  # credentials.whatsapp.yml adds WhatsApp
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 PYTHONTZPATH=
+
+
+[ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
+[ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
 
 # Rasa's HTTP API (trackers, events) is on, behind a token only our servers hold: from the
 # environment, else var/rasa_api_token (created once, readable by this user only).
@@ -21,10 +26,7 @@ if [ -z "${RASA_API_TOKEN:-}" ]; then
   fi
   RASA_API_TOKEN=$(cat "$TOKEN_FILE")
 fi
-export RASA_API_TOKEN
-
-[ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
-[ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
+export RASA_API_TOKEN RASA_PORT CONSOLE_PORT
 
 pids=()
 stop() {
@@ -34,17 +36,20 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-"$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &
+env -u RASA_API_TOKEN "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &  # no API token
 pids+=($!)
 "$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
   --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" \
   --enable-api --auth-token "$RASA_API_TOKEN" &
 pids+=($!)
+"$BIN/python" -m cobranza.console &
+pids+=($!)
 
 echo "Starting: action server on :$ACTIONS_PORT, Rasa on :$RASA_PORT (REST: POST" \
-  "http://localhost:$RASA_PORT/webhooks/rest/webhook). Ctrl-C stops both."
-# Either server exiting brings the other down.
+  "http://localhost:$RASA_PORT/webhooks/rest/webhook; web chat: http://localhost:$RASA_PORT/webchat/)," \
+  "agents' console on http://localhost:$CONSOLE_PORT/. Ctrl-C stops all three."
+# Any server exiting brings the others down.
 wait -n "${pids[@]}"
 status=$?
-echo "a server exited (status $status); stopping the other" >&2
+echo "a server exited (status $status); stopping the others" >&2
 exit "$status"

@@ -131,11 +131,15 @@ def test_the_http_api_needs_the_token(servers: Servers) -> None:
     assert tracker.status_code == 200 and tracker.json()["sender_id"] == "5215512345678"
 
 
-def test_ctrl_c_stops_both_servers(servers: Servers) -> None:
+def test_ctrl_c_stops_every_server(servers: Servers) -> None:
     servers.interrupt()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (
-        port_open(servers.rasa_port) or port_open(servers.actions_port)
+        port_open(servers.rasa_port)
+        or port_open(servers.actions_port)
+        or port_open(servers.console_port)
     ):
         time.sleep(0.5)
-    assert not port_open(servers.rasa_port) and not port_open(servers.actions_port)
+    assert not any(
+        port_open(p) for p in (servers.rasa_port, servers.actions_port, servers.console_port)
+    )

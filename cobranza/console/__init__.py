@@ -1,0 +1,1 @@
+"""The agents' console (web app + JSON API): see :mod:`cobranza.console.server`."""

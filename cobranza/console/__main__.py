@@ -1,0 +1,3 @@
+from cobranza.console.server import main
+
+main()

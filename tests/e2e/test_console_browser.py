@@ -1,0 +1,119 @@
+"""The whole hand-off loop in two browser pages (Debian's Chromium, Playwright) against the real
+servers of scripts/run.sh: a debtor identified on the web chat asks for a person → the ticket
+appears live in the agents' console → an agent logs in, claims it, reads the transcript (with
+what the debtor wrote while waiting) and replies → the debtor sees the reply on the web chat →
+the agent records a promise and a plan agreement, and hands the conversation back → the assistant answers the
+debtor's next message. Screenshots: results/console-agent.png, results/console-debtor.png."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from cobranza import agents
+from cobranza.adapters import db
+from cobranza.adapters.models import PaymentAgreement, Promise
+from cobranza.clock import SystemClock
+from cobranza.config import PROJECT_ROOT
+from cobranza.devtools import Servers, running_servers
+from tests.e2e.test_webchat_page import browser  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 30_000
+RESULTS = PROJECT_ROOT / "results"
+
+
+@pytest.fixture(scope="module")
+def servers(model: Path, database_url: str) -> Iterator[Servers]:
+    sessions = db.make_session_factory(db.make_engine(database_url))
+    with db.session_scope(sessions) as session:
+        agents.add_agent(session, "ana.ruiz", "Ana Ruiz", "clave-de-ana-123", SystemClock())
+    with running_servers(database_url, model) as running:
+        yield running
+
+
+def test_agent_takes_over_from_the_web_chat_and_hands_back(
+    browser: Any,  # noqa: F811 - the imported fixture
+    servers: Servers,
+    database_url: str,
+) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    debtor = browser.new_context(locale="es-MX").new_page()
+    debtor.goto(f"http://127.0.0.1:{servers.rasa_port}/webchat/")
+    expect(debtor.get_by_test_id("status")).to_have_text("En línea")
+    chat = debtor.get_by_test_id("messages")
+
+    def debtor_says(text: str, expected: str | None) -> None:
+        box = debtor.get_by_label("Tu mensaje")
+        box.fill(text)
+        box.press("Enter")
+        if expected:
+            expect(chat).to_contain_text(expected)
+
+    debtor_says("cuanto debo?", "número de celular")
+    debtor_says("55 1234 5678", "fecha de nacimiento")
+    debtor_says("12/03/1985", "$8,450.00")
+    debtor_says("quiero hablar con un asesor", "asesor")
+    debtor_says("sigo aquí, gracias", None)
+
+    agent = browser.new_context(locale="es-MX", viewport={"width": 1280, "height": 800}).new_page()
+    agent.goto(servers.console_url + "/")
+    agent.get_by_label("Usuario").fill("ana.ruiz")
+    agent.get_by_label("Contraseña").fill("clave-de-ana-123")
+    agent.get_by_role("button", name="Entrar").click()
+    expect(agent.get_by_test_id("agent-name")).to_contain_text("Ana Ruiz")
+    ticket = agent.get_by_test_id("ticket").first
+    expect(ticket).to_contain_text("Pidió un asesor")
+    ticket.get_by_role("button").first.click()
+    transcript = agent.get_by_test_id("transcript")
+    expect(transcript).to_contain_text("sigo aquí, gracias")
+    expect(agent.get_by_test_id("debtor")).to_contain_text("$8,450.00")
+    agent.get_by_test_id("claim").click()
+    reply = agent.get_by_test_id("reply-text")
+    reply.fill("Hola María Fernanda, soy Ana. ¿Qué día podrías hacer un pago?")
+    agent.get_by_test_id("reply-send").click()
+
+    expect(chat).to_contain_text("soy Ana. ¿Qué día podrías hacer un pago?")
+    debtor_says("el miércoles puedo dar 1500", None)
+    expect(transcript).to_contain_text("el miércoles puedo dar 1500")
+
+    due = datetime.now(ZoneInfo("America/Mexico_City")).date() + timedelta(days=3)
+    agent.get_by_label("Monto").fill("1500")
+    agent.get_by_label("Fecha").fill(due.isoformat())
+    agent.get_by_test_id("promise-submit").click()
+    expect(agent.get_by_test_id("promise-result")).to_contain_text("PP-")
+    folio = re.findall(r"PP-\d{8}-\w+", agent.get_by_test_id("promise-result").inner_text())[0]
+    offers = agent.get_by_label("Oferta")
+    expect(offers.locator("option")).not_to_have_count(1)
+    offers.select_option(index=1)
+    agent.get_by_test_id("agreement-submit").click()
+    expect(agent.get_by_test_id("agreement-result")).to_contain_text("CV-")
+    RESULTS.mkdir(exist_ok=True)
+    agent.screenshot(path=str(RESULTS / "console-agent.png"))
+    agent.get_by_test_id("resume").click()
+    expect(agent.get_by_test_id("ticket")).to_have_count(0)
+
+    debtor_says("hola de nuevo", "Soy Cobi")
+    RESULTS.mkdir(exist_ok=True)
+    debtor.screenshot(path=str(RESULTS / "console-debtor.png"))
+
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        promise = session.execute(select(Promise).where(Promise.folio == folio)).scalar_one()
+        assert promise.created_by == "agent:ana.ruiz" and promise.channel == "webchat"
+        assert promise.debtor_phone == "+525512345678"
+        agreement = session.execute(
+            select(PaymentAgreement).where(PaymentAgreement.created_by == "agent:ana.ruiz")
+        ).scalar_one()
+        assert agreement.channel == "webchat" and agreement.debtor_phone == "+525512345678"
+    engine.dispose()
