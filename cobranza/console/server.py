@@ -30,7 +30,7 @@ import yaml
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from cobranza import agents, compliance, services, tickets
+from cobranza import agents, audit, compliance, services, tickets
 from cobranza.adapters import db
 from cobranza.adapters.models import Agent, HandoffTicket
 from cobranza.clock import Clock, SystemClock
@@ -414,8 +414,6 @@ class Console:
                 if recent
                 else "Sin número registrado: solo se puede responder a un mensaje reciente.",
             }
-        from cobranza import audit
-
         audit.record(
             session,
             now,
