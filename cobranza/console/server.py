@@ -434,8 +434,7 @@ class Console:
             due = date.fromisoformat(str(body.get("date", "")))
         except (InvalidOperation, ValueError) as exc:
             raise _error(422, "Escribe el monto (p. ej. 1500.00) y la fecha.") from exc
-        if not ticket["debtor_phone"]:
-            raise _error(422, "Este ticket no tiene un deudor identificado.")
+        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
             phone = ticket["debtor_phone"]
@@ -461,6 +460,11 @@ class Console:
         except PromiseRejected as exc:
             raise _error(422, PROMISE_REASONS.get(exc.reason, exc.reason)) from exc
         return web.json_response(result)
+
+    @staticmethod
+    def _identified(ticket: dict[str, Any]) -> None:
+        if not ticket["debtor_phone"]:
+            raise _error(422, "Este ticket no tiene un deudor identificado.")
 
     def _profile(self, session: Session, phone: str) -> PersonaProfile:
         persona = services.session_context(session, phone, self.settings.default_time_zone)[
@@ -492,8 +496,7 @@ class Console:
         ticket = await self._ticket(request)
         self._mine(ticket, agent)
         code = str((await _json(request)).get("offer", ""))
-        if not ticket["debtor_phone"]:
-            raise _error(422, "Este ticket no tiene un deudor identificado.")
+        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
             phone = ticket["debtor_phone"]

@@ -196,6 +196,21 @@ def add_debtor(
     session.flush()
 
 
+def add_creditor(session: Session) -> int:
+    creditor = Creditor(
+        code="banco_demo",
+        name="Banco Demo",
+        legal_name="Banco Demo, S.A., Institución de Banca Múltiple",
+        clabe="002180000000000001",
+        bank="Banco Demo",
+        convenience_store_reference_prefix="BD",
+        customer_service_phone="8001234567",
+    )
+    session.add(creditor)
+    session.flush()
+    return int(creditor.id)
+
+
 def creditor_id(session: Session) -> int:
     return int(session.execute(select(Creditor.id)).scalar_one())
 
@@ -207,20 +222,10 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker]
     db.upgrade(engine)
     factory = db.make_session_factory(engine)
     with db.session_scope(factory) as session:
-        creditor = Creditor(
-            code="banco_demo",
-            name="Banco Demo",
-            legal_name="Banco Demo, S.A., Institución de Banca Múltiple",
-            clabe="002180000000000001",
-            bank="Banco Demo",
-            convenience_store_reference_prefix="BD",
-            customer_service_phone="8001234567",
-        )
-        session.add(creditor)
-        session.flush()
+        creditor = add_creditor(session)
         for z in ZONE_DEBTORS:
             add_debtor(
-                session, z.phone, z.state, z.municipality, creditor_id=creditor.id, time_zone=z.zone
+                session, z.phone, z.state, z.municipality, creditor_id=creditor, time_zone=z.zone
             )
     yield factory
     engine.dispose()
@@ -1079,23 +1084,12 @@ def test_engine_on_postgresql(empty_postgres) -> None:  # type: ignore[no-untype
     db.upgrade(empty_postgres)
     factory = db.make_session_factory(empty_postgres)
     with db.session_scope(factory) as s:
-        creditor = Creditor(
-            code="banco_demo",
-            name="Banco Demo",
-            legal_name="Banco Demo, S.A.",
-            clabe="002180000000000001",
-            bank="Banco Demo",
-            convenience_store_reference_prefix="BD",
-            customer_service_phone="8001234567",
-        )
-        s.add(creditor)
-        s.flush()
         add_debtor(
             s,
             TIJUANA.phone,
             TIJUANA.state,
             TIJUANA.municipality,
-            creditor_id=creditor.id,
+            creditor_id=add_creditor(s),
             time_zone=TIJUANA.zone,
         )
     settings_ = SETTINGS
