@@ -80,7 +80,8 @@ def running_servers(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
     log = workdir / "run.log"
-    api_token = secrets.token_urlsafe(24)
+    # Starts with "-" on purpose: a random token that did once broke Rasa's argument parsing.
+    api_token = "-" + secrets.token_urlsafe(24)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -22,7 +22,7 @@ if [ -z "${RASA_API_TOKEN:-}" ]; then
   TOKEN_FILE=var/rasa_api_token
   if [ ! -s "$TOKEN_FILE" ]; then
     mkdir -p var
-    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$TOKEN_FILE")
+    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$TOKEN_FILE")
   fi
   RASA_API_TOKEN=$(cat "$TOKEN_FILE")
 fi
@@ -40,7 +40,7 @@ env -u RASA_API_TOKEN "$BIN/rasa" run actions --actions actions --port "$ACTIONS
 pids+=($!)
 "$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
   --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" \
-  --enable-api --auth-token "$RASA_API_TOKEN" &
+  --enable-api --auth-token="$RASA_API_TOKEN" &  # "=": a token may start with "-"
 pids+=($!)
 "$BIN/python" -m cobranza.console &
 pids+=($!)
