@@ -109,5 +109,5 @@ class ActionMensajeAsesor(Action):
     ) -> list[EventType]:
         text = str(tracker.get_slot("mensaje_asesor") or "").strip()
         if text:
-            dispatcher.utter_message(text=text)
+            dispatcher.utter_message(response="utter_mensaje_asesor", texto=text)
         return [SlotSet("mensaje_asesor", None)]
