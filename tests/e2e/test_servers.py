@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -23,6 +26,28 @@ pytestmark = pytest.mark.slow
 def servers(model: Path, database_url: str) -> Iterator[Servers]:
     with running_servers(database_url, model) as running:
         yield running
+
+
+GUADALAJARA = ZoneInfo("America/Mexico_City")
+DAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+MONTHS = (
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre"
+).split()
+
+
+def spoken(day: date) -> str:
+    return f"{DAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"
+
+
+def expected_reminder(now: datetime) -> str:
+    """What the assistant says after a promise for "el miércoles" made at `now` (the servers run
+    on the wall clock): the next Wednesday strictly after today, reminded at 10:00 the day
+    before, else at 08:00 on the day, else "muy pronto"."""
+    wednesday = now.date() + timedelta(days=(2 - now.weekday() - 1) % 7 + 1)
+    for day, at in ((wednesday - timedelta(days=1), clock_time(10)), (wednesday, clock_time(8))):
+        if datetime.combine(day, at, tzinfo=now.tzinfo) > now:
+            return f"{spoken(day)} a las {at:%H:%M}"
+    return f"{spoken(wednesday)}, ya muy pronto"
 
 
 def texts(replies: list[dict]) -> str:
@@ -99,7 +124,7 @@ def test_reminder_asks_consent_with_the_privacy_notice_first(
     assert [b["title"] for r in notice for b in r.get("buttons", [])] == ["Sí, autorizo", "No"]  # type: ignore[union-attr]
     granted = texts(servers.say(sender, "/afirmar"))
     assert "registré tu autorización" in granted
-    assert "martes 24 de noviembre a las 10:00" in granted or "muy pronto" in granted
+    assert expected_reminder(datetime.now(GUADALAJARA)) in granted
     engine = db.make_engine(database_url)
     with db.session_scope(db.make_session_factory(engine)) as session:
         consent = session.execute(
