@@ -88,7 +88,16 @@ def test_a_rest_caller_cannot_join_a_debtors_whatsapp_conversation(
     wa_id = "5215512345678"
     api = f"http://127.0.0.1:{servers.rasa_port}/conversations/{wa_id}/tracker/events"
     verified = [
-        {"event": "user", "text": "12/03/1985", "input_channel": "whatsapp"},
+        {
+            "event": "user",
+            "text": "12/03/1985",
+            "input_channel": "whatsapp",
+            "parse_data": {
+                "text": "12/03/1985",
+                "intent": {"name": "informar", "confidence": 1.0},
+                "entities": [],
+            },
+        },
         {"event": "slot", "name": "identidad_verificada", "value": True},
         {"event": "slot", "name": "deudor_encontrado", "value": True},
     ]
