@@ -28,7 +28,9 @@ def engine_log(caplog: pytest.LogCaptureFixture) -> str:
     """Everything the engine's loggers wrote, as a log handler would format it."""
     formatter = logging.Formatter()
     return "\n".join(
-        formatter.format(record) for record in caplog.records if record.name.startswith("sqlalchemy")
+        formatter.format(record)
+        for record in caplog.records
+        if record.name.startswith("sqlalchemy")
     )
 
 
