@@ -129,6 +129,10 @@ def test_everything_binds_loopback_by_default_and_shares_one_action_token(projec
     assert rasa.env["SANIC_REQUEST_MAX_SIZE"] == "524288"
     assert "SANIC_REQUEST_MAX_SIZE" not in actions.env
     assert argument(rasa, "--endpoints") == "endpoints.yml"
+    # The API token is still generated the same way, and still kept from the action server.
+    api_token = (project / "var" / "rasa_api_token").read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", api_token) and api_token != token
+    assert f"--auth-token={api_token}" in rasa.args
     # A second start reuses the same token.
     assert run(project)["rasa"].env["ACTION_SERVER_TOKEN"] == token
 
