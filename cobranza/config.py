@@ -7,6 +7,7 @@ elsewhere. Secrets are wrapped in :class:`Secret` so they never show up in a rep
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -51,6 +52,13 @@ class Settings:
     privacy_notice_url: str = "https://cobranza-demo.example/aviso-de-privacidad"
     # A verified identity lasts as long as a Rasa session: domain.yml's session_expiration_time.
     verification_ttl: timedelta = timedelta(minutes=30)
+    # Transport (cobranza/action_server.py, scripts/run.sh). Only Rasa may call the action
+    # server: it sends this token; the server refuses to start without one.
+    action_server_token: Secret | None = None
+    actions_host: str = "127.0.0.1"
+    actions_port: int = 5055
+    actions_max_request_bytes: int = 8 * 1024 * 1024
+    rasa_max_request_bytes: int = 512 * 1024
 
     @property
     def masked_database_url(self) -> str:
@@ -82,6 +90,38 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number ≥ 0, got {raw!r}")
     return int(raw)
+
+
+# A token travels in a query string (Rasa's EndpointConfig) and through ${VAR} substitution in
+# endpoints.yml: only URL-unreserved characters survive both unchanged.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{32,}")
+MIN_REQUEST_BYTES = 64 * 1024
+
+
+def _token(env: Mapping[str, str], name: str) -> Secret | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not TOKEN_PATTERN.fullmatch(raw):
+        raise ConfigError(
+            f"{name} must be at least 32 characters from A-Z a-z 0-9 . _ ~ - "
+            "(scripts/run.sh generates one when it is unset)"
+        )
+    return Secret(raw)
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _count(env, name, default)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    limit = _count(env, name, default)
+    if limit < MIN_REQUEST_BYTES:
+        raise ConfigError(f"{name} must be at least {MIN_REQUEST_BYTES} bytes, got {limit}")
+    return limit
 
 
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
@@ -130,6 +170,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reply_window=timedelta(minutes=_count(env, "COBRANZA_REPLY_WINDOW_MINUTES", 60)),
         verification_ttl=timedelta(minutes=_count(env, "COBRANZA_VERIFICATION_MINUTES", 30)),
         privacy_notice_url=url,
+        action_server_token=_token(env, "ACTION_SERVER_TOKEN"),
+        actions_host=env.get("ACTIONS_HOST", "").strip() or Settings.actions_host,
+        actions_port=_port(env, "ACTIONS_PORT", Settings.actions_port),
+        actions_max_request_bytes=_bytes(
+            env, "ACTIONS_MAX_REQUEST_BYTES", Settings.actions_max_request_bytes
+        ),
+        rasa_max_request_bytes=_bytes(
+            env, "RASA_MAX_REQUEST_BYTES", Settings.rasa_max_request_bytes
+        ),
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

@@ -1,5 +1,5 @@
-"""Start the two servers (scripts/run.sh) on free loopback ports, for end-to-end tests and
-benchmarks. Development tooling: nothing in the assistant imports it."""
+"""Start the servers (scripts/run.sh, with the repository's endpoints.yml) on free loopback ports,
+for end-to-end tests and benchmarks. Development tooling: nothing in the assistant imports it."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Servers:
     log: Path
     api_token: str = ""
     console_port: int = 0
+    action_token: str = ""
 
     @property
     def console_url(self) -> str:
@@ -73,23 +74,26 @@ def running_servers(
     ready_timeout: float = 240,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Servers]:
-    """Both servers through scripts/run.sh on free ports; ``extra_env`` e.g. selects another
-    credentials file (``RASA_CREDENTIALS``) and the channel's settings."""
+    """The servers through scripts/run.sh on free ports, each on 127.0.0.1; ``extra_env`` e.g.
+    selects another credentials file (``RASA_CREDENTIALS``) and the channel's settings."""
     actions_port, rasa_port, console_port = free_port(), free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="cobranza-servers-"))
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://localhost:{actions_port}/webhook"\n')
     log = workdir / "run.log"
-    # Starts with "-" on purpose: a random token that did once broke Rasa's argument parsing.
+    # Both start with "-" on purpose: a random token that did once broke Rasa's argument parsing,
+    # and the action token must survive endpoints.yml's ${ACTION_SERVER_TOKEN} as well.
     api_token = "-" + secrets.token_urlsafe(24)
+    action_token = "-" + secrets.token_urlsafe(32)
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "RASA_ENDPOINTS"},
         "DATABASE_URL": database_url,
+        "ACTIONS_HOST": "127.0.0.1",
         "ACTIONS_PORT": str(actions_port),
+        "RASA_HOST": "127.0.0.1",
         "RASA_PORT": str(rasa_port),
-        "RASA_ENDPOINTS": str(endpoints),
         "RASA_MODEL": str(model),
         "RASA_API_TOKEN": api_token,
+        "ACTION_SERVER_TOKEN": action_token,
+        "CONSOLE_HOST": "127.0.0.1",
         "CONSOLE_PORT": str(console_port),
         **(extra_env or {}),
     }
@@ -102,7 +106,7 @@ def running_servers(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    servers = Servers(process, rasa_port, actions_port, log, api_token, console_port)
+    servers = Servers(process, rasa_port, actions_port, log, api_token, console_port, action_token)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Start the action server (port 5055) and the Rasa server (port 5005, REST channel) in the
-# foreground. Ctrl-C (or either server exiting) stops both. `make run` prepares everything first.
+# Start the action server (port 5055), the Rasa server (port 5005: REST, web chat) and the agents'
+# console (port 5006) in the foreground, each on 127.0.0.1 unless ACTIONS_HOST, RASA_HOST or
+# CONSOLE_HOST says otherwise. Ctrl-C (or any server exiting) stops all three. `make run`
+# prepares everything first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 MODEL=${RASA_MODEL:-models/cobranza.tar.gz}
+ACTIONS_HOST=${ACTIONS_HOST:-127.0.0.1}
 ACTIONS_PORT=${ACTIONS_PORT:-5055}
+RASA_HOST=${RASA_HOST:-127.0.0.1}
 RASA_PORT=${RASA_PORT:-5005}
+CONSOLE_HOST=${CONSOLE_HOST:-127.0.0.1}
 CONSOLE_PORT=${CONSOLE_PORT:-5006}
-ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # its action_endpoint must match ACTIONS_PORT
+ENDPOINTS=${RASA_ENDPOINTS:-endpoints.yml}  # reads ACTIONS_PORT and ACTION_SERVER_TOKEN
 CREDENTIALS=${RASA_CREDENTIALS:-credentials.yml}  # credentials.whatsapp.yml adds WhatsApp
 export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UBER_WARNING=1 PYTHONTZPATH=
 
@@ -16,17 +21,26 @@ export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UB
 [ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
 [ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
 
-# Rasa's HTTP API (trackers, events) is on, behind a token only our servers hold: from the
-# environment, else var/rasa_api_token (created once, readable by this user only).
-if [ -z "${RASA_API_TOKEN:-}" ]; then
-  TOKEN_FILE=var/rasa_api_token
-  if [ ! -s "$TOKEN_FILE" ]; then
+# Secrets only our servers hold: from the environment, else var/<name> (created once, 64 hex
+# characters, readable by this user only).
+token_file() {
+  local file="var/$1"
+  if [ ! -s "$file" ]; then
     mkdir -p var
-    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$TOKEN_FILE")
+    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$file")
   fi
-  RASA_API_TOKEN=$(cat "$TOKEN_FILE")
-fi
-export RASA_API_TOKEN RASA_PORT CONSOLE_PORT
+  cat "$file"
+}
+# Rasa's HTTP API (trackers, events) is on, behind a token the console holds.
+RASA_API_TOKEN=${RASA_API_TOKEN:-$(token_file rasa_api_token)}
+# Only Rasa may call the action server: endpoints.yml hands it this token.
+ACTION_SERVER_TOKEN=${ACTION_SERVER_TOKEN:-$(token_file action_server_token)}
+export RASA_API_TOKEN ACTION_SERVER_TOKEN ACTIONS_HOST ACTIONS_PORT RASA_PORT CONSOLE_HOST CONSOLE_PORT
+
+# Rasa's body bound (RASA_MAX_REQUEST_BYTES, checked in cobranza/config.py) as Sanic settings;
+# a bad setting stops everything here, with its name.
+rasa_env_line=$("$BIN/python" -m cobranza.action_server --rasa-env)
+read -r -a rasa_env <<<"$rasa_env_line"
 
 pids=()
 stop() {
@@ -36,18 +50,19 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-env -u RASA_API_TOKEN "$BIN/rasa" run actions --actions actions --port "$ACTIONS_PORT" &  # no API token
+env -u RASA_API_TOKEN "$BIN/python" -m cobranza.action_server &  # no API token
 pids+=($!)
-"$BIN/rasa" run --model "$MODEL" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
+env "${rasa_env[@]}" "$BIN/rasa" run --model "$MODEL" \
+  --interface "$RASA_HOST" --port "$RASA_PORT" --credentials "$CREDENTIALS" \
   --endpoints "$ENDPOINTS" --cors "http://localhost:$RASA_PORT" \
   --enable-api --auth-token="$RASA_API_TOKEN" &  # "=": a token may start with "-"
 pids+=($!)
-"$BIN/python" -m cobranza.console &
+env -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.console &
 pids+=($!)
 
-echo "Starting: action server on :$ACTIONS_PORT, Rasa on :$RASA_PORT (REST: POST" \
-  "http://localhost:$RASA_PORT/webhooks/rest/webhook; web chat: http://localhost:$RASA_PORT/webchat/)," \
-  "agents' console on http://localhost:$CONSOLE_PORT/. Ctrl-C stops all three."
+echo "Starting: action server on http://$ACTIONS_HOST:$ACTIONS_PORT (Rasa only)," \
+  "Rasa on http://$RASA_HOST:$RASA_PORT (REST: POST /webhooks/rest/webhook; web chat: /webchat/)," \
+  "agents' console on http://$CONSOLE_HOST:$CONSOLE_PORT/. Ctrl-C stops all three."
 # Any server exiting brings the others down.
 wait -n "${pids[@]}"
 status=$?

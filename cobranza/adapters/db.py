@@ -17,12 +17,15 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    """An engine for the URL; SQLite files get their folder and foreign keys switched on."""
+    """An engine for the URL; SQLite files get their folder and foreign keys switched on.
+
+    Statement parameters (phone numbers, dates of birth, names) never appear in an exception's
+    text or the engine's log lines (``hide_parameters``): tracebacks end up in logs."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, **kwargs)
+        engine = create_engine(url, future=True, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,7 +35,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, **kwargs)
+    return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:
