@@ -4,6 +4,11 @@
  * Everything that comes from the server or from a debtor is put on the page with textContent
  * or as an attribute value, never parsed as HTML.
  *
+ * Every POST carries the header X-Consola: 1 (the server refuses state changes without it, so a
+ * page on another site cannot forge them). Background polls carry X-Consola-Poll: 1: they do
+ * not count as activity, so an unattended console still ends at the idle timeout. Ticket ids
+ * and anything else put in a URL go through encodeURIComponent.
+ *
  * The queue and the open ticket are polled every 2 s. Parts of the page that the agent may be
  * using (the reply box, the forms, the focused ticket) are kept in place between polls and only
  * rebuilt when what they show changes. */
@@ -51,6 +56,7 @@
     detailMeta: $("detail-meta"),
     claimSlot: $("claim-slot"),
     windowNote: $("window-note"),
+    conversationNote: $("conversation-note"),
     transcript: $("transcript"),
     replySlot: $("reply-slot"),
     debtorBody: $("debtor-body"),
@@ -105,7 +111,7 @@
     return text;
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, { poll = false } = {}) {
     const epoch = state.epoch;
     const init = {
       method,
@@ -113,8 +119,10 @@
       cache: "no-store",
       headers: { Accept: "application/json" },
     };
+    if (poll) init.headers["X-Consola-Poll"] = "1";
     if (method !== "GET") {
       init.headers["Content-Type"] = "application/json";
+      init.headers["X-Consola"] = "1";
       init.body = JSON.stringify(body === undefined ? {} : body);
     }
     let res;
@@ -325,7 +333,7 @@
   }
 
   async function tick() {
-    const results = await Promise.allSettled([refreshQueue(), refreshDetail()]);
+    const results = await Promise.allSettled([refreshQueue(true), refreshDetail(true)]);
     const failure = results.find(
       (r) => r.status === "rejected" && !(r.reason instanceof SessionExpired) && !(r.reason instanceof Stale),
     );
@@ -335,9 +343,9 @@
 
   /* ---------- Queue ---------- */
 
-  async function refreshQueue() {
+  async function refreshQueue(poll = false) {
     const seq = ++state.queueSeq;
-    const data = await api("GET", "/api/tickets");
+    const data = await api("GET", "/api/tickets", undefined, { poll });
     if (seq < state.queueApplied) return;
     state.queueApplied = seq;
     renderQueue(Array.isArray(data.tickets) ? data.tickets : []);
@@ -496,6 +504,8 @@
     el.claimSlot.replaceChildren();
     el.windowNote.textContent = "";
     el.windowNote.hidden = true;
+    el.conversationNote.textContent = "";
+    el.conversationNote.hidden = true;
     el.transcript.replaceChildren();
     el.replySlot.replaceChildren();
     el.actionsSlot.replaceChildren();
@@ -522,13 +532,13 @@
     for (const li of el.queue.children) markSelected(li);
   }
 
-  async function refreshDetail() {
+  async function refreshDetail(poll = false) {
     const id = state.selectedId;
     if (id === null) return;
     const seq = ++state.detailSeq;
     let data;
     try {
-      data = await api("GET", ticketPath(id));
+      data = await api("GET", ticketPath(id), undefined, { poll });
     } catch (err) {
       if (err instanceof ApiError && err.status === 404 && state.selectedId === id) {
         deselect();
@@ -557,6 +567,7 @@
 
     renderClaim(t);
     renderWindow(data.window);
+    renderConversation(data.conversation);
     renderTranscript(Array.isArray(data.transcript) ? data.transcript : []);
     renderDebtor(data.debtor, t);
     renderWork(t, data);
@@ -601,6 +612,14 @@
     setText(el.windowNote, text);
     el.windowNote.dataset.open = String(Boolean(w.open));
     el.windowNote.hidden = false;
+  }
+
+  /** A conversation the console cannot reach through the assistant (its id would change in a
+   * URL): say so where the transcript would be. */
+  function renderConversation(c) {
+    const note = c && typeof c === "object" && c.addressable === false ? String(c.note || "") : "";
+    setText(el.conversationNote, note);
+    el.conversationNote.hidden = !note;
   }
 
   const messageKey = (m) => `${m.from}\u0000${m.at}\u0000${m.text}`;
