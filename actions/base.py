@@ -15,6 +15,7 @@ from babel.dates import format_date
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.runtime import Runtime, get_runtime
@@ -23,6 +24,7 @@ from cobranza.adapters import db
 from cobranza.clock import local_today
 from cobranza.domain.money import format_mxn
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.identity import PROVEN_CHANNELS
 from cobranza.nlu.amounts import extract_amount
 from cobranza.nlu.dates import extract_date, resolve_date
 from cobranza.personas.profiles import PersonaProfile
@@ -35,7 +37,13 @@ CHANNEL_NAMES = {
     "socketio": "webchat",
     "webchat": "webchat",
     "twilio": "whatsapp",
+    "twilio_whatsapp": "whatsapp",
 }
+
+
+def channel_name(input_channel: str | None) -> str:
+    """Our name for a Rasa input channel; anything unknown is treated as REST (unproven)."""
+    return CHANNEL_NAMES.get(input_channel or "rest", "rest")
 
 
 @dataclass
@@ -50,19 +58,31 @@ class Turn:
     disclosure: compliance.Decision | None = field(default=None, init=False)
 
     @property
+    def number_proven(self) -> bool:
+        """Does the channel prove the sender holds the number in the sender id (WhatsApp,
+        Twilio)? Elsewhere (web chat, REST) a number is only what the visitor typed."""
+        return self.channel in PROVEN_CHANNELS
+
+    @property
     def phone(self) -> str | None:
-        """The sender's number (WhatsApp, REST); on the web chat, the number the visitor gave
-        (slot ``telefono``) — which proves nothing until the date of birth matches it."""
-        for candidate in (self.tracker.sender_id, self.tracker.get_slot("telefono")):
-            try:
-                return normalize_phone(str(candidate or ""))
-            except InvalidPhone:
-                continue
-        return None
+        """The sender's own number on WhatsApp and Twilio; on other channels the number the
+        visitor typed (slot ``telefono``), which proves nothing until the date of birth
+        matches it. A sender id is never read as a number on a channel that does not prove it."""
+        candidate = (
+            self.tracker.sender_id if self.number_proven else self.tracker.get_slot("telefono")
+        )
+        try:
+            return normalize_phone(str(candidate or ""))
+        except InvalidPhone:
+            return None
+
+    @property
+    def conversation_id(self) -> str:
+        return str(self.tracker.sender_id)
 
     @property
     def channel(self) -> str:
-        return CHANNEL_NAMES.get(self.tracker.get_latest_input_channel() or "rest", "rest")
+        return channel_name(self.tracker.get_latest_input_channel())
 
     @property
     def time_zone(self) -> str:
@@ -145,8 +165,8 @@ def disclosure_allowed(turn: Turn) -> bool:
     if turn.disclosure is None:
         turn.disclosure = compliance.decide_disclosure(
             turn.session,
-            turn.phone if turn.tracker.get_slot("deudor_encontrado") else None,
-            bool(turn.tracker.get_slot("identidad_verificada")),
+            turn.phone,
+            turn.conversation_id,
             turn.runtime.settings,
             turn.runtime.clock,
             channel=turn.channel,
@@ -200,9 +220,12 @@ class DbAction(Action, metaclass=ABCMeta):
     def _run_sync(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        """Messages are held back until the unit of work has committed: a folio, "registrado",
+        a consent or an opt-out acknowledgement never goes out for something not stored."""
         runtime = get_runtime()
+        held = CollectingDispatcher()
         with db.session_scope(runtime.sessions) as session:
-            turn = Turn(tracker, dispatcher, domain, session, runtime)
+            turn = Turn(tracker, held, domain, session, runtime)
             if self.requires_identity and not disclosure_allowed(turn):
                 from actions.identity import ask_for_identity  # identity imports the capabilities
 
@@ -211,13 +234,22 @@ class DbAction(Action, metaclass=ABCMeta):
                 events = self.handle(turn)
             if tracker.get_slot("consentimiento_en_curso") and not self.answers_consent_question:
                 events = [*events, SlotSet("consentimiento_en_curso", False)]
-            return events + compliance_slots(turn, events)
+            events += compliance_slots(turn, events)
+        dispatcher.messages.extend(held.messages)  # committed: now they may be sent
+        return events
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:
             return await asyncio.to_thread(self._run_sync, dispatcher, tracker, domain)
+        except SQLAlchemyError:
+            # Nothing was stored, so nothing that was said about it goes out.
+            logger.exception(
+                "%s: database error for %s", self.name(), mask_phone(tracker.sender_id)
+            )
+            dispatcher.utter_message(response="utter_no_registrado")
+            return []
         except Exception:
             logger.exception("%s failed for %s", self.name(), mask_phone(tracker.sender_id))
             dispatcher.utter_message(response="utter_error_tecnico")

@@ -7,9 +7,41 @@ from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.base import DbAction, Turn, spoken_date
-from cobranza import compliance, reminders
+from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
+from actions.handoff import hand_off
+from cobranza import audit, compliance, reminders, verifications
 from cobranza.consent import block_number, grant_consent, revoke_consent
+from cobranza.domain.phones import mask_phone
+
+
+def _acts_for_the_number(turn: Turn) -> bool:
+    """May this conversation change what happens to its number? Yes when the channel proves the
+    sender holds it (WhatsApp, Twilio) or the date of birth was verified here; a number only
+    typed on the web chat or REST proves nothing, so a stranger cannot block a debtor or
+    revoke their consent."""
+    return turn.number_proven or disclosure_allowed(turn)
+
+
+def _for_review(turn: Turn, request: str, response: str) -> list[EventType]:
+    """An unproven request about a typed number: recorded for an agent to review, and this
+    conversation stops (paused until the agent hands it back)."""
+    assert turn.phone is not None
+    audit.record(
+        turn.session,
+        turn.runtime.clock.now(),
+        "unverified_request",
+        None,
+        {"request": request, "channel": turn.channel, "claimed_phone": mask_phone(turn.phone)},
+    )
+    turn.say(response)
+    return hand_off(turn, "reporte_sin_verificar", announce=False)
+
+
+STOP_FLOWS = [
+    SlotSet("promesa_en_curso", False),
+    SlotSet("verificacion_en_curso", False),
+    SlotSet("consentimiento_en_curso", False),
+]
 
 
 class ActionNoContactar(DbAction):
@@ -17,7 +49,11 @@ class ActionNoContactar(DbAction):
         return "action_no_contactar"
 
     def handle(self, turn: Turn) -> list[EventType]:
-        if turn.phone is not None and turn.tracker.get_slot("deudor_encontrado"):
+        known = turn.phone is not None and turn.tracker.get_slot("deudor_encontrado")
+        if known and not _acts_for_the_number(turn):
+            return [*STOP_FLOWS, *_for_review(turn, "baja", "utter_baja_por_revisar")]
+        if known:
+            assert turn.phone is not None
             revoke_consent(
                 turn.session,
                 turn.phone,
@@ -25,11 +61,7 @@ class ActionNoContactar(DbAction):
                 turn.runtime.clock,
             )
         turn.say("utter_baja_confirmada")
-        return [
-            SlotSet("promesa_en_curso", False),
-            SlotSet("verificacion_en_curso", False),
-            SlotSet("consentimiento_en_curso", False),
-        ]
+        return STOP_FLOWS
 
 
 class ActionNumeroEquivocado(DbAction):
@@ -37,6 +69,10 @@ class ActionNumeroEquivocado(DbAction):
         return "action_numero_equivocado"
 
     def handle(self, turn: Turn) -> list[EventType]:
+        stop = [SlotSet("identidad_verificada", False), *STOP_FLOWS[:2]]
+        if turn.phone is not None and not _acts_for_the_number(turn):
+            review = _for_review(turn, "numero_equivocado", "utter_numero_equivocado_por_revisar")
+            return [*stop, *review]
         if turn.phone is not None:
             debtor = turn.phone if turn.tracker.get_slot("deudor_encontrado") else None
             reason = "wrong_number" if "equivoc" in turn.text.lower() else "third_party"
@@ -48,12 +84,9 @@ class ActionNumeroEquivocado(DbAction):
                 f"conversación ({turn.channel})",
                 turn.runtime.clock,
             )
+        verifications.end(turn.session, turn.conversation_id, turn.runtime.clock.now())
         turn.say("utter_numero_equivocado")
-        return [
-            SlotSet("identidad_verificada", False),
-            SlotSet("promesa_en_curso", False),
-            SlotSet("verificacion_en_curso", False),
-        ]
+        return stop
 
 
 class ActionContactoBloqueado(DbAction):

@@ -9,13 +9,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.base import DbAction, Turn, spoken_date
+from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
 from cobranza.handoff import next_attention, open_ticket
 
 LAST_MESSAGES = 10
 
 
-def _context(turn: Turn, reason: str) -> dict[str, Any]:
+def _context(turn: Turn, reason: str, verified: bool) -> dict[str, Any]:
+    """What the agent reads first. The persona is part of the debtor's file: only for a
+    verified conversation."""
     messages = [
         {"from": "deudor" if e.get("event") == "user" else "bot", "text": e.get("text")}
         for e in turn.tracker.events
@@ -23,22 +25,23 @@ def _context(turn: Turn, reason: str) -> dict[str, Any]:
     ][-LAST_MESSAGES:]
     return {
         "reason": reason,
-        "persona": turn.tracker.get_slot("persona"),
-        "identity_verified": bool(turn.tracker.get_slot("identidad_verificada")),
+        "persona": turn.tracker.get_slot("persona") if verified else None,
         "last_intent": turn.intent,
         "messages": messages,
     }
 
 
 def hand_off(turn: Turn, reason: str, announce: bool = True) -> list[EventType]:
+    verified = disclosure_allowed(turn)  # the server's record, not the slot
     open_ticket(
         turn.session,
         turn.tracker.sender_id,
         turn.phone,
         turn.channel,
         reason,
-        _context(turn, reason),
+        _context(turn, reason, verified),
         turn.runtime.clock,
+        verified=verified,
     )
     if announce:
         opening, closing = turn.runtime.settings.agent_hours

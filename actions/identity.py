@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
@@ -42,11 +43,11 @@ def _locked(turn: Turn, until_utc: object) -> list[EventType]:
 def ask_for_identity(turn: Turn) -> list[EventType]:
     """A debt topic from a sender who is not verified: no account, locked, or ask the date of
     birth and remember what was asked."""
-    web = turn.channel == "webchat"
-    if turn.phone is None and web:  # the web chat has no number: ask for it first
+    typed = not turn.number_proven  # web chat, REST: the visitor types the number
+    if turn.phone is None and typed:
         turn.say("utter_pedir_telefono")
         return [SlotSet("telefono_en_curso", True), *_pending(turn)]
-    if turn.phone is None or not (turn.tracker.get_slot("deudor_encontrado") or web):
+    if turn.phone is None or not (turn.tracker.get_slot("deudor_encontrado") or typed):
         turn.say("utter_no_encontrado")
         return []
     if blocks_for(turn.session, turn.phone):
@@ -54,7 +55,7 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
         return [SlotSet("verificacion_en_curso", False)]
     if turn.tracker.get_slot("verificacion_en_curso") and turn.date() is not None:
         return verify_identity(turn)  # the birth date, classified as something else
-    status = lock_status(turn.session, turn.phone, turn.runtime.clock)
+    status = lock_status(turn.session, turn.phone, turn.runtime.clock, turn.conversation_id)
     if status.locked:
         return _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
@@ -106,11 +107,18 @@ def capture_phone(turn: Turn) -> list[EventType]:
     if blocks_for(turn.session, phone):
         turn.say("utter_contacto_bloqueado")
         return events
-    status = lock_status(turn.session, phone, turn.runtime.clock)
+    status = lock_status(turn.session, phone, turn.runtime.clock, turn.conversation_id)
     if status.locked:
         return events + _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
     return [*events, SlotSet("verificacion_en_curso", True)]
+
+
+def session_started_at(turn: Turn) -> datetime | None:
+    """When Rasa started this conversation's current session, if the tracker says."""
+    starts = [e for e in turn.tracker.events if e.get("event") == "session_started"]
+    stamp = starts[-1].get("timestamp") if starts else None
+    return datetime.fromtimestamp(stamp, timezone.utc) if isinstance(stamp, (int, float)) else None
 
 
 def verify_identity(turn: Turn) -> list[EventType]:
@@ -118,7 +126,16 @@ def verify_identity(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     match = extract_date(turn.text, turn.today)
     claimed = match.value if match else None
-    result = verify_birth_date(turn.session, turn.phone, claimed, turn.runtime.clock, turn.channel)
+    result = verify_birth_date(
+        turn.session,
+        turn.phone,
+        claimed,
+        turn.runtime.clock,
+        conversation_id=turn.conversation_id,
+        channel=turn.channel,
+        ttl=turn.runtime.settings.verification_ttl,
+        session_started_at=session_started_at(turn),
+    )
     if result.locked:
         return _locked(turn, result.locked_until) + hand_off(
             turn, "identidad_bloqueada", announce=False

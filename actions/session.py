@@ -12,20 +12,36 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from actions.base import channel_name
 from actions.runtime import Runtime, get_runtime, run_in_session
-from cobranza import compliance, services
+from cobranza import compliance, services, verifications
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.identity import PROVEN_CHANNELS
 
 logger = logging.getLogger(__name__)
 
 
-def _context(session: Session, sender_id: str, runtime: Runtime) -> dict[str, Any]:
-    settings = runtime.settings
-    context = services.session_context(session, sender_id, settings.default_time_zone)
+def _sender_phone(sender_id: str, input_channel: str | None) -> str | None:
+    """The sender id as a number, only where the channel proves it. A brand-new conversation
+    has no input channel yet; the channels that do not prove a number give ids that never
+    read as one (``rest:…``, ``web-…``), so reading it then is safe."""
+    if input_channel is not None and channel_name(input_channel) not in PROVEN_CHANNELS:
+        return None
     try:
-        phone: str | None = normalize_phone(sender_id)  # unknown numbers too: zone by area code
+        return normalize_phone(sender_id)  # unknown numbers too: zone by area code
     except InvalidPhone:
-        phone = None
+        return None
+
+
+def _context(
+    session: Session, sender_id: str, input_channel: str | None, runtime: Runtime
+) -> dict[str, Any]:
+    """A new session: who the sender is, what the compliance engine says, and the end of any
+    identity verification of the previous session (it lasts one session only)."""
+    settings = runtime.settings
+    verifications.end(session, sender_id, runtime.clock.now())
+    phone = _sender_phone(sender_id, input_channel)
+    context = services.session_context(session, phone or "", settings.default_time_zone)
     flags = compliance.conversation_flags(
         session, phone, settings, runtime.clock, compliance.PROACTIVE_CHANNEL
     )
@@ -41,7 +57,13 @@ class ActionSessionStart(Action):
     ) -> list[EventType]:
         runtime = await asyncio.to_thread(get_runtime)
         try:
-            context = await asyncio.to_thread(run_in_session, _context, tracker.sender_id, runtime)
+            context = await asyncio.to_thread(
+                run_in_session,
+                _context,
+                tracker.sender_id,
+                tracker.get_latest_input_channel(),
+                runtime,
+            )
         except Exception:
             logger.exception("session start failed for %s", mask_phone(tracker.sender_id))
             context = {

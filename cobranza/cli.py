@@ -411,6 +411,50 @@ def cmd_conduct(args: argparse.Namespace, settings: Settings) -> None:
     print("Conducta: ningún texto de domain.yml ni de persona_profiles/ usa lenguaje prohibido.")
 
 
+def cmd_block_list(args: argparse.Namespace, settings: Settings) -> None:
+    from cobranza.consent import list_blocks
+
+    phone = _phone(args.phone) if args.phone else None
+    with db.session_scope(_session_factory(settings)) as session:
+        rows = [
+            {
+                "phone": b.phone,
+                "debtor_phone": b.debtor_phone,
+                "reason": b.reason,
+                "source": b.source,
+                "created_at": b.created_at.isoformat(),
+            }
+            for b in list_blocks(session, phone)
+        ]
+    _print(
+        rows,
+        args.json,
+        lambda r: (
+            tabulate(
+                [(b["phone"], b["reason"], b["source"], b["created_at"]) for b in r],
+                headers=["número", "motivo", "origen", "fecha (UTC)"],
+            )
+            if r
+            else "Sin números bloqueados."
+        ),
+    )
+
+
+def cmd_block_remove(args: argparse.Namespace, settings: Settings) -> None:
+    import getpass
+
+    from cobranza.consent import remove_blocks
+
+    phone = _phone(args.phone)
+    with db.session_scope(_session_factory(settings)) as session:
+        removed = remove_blocks(
+            session, phone, args.reason, f"cli:{getpass.getuser()}", SystemClock()
+        )
+    if not removed:
+        raise CliError(f"{mask_phone(phone)} no tenía bloqueos")
+    print(f"{removed} bloqueo(s) de {mask_phone(phone)} retirado(s); quedó en la auditoría.")
+
+
 def cmd_agent_add(args: argparse.Namespace, settings: Settings) -> None:
     """The password is read from standard input or asked for, never taken as an argument (it
     would show in the process list and the shell history)."""
@@ -560,6 +604,19 @@ def build_parser() -> argparse.ArgumentParser:
     with_at(rem)
 
     add("conduct", cmd_conduct, "revisar que ninguna respuesta use lenguaje prohibido")
+
+    blk = sub.add_parser("block", help="números bloqueados (número equivocado, tercero)")
+    blksub = blk.add_subparsers(dest="block_command", required=True, metavar="ACCIÓN")
+    blist = blksub.add_parser("list", help="números bloqueados, del más reciente al más antiguo")
+    blist.set_defaults(func=cmd_block_list)
+    blist.add_argument("phone", nargs="?", metavar="TELÉFONO", help="solo este número")
+    blist.add_argument("--json", action="store_true", help="salida JSON")
+    bremove = blksub.add_parser("remove", help="retirar los bloqueos de un número (auditado)")
+    bremove.set_defaults(func=cmd_block_remove)
+    bremove.add_argument("phone", metavar="TELÉFONO")
+    bremove.add_argument(
+        "--reason", required=True, help="por qué se retira (queda en la auditoría)"
+    )
 
     ag = sub.add_parser("agent", help="cuentas de asesores (consola de atención)")
     agsub = ag.add_subparsers(dest="agent_command", required=True, metavar="ACCIÓN")

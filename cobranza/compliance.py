@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cobranza import audit
+from cobranza import audit, verifications
 from cobranza.adapters.models import (
     Consent,
     ContactAttempt,
@@ -402,21 +402,25 @@ def decide_contact(
 def decide_disclosure(
     session: Session,
     phone: str | None,
-    verified: bool,
+    conversation_id: str | None,
     settings: Settings,
     clock: Clock,
     *,
     channel: str,
     actor: str = "bot",
 ) -> Decision:
-    """May debt details be shown in this conversation? Only to the debtor on record, verified in
-    this conversation, on a number not flagged as a third party, with no verification lock."""
+    """May debt details be shown in this conversation? Only to the debtor on record whose date
+    of birth was verified *in this conversation* — the server-side record, never a slot the
+    tracker carries — on a number not flagged as a third party, with no verification lock.
+    An allowed decision keeps the verification alive for another ``verification_ttl``."""
     from cobranza.identity import lock_status  # identity imports audit, not us
 
     now = clock.now()
     number = phone or ""
     debtor = session.get(Debtor, phone) if phone else None
     zone = debtor_zone(number, debtor, settings.default_time_zone) if phone else None
+    verification = verifications.current(session, conversation_id, now) if conversation_id else None
+    verified = verification is not None and verification.phone == phone
     checks = [
         Check(
             "debtor_known",
@@ -433,7 +437,7 @@ def decide_disclosure(
     ]
     if debtor is not None:
         checks.append(_third_party_check(session, number))
-        lock = lock_status(session, number, clock)
+        lock = lock_status(session, number, clock, conversation_id)
         checks.append(
             Check(
                 "identity_lock",
@@ -455,6 +459,8 @@ def decide_disclosure(
     )
     if phone:
         _audit(session, decision, actor)
+    if decision.allowed and verification is not None:
+        verifications.extend(verification, now, settings.verification_ttl)
     return decision
 
 

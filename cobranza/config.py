@@ -68,6 +68,8 @@ class Settings:
     weekly_contact_cap: int = 3
     reply_window: timedelta = timedelta(minutes=60)
     privacy_notice_url: str = "https://cobranza-demo.example/aviso-de-privacidad"
+    # A verified identity lasts as long as a Rasa session: domain.yml's session_expiration_time.
+    verification_ttl: timedelta = timedelta(minutes=30)
     console: ConsoleSecurity = ConsoleSecurity()
 
     @property
@@ -185,6 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         daily_contact_cap=_count(env, "COBRANZA_CONTACT_CAP_DAY", 1),
         weekly_contact_cap=_count(env, "COBRANZA_CONTACT_CAP_WEEK", 3),
         reply_window=timedelta(minutes=_count(env, "COBRANZA_REPLY_WINDOW_MINUTES", 60)),
+        verification_ttl=timedelta(minutes=_count(env, "COBRANZA_VERIFICATION_MINUTES", 30)),
         privacy_notice_url=url,
         console=_console_security(env),
         database_url=database_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cobranza import audit
@@ -97,3 +98,33 @@ def grant_consent(
         {"channel": channel, "source": source, "privacy_notice": notice_url},
     )
     session.flush()
+
+
+def list_blocks(session: Session, phone: str | None = None) -> list[ContactBlock]:
+    """Blocked numbers (wrong number, third party), newest first; one number's if given."""
+    query = select(ContactBlock).order_by(ContactBlock.created_at.desc(), ContactBlock.id.desc())
+    if phone:
+        query = query.where(ContactBlock.phone == phone)
+    return list(session.execute(query).scalars())
+
+
+def remove_blocks(session: Session, phone: str, reason: str, actor: str, clock: Clock) -> int:
+    """Undo the blocks of a number (a report that turned out false), with the reason and who
+    did it in the audit log. Returns how many were removed."""
+    if not reason.strip():
+        raise ValueError("a reason is required to remove a block")
+    blocks = list_blocks(session, phone)
+    if not blocks:
+        return 0
+    for block in blocks:
+        session.delete(block)
+    audit.record(
+        session,
+        clock.now(),
+        "number_unblocked",
+        phone,
+        {"removed": len(blocks), "reason": reason.strip()},
+        actor=actor,
+    )
+    session.flush()
+    return len(blocks)

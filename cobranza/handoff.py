@@ -6,11 +6,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cobranza import audit
 from cobranza.adapters import repository as repo
-from cobranza.adapters.models import HandoffTicket
+from cobranza.adapters.models import Debtor, HandoffTicket
 from cobranza.clock import Clock
 
 REASONS = (
@@ -21,8 +22,15 @@ REASONS = (
     "insultos",
     "identidad_bloqueada",
     "descuento_fuera_de_politica",
+    "reporte_sin_verificar",
 )
-REASON_WEIGHT = {"disputa": 30, "identidad_bloqueada": 20, "insultos": 10, "dificultad": 15}
+REASON_WEIGHT = {
+    "disputa": 30,
+    "identidad_bloqueada": 20,
+    "insultos": 10,
+    "dificultad": 15,
+    "reporte_sin_verificar": 25,
+}
 
 
 def priority(balance: Decimal, days_past_due: int, reason: str) -> int:
@@ -40,42 +48,48 @@ def open_ticket(
     reason: str,
     context: dict[str, Any],
     clock: Clock,
+    verified: bool = False,
 ) -> HandoffTicket:
-    """Open (or reuse) the conversation's ticket; one open ticket per sender."""
+    """Open (or reuse) the conversation's ticket; one active ticket per conversation, kept by
+    a unique index so two requests at once still make one. ``phone`` is the number the
+    conversation is about: the sender's own, or one typed on the web chat (kept in the context
+    as ``claimed_phone`` — it may be no debtor's). Balance and debt set the priority only for a
+    verified conversation: an unverified one reveals nothing of the claimed debtor's file."""
     if reason not in REASONS:
         raise ValueError(f"unknown hand-off reason {reason!r}")
     existing = repo.open_ticket_for(session, sender_id)
     if existing is not None:
         return existing
-    balance, dpd, debt_id = Decimal(0), 0, None
-    if phone:
-        try:
-            debts = repo.active_debts(repo.get_debtor(session, phone))
-        except repo.DebtorNotFound:
-            debts = []
-        balance = sum((Decimal(d.current_balance) for d in debts), Decimal(0))
-        dpd = max((d.days_past_due for d in debts), default=0)
-        debt_id = debts[0].id if debts else None
+    debtor = session.get(Debtor, phone) if phone else None
+    debts = repo.active_debts(debtor) if debtor is not None and verified else []
+    balance = sum((Decimal(d.current_balance) for d in debts), Decimal(0))
+    dpd = max((d.days_past_due for d in debts), default=0)
     now = clock.now()
     ticket = HandoffTicket(
-        debtor_phone=phone,
+        debtor_phone=debtor.phone if debtor is not None else None,
         sender_id=sender_id,
         channel=channel,
-        debt_id=debt_id,
+        debt_id=debts[0].id if debts else None,
         reason=reason,
         priority=priority(balance, dpd, reason),
         status="open",
-        context=context,
+        context={**context, "claimed_phone": phone, "identity_verified": verified},
         created_at=now,
     )
-    session.add(ticket)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(ticket)
+    except IntegrityError:  # another request opened it a moment ago
+        raced = repo.open_ticket_for(session, sender_id)
+        if raced is None:
+            raise
+        return raced
     audit.record(
         session,
         now,
         "handoff_opened",
-        phone,
-        {"ticket": ticket.id, "reason": reason, "channel": channel},
+        ticket.debtor_phone,
+        {"ticket": ticket.id, "reason": reason, "channel": channel, "verified": verified},
     )
     return ticket
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cobranza import audit
@@ -63,7 +64,8 @@ def record_promise(
     created_by: str = "bot",
 ) -> Promise:
     """Validate and store a promise; the same pending promise (debt, amount, date) is returned
-    instead of being stored twice."""
+    instead of being stored twice, and a new amount for the same day supersedes the earlier
+    one (one pending promise per debt and day)."""
     debtor = repo.get_debtor(session, phone)
     debt = primary_debt(session, phone)
     today = local_today(clock, debtor.time_zone)
@@ -72,17 +74,17 @@ def record_promise(
     )
     if reason:
         raise PromiseRejected(reason)
-    existing = session.execute(
-        select(Promise).where(
-            Promise.debt_id == debt.id,
-            Promise.status == "pending",
-            Promise.amount == amount,
-            Promise.due_date == due,
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
+    existing = _pending_for(session, debt.id, due)
+    if existing is not None and Decimal(existing.amount) == amount:
+        return existing  # the same promise again (a repeated "sí", a retried delivery)
     now = clock.now()
+    if existing is not None:  # a new amount for the same day replaces the earlier promise
+        existing.status = "cancelled"
+        existing.resolved_at = now
+        audit.record(
+            session, now, "promise_superseded", phone, {"folio": existing.folio}, actor=created_by
+        )
+        session.flush()
     promise = Promise(
         folio=new_folio(PROMISE_PREFIX, today),
         debt_id=debt.id,
@@ -95,7 +97,14 @@ def record_promise(
         created_at=now,
         updated_at=now,
     )
-    session.add(promise)
+    try:
+        with session.begin_nested():  # the unique index settles a race between two requests
+            session.add(promise)
+    except IntegrityError:
+        raced = _pending_for(session, debt.id, due)
+        if raced is None or Decimal(raced.amount) != amount:
+            raise
+        return raced
     audit.record(
         session,
         now,
@@ -106,3 +115,12 @@ def record_promise(
     )
     session.flush()
     return promise
+
+
+def _pending_for(session: Session, debt_id: int, due: date) -> Promise | None:
+    """The pending promise for this debt and day (at most one: a unique index says so)."""
+    return session.execute(
+        select(Promise).where(
+            Promise.debt_id == debt_id, Promise.status == "pending", Promise.due_date == due
+        )
+    ).scalar_one_or_none()

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cobranza import audit, compliance
@@ -101,7 +102,16 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
         status="pending",
         created_at=now,
     )
-    session.add(reminder)
+    try:
+        with session.begin_nested():  # one reminder per folio and moment, even in a race
+            session.add(reminder)
+    except IntegrityError:
+        raced = session.execute(
+            select(Reminder).where(
+                Reminder.reference == commitment.reference, Reminder.scheduled_for == when
+            )
+        ).scalar_one()
+        return Scheduled(raced, commitment)
     audit.record(
         session,
         now,

@@ -24,12 +24,13 @@ from cobranza.adapters import db
 from cobranza.adapters.models import Debtor
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.devtools import Servers, running_servers
-from cobranza.domain.phones import whatsapp_id
 
-# (kind, text); {dob} is filled per debtor. "action+db" turns run a custom action with queries.
+# (kind, text); {phone} and {dob} are filled per debtor. "action+db" turns run a custom action
+# with queries. A REST conversation identifies like the web chat: number, then date of birth.
 SCRIPT = [
     ("rule (no action server)", "hola"),
-    ("action+db: ask verification", "cuanto debo"),
+    ("action+db: ask the number", "cuanto debo"),
+    ("action+db: number, ask birth date", "{phone}"),
     ("action+db: verify + balance", "{dob}"),
     ("action+db: plans", "que opciones de pago tengo"),
     ("action+db: promise read-back", "te pago 500 mañana"),
@@ -44,12 +45,15 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def converse(
-    servers: Servers, debtor: tuple[str, str], timings: dict[str, list[float]], lock: threading.Lock
+    servers: Servers,
+    debtor: tuple[str, str, str],
+    timings: dict[str, list[float]],
+    lock: threading.Lock,
 ) -> None:
-    sender, dob = debtor
+    sender, phone, dob = debtor
     for kind, text in SCRIPT:
         started = time.perf_counter()
-        replies = servers.say(sender, text.format(dob=dob), timeout=60)
+        replies = servers.say(sender, text.format(phone=phone, dob=dob), timeout=60)
         elapsed = (time.perf_counter() - started) * 1000
         if not replies:
             raise RuntimeError(f"no reply to {kind!r}")
@@ -58,7 +62,7 @@ def converse(
 
 
 def run(
-    servers: Servers, debtors: list[tuple[str, str]], concurrency: int
+    servers: Servers, debtors: list[tuple[str, str, str]], concurrency: int
 ) -> tuple[dict[str, list[float]], float]:
     timings: dict[str, list[float]] = defaultdict(list)
     lock = threading.Lock()
@@ -109,7 +113,10 @@ def main() -> int:
     engine.dispose()
     rng = random.Random(7)
     needed = args.sequential + args.concurrent
-    debtors = [(whatsapp_id(p), d.strftime("%d/%m/%Y")) for p, d in rng.sample(rows, needed)]
+    debtors = [
+        (f"bench-{n}", p.removeprefix("+52"), d.strftime("%d/%m/%Y"))
+        for n, (p, d) in enumerate(rng.sample(rows, needed))
+    ]
     with running_servers(f"sqlite:///{copy}", model) as servers:
         converse(servers, debtors[0], defaultdict(list), threading.Lock())  # warm-up
         timings, seconds = run(servers, debtors[1 : args.sequential], 1)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
@@ -217,6 +218,16 @@ class Promise(Base):
         CheckConstraint(_in("status", PROMISE_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_promises_debtor_status", "debtor_phone", "status"),
+        # One pending promise per debt and date: a second one supersedes the first
+        # (cobranza/promises.py); the index makes a race between two requests harmless.
+        Index(
+            "uq_promises_pending_debt_date",
+            "debt_id",
+            "due_date",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id = Column(Integer, primary_key=True)
@@ -340,6 +351,14 @@ class HandoffTicket(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
         Index("ix_handoff_tickets_status_priority", "status", "priority", "created_at"),
+        # One open (or claimed) ticket per conversation, whoever asks at the same time.
+        Index(
+            "uq_handoff_tickets_active_sender",
+            "sender_id",
+            unique=True,
+            sqlite_where=text("status IN ('open', 'claimed')"),
+            postgresql_where=text("status IN ('open', 'claimed')"),
+        ),
     )
 
     id = Column(Integer, primary_key=True)
@@ -388,6 +407,7 @@ class Reminder(Base):
         CheckConstraint(_in("status", REMINDER_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_reminders_status_time", "status", "scheduled_for"),
+        UniqueConstraint("reference", "scheduled_for", name="uq_reminders_reference_moment"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -505,6 +525,47 @@ class ConsoleLockout(Base):
     subject = Column(String(64), nullable=False)
     locked_at = Column(UTCDateTime, nullable=False)
     locked_until = Column(UTCDateTime, nullable=False)
+
+
+class IdentityVerification(Base):
+    """Server-side proof that a conversation's sender gave the date of birth on record for
+    ``phone``. Debt details are disclosed only while one is in force (cobranza/verifications.py);
+    the ``identidad_verificada`` slot only steers the dialogue."""
+
+    __tablename__ = "identity_verifications"
+    __table_args__ = (
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        Index("ix_identity_verifications_conversation", "conversation_id", "expires_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False)  # the sender id on its channel
+    channel = Column(String(16), nullable=False)
+    phone = Column(String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False)
+    session_started_at = Column(UTCDateTime, nullable=True)  # Rasa's session, when known
+    verified_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)  # slides forward while the debtor talks
+    ended_at = Column(UTCDateTime, nullable=True)  # new session, wrong number, opt-out
+
+
+class IdentityAttempt(Base):
+    """One date-of-birth answer. Failures lock the conversation after three; they lock the
+    *number* only when the channel proves the sender holds it (WhatsApp, Twilio), so a
+    stranger typing a debtor's number on the web chat cannot lock the debtor out."""
+
+    __tablename__ = "identity_attempts"
+    __table_args__ = (
+        Index("ix_identity_attempts_conversation", "conversation_id", "attempted_at"),
+        Index("ix_identity_attempts_phone", "phone", "attempted_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False)
+    channel = Column(String(16), nullable=False)
+    phone = Column(String(16), nullable=False)  # the number claimed (may be no debtor's)
+    proven = Column(Boolean, nullable=False)  # the channel proves the sender holds the number
+    succeeded = Column(Boolean, nullable=False)
+    attempted_at = Column(UTCDateTime, nullable=False)
 
 
 class AuditLog(Base):

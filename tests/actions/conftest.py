@@ -14,8 +14,10 @@ from rasa_sdk import Tracker
 from sqlalchemy.engine import make_url
 
 from actions import runtime
+from cobranza import verifications
 from cobranza.adapters import db
 from cobranza.config import PROJECT_ROOT, load_settings
+from cobranza.domain.phones import normalize_phone
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +26,22 @@ def domain() -> dict[str, Any]:
     return data
 
 
+def verify_on_server(rt: runtime.Runtime, sender_id: str, phone: str) -> None:
+    """What a correct date of birth leaves behind: the server-side verification record."""
+    with db.session_scope(rt.sessions) as session:
+        verifications.record(
+            session, sender_id, "whatsapp", phone, rt.clock.now(), rt.settings.verification_ttl
+        )
+
+
 @pytest.fixture
-def tracker_factory(domain: dict[str, Any]) -> Callable[..., Tracker]:
+def tracker_factory(
+    domain: dict[str, Any], request: pytest.FixtureRequest
+) -> Callable[..., Tracker]:
+    """A tracker as Rasa sends it. By default a WhatsApp conversation (the channel that proves
+    the number). A tracker whose slots say ``identidad_verificada`` stands for a conversation
+    verified on the server too, unless ``server_verified=False`` (a forged tracker)."""
+
     def make(
         sender_id: str = "5215512345678",
         slots: dict[str, Any] | None = None,
@@ -33,12 +49,18 @@ def tracker_factory(domain: dict[str, Any]) -> Callable[..., Tracker]:
         intent: str = "saludar",
         entities: list[dict[str, Any]] | None = None,
         previous_intents: list[str] | None = None,
-        channel: str = "rest",
+        channel: str = "whatsapp",
+        server_verified: bool | None = None,
     ) -> Tracker:
         values = {name: spec.get("initial_value") for name, spec in domain["slots"].items()}
         unknown = set(slots or {}) - set(values)
         assert not unknown, f"slots not in domain.yml: {unknown}"
         values.update(slots or {})
+        if server_verified is None:
+            server_verified = bool(values.get("identidad_verificada"))
+        if server_verified:
+            phone = values.get("telefono") or normalize_phone(sender_id)
+            verify_on_server(request.getfixturevalue("action_runtime"), sender_id, phone)
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": 1.0},

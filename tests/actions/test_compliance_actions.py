@@ -142,7 +142,7 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     with db.session_scope(action_runtime.sessions) as session:
         consent = session.execute(select(Consent).where(Consent.debtor_phone == PHONE)).scalar_one()
         assert (consent.channel, consent.status) == ("whatsapp", "granted")
-        assert "aviso de privacidad" in consent.source and "rest" in consent.source
+        assert "aviso de privacidad" in consent.source and "whatsapp" in consent.source
         assert consent.recorded_at == action_runtime.clock.now()
         reminder = session.execute(select(Reminder)).scalar_one()
         assert reminder.reference == folio and reminder.status == "pending"

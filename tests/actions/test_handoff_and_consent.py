@@ -20,9 +20,10 @@ def _paused(events) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_human_request_opens_one_ticket_and_pauses(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    verified = {**FOUND, "identidad_verificada": True}
     for _ in range(2):
         events, messages = run_action(
-            ActionHandoff(), tracker_factory(slots=FOUND, intent="solicitar_agente"), domain
+            ActionHandoff(), tracker_factory(slots=verified, intent="solicitar_agente"), domain
         )
         assert _paused(events)
     # Sunday noon: agents start again on Monday
@@ -32,6 +33,23 @@ def test_human_request_opens_one_ticket_and_pauses(action_runtime, tracker_facto
         assert len(tickets) == 1
         assert tickets[0].reason == "solicitud_agente" and tickets[0].priority > 0
         assert tickets[0].context["messages"][-1]["from"] == "deudor"
+        assert tickets[0].context["persona"] == "olvidadizo"
+
+
+def test_an_unverified_ticket_carries_nothing_of_the_file(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    """A tracker that only *says* verified (forged slot) opens a ticket with no balance-based
+    priority, no debt and no persona."""
+    forged = {**FOUND, "identidad_verificada": True}
+    tracker = tracker_factory(slots=forged, intent="solicitar_agente", server_verified=False)
+    events, _ = run_action(ActionHandoff(), tracker, domain)
+    assert _paused(events)
+    with db.session_scope(action_runtime.sessions) as session:
+        ticket = session.execute(select(HandoffTicket)).scalar_one()
+        assert (ticket.priority, ticket.debt_id, ticket.context["persona"]) == (0, None, None)
+        assert ticket.context["identity_verified"] is False
+        assert ticket.context["claimed_phone"] == "+525512345678"
 
 
 def test_second_misunderstanding_in_a_row_hands_off(

@@ -94,3 +94,119 @@ def test_something_that_is_not_a_phone(action_runtime, tracker_factory, domain) 
     )
     assert responses(messages) == ["utter_telefono_no_entendido"]
     assert "telefono" not in slots(events)
+
+
+# --- a stranger who types a debtor's number cannot harm the debtor (issue #10) -------------
+
+TYPED_MARIA = {"telefono": "+525512345678", "deudor_encontrado": True, "persona": "olvidadizo"}
+
+
+def _blocks_and_revocations(action_runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from cobranza.adapters import db
+    from cobranza.adapters.models import Consent, ContactBlock
+
+    with db.session_scope(action_runtime.sessions) as session:
+        blocks = session.scalar(
+            select(func.count())
+            .select_from(ContactBlock)
+            .where(ContactBlock.phone == "+525512345678")
+        )
+        revoked = session.scalar(
+            select(func.count())
+            .select_from(Consent)
+            .where(Consent.debtor_phone == "+525512345678", Consent.status == "revoked")
+        )
+    return int(blocks or 0), int(revoked or 0)
+
+
+def _tickets(action_runtime):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from cobranza.adapters import db
+    from cobranza.adapters.models import HandoffTicket
+
+    with db.session_scope(action_runtime.sessions) as session:
+        return [
+            (t.reason, t.debtor_phone, t.debt_id, t.priority, t.context.get("persona"))
+            for t in session.execute(select(HandoffTicket)).scalars()
+        ]
+
+
+def test_wrong_number_for_a_typed_number_is_only_a_report(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    from actions.consent import ActionNumeroEquivocado
+
+    before = _blocks_and_revocations(action_runtime)
+    tracker = _web(
+        tracker_factory, slots=TYPED_MARIA, text="numero equivocado", intent="numero_equivocado"
+    )
+    events, messages = run_action(ActionNumeroEquivocado(), tracker, domain)
+    assert responses(messages) == ["utter_numero_equivocado_por_revisar"]
+    assert any(e["event"] == "pause" for e in events), "the conversation stops"
+    assert _blocks_and_revocations(action_runtime) == before, "the debtor is not blocked"
+    assert _tickets(action_runtime) == [("reporte_sin_verificar", "+525512345678", None, 25, None)]
+
+
+def test_baja_for_a_typed_number_is_only_a_report(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    from actions.consent import ActionNoContactar
+
+    before = _blocks_and_revocations(action_runtime)
+    tracker = _web(tracker_factory, slots=TYPED_MARIA, text="BAJA", intent="no_contactar")
+    events, messages = run_action(ActionNoContactar(), tracker, domain)
+    assert responses(messages) == ["utter_baja_por_revisar"]
+    assert any(e["event"] == "pause" for e in events)
+    assert _blocks_and_revocations(action_runtime) == before, "consent is not revoked"
+    assert [t[0] for t in _tickets(action_runtime)] == ["reporte_sin_verificar"]
+
+
+def test_baja_from_a_verified_web_debtor_is_honoured_at_once(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    from actions.consent import ActionNoContactar
+
+    tracker = _web(
+        tracker_factory,
+        slots={**TYPED_MARIA, "identidad_verificada": True},
+        text="BAJA",
+        intent="no_contactar",
+    )
+    _, messages = run_action(ActionNoContactar(), tracker, domain)
+    assert responses(messages) == ["utter_baja_confirmada"]
+    assert _blocks_and_revocations(action_runtime)[1] > 0
+
+
+def test_three_wrong_dates_lock_the_conversation_not_the_number(
+    action_runtime, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    asking = {
+        **TYPED_MARIA,
+        "verificacion_en_curso": True,
+        "intencion_pendiente": "consultar_saldo",
+    }
+    for _ in range(3):
+        _, messages = run_action(
+            ActionProcesarRespuesta(),
+            _web(tracker_factory, slots=asking, text="01/01/1990", intent="informar"),
+            domain,
+        )
+    assert "utter_identidad_bloqueada" in responses(messages)
+    # The stranger's conversation is locked, and its ticket shows nothing of María's file.
+    again = _web(tracker_factory, slots=asking, text="12/03/1985", intent="informar")
+    _, messages = run_action(ActionProcesarRespuesta(), again, domain)
+    assert "utter_identidad_bloqueada" in responses(messages)
+    assert _tickets(action_runtime) == [("identidad_bloqueada", "+525512345678", None, 20, None)]
+    # María, on her own WhatsApp, is not locked out.
+    mine = tracker_factory(
+        slots={
+            "deudor_encontrado": True,
+            "verificacion_en_curso": True,
+            "intencion_pendiente": "consultar_saldo",
+        },
+        text="12/03/1985",
+        intent="informar",
+    )
+    _, messages = run_action(ActionProcesarRespuesta(), mine, domain)
+    assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +15,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from cobranza import verifications
 from cobranza.adapters import db
-from cobranza.adapters.models import Consent, PaymentAgreement, Promise
+from cobranza.adapters.models import (
+    Consent,
+    ContactBlock,
+    HandoffTicket,
+    PaymentAgreement,
+    Promise,
+)
 from cobranza.devtools import Servers, port_open, running_servers
 
 pytestmark = pytest.mark.slow
@@ -54,22 +61,85 @@ def texts(replies: list[dict]) -> str:
     return "\n".join(str(r.get("text", "")) for r in replies)
 
 
-def test_known_debtor_is_greeted_without_disclosure(servers: Servers) -> None:
-    replies = servers.say("5215512345678", "hola buenas tardes")
-    assert "Cobranza Demo" in texts(replies) and "confirmar tu identidad" in texts(replies)
-    assert "$" not in texts(replies) and "CrediFácil" not in texts(replies)
+def identify(servers: Servers, sender: str, first: str, phone: str, birth: str) -> str:
+    """A REST conversation identifies like the web chat: a debt topic asks for the number,
+    then the date of birth; nothing is disclosed before both match. Returns the last reply."""
+    asked = texts(servers.say(sender, first))
+    assert "número de celular a 10 dígitos" in asked and "$" not in asked
+    asked = texts(servers.say(sender, phone))
+    assert "fecha de nacimiento" in asked and "$" not in asked
+    return texts(servers.say(sender, birth))
 
 
-def test_unknown_number_is_told_politely(servers: Servers) -> None:
-    reply = texts(servers.say("5215500001111", "cuanto debo?"))
-    assert "No encontré una cuenta asociada a este número" in reply and "$" not in reply
+def test_greeting_discloses_nothing_and_asks_for_number_and_birth_date(servers: Servers) -> None:
+    replies = texts(servers.say("maria", "hola buenas tardes"))
+    assert "Cobranza Demo" in replies and "número de celular y tu fecha de nacimiento" in replies
+    assert "$" not in replies and "CrediFácil" not in replies
+
+
+def test_a_rest_caller_cannot_join_a_debtors_whatsapp_conversation(
+    servers: Servers, database_url: str
+) -> None:
+    """The attack of issue #10: María is verified on WhatsApp (her tracker and the server-side
+    record say so); a REST caller uses her WhatsApp id as sender and claims the WhatsApp
+    channel. It gets a conversation of its own that asks for a number, and no balance."""
+    import requests
+
+    wa_id = "5215512345678"
+    api = f"http://127.0.0.1:{servers.rasa_port}/conversations/{wa_id}/tracker/events"
+    verified = [
+        {"event": "user", "text": "12/03/1985", "input_channel": "whatsapp"},
+        {"event": "slot", "name": "identidad_verificada", "value": True},
+        {"event": "slot", "name": "deudor_encontrado", "value": True},
+    ]
+    answer = requests.post(api, params={"token": servers.api_token}, json=verified, timeout=30)
+    assert answer.status_code == 200, answer.text
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        verifications.record(
+            session,
+            wa_id,
+            "whatsapp",
+            "+525512345678",
+            datetime.now(timezone.utc),
+            timedelta(minutes=30),
+        )
+    engine.dispose()
+    forged = requests.post(
+        servers.rest_url,
+        json={"sender": wa_id, "message": "cuanto debo", "input_channel": "whatsapp"},
+        timeout=30,
+    )
+    reply = texts(forged.json())
+    assert "número de celular a 10 dígitos" in reply, reply
+    assert "$" not in reply and "8,450" not in reply
+    assert all(r["recipient_id"] == f"rest:{wa_id}" for r in forged.json())
+
+
+def test_rest_refuses_a_body_without_sender_or_message(servers: Servers) -> None:
+    import requests
+
+    for body in (
+        {"message": "hola"},
+        {"sender": "", "message": "hola"},
+        {"sender": "x" * 65, "message": "hola"},
+        {"sender": "ana"},
+        {"sender": ["ana"], "message": "hola"},
+    ):
+        answer = requests.post(servers.rest_url, json=body, timeout=30)
+        assert answer.status_code == 400, (body, answer.status_code)
+    answer = requests.post(servers.rest_url, data=b"{no es json", timeout=30)
+    assert answer.status_code == 400
+
+
+def test_unknown_number_fails_like_a_wrong_date(servers: Servers) -> None:
+    reply = identify(servers, "desconocido", "cuanto debo?", "55 0000 1111", "01/01/1990")
+    assert "no coincide" in reply and "$" not in reply
 
 
 def test_verification_balance_plan_and_promise(servers: Servers, database_url: str) -> None:
-    sender = "5216641234567"  # Juan Carlos, en_apuros, Tijuana
-    asked = texts(servers.say(sender, "cuanto debo"))
-    assert "fecha de nacimiento" in asked and "$" not in asked
-    balance = texts(servers.say(sender, "02/11/1979"))
+    sender = "juan-carlos"  # Juan Carlos, en_apuros, Tijuana
+    balance = identify(servers, sender, "cuanto debo", "664 123 4567", "02/11/1979")
     assert "identidad confirmada" in balance and "$23,900.50" in balance and "47 días" in balance
     plans = servers.say(sender, "que opciones de pago tengo")
     buttons = [b for r in plans for b in r.get("buttons", [])]  # type: ignore[union-attr]
@@ -97,10 +167,10 @@ def test_verification_balance_plan_and_promise(servers: Servers, database_url: s
 
 
 def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) -> None:
-    sender = "5219981234567"  # Ana Sofía
-    asked = texts(servers.say(sender, "me quede sin chamba y ando bien apretado"))
-    assert "fecha de nacimiento" in asked and "$" not in asked
-    wrong = texts(servers.say(sender, "01/01/1990"))
+    sender = "ana-sofia"
+    wrong = identify(
+        servers, sender, "me quede sin chamba y ando bien apretado", "998 123 4567", "01/01/1990"
+    )
     assert "no coincide" in wrong and "2 intentos" in wrong
     answered = texts(servers.say(sender, "25 de julio de 1992"))
     assert (
@@ -111,9 +181,10 @@ def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) ->
 def test_reminder_asks_consent_with_the_privacy_notice_first(
     servers: Servers, database_url: str
 ) -> None:
-    sender = "5213312345678"  # Patricia, no consent on record
-    assert "fecha de nacimiento" in texts(servers.say(sender, "cuanto debo"))
-    assert "identidad confirmada" in texts(servers.say(sender, "14/09/1970"))
+    sender = "patricia"  # no consent on record
+    assert "identidad confirmada" in identify(
+        servers, sender, "cuanto debo", "33 1234 5678", "14/09/1970"
+    )
     assert "¿Confirmas $1,000.00" in texts(servers.say(sender, "te pago mil el miercoles"))
     recorded = texts(servers.say(sender, "si"))
     assert "folio PP-" in recorded and "recuérdame" in recorded
@@ -134,11 +205,27 @@ def test_reminder_asks_consent_with_the_privacy_notice_first(
     engine.dispose()
 
 
-def test_a_wrong_number_learns_nothing_afterwards(servers: Servers) -> None:
-    sender = "5216561234567"  # Luis Ortega's number, answered by someone else
-    assert "no corresponde" in texts(servers.say(sender, "numero equivocado"))
-    reply = texts(servers.say(sender, "y cuanto debe?"))
-    assert "no puedo compartir información" in reply and "$" not in reply
+def test_a_typed_number_reported_wrong_is_reviewed_not_blocked(
+    servers: Servers, database_url: str
+) -> None:
+    """A stranger types Luis Ortega's number and says it is a wrong number: a report for an
+    agent, the conversation stops, and Luis is not blocked."""
+    sender = "extrano"
+    assert "número de celular" in texts(servers.say(sender, "cuanto debo"))
+    assert "fecha de nacimiento" in texts(servers.say(sender, "656 123 4567"))
+    reported = texts(servers.say(sender, "numero equivocado"))
+    assert "revisará tu reporte" in reported and "$" not in reported
+    assert servers.say(sender, "y cuanto debe?") == [], "the conversation is paused"
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        blocks = session.execute(
+            select(ContactBlock).where(ContactBlock.phone == "+526561234567")
+        ).all()
+        ticket = session.execute(
+            select(HandoffTicket).where(HandoffTicket.sender_id == f"rest:{sender}")
+        ).scalar_one()
+        assert blocks == [] and ticket.reason == "reporte_sin_verificar"
+    engine.dispose()
 
 
 def test_opt_out_keyword_whatever_the_model_says(servers: Servers) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cobranza.adapters import db
 from cobranza.config import PROJECT_ROOT
 
 AT = "2026-11-22T12:00:00-06:00"
@@ -29,7 +30,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env.pop("PERSONA_PROFILES_DIR", None)
     first = run(env, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert "migrada de vacía a 0005" in first.stdout
+    assert f"migrada de vacía a {db.head_revision()}" in first.stdout
     assert "al día" in run(env, "db", "upgrade").stdout
     seed = run(env, "seed", "--today", "2026-11-22", "--at", AT)
     assert seed.returncode == 0, seed.stderr
@@ -218,3 +219,38 @@ def test_conduct_and_reminders_commands(cli_env: dict[str, str]) -> None:
     assert conduct.returncode == 0, conduct.stderr
     reminders = run(cli_env, "reminders", "--json", "--at", AT)
     assert reminders.returncode == 0 and json.loads(reminders.stdout) == []
+
+
+def test_block_list_and_remove_are_audited(cli_env: dict[str, str]) -> None:
+    """A false "número equivocado" is undone by a person, with a reason, in the audit log."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(cli_env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO contact_blocks (phone, debtor_phone, reason, source, created_at) "
+                "VALUES ('+528112345678', '+528112345678', 'wrong_number', 'prueba', "
+                "'2026-11-22 18:00:00.000000')"
+            )
+        )
+    engine.dispose()
+    listed = run(cli_env, "block", "list", "8112345678", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [b["reason"] for b in json.loads(listed.stdout)] == ["wrong_number"]
+    assert run(cli_env, "can-contact", "8112345678", "--json", "--at", AT).returncode == 3
+    no_reason = run(cli_env, "block", "remove", "8112345678")
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    removed = run(cli_env, "block", "remove", "8112345678", "--reason", "era el titular")
+    assert removed.returncode == 0, removed.stderr
+    assert "1 bloqueo(s)" in removed.stdout and "8112345678" not in removed.stdout
+    assert json.loads(run(cli_env, "block", "list", "8112345678", "--json").stdout) == []
+    again = run(cli_env, "block", "remove", "8112345678", "--reason", "otra vez")
+    assert again.returncode == 1 and "no tenía bloqueos" in again.stderr
+    audit = json.loads(
+        run(
+            cli_env, "audit", "--phone", "8112345678", "--json", "--action", "number_unblocked"
+        ).stdout
+    )
+    assert audit[-1]["details"] == {"removed": 1, "reason": "era el titular"}
+    assert audit[-1]["actor"].startswith("cli:")

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cobranza import verifications
 from cobranza.adapters import db
 from cobranza.adapters.models import (
     CHANNELS,
@@ -558,7 +559,9 @@ def test_flagged_number_is_never_contacted_again(
             assert check(decision, "third_party")["inputs"]["reason"] == reason
     flags = conversation_flags(session, phone, SETTINGS, clock, "whatsapp")
     assert flags.contacto_bloqueado is True
-    disclosure = decide_disclosure(session, phone, True, SETTINGS, clock, channel="whatsapp")
+    disclosure = decide_disclosure(
+        session, phone, verified(session, phone, clock), SETTINGS, clock, channel="whatsapp"
+    )
     assert_blocked(disclosure, "third_party")
 
 
@@ -821,20 +824,49 @@ def test_unknown_number_is_never_contacted(session: Session, reply: bool) -> Non
 
 # --- 8. the disclosure gate ------------------------------------------------------------------
 
+UNVERIFIED = "conversacion-sin-verificar"
+
+
+def verified(session: Session, phone: str, clock: FixedClock) -> str:
+    """A conversation whose date of birth matched just now (the server-side record)."""
+    conversation = f"verificada-{phone}-{clock.now().timestamp()}"
+    verifications.record(
+        session, conversation, "whatsapp", phone, clock.now(), SETTINGS.verification_ttl
+    )
+    return conversation
+
+
+def answer(session: Session, phone: str, claimed: date | None, clock: FixedClock):  # type: ignore[no-untyped-def]
+    """A date-of-birth answer on the debtor's own WhatsApp."""
+    return verify_birth_date(
+        session,
+        phone,
+        claimed,
+        clock,
+        conversation_id=phone.replace("+52", "521"),
+        channel="whatsapp",
+        ttl=SETTINGS.verification_ttl,
+    )
+
 
 def test_disclosure_to_an_unknown_number_is_denied(session: Session) -> None:
     decision = decide_disclosure(
-        session, "+525599999999", True, SETTINGS, FixedClock(T0), channel="whatsapp"
+        session, "+525599999999", "5215599999999", SETTINGS, FixedClock(T0), channel="whatsapp"
     )
     assert_blocked(decision, "debtor_known")
 
 
 def test_disclosure_needs_verification(session: Session) -> None:
     clock = FixedClock(T0)
-    denied = decide_disclosure(session, MONTERREY.phone, False, SETTINGS, clock, channel="whatsapp")
+    denied = decide_disclosure(
+        session, MONTERREY.phone, UNVERIFIED, SETTINGS, clock, channel="whatsapp"
+    )
     assert_blocked(denied, "identity")
     assert denied.blocked_by == ["identity"]
-    allowed = decide_disclosure(session, MONTERREY.phone, True, SETTINGS, clock, channel="whatsapp")
+    conversation = verified(session, MONTERREY.phone, clock)
+    allowed = decide_disclosure(
+        session, MONTERREY.phone, conversation, SETTINGS, clock, channel="whatsapp"
+    )
     assert_allowed(allowed)
     assert (allowed.time_zone, allowed.zone_source) == ("America/Monterrey", "address")
 
@@ -843,31 +875,41 @@ def test_disclosure_denied_while_identity_is_locked(session: Session) -> None:
     phone = MONTERREY.phone
     for minutes in (0, 1, 2):
         clock = FixedClock(T0 + timedelta(minutes=minutes))
-        result = verify_birth_date(session, phone, date(1999, 9, 9), clock, "whatsapp")
+        result = answer(session, phone, date(1999, 9, 9), clock)
         assert not result.verified
     assert result.locked
     clock = FixedClock(T0 + timedelta(minutes=3))
-    decision = decide_disclosure(session, phone, True, SETTINGS, clock, channel="whatsapp")
+    decision = decide_disclosure(
+        session, phone, verified(session, phone, clock), SETTINGS, clock, channel="whatsapp"
+    )
     assert_blocked(decision, "identity_lock")
     assert decision.blocked_by == ["identity_lock"]
     # Even the right date does not unlock it.
-    assert not verify_birth_date(session, phone, BIRTH_DATE, clock, "whatsapp").verified
+    assert not answer(session, phone, BIRTH_DATE, clock).verified
     # 24 hours after the third failure the lock is gone.
     after = FixedClock(T0 + timedelta(hours=24, minutes=3))
-    assert_allowed(decide_disclosure(session, phone, True, SETTINGS, after, channel="whatsapp"))
+    conversation = verified(session, phone, after)
+    assert_allowed(
+        decide_disclosure(session, phone, conversation, SETTINGS, after, channel="whatsapp")
+    )
 
 
 def test_disclosure_two_failures_do_not_lock(session: Session) -> None:
     phone = MONTERREY.phone
     for minutes in (0, 1):
-        verify_birth_date(session, phone, None, FixedClock(T0 + timedelta(minutes=minutes)), "x")
+        answer(session, phone, None, FixedClock(T0 + timedelta(minutes=minutes)))
     clock = FixedClock(T0 + timedelta(minutes=2))
-    assert_allowed(decide_disclosure(session, phone, True, SETTINGS, clock, channel="whatsapp"))
+    conversation = verified(session, phone, clock)
+    assert_allowed(
+        decide_disclosure(session, phone, conversation, SETTINGS, clock, channel="whatsapp")
+    )
 
 
 def test_disclosure_without_a_phone_is_denied_and_not_audited(session: Session) -> None:
     before = audit_count(session)
-    decision = decide_disclosure(session, None, True, SETTINGS, FixedClock(T0), channel="webchat")
+    decision = decide_disclosure(
+        session, None, "web-x", SETTINGS, FixedClock(T0), channel="webchat"
+    )
     assert not decision.allowed
     assert decision.rule == "debtor_known"
     assert decision.time_zone == SETTINGS.default_time_zone and decision.zone_source == "default"
@@ -902,16 +944,20 @@ def _scenario(session: Session, name: str) -> tuple[Decision, str, str, str]:
         d = decide_contact(session, mty, SETTINGS, clock, initiated_by="agent:ana")
         return d, CONTACT, mty, "agent:ana"
     if name == "disclosure-allowed":
-        d = decide_disclosure(session, mty, True, SETTINGS, clock, channel="whatsapp")
+        d = decide_disclosure(
+            session, mty, verified(session, mty, clock), SETTINGS, clock, channel="whatsapp"
+        )
         return d, DISCLOSURE, mty, "bot"
     if name == "disclosure-identity":
         d = decide_disclosure(
-            session, mty, False, SETTINGS, clock, channel="webchat", actor="agent:ana"
+            session, mty, UNVERIFIED, SETTINGS, clock, channel="webchat", actor="agent:ana"
         )
         return d, DISCLOSURE, mty, "agent:ana"
     if name == "disclosure-unknown":
         unknown = "+525599999999"
-        d = decide_disclosure(session, unknown, True, SETTINGS, clock, channel="whatsapp")
+        d = decide_disclosure(
+            session, unknown, "5215599999999", SETTINGS, clock, channel="whatsapp"
+        )
         return d, DISCLOSURE, unknown, "bot"
     raise AssertionError(name)
 
