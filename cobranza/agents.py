@@ -175,6 +175,7 @@ def log_in(
     key = user_key(username)
     with session_scope(factory) as session:
         now = clock.now()
+        _forget_old(session, now, policy)
         locked = _locked_until(session, key, address, now)
         outcome = "pending" if locked is None else "refused"
         attempt = ConsoleLoginAttempt(
@@ -284,6 +285,14 @@ def _fail(
 
 
 COUNTED = ("pending", "failed")
+KEEP_ATTEMPTS = timedelta(days=1)  # the audit log keeps every failure and lockout for good
+
+
+def _forget_old(session: Session, now: datetime, policy: ConsoleSecurity) -> None:
+    """Attempts and lockouts that can no longer count, so the tables stay small."""
+    before = now - max(KEEP_ATTEMPTS, policy.failure_window, policy.lockout)
+    session.execute(delete(ConsoleLoginAttempt).where(ConsoleLoginAttempt.occurred_at < before))
+    session.execute(delete(ConsoleLockout).where(ConsoleLockout.locked_until < before))
 
 
 def _failures(session: Session, key: str, address: str, since: datetime) -> tuple[int, int]:

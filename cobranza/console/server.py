@@ -78,6 +78,10 @@ MESSAGES = {
         "Esta conversación tiene un identificador que no se puede usar con el asistente: no se "
         "puede leer ni responder desde la consola. Cierra el ticket con un resultado."
     ),
+    "unverified": (
+        "No se puede registrar: número no verificado. La persona debe confirmar la fecha de "
+        "nacimiento del titular en esta conversación."
+    ),
     "unaddressable_note": (
         "La conversación no se puede mostrar: su identificador no se puede usar con el asistente."
     ),
@@ -364,16 +368,40 @@ class Console:
 
         def work(session: Session) -> dict[str, Any] | None:
             ticket = session.get(HandoffTicket, ticket_id)
-            return tickets.describe(ticket, self.clock.now()) if ticket else None
+            if ticket is None:
+                return None
+            now = self.clock.now()
+            return tickets.describe(ticket, now, tickets.verified(session, ticket, now))
 
         found = await self.db(work)
         if found is None:
             raise _error(404, "No existe ese ticket.")
         return dict(found)
 
-    def _debtor(self, session: Session, phone: str | None) -> dict[str, Any] | None:
-        if not phone:
-            return None
+    def _debtor_file(
+        self, session: Session, ticket: dict[str, Any], agent: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+        """The debtor's file and the offers, only while the conversation is verified (checked
+        again here, in the transaction that reads the file); each file handed out is audited
+        with the agent and the number."""
+        row = session.get(HandoffTicket, ticket["id"])
+        if row is None or not tickets.verified(session, row, self.clock.now()):
+            return None, []
+        phone = str(row.debtor_phone)
+        debtor = self._debtor(session, phone)
+        if debtor is None:
+            return None, []
+        audit.record(
+            session,
+            self.clock.now(),
+            "agent_viewed_debtor",
+            phone,
+            {"ticket": ticket["id"]},
+            actor=f"agent:{agent['username']}",
+        )
+        return debtor, self._offers(session, phone)
+
+    def _debtor(self, session: Session, phone: str) -> dict[str, Any] | None:
         try:
             report = services.debtor_report(session, phone, self.profiles, self.clock)
         except LookupError:
@@ -388,29 +416,31 @@ class Console:
         }
 
     async def show_ticket(self, request: web.Request) -> web.Response:
-        await self.agent_of(request)
+        """The ticket, its transcript and, for a verified conversation, the debtor's file. The
+        page's background polls get everything but the file (it is fetched, and audited, when
+        the agent opens the ticket, after an action, or when the verification changes)."""
+        agent = await self.agent_of(request)
         ticket = await self._ticket(request)
         reachable = addressable(ticket["sender_id"])
         lines = transcript(await self.rasa.tracker(ticket["sender_id"])) if reachable else []
-        debtor = await self.db(lambda session: self._debtor(session, ticket["debtor_phone"]))
-        return web.json_response(
-            {
-                "ticket": ticket,
-                "conversation": {
-                    "addressable": reachable,
-                    "note": None if reachable else MESSAGES["unaddressable_note"],
-                },
-                "transcript": lines,
-                "debtor": debtor,
-                "window": self._window(ticket["channel"], last_debtor_message(lines)),
-                "canned": self.canned,
-                "offers": await self.db(
-                    lambda session: self._offers(session, ticket["debtor_phone"])
-                ),
-                "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+        answer: dict[str, Any] = {
+            "ticket": tickets.public(ticket),
+            "identity": _identity(ticket),
+            "conversation": {
+                "addressable": reachable,
+                "note": None if reachable else MESSAGES["unaddressable_note"],
             },
-            dumps=_dumps,
-        )
+            "transcript": lines,
+            "window": self._window(ticket["channel"], last_debtor_message(lines)),
+            "canned": self.canned,
+            "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+        }
+        if request.headers.get(POLL_HEADER) != "1":
+            debtor, offers = await self.db(
+                lambda session: self._debtor_file(session, ticket, agent)
+            )
+            answer.update(debtor=debtor, offers=offers)
+        return web.json_response(answer, dumps=_dumps)
 
     def _window(self, channel: str, last: datetime | None) -> dict[str, Any]:
         if channel != "whatsapp":
@@ -438,7 +468,7 @@ class Console:
         if not won:
             fresh = await self._ticket(request)
             raise _error(409, f"Este ticket ya lo tomó {fresh['claimed_by'] or 'otra persona'}.")
-        return web.json_response({"ticket": await self._ticket(request)})
+        return web.json_response({"ticket": tickets.public(await self._ticket(request))})
 
     @staticmethod
     def _reachable(ticket: dict[str, Any]) -> None:
@@ -524,10 +554,9 @@ class Console:
             due = date.fromisoformat(str(body.get("date", "")))
         except (InvalidOperation, ValueError) as exc:
             raise _error(422, "Escribe el monto (p. ej. 1500.00) y la fecha.") from exc
-        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
-            phone = ticket["debtor_phone"]
+            phone = self._verified_phone(session, ticket)
             profile = self._profile(session, phone)
             promise = record_promise(
                 session,
@@ -551,10 +580,13 @@ class Console:
             raise _error(422, PROMISE_REASONS.get(exc.reason, exc.reason)) from exc
         return web.json_response(result)
 
-    @staticmethod
-    def _identified(ticket: dict[str, Any]) -> None:
-        if not ticket["debtor_phone"]:
-            raise _error(422, "Este ticket no tiene un deudor identificado.")
+    def _verified_phone(self, session: Session, ticket: dict[str, Any]) -> str:
+        """The debtor's number, in the transaction that records on the debtor's behalf; refused
+        (422) unless the conversation's verification for that number is in force."""
+        row = session.get(HandoffTicket, ticket["id"])
+        if row is None or not tickets.verified(session, row, self.clock.now()):
+            raise _error(422, MESSAGES["unverified"])
+        return str(row.debtor_phone)
 
     def _profile(self, session: Session, phone: str) -> PersonaProfile:
         persona = services.session_context(session, phone, self.settings.default_time_zone)[
@@ -562,10 +594,8 @@ class Console:
         ]
         return self.profiles.get(persona) or next(p for p in self.profiles.values() if p.fallback)
 
-    def _offers(self, session: Session, phone: str | None) -> list[dict[str, str]]:
+    def _offers(self, session: Session, phone: str) -> list[dict[str, str]]:
         """The offers the assistant would make now (the persona's rules), for the agent."""
-        if not phone:
-            return []
         try:
             offers = current_offers(session, phone, self._profile(session, phone), self.clock)
         except LookupError:
@@ -586,10 +616,9 @@ class Console:
         ticket = await self._ticket(request)
         self._mine(ticket, agent)
         code = str((await _json(request)).get("offer", ""))
-        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
-            phone = ticket["debtor_phone"]
+            phone = self._verified_phone(session, ticket)
             agreement, offer = accept_offer(
                 session,
                 phone,
@@ -656,7 +685,7 @@ class Console:
 
     def app(self) -> web.Application:
         app = web.Application(
-            middlewares=[_errors, _csrf(self.security.secure_cookie)], client_max_size=64 * 1024
+            middlewares=[_errors, _csrf(self.security)], client_max_size=64 * 1024
         )
         routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
             ("GET", "/", self.page),
@@ -681,6 +710,16 @@ class Console:
 
         app.on_cleanup.append(cleanup)  # type: ignore[arg-type]
         return app
+
+
+def _identity(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The number the conversation is about, and whether it was verified in the conversation."""
+    verified = bool(ticket["verified"])
+    return {
+        "verified": verified,
+        "phone": ticket["claimed_phone"],
+        "label": "número verificado" if verified else "número no verificado",
+    }
 
 
 def _agent_dict(agent: Agent) -> dict[str, str]:
@@ -731,21 +770,28 @@ def _ip(text: str) -> str | None:
         return None
 
 
-def _same_origin(request: web.Request, secure: bool) -> bool:
+def _same_origin(request: web.Request, security: ConsoleSecurity) -> bool:
     """A browser names the page that sent the request in ``Origin``; it must be the console
-    itself (the host the request was sent to; https when the console is served over TLS)."""
+    itself: the host the request was sent to (as a trusted proxy received it, when there is
+    one), over https when the console is served over TLS."""
     origin = request.headers.get("Origin")
     if origin is None:
         return True  # not a browser, or a same-origin request of an older browser
+    host = request.host
+    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[-1].strip()
+    if forwarded and _ip(request.remote or "") in security.trusted_proxies:
+        host = forwarded
     parts = urlsplit(origin)
-    schemes = {"https"} if secure else {"http", "https"}
-    return parts.scheme in schemes and bool(parts.netloc) and parts.netloc == request.host
+    schemes = {"https"} if security.secure_cookie else {"http", "https"}
+    return parts.scheme in schemes and bool(parts.netloc) and parts.netloc == host
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _csrf(secure: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _csrf(
+    security: ConsoleSecurity,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """State-changing requests must come from the console's page (or a helpdesk that sets the
     header): a cross-site form cannot set a custom header, and a cross-site ``fetch`` that sets
     one needs a CORS preflight this server never grants. The cookie is also SameSite=Strict."""
@@ -753,7 +799,7 @@ def _csrf(secure: bool) -> Callable[[web.Request, Handler], Awaitable[web.Stream
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method not in SAFE_METHODS and (
-            request.headers.get(CSRF_HEADER) != CSRF_VALUE or not _same_origin(request, secure)
+            request.headers.get(CSRF_HEADER) != CSRF_VALUE or not _same_origin(request, security)
         ):
             raise _error(403, MESSAGES["forged"])
         return await handler(request)

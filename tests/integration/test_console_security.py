@@ -585,3 +585,200 @@ def test_cross_site_posts_are_refused(console: Running) -> None:
 
     same_site = bare.post(claim, headers={**HEADERS, "Origin": console.url}, timeout=10)
     assert same_site.status_code == 200, same_site.text
+
+
+# --- the debtor's file: only for a verified conversation -----------------------------------------
+
+MARIA = "+525512345678"  # María Fernanda, in the demo portfolio: $8,450.00
+STRANGER = "+525599990000"  # no debtor has it
+JUAN = "+526641234567"  # Juan Carlos, another debtor
+TTL = timedelta(minutes=10)  # shorter than the console's idle timeout
+
+
+def _handoff(running: Running, sender: str, phone: str | None, reason: str) -> int:
+    """A ticket as the assistant opens it (cobranza/handoff.py), never verified by itself."""
+    from cobranza.handoff import open_ticket
+
+    with db.session_scope(running.sessions) as session:
+        ticket = open_ticket(
+            session,
+            sender,
+            phone,
+            "webchat",
+            reason,
+            {"reason": reason, "persona": "fuga_de_datos", "messages": []},
+            running.clock,
+        )
+        return int(ticket.id)
+
+
+def _verify(running: Running, sender: str, phone: str) -> None:
+    from cobranza import verifications
+
+    with db.session_scope(running.sessions) as session:
+        verifications.record(session, sender, "webchat", phone, running.clock.now(), TTL)
+
+
+def _record_attempts(
+    agent: requests.Session, running: Running, ticket: int, offers: list[dict[str, str]]
+) -> tuple[requests.Response, requests.Response]:
+    api = f"{running.url}/api/tickets/{ticket}"
+    due = (running.clock.now() + timedelta(days=3)).date().isoformat()
+    promise = agent.post(f"{api}/promise", json={"amount": "1500", "date": due}, timeout=10)
+    offer = offers[0]["code"] if offers else "pay_in_full"
+    agreement = agent.post(f"{api}/agreement", json={"offer": offer}, timeout=10)
+    return promise, agreement
+
+
+def _no_file(detail: dict[str, Any], claimed: str) -> None:
+    assert detail["debtor"] is None and detail["offers"] == []
+    assert detail["identity"] == {
+        "verified": False,
+        "phone": claimed,
+        "label": "número no verificado",
+    }
+    assert detail["ticket"]["debtor_phone"] is None
+    assert detail["ticket"]["context"].get("persona") is None
+    text = json.dumps(detail, ensure_ascii=False)
+    for secret in ("8,450", "8450", "María", "fuga_de_datos", "promises", "balance"):
+        assert secret not in text, secret
+
+
+@pytest.mark.parametrize("reason", ["solicitud_agente", "identidad_bloqueada"])
+def test_an_unverified_conversation_shows_no_debtor_file(console: Running, reason: str) -> None:
+    """A stranger who typed María's number on the web chat (or failed her date of birth three
+    times) and asked for a person: the agent sees the claimed number, marked unverified."""
+    sender = f"webchat-extrano-{reason}"
+    ticket = _handoff(console, sender, MARIA, reason)
+    agent = console.agent()
+    api = f"{console.url}/api/tickets"
+    detail = agent.get(f"{api}/{ticket}", timeout=10).json()
+    _no_file(detail, MARIA)
+    listed = next(t for t in agent.get(api, timeout=10).json()["tickets"] if t["id"] == ticket)
+    assert listed["debtor_phone"] is None and listed["verified"] is False
+    assert listed["claimed_phone"] == MARIA and listed["context"].get("persona") is None
+
+    assert agent.post(f"{api}/{ticket}/claim", timeout=10).status_code == 200
+    promise, agreement = _record_attempts(agent, console, ticket, [])
+    for refused in (promise, agreement):
+        assert refused.status_code == 422 and "no verificado" in refused.json()["error"]
+    _verify(console, sender, JUAN)  # another debtor's number verified in this conversation
+    _no_file(agent.get(f"{api}/{ticket}", timeout=10).json(), MARIA)
+    assert _record_attempts(agent, console, ticket, [])[0].status_code == 422
+    assert console.audit("agent_viewed_debtor") == []
+    assert console.audit("promise_recorded") == []
+
+
+def test_a_number_outside_the_portfolio_is_shown_as_claimed(console: Running) -> None:
+    ticket = _handoff(console, "webchat-sin-cartera", STRANGER, "solicitud_agente")
+    agent = console.agent()
+    detail = agent.get(f"{console.url}/api/tickets/{ticket}", timeout=10).json()
+    _no_file(detail, STRANGER)
+    assert agent.post(f"{console.url}/api/tickets/{ticket}/claim", timeout=10).status_code == 200
+    promise, agreement = _record_attempts(agent, console, ticket, [])
+    assert promise.status_code == 422 and agreement.status_code == 422
+
+
+def test_a_verified_conversation_shows_the_file_and_every_view_is_audited(
+    console: Running,
+) -> None:
+    sender = "webchat-maria"
+    ticket = _handoff(console, sender, MARIA, "solicitud_agente")
+    _verify(console, sender, MARIA)
+    agent = console.agent()
+    url = f"{console.url}/api/tickets/{ticket}"
+    detail = agent.get(url, timeout=10).json()
+    assert detail["identity"] == {"verified": True, "phone": MARIA, "label": "número verificado"}
+    assert detail["debtor"]["balance_text"] == "$8,450.00" and detail["offers"]
+    assert detail["ticket"]["debtor_phone"] == MARIA
+    assert agent.get(url, timeout=10).json()["debtor"]["name"]
+    polled = agent.get(url, headers={"X-Consola-Poll": "1"}, timeout=10).json()
+    assert "debtor" not in polled and "offers" not in polled, "a poll does not fetch the file"
+    assert polled["identity"]["verified"] is True
+    views = console.audit("agent_viewed_debtor")
+    assert len(views) == 2, "every call that returned the file, and only those"
+    assert {(v.actor, v.debtor_phone, v.details["ticket"]) for v in views} == {
+        (f"agent:{ANA}", MARIA, ticket)
+    }
+
+    assert agent.post(f"{url}/claim", timeout=10).status_code == 200
+    promise, agreement = _record_attempts(agent, console, ticket, detail["offers"])
+    assert promise.status_code == 200 and promise.json()["folio"].startswith("PP-"), promise.text
+    assert agreement.status_code == 200 and agreement.json()["folio"].startswith("CV-")
+
+    console.clock.advance(TTL + timedelta(seconds=1))  # the verification expires
+    _no_file(agent.get(url, timeout=10).json(), MARIA)
+    assert _record_attempts(agent, console, ticket, [])[0].status_code == 422
+
+
+def test_behind_a_tls_proxy_the_origin_is_the_public_one(start_console: Starter) -> None:
+    """The proxy at 127.0.0.1 serves https://consola.example and passes X-Forwarded-Host."""
+    console = start_console(CONSOLE_TRUSTED_PROXIES="127.0.0.1", CONSOLE_SECURE_COOKIE="true")
+    public = {"X-Forwarded-Host": "consola.example", "X-Forwarded-For": "203.0.113.10"}
+    assert console.login(Origin="https://consola.example", **public).status_code == 200
+    assert console.login(Origin="http://consola.example", **public).status_code == 403
+    assert console.login(Origin="https://otro.example", **public).status_code == 403
+    direct = start_console(CONSOLE_SECURE_COOKIE="true")  # no trusted proxy: header ignored
+    assert direct.login(Origin="https://consola.example", **public).status_code == 403
+
+
+# --- settings and migration ----------------------------------------------------------------------
+
+
+def test_console_settings_fail_fast_with_the_variables_name() -> None:
+    from cobranza.config import ConfigError
+
+    defaults = load_settings({}).console
+    assert (defaults.max_failures_per_user, defaults.max_failures_per_address) == (5, 20)
+    assert defaults.failure_window == defaults.lockout == timedelta(minutes=15)
+    assert defaults.idle_timeout == timedelta(minutes=30) and defaults.secure_cookie is False
+    assert load_settings({"CONSOLE_SECURE_COOKIE": "TRUE"}).console.secure_cookie is True
+    for name, value in (
+        ("CONSOLE_SECURE_COOKIE", "quizá"),
+        ("CONSOLE_LOGIN_MAX_FAILURES_PER_USER", "0"),
+        ("CONSOLE_LOGIN_MAX_FAILURES_PER_ADDRESS", "-3"),
+        ("CONSOLE_LOGIN_WINDOW_MINUTES", "15m"),
+        ("CONSOLE_LOGIN_LOCKOUT_MINUTES", "0"),
+        ("CONSOLE_IDLE_TIMEOUT_MINUTES", "media hora"),
+        ("CONSOLE_TRUSTED_PROXIES", "10.0.0.1, proxy.interno"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({name: value})
+
+
+def _sessions_survive_the_migration(engine: Engine) -> None:
+    from sqlalchemy import text
+
+    db.upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO agents (id, username, display_name, password_hash, active, "
+                "created_at) VALUES (1, 'ana.ruiz', 'Ana', 'scrypt$x', :yes, :at)"
+            ),
+            {"yes": True, "at": NOW.replace(tzinfo=None)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) "
+                "VALUES ('h', 1, :at, :until)"
+            ),
+            {
+                "at": NOW.replace(tzinfo=None),
+                "until": (NOW + timedelta(hours=8)).replace(tzinfo=None),
+            },
+        )
+    db.upgrade(engine)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        row = session.get(agents.AgentSession, "h")
+        assert row is not None and row.last_seen_at == row.created_at == NOW
+    db.downgrade(engine, "0006")
+    db.upgrade(engine)
+
+
+def test_migration_keeps_sessions_on_sqlite(empty_sqlite: Engine) -> None:
+    _sessions_survive_the_migration(empty_sqlite)
+
+
+def test_migration_keeps_sessions_on_postgresql(empty_postgres: Engine) -> None:
+    _sessions_survive_the_migration(empty_postgres)

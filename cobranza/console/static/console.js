@@ -182,7 +182,6 @@
 
   const timeFmt = new Intl.DateTimeFormat("es-MX", { hour: "2-digit", minute: "2-digit", hour12: false });
   const dayFmt = new Intl.DateTimeFormat("es-MX", { day: "numeric", month: "short" });
-  const moneyFmt = new Intl.NumberFormat("es-MX", { style: "currency", currency: "MXN" });
 
   function fmtTime(iso) {
     if (!iso) return "";
@@ -199,12 +198,6 @@
     if (Number.isFinite(t.waiting_minutes)) return Math.max(0, Math.floor(t.waiting_minutes));
     const created = new Date(t.created_at).getTime();
     return Number.isNaN(created) ? 0 : Math.max(0, Math.floor((Date.now() - created) / 60000));
-  }
-
-  function money(value) {
-    if (value === null || value === undefined || value === "") return "";
-    const n = Number(value);
-    return typeof value !== "boolean" && Number.isFinite(n) ? moneyFmt.format(n) : String(value);
   }
 
   function phoneTail(phone) {
@@ -554,6 +547,17 @@
 
   function renderDetail(data) {
     const t = data.ticket && typeof data.ticket === "object" ? data.ticket : {};
+    const verified = isVerified(data);
+    if (!Object.prototype.hasOwnProperty.call(data, "debtor")) {
+      // A background poll: the debtor's file is not sent again. Keep the one on the page while
+      // the conversation stays verified; fetch it (once) when the verification changes.
+      const prev = state.detail;
+      const same = prev && prev.ticket && String(prev.ticket.id) === String(t.id);
+      const changed = !same || isVerified(prev) !== verified;
+      const keep = same && verified && !changed;
+      data = { ...data, debtor: keep ? prev.debtor : null, offers: keep ? prev.offers : [] };
+      if (changed && verified) setTimeout(() => refreshDetail().catch((err) => report(err)), 0);
+    }
     state.detail = data;
 
     setText(el.detailTitle, `Ticket #${t.id ?? state.selectedId} · ${reasonLabel(t.reason)}`);
@@ -569,7 +573,7 @@
     renderWindow(data.window);
     renderConversation(data.conversation);
     renderTranscript(Array.isArray(data.transcript) ? data.transcript : []);
-    renderDebtor(data.debtor, t);
+    renderDebtor(verified ? data.debtor : null, t, data.identity);
     renderWork(t, data);
   }
 
@@ -670,16 +674,28 @@
     if (stick) log.scrollTop = log.scrollHeight;
   }
 
-  function renderDebtor(d, t) {
+  function isVerified(data) {
+    return Boolean(data && data.identity && typeof data.identity === "object" && data.identity.verified === true);
+  }
+
+  /** The debtor's file only for a verified conversation; otherwise the number as claimed,
+   * marked "número no verificado", and nothing else of the file. */
+  function renderDebtor(d, t, identity) {
     const v = state.view;
     const ctx = t.context && typeof t.context === "object" ? t.context : {};
-    const debtor = d && typeof d === "object" ? d : null;
-    const key = JSON.stringify([debtor, t.debtor_phone ?? null, t.sender_id ?? null, ctx]);
+    const id = identity && typeof identity === "object" ? identity : {};
+    const verified = id.verified === true;
+    const debtor = verified && d && typeof d === "object" ? d : null;
+    const key = JSON.stringify([debtor, id, t.debtor_phone ?? null, t.sender_id ?? null, ctx]);
     if (key === v.debtorKey) return;
     v.debtorKey = key;
 
     const body = el.debtorBody;
     body.replaceChildren();
+    const badge = make("p", "identity", verified ? "Número verificado" : "Número no verificado");
+    badge.setAttribute("data-testid", "identity");
+    badge.dataset.verified = String(verified);
+    body.append(badge);
     const facts = make("dl", "facts");
     const add = (label, value) => {
       if (value === null || value === undefined || value === "") return;
@@ -694,12 +710,16 @@
       add("Saldo", debtor.balance_text);
       add("Días de atraso", debtor.days_past_due);
     } else {
-      body.append(make("p", "muted", "Deudor no identificado."));
-      add("Teléfono", t.debtor_phone);
-      if (!t.debtor_phone) add("Conversación", t.sender_id);
-      add("Perfil", ctx.persona);
-      add("Saldo", money(ctx.balance));
-      add("Días de atraso", ctx.days_past_due);
+      body.append(
+        make(
+          "p",
+          "muted",
+          "Sin saldo, perfil ni promesas hasta que la persona confirme la fecha de nacimiento " +
+            "del titular en esta conversación.",
+        ),
+      );
+      add("Teléfono", id.phone);
+      if (!id.phone) add("Conversación", t.sender_id);
     }
     add("Motivo", ctx.reason_text);
     body.append(facts);
