@@ -141,7 +141,6 @@ class _Candidate:
 
     attempt_id: int
     agent_id: int | None
-    active: bool
     password_hash: str
 
 
@@ -195,10 +194,10 @@ def log_in(
         raise LoginLocked(candidate)
     matches = password_matches(password, candidate.password_hash)
     with session_scope(factory) as session:
-        if matches and candidate.active and candidate.agent_id is not None:
-            return _succeed(session, candidate, key, clock)
-        _fail(session, attempt_id, key, address, clock, policy)
-        return None
+        login = _succeed(session, candidate, key, clock) if matches else None
+        if login is None:
+            _fail(session, attempt_id, key, address, clock, policy)
+        return login
 
 
 def _admit(
@@ -228,12 +227,16 @@ def _admit(
         return (_locked_until(session, key, address, now) or now + policy.lockout) - now
     agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
     if agent is None:
-        return _Candidate(attempt_id, None, False, _decoy_hash())
-    return _Candidate(attempt_id, int(agent.id), bool(agent.active), str(agent.password_hash))
+        return _Candidate(attempt_id, None, _decoy_hash())
+    return _Candidate(attempt_id, int(agent.id), str(agent.password_hash))
 
 
-def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) -> Login:
-    """A session, and the user's earlier failures forgiven (the address's are not)."""
+def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) -> Login | None:
+    """A session, and the user's earlier failures forgiven (the address's are not). None when
+    there is no such agent or the agent is disabled (read again: it may have just happened)."""
+    agent = session.get(Agent, candidate.agent_id) if candidate.agent_id is not None else None
+    if agent is None or not agent.active:
+        return None
     now = clock.now()
     _mark(session, candidate.attempt_id, "succeeded")
     session.execute(
@@ -245,8 +248,6 @@ def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) ->
         .values(outcome="forgiven")
         .execution_options(synchronize_session=False)
     )
-    agent = session.get(Agent, candidate.agent_id)
-    assert agent is not None
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=SESSION_HOURS)
     session.execute(delete(AgentSession).where(AgentSession.expires_at <= now))

@@ -337,7 +337,7 @@ class Console:
             httponly=True,
             samesite="Strict",
             max_age=agents.SESSION_HOURS * 3600,
-            secure=self.security.secure_cookie,
+            secure=self.security.secure_cookie or request.secure,
             path="/",
         )
         return reply
@@ -841,6 +841,8 @@ async def _errors(
         response = await handler(request)
     except web.HTTPException:
         raise
+    except UnaddressableConversation as exc:  # every handler checks first; this is the net
+        raise _error(422, MESSAGES["unaddressable"]) from exc
     except RasaError as exc:
         logger.warning("console: %s", exc)
         raise web.HTTPBadGateway(
