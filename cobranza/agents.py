@@ -2,7 +2,12 @@
 
 Passwords are hashed with scrypt (standard library; N=2**14, r=8, p=1, 16-byte salt) and
 compared in constant time. A session token is shown once, to the browser; only its SHA-256 is
-stored, so a copy of the database does not let anyone log in.
+stored, so a copy of the database does not let anyone log in. A session ends after
+``SESSION_HOURS``, after the console's idle timeout, at logout, or when the agent is disabled.
+
+Failed logins are counted in the database per user name and per client address (so neither a
+restart nor many concurrent requests reset them); over a limit the name or the address is
+locked out for a while (``ConsoleSecurity`` in cobranza/config.py).
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import audit
-from cobranza.adapters.models import Agent, AgentSession
+from cobranza.adapters.db import session_scope
+from cobranza.adapters.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
 from cobranza.clock import Clock
+from cobranza.config import ConsoleSecurity
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 10
@@ -87,6 +96,26 @@ def add_agent(
     return agent
 
 
+def set_active(session: Session, username: str, active: bool, clock: Clock) -> int:
+    """Disable (or enable again) an agent. Disabling ends every session of the agent at once,
+    so a browser that is still open stops working on its next request. Returns the number of
+    sessions ended."""
+    agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
+    if agent is None:
+        raise AgentError(f"no existe el usuario {username!r}")
+    agent.active = active
+    ended = 0
+    if not active:
+        ended = session.execute(
+            delete(AgentSession).where(AgentSession.agent_id == agent.id)
+        ).rowcount
+    action = "agent_enabled" if active else "agent_disabled"
+    details = {"agent": username, "sessions_ended": ended}
+    audit.record(session, clock.now(), action, None, details, actor="cli")
+    session.flush()
+    return int(ended)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -98,20 +127,137 @@ class Login:
     expires_at: datetime
 
 
-def log_in(session: Session, username: str, password: str, clock: Clock) -> Login | None:
-    """None for an unknown user, a wrong password or an inactive account (same answer)."""
+class LoginLocked(Exception):
+    """Too many failed logins for this user name or from this address: try again later."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("login locked")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """What the password check needs, read before it so no transaction stays open meanwhile."""
+
+    attempt_id: int
+    agent_id: int | None
+    password_hash: str
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    """A hash nobody knows the password of: unknown users cost one scrypt, like known ones."""
+    return hash_password(secrets.token_hex(16))
+
+
+def user_key(username: str) -> str:
+    """The name failures are counted under, whether or not such an agent exists."""
+    return username.strip().lower()[:60]
+
+
+def log_in(
+    factory: sessionmaker,
+    username: str,
+    password: str,
+    address: str,
+    clock: Clock,
+    policy: ConsoleSecurity,
+) -> Login | None:
+    """None for an unknown user, a wrong password or a disabled account (same answer, same
+    cost: one scrypt). Raises :class:`LoginLocked` while the user name or the address is locked
+    out, without checking the password.
+
+    The attempt is written and committed *before* the password is checked, and the check runs
+    only if the attempts counted after that commit are within the limit: each of N concurrent
+    guesses sees at least the ones committed before it, so at most ``max_failures_per_user``
+    passwords are ever tried in a window, however many requests arrive at once."""
+    key = user_key(username)
+    with session_scope(factory) as session:
+        now = clock.now()
+        _forget_old(session, now, policy)
+        locked = _locked_until(session, key, address, now)
+        outcome = "pending" if locked is None else "refused"
+        attempt = ConsoleLoginAttempt(
+            occurred_at=now, username=key, address=address, outcome=outcome
+        )
+        session.add(attempt)
+        if locked is not None:
+            details = {"agent": key, "address": address}
+            audit.record(session, now, "agent_login_refused", None, details)
+        session.flush()
+        attempt_id = int(attempt.id)
+    if locked is not None:  # raised after the refusal is committed
+        raise LoginLocked(locked - now)
+    with session_scope(factory) as session:
+        candidate = _admit(session, attempt_id, username, key, address, clock, policy)
+    if isinstance(candidate, timedelta):
+        raise LoginLocked(candidate)
+    matches = password_matches(password, candidate.password_hash)
+    with session_scope(factory) as session:
+        login = _succeed(session, candidate, key, clock) if matches else None
+        if login is None:
+            _fail(session, attempt_id, key, address, clock, policy)
+        return login
+
+
+def _admit(
+    session: Session,
+    attempt_id: int,
+    username: str,
+    key: str,
+    address: str,
+    clock: Clock,
+    policy: ConsoleSecurity,
+) -> _Candidate | timedelta:
+    """Count the attempts in the window, this one included. Within the limits: what the
+    password check needs. Over a limit: lock, refuse, and how long until the lockout ends."""
+    now = clock.now()
+    by_user, by_address = _failures(session, key, address, now - policy.failure_window)
+    over = {
+        "user": by_user > policy.max_failures_per_user,
+        "address": by_address > policy.max_failures_per_address,
+    }
+    if any(over.values()):
+        for scope, subject in (("user", key), ("address", address)):
+            if over[scope]:
+                _lock(session, scope, subject, now, policy)
+        _mark(session, attempt_id, "refused")
+        audit.record(session, now, "agent_login_refused", None, {"agent": key, "address": address})
+        session.flush()
+        return (_locked_until(session, key, address, now) or now + policy.lockout) - now
     agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
-    stored = agent.password_hash if agent else hash_password(secrets.token_hex(8))  # same cost
-    if agent is None or not agent.active or not password_matches(password, stored):
-        audit.record(session, clock.now(), "agent_login_failed", None, {"agent": username})
+    if agent is None:
+        return _Candidate(attempt_id, None, _decoy_hash())
+    return _Candidate(attempt_id, int(agent.id), str(agent.password_hash))
+
+
+def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) -> Login | None:
+    """A session, and the user's earlier failures forgiven (the address's are not). None when
+    there is no such agent or the agent is disabled (read again: it may have just happened)."""
+    agent = session.get(Agent, candidate.agent_id) if candidate.agent_id is not None else None
+    if agent is None or not agent.active:
         return None
     now = clock.now()
+    _mark(session, candidate.attempt_id, "succeeded")
+    session.execute(
+        update(ConsoleLoginAttempt)
+        .where(
+            ConsoleLoginAttempt.username == key,
+            ConsoleLoginAttempt.outcome == "failed",
+        )
+        .values(outcome="forgiven")
+        .execution_options(synchronize_session=False)
+    )
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=SESSION_HOURS)
     session.execute(delete(AgentSession).where(AgentSession.expires_at <= now))
     session.add(
         AgentSession(
-            token_hash=_token_hash(token), agent_id=agent.id, created_at=now, expires_at=expires
+            token_hash=_token_hash(token),
+            agent_id=agent.id,
+            created_at=now,
+            expires_at=expires,
+            last_seen_at=now,
         )
     )
     audit.record(session, now, "agent_login", None, {}, actor=f"agent:{agent.username}")
@@ -119,13 +265,130 @@ def log_in(session: Session, username: str, password: str, clock: Clock) -> Logi
     return Login(token, agent, expires)
 
 
-def agent_for_token(session: Session, token: str, clock: Clock) -> Agent | None:
-    """The agent of a live session; None when unknown or expired."""
+def _fail(
+    session: Session,
+    attempt_id: int,
+    key: str,
+    address: str,
+    clock: Clock,
+    policy: ConsoleSecurity,
+) -> None:
+    """Audit the failure; the one that reaches a limit starts the lockout."""
+    now = clock.now()
+    _mark(session, attempt_id, "failed")
+    audit.record(session, now, "agent_login_failed", None, {"agent": key, "address": address})
+    session.flush()
+    by_user, by_address = _failures(session, key, address, now - policy.failure_window)
+    if by_user >= policy.max_failures_per_user:
+        _lock(session, "user", key, now, policy)
+    if by_address >= policy.max_failures_per_address:
+        _lock(session, "address", address, now, policy)
+
+
+COUNTED = ("pending", "failed")
+KEEP_ATTEMPTS = timedelta(days=1)  # the audit log keeps every failure and lockout for good
+
+
+def _forget_old(session: Session, now: datetime, policy: ConsoleSecurity) -> None:
+    """Attempts and lockouts that can no longer count, so the tables stay small."""
+    before = now - max(KEEP_ATTEMPTS, policy.failure_window, policy.lockout)
+    session.execute(delete(ConsoleLoginAttempt).where(ConsoleLoginAttempt.occurred_at < before))
+    session.execute(delete(ConsoleLockout).where(ConsoleLockout.locked_until < before))
+
+
+def _failures(session: Session, key: str, address: str, since: datetime) -> tuple[int, int]:
+    def count(column: Any, value: str) -> int:
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(ConsoleLoginAttempt)
+                .where(
+                    column == value,
+                    ConsoleLoginAttempt.occurred_at > since,
+                    ConsoleLoginAttempt.outcome.in_(COUNTED),
+                )
+            ).scalar_one()
+        )
+
+    return (
+        count(ConsoleLoginAttempt.username, key),
+        count(ConsoleLoginAttempt.address, address),
+    )
+
+
+def _mark(session: Session, attempt_id: int, outcome: str) -> None:
+    session.execute(
+        update(ConsoleLoginAttempt)
+        .where(ConsoleLoginAttempt.id == attempt_id)
+        .values(outcome=outcome)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _locked_until(session: Session, key: str, address: str, now: datetime) -> datetime | None:
+    """The end of the longest lockout in force on this user name or this address."""
+    until = session.execute(
+        select(func.max(ConsoleLockout.locked_until)).where(
+            or_(
+                and_(ConsoleLockout.scope == "user", ConsoleLockout.subject == key),
+                and_(ConsoleLockout.scope == "address", ConsoleLockout.subject == address),
+            ),
+            ConsoleLockout.locked_until > now,
+        )
+    ).scalar_one_or_none()
+    return until if until is None else _aware(until)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _lock(
+    session: Session, scope: str, subject: str, now: datetime, policy: ConsoleSecurity
+) -> None:
+    """Start a lockout unless one is already in force (two racing requests may both start one;
+    that is harmless: the longest decides)."""
+    active = session.execute(
+        select(ConsoleLockout.id).where(
+            ConsoleLockout.scope == scope,
+            ConsoleLockout.subject == subject,
+            ConsoleLockout.locked_until > now,
+        )
+    ).first()
+    if active:
+        return
+    until = now + policy.lockout
+    session.add(ConsoleLockout(scope=scope, subject=subject, locked_at=now, locked_until=until))
+    details = {"scope": scope, "subject": subject, "until": until.isoformat()}
+    audit.record(session, now, "agent_login_locked", None, details)
+
+
+TOUCH_EVERY = timedelta(seconds=30)
+
+
+def agent_for_token(
+    session: Session,
+    token: str,
+    clock: Clock,
+    idle_timeout: timedelta = ConsoleSecurity.idle_timeout,
+    activity: bool = True,
+) -> Agent | None:
+    """The agent of a live session; None when unknown, past its absolute lifetime, idle for
+    ``idle_timeout``, or when the agent was disabled (an ended session is deleted).
+    ``activity`` is false for the page's background polls: they do not keep a session alive.
+    The last activity is written at most every 30 s, not on every request."""
     row = session.get(AgentSession, _token_hash(token or ""))
-    if row is None or row.expires_at <= clock.now():
+    if row is None:
         return None
+    now = clock.now()
     agent = session.get(Agent, row.agent_id)
-    return agent if agent is not None and agent.active else None
+    idle = now - row.last_seen_at >= idle_timeout
+    if row.expires_at <= now or idle or agent is None or not agent.active:
+        session.delete(row)
+        return None
+    if activity and now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return agent
 
 
 def log_out(session: Session, token: str) -> None:

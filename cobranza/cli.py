@@ -476,6 +476,23 @@ def cmd_agent_add(args: argparse.Namespace, settings: Settings) -> None:
         print(f"Asesor {agent.username} ({agent.display_name}) creado.")
 
 
+def cmd_agent_active(args: argparse.Namespace, settings: Settings) -> None:
+    """``agent disable`` ends the agent's console sessions at once; ``agent enable`` lets the
+    agent log in again (with the same password)."""
+    from cobranza.agents import AgentError, set_active
+
+    active = args.agent_command == "enable"
+    with db.session_scope(_session_factory(settings)) as session:
+        try:
+            ended = set_active(session, args.username, active, SystemClock())
+        except AgentError as exc:
+            raise CliError(str(exc)) from exc
+    if active:
+        print(f"Asesor {args.username} activado: ya puede entrar a la consola.")
+    else:
+        print(f"Asesor {args.username} desactivado; sesiones terminadas: {ended}.")
+
+
 def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> None:
     from sqlalchemy import select
 
@@ -610,6 +627,13 @@ def build_parser() -> argparse.ArgumentParser:
     agadd.add_argument(
         "--password-stdin", action="store_true", help="leer la contraseña de la entrada estándar"
     )
+    for action, help_text in (
+        ("disable", "desactivar un asesor: no entra y sus sesiones abiertas terminan ya"),
+        ("enable", "volver a activar un asesor desactivado"),
+    ):
+        agactive = agsub.add_parser(action, help=help_text, description=help_text)
+        agactive.set_defaults(func=cmd_agent_active)
+        agactive.add_argument("username", metavar="USUARIO")
     aglist = agsub.add_parser("list", help="asesores registrados")
     aglist.set_defaults(func=cmd_agent_list)
     aglist.add_argument("--json", action="store_true", help="salida JSON")

@@ -37,6 +37,25 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class ConsoleSecurity:
+    """How the agents' console guards logins and sessions (cobranza/console/, cobranza/agents.py).
+
+    Failed logins are counted per user name and per client address in the database, so a restart
+    does not reset them; a user or address over its limit is locked out for ``lockout``.
+    ``secure_cookie`` must be on whenever agents reach the console over HTTPS (behind a TLS
+    proxy): the browser then never sends the session cookie over plain HTTP.
+    ``trusted_proxies`` are the addresses whose ``X-Forwarded-For`` names the real client."""
+
+    max_failures_per_user: int = 5
+    max_failures_per_address: int = 20
+    failure_window: timedelta = timedelta(minutes=15)
+    lockout: timedelta = timedelta(minutes=15)
+    idle_timeout: timedelta = timedelta(minutes=30)
+    secure_cookie: bool = False
+    trusted_proxies: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     persona_profiles_dir: Path
@@ -59,6 +78,7 @@ class Settings:
     actions_port: int = 5055
     actions_max_request_bytes: int = 8 * 1024 * 1024
     rasa_max_request_bytes: int = 512 * 1024
+    console: ConsoleSecurity = ConsoleSecurity()
 
     @property
     def masked_database_url(self) -> str:
@@ -124,6 +144,45 @@ def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
     return limit
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in {"true", "1", "yes"}
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _count(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number ≥ 1, got {value}")
+    return value
+
+
+def _console_security(env: Mapping[str, str]) -> ConsoleSecurity:
+    """CONSOLE_* settings of the agents' console; every limit must be at least 1."""
+    import ipaddress
+
+    proxies = [p.strip() for p in env.get("CONSOLE_TRUSTED_PROXIES", "").split(",") if p.strip()]
+    for proxy in proxies:
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError as exc:
+            raise ConfigError(
+                f"CONSOLE_TRUSTED_PROXIES must be IP addresses separated by commas, got {proxy!r}"
+            ) from exc
+    return ConsoleSecurity(
+        max_failures_per_user=_positive(env, "CONSOLE_LOGIN_MAX_FAILURES_PER_USER", 5),
+        max_failures_per_address=_positive(env, "CONSOLE_LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+        failure_window=timedelta(minutes=_positive(env, "CONSOLE_LOGIN_WINDOW_MINUTES", 15)),
+        lockout=timedelta(minutes=_positive(env, "CONSOLE_LOGIN_LOCKOUT_MINUTES", 15)),
+        idle_timeout=timedelta(minutes=_positive(env, "CONSOLE_IDLE_TIMEOUT_MINUTES", 30)),
+        secure_cookie=_flag(env, "CONSOLE_SECURE_COOKIE", False),
+        trusted_proxies=frozenset(str(ipaddress.ip_address(p)) for p in proxies),
+    )
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -179,6 +238,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rasa_max_request_bytes=_bytes(
             env, "RASA_MAX_REQUEST_BYTES", Settings.rasa_max_request_bytes
         ),
+        console=_console_security(env),
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

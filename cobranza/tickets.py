@@ -1,6 +1,10 @@
 """The hand-off queue as agents work it: list, claim (one agent per ticket, atomically), close
 with an outcome, or hand the conversation back to the assistant. Every step is audited with the
-agent's name. Used by the console and by the JSON API for helpdesks."""
+agent's name. Used by the console and by the JSON API for helpdesks.
+
+A ticket names the number its conversation is about, but only a date of birth verified *in
+that conversation* (cobranza/verifications.py) makes it the debtor's: until then an agent sees
+the claimed number marked unverified and nothing of the debtor's file (:func:`public`)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cobranza import audit
+from cobranza import audit, verifications
 from cobranza.adapters.models import HandoffTicket
 from cobranza.clock import Clock
 
@@ -24,12 +28,34 @@ OUTCOMES = (
 )
 
 
+# Parts of a ticket's context that belong to the debtor's file (older tickets kept the persona).
+FILE_KEYS = ("persona", "balance", "balance_text", "days_past_due", "promises")
+
+
 class TicketError(LookupError):
     """The ticket does not exist or is not in a state that allows the step."""
 
 
+def verified(session: Session, ticket: HandoffTicket, now: datetime) -> bool:
+    """True while the ticket's conversation holds a verification for the ticket's debtor. A
+    verification for another number, an expired or ended one, or none: False."""
+    if not ticket.debtor_phone:
+        return False
+    return verifications.verified_phone(session, ticket.sender_id, now) == ticket.debtor_phone
+
+
+def public(described: dict[str, Any]) -> dict[str, Any]:
+    """What an agent may read of a ticket: without a verification, the number only as claimed,
+    and no part of the debtor's file."""
+    if described["verified"]:
+        return described
+    context = {k: v for k, v in (described["context"] or {}).items() if k not in FILE_KEYS}
+    return {**described, "debtor_phone": None, "context": context}
+
+
 def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Open and claimed tickets: highest priority first, then the oldest."""
+    """Open and claimed tickets, as agents may read them: highest priority first, then the
+    oldest."""
     tickets = (
         session.execute(
             select(HandoffTicket)
@@ -39,10 +65,12 @@ def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
         .scalars()
         .all()
     )
-    return [describe(t, now) for t in tickets]
+    return [public(describe(t, now, verified(session, t, now))) for t in tickets]
 
 
-def describe(ticket: HandoffTicket, now: datetime) -> dict[str, Any]:
+def describe(ticket: HandoffTicket, now: datetime, is_verified: bool = False) -> dict[str, Any]:
+    """The whole ticket, for the console's own use; agents get :func:`public` of it."""
+    context = dict(ticket.context or {})
     return {
         "id": ticket.id,
         "status": ticket.status,
@@ -51,10 +79,12 @@ def describe(ticket: HandoffTicket, now: datetime) -> dict[str, Any]:
         "channel": ticket.channel,
         "sender_id": ticket.sender_id,
         "debtor_phone": ticket.debtor_phone,
+        "claimed_phone": ticket.debtor_phone or context.get("claimed_phone"),
+        "verified": is_verified,
         "created_at": ticket.created_at.isoformat(),
         "waiting_minutes": int((now - ticket.created_at).total_seconds() // 60),
         "claimed_by": ticket.claimed_by,
-        "context": ticket.context,
+        "context": context,
     }
 
 

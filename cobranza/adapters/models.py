@@ -57,6 +57,8 @@ CONTACT_DIRECTIONS = ("outbound", "inbound")
 TICKET_STATUSES = ("open", "claimed", "closed")
 BLOCK_REASONS = ("wrong_number", "third_party")
 REMINDER_STATUSES = ("pending", "sent", "cancelled")
+LOGIN_OUTCOMES = ("pending", "failed", "succeeded", "refused", "forgiven")
+LOCKOUT_SCOPES = ("user", "address")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -486,7 +488,43 @@ class AgentSession(Base):
     token_hash = Column(String(64), primary_key=True)
     agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
     created_at = Column(UTCDateTime, nullable=False)
-    expires_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)  # absolute lifetime
+    last_seen_at = Column(UTCDateTime, nullable=False)  # the idle timeout counts from here
+
+
+class ConsoleLoginAttempt(Base):
+    """One login attempt at the agents' console, written *before* the password is checked, so
+    concurrent guesses count against each other (cobranza/agents.py). ``pending`` and ``failed``
+    count towards a lockout; ``forgiven`` are failures a later successful login cleared."""
+
+    __tablename__ = "console_login_attempts"
+    __table_args__ = (
+        CheckConstraint(_in("outcome", LOGIN_OUTCOMES), name="outcome"),
+        Index("ix_console_login_attempts_username_time", "username", "occurred_at"),
+        Index("ix_console_login_attempts_address_time", "address", "occurred_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    occurred_at = Column(UTCDateTime, nullable=False)
+    username = Column(String(60), nullable=False)  # as typed, lower-cased and cut to 60
+    address = Column(String(64), nullable=False)  # the client's IP address
+    outcome = Column(String(16), nullable=False)
+
+
+class ConsoleLockout(Base):
+    """A user name or a client address that may not log in until ``locked_until``."""
+
+    __tablename__ = "console_lockouts"
+    __table_args__ = (
+        CheckConstraint(_in("scope", LOCKOUT_SCOPES), name="scope"),
+        Index("ix_console_lockouts_subject", "scope", "subject", "locked_until"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    scope = Column(String(8), nullable=False)
+    subject = Column(String(64), nullable=False)
+    locked_at = Column(UTCDateTime, nullable=False)
+    locked_until = Column(UTCDateTime, nullable=False)
 
 
 class IdentityVerification(Base):

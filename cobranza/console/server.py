@@ -10,13 +10,26 @@ the compliance engine is asked before any agent message.
 API (JSON; the session is an HttpOnly cookie ``consola_sesion`` or ``Authorization: Bearer``):
 ``POST /api/login``, ``POST /api/logout``, ``GET /api/me``, ``GET /api/tickets``,
 ``GET /api/tickets/{id}``, ``POST /api/tickets/{id}/claim|reply|promise|agreement|close|resume``.
+Every POST carries the header ``X-Consola: 1`` (a cross-site form cannot set it) and, when the
+browser sends an ``Origin``, it must be the console's own. Logins are throttled per user name
+and per client address (cobranza/agents.py); sessions end after 8 h, after
+``CONSOLE_IDLE_TIMEOUT_MINUTES`` without a request (the page's background polls, marked
+``X-Consola-Poll: 1``, do not count), at logout, or when the agent is disabled.
+
+A conversation id (the sender id on its channel) is opaque to the console: the console's own
+URLs name tickets by number, and Rasa's URLs carry the id percent-encoded. Rasa 3.6's routes do
+not decode a conversation id, so an id that encoding would change could only be reached under
+another id: the console does not talk to Rasa about such a conversation at all (no transcript,
+no reply, no resume) instead of reaching the wrong one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
+import math
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,17 +37,19 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import yaml
 from aiohttp import web
 from sqlalchemy.orm import Session
+from yarl import URL
 
 from cobranza import agents, audit, compliance, services, tickets
 from cobranza.adapters import db
 from cobranza.adapters.models import Agent, HandoffTicket
 from cobranza.clock import Clock, SystemClock
-from cobranza.config import PROJECT_ROOT, ConfigError, Settings, load_settings
+from cobranza.config import PROJECT_ROOT, ConfigError, ConsoleSecurity, Settings, load_settings
 from cobranza.domain.money import format_mxn, to_pesos
 from cobranza.domain.phones import mask_phone
 from cobranza.personas.profiles import PersonaProfile, load_profiles
@@ -45,6 +60,32 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "consola_sesion"
+CSRF_HEADER, CSRF_VALUE = "X-Consola", "1"
+POLL_HEADER = "X-Consola-Poll"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Characters a URL path segment may carry as they are (RFC 3986 pchar minus the unreserved
+# ones, which quote() never touches): an id made only of these reaches Rasa byte for byte.
+PATH_SAFE = "!$&'()*+,;=:@"
+MAX_TICKET_DIGITS = 18
+MESSAGES = {
+    "locked": "Demasiados intentos fallidos. Espera unos minutos y vuelve a intentar.",
+    "forged": (
+        "Solicitud rechazada: no viene de la consola (falta su encabezado o llegó de otro "
+        "origen). Recarga la página."
+    ),
+    "credentials": "Escribe tu usuario y tu contraseña.",
+    "unaddressable": (
+        "Esta conversación tiene un identificador que no se puede usar con el asistente: no se "
+        "puede leer ni responder desde la consola. Cierra el ticket con un resultado."
+    ),
+    "unverified": (
+        "No se puede registrar: número no verificado. La persona debe confirmar la fecha de "
+        "nacimiento del titular en esta conversación."
+    ),
+    "unaddressable_note": (
+        "La conversación no se puede mostrar: su identificador no se puede usar con el asistente."
+    ),
+}
 WHATSAPP_WINDOW = timedelta(hours=24)
 MAX_REPLY = 4000
 OUTCOME_LABELS = {
@@ -105,6 +146,24 @@ class RasaError(RuntimeError):
     """Rasa's HTTP API refused or failed."""
 
 
+class UnaddressableConversation(ValueError):
+    """A conversation id that would reach Rasa changed by percent-encoding, or as a dot
+    segment that clients and proxies resolve: Rasa would read or write another conversation."""
+
+
+def addressable(sender_id: str) -> bool:
+    """True when the id travels in a URL path segment exactly as it is."""
+    return sender_id not in ("", ".", "..") and quote(sender_id, safe=PATH_SAFE) == sender_id
+
+
+def conversation_path(sender_id: str, suffix: str) -> str:
+    """``/conversations/<id>/<suffix>`` with the id escaped; refuses ids escaping would change
+    (see the module docstring)."""
+    if not addressable(sender_id):
+        raise UnaddressableConversation(sender_id)
+    return f"/conversations/{quote(sender_id, safe=PATH_SAFE)}/{suffix}"
+
+
 class RasaApi:
     """The few calls the console makes to Rasa's token-protected HTTP API."""
 
@@ -125,20 +184,21 @@ class RasaApi:
         self, method: str, path: str, body: Any = None, **params: str
     ) -> dict[str, Any]:
         session = await self._client()
-        url = f"{self.config.rasa_url}{path}"
-        async with session.request(
-            method, url, json=body, params={"token": self.config.rasa_token, **params}
-        ) as reply:
+        # encoded=True: the path is sent as built (already escaped), never re-quoted or resolved.
+        url = URL(f"{self.config.rasa_url}{path}", encoded=True).update_query(
+            {"token": self.config.rasa_token, **params}
+        )
+        async with session.request(method, url, json=body) as reply:
             if reply.status >= 400:
-                raise RasaError(f"Rasa {method} {path.split('/')[1]}: HTTP {reply.status}")
+                raise RasaError(f"Rasa {method} {path.rsplit('/', 1)[-1]}: HTTP {reply.status}")
             result: dict[str, Any] = await reply.json(content_type=None) or {}
             return result
 
     async def tracker(self, sender_id: str) -> dict[str, Any]:
-        return await self._call("GET", f"/conversations/{sender_id}/tracker")
+        return await self._call("GET", conversation_path(sender_id, "tracker"))
 
     async def append(self, sender_id: str, events: list[dict[str, Any]]) -> None:
-        await self._call("POST", f"/conversations/{sender_id}/tracker/events", events)
+        await self._call("POST", conversation_path(sender_id, "tracker/events"), events)
 
     async def resume(self, sender_id: str) -> None:
         """Un-pause, and listen: without ``action_listen`` the next message would follow the
@@ -150,7 +210,7 @@ class RasaApi:
     async def execute(self, sender_id: str, action: str) -> None:
         await self._call(
             "POST",
-            f"/conversations/{sender_id}/execute",
+            conversation_path(sender_id, "execute"),
             {"name": action},
             output_channel="latest",
         )
@@ -223,11 +283,22 @@ class Console:
             return header[len("Bearer ") :].strip()
         return request.cookies.get(COOKIE, "")
 
+    @property
+    def security(self) -> ConsoleSecurity:
+        return self.settings.console
+
     async def agent_of(self, request: web.Request) -> dict[str, str]:
         token = self.token_of(request)
+        activity = request.headers.get(POLL_HEADER) != "1"
 
         def find(session: Session) -> dict[str, str] | None:
-            agent = agents.agent_for_token(session, token, self.clock) if token else None
+            agent = (
+                agents.agent_for_token(
+                    session, token, self.clock, self.security.idle_timeout, activity
+                )
+                if token
+                else None
+            )
             return _agent_dict(agent) if agent else None
 
         agent = await self.db(find)
@@ -237,34 +308,46 @@ class Console:
 
     async def login(self, request: web.Request) -> web.Response:
         body = await _json(request)
-        username, password = str(body.get("username", "")), str(body.get("password", ""))
-
-        def work(session: Session) -> tuple[str, dict[str, str], str] | None:
-            login = agents.log_in(session, username, password, self.clock)
-            if login is None:
-                return None
-            return login.token, _agent_dict(login.agent), login.expires_at.isoformat()
-
-        result = await self.db(work)
-        if result is None:
+        username, password = body.get("username", ""), body.get("password", "")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise _error(422, MESSAGES["credentials"])
+        address = client_address(request, self.security.trusted_proxies)
+        try:
+            login = await asyncio.to_thread(
+                agents.log_in,
+                self.sessions,
+                username,
+                password,
+                address,
+                self.clock,
+                self.security,
+            )
+        except agents.LoginLocked as exc:
+            seconds = max(1, math.ceil(exc.retry_after.total_seconds()))
+            raise _error(429, MESSAGES["locked"], {"Retry-After": str(seconds)}) from exc
+        if login is None:
             raise _error(401, "Usuario o contraseña incorrectos.")
-        token, agent, expires = result
-        reply = web.json_response({"agent": agent, "expires_at": expires, "token": token})
+        agent = _agent_dict(login.agent)
+        reply = web.json_response(
+            {"agent": agent, "expires_at": login.expires_at.isoformat(), "token": login.token}
+        )
         reply.set_cookie(
             COOKIE,
-            token,
+            login.token,
             httponly=True,
             samesite="Strict",
             max_age=agents.SESSION_HOURS * 3600,
-            secure=request.secure,
+            secure=self.security.secure_cookie or request.secure,
+            path="/",
         )
         return reply
 
     async def logout(self, request: web.Request) -> web.Response:
         token = self.token_of(request)
-        await self.db(lambda session: agents.log_out(session, token))
+        if token:
+            await self.db(lambda session: agents.log_out(session, token))
         reply = web.json_response({"ok": True})
-        reply.del_cookie(COOKIE)
+        reply.del_cookie(COOKIE, path="/")
         return reply
 
     async def me(self, request: web.Request) -> web.Response:
@@ -278,23 +361,47 @@ class Console:
         return web.json_response({"tickets": rows})
 
     async def _ticket(self, request: web.Request) -> dict[str, Any]:
-        try:
-            ticket_id = int(request.match_info["ticket_id"])
-        except ValueError as exc:
-            raise _error(404, "No existe ese ticket.") from exc
+        raw = request.match_info["ticket_id"]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_TICKET_DIGITS):
+            raise _error(404, "No existe ese ticket.")
+        ticket_id = int(raw)
 
         def work(session: Session) -> dict[str, Any] | None:
             ticket = session.get(HandoffTicket, ticket_id)
-            return tickets.describe(ticket, self.clock.now()) if ticket else None
+            if ticket is None:
+                return None
+            now = self.clock.now()
+            return tickets.describe(ticket, now, tickets.verified(session, ticket, now))
 
         found = await self.db(work)
         if found is None:
             raise _error(404, "No existe ese ticket.")
         return dict(found)
 
-    def _debtor(self, session: Session, phone: str | None) -> dict[str, Any] | None:
-        if not phone:
-            return None
+    def _debtor_file(
+        self, session: Session, ticket: dict[str, Any], agent: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+        """The debtor's file and the offers, only while the conversation is verified (checked
+        again here, in the transaction that reads the file); each file handed out is audited
+        with the agent and the number."""
+        row = session.get(HandoffTicket, ticket["id"])
+        if row is None or not tickets.verified(session, row, self.clock.now()):
+            return None, []
+        phone = str(row.debtor_phone)
+        debtor = self._debtor(session, phone)
+        if debtor is None:
+            return None, []
+        audit.record(
+            session,
+            self.clock.now(),
+            "agent_viewed_debtor",
+            phone,
+            {"ticket": ticket["id"]},
+            actor=f"agent:{agent['username']}",
+        )
+        return debtor, self._offers(session, phone)
+
+    def _debtor(self, session: Session, phone: str) -> dict[str, Any] | None:
         try:
             report = services.debtor_report(session, phone, self.profiles, self.clock)
         except LookupError:
@@ -309,24 +416,31 @@ class Console:
         }
 
     async def show_ticket(self, request: web.Request) -> web.Response:
-        await self.agent_of(request)
+        """The ticket, its transcript and, for a verified conversation, the debtor's file. The
+        page's background polls get everything but the file (it is fetched, and audited, when
+        the agent opens the ticket, after an action, or when the verification changes)."""
+        agent = await self.agent_of(request)
         ticket = await self._ticket(request)
-        lines = transcript(await self.rasa.tracker(ticket["sender_id"]))
-        debtor = await self.db(lambda session: self._debtor(session, ticket["debtor_phone"]))
-        return web.json_response(
-            {
-                "ticket": ticket,
-                "transcript": lines,
-                "debtor": debtor,
-                "window": self._window(ticket["channel"], last_debtor_message(lines)),
-                "canned": self.canned,
-                "offers": await self.db(
-                    lambda session: self._offers(session, ticket["debtor_phone"])
-                ),
-                "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+        reachable = addressable(ticket["sender_id"])
+        lines = transcript(await self.rasa.tracker(ticket["sender_id"])) if reachable else []
+        answer: dict[str, Any] = {
+            "ticket": tickets.public(ticket),
+            "identity": _identity(ticket),
+            "conversation": {
+                "addressable": reachable,
+                "note": None if reachable else MESSAGES["unaddressable_note"],
             },
-            dumps=_dumps,
-        )
+            "transcript": lines,
+            "window": self._window(ticket["channel"], last_debtor_message(lines)),
+            "canned": self.canned,
+            "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+        }
+        if request.headers.get(POLL_HEADER) != "1":
+            debtor, offers = await self.db(
+                lambda session: self._debtor_file(session, ticket, agent)
+            )
+            answer.update(debtor=debtor, offers=offers)
+        return web.json_response(answer, dumps=_dumps)
 
     def _window(self, channel: str, last: datetime | None) -> dict[str, Any]:
         if channel != "whatsapp":
@@ -354,7 +468,12 @@ class Console:
         if not won:
             fresh = await self._ticket(request)
             raise _error(409, f"Este ticket ya lo tomó {fresh['claimed_by'] or 'otra persona'}.")
-        return web.json_response({"ticket": await self._ticket(request)})
+        return web.json_response({"ticket": tickets.public(await self._ticket(request))})
+
+    @staticmethod
+    def _reachable(ticket: dict[str, Any]) -> None:
+        if not addressable(ticket["sender_id"]):
+            raise _error(422, MESSAGES["unaddressable"])
 
     def _mine(self, ticket: dict[str, Any], agent: dict[str, str]) -> None:
         if ticket["status"] != "claimed" or ticket["claimed_by"] != agent["username"]:
@@ -364,6 +483,7 @@ class Console:
         agent = await self.agent_of(request)
         ticket = await self._ticket(request)
         self._mine(ticket, agent)
+        self._reachable(ticket)
         text = str((await _json(request)).get("text", "")).strip()
         if not text or len(text) > MAX_REPLY:
             raise _error(422, f"Escribe una respuesta de 1 a {MAX_REPLY} caracteres.")
@@ -434,10 +554,9 @@ class Console:
             due = date.fromisoformat(str(body.get("date", "")))
         except (InvalidOperation, ValueError) as exc:
             raise _error(422, "Escribe el monto (p. ej. 1500.00) y la fecha.") from exc
-        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
-            phone = ticket["debtor_phone"]
+            phone = self._verified_phone(session, ticket)
             profile = self._profile(session, phone)
             promise = record_promise(
                 session,
@@ -461,10 +580,13 @@ class Console:
             raise _error(422, PROMISE_REASONS.get(exc.reason, exc.reason)) from exc
         return web.json_response(result)
 
-    @staticmethod
-    def _identified(ticket: dict[str, Any]) -> None:
-        if not ticket["debtor_phone"]:
-            raise _error(422, "Este ticket no tiene un deudor identificado.")
+    def _verified_phone(self, session: Session, ticket: dict[str, Any]) -> str:
+        """The debtor's number, in the transaction that records on the debtor's behalf; refused
+        (422) unless the conversation's verification for that number is in force."""
+        row = session.get(HandoffTicket, ticket["id"])
+        if row is None or not tickets.verified(session, row, self.clock.now()):
+            raise _error(422, MESSAGES["unverified"])
+        return str(row.debtor_phone)
 
     def _profile(self, session: Session, phone: str) -> PersonaProfile:
         persona = services.session_context(session, phone, self.settings.default_time_zone)[
@@ -472,10 +594,8 @@ class Console:
         ]
         return self.profiles.get(persona) or next(p for p in self.profiles.values() if p.fallback)
 
-    def _offers(self, session: Session, phone: str | None) -> list[dict[str, str]]:
+    def _offers(self, session: Session, phone: str) -> list[dict[str, str]]:
         """The offers the assistant would make now (the persona's rules), for the agent."""
-        if not phone:
-            return []
         try:
             offers = current_offers(session, phone, self._profile(session, phone), self.clock)
         except LookupError:
@@ -496,10 +616,9 @@ class Console:
         ticket = await self._ticket(request)
         self._mine(ticket, agent)
         code = str((await _json(request)).get("offer", ""))
-        self._identified(ticket)
 
         def work(session: Session) -> dict[str, str]:
-            phone = ticket["debtor_phone"]
+            phone = self._verified_phone(session, ticket)
             agreement, offer = accept_offer(
                 session,
                 phone,
@@ -533,12 +652,17 @@ class Console:
             )
         except tickets.TicketError as exc:
             raise _error(409, str(exc)) from exc
-        await self.rasa.resume(ticket["sender_id"])
+        if addressable(ticket["sender_id"]):
+            await self.rasa.resume(ticket["sender_id"])
+        else:  # nobody can reach it through Rasa's API; the ticket is closed all the same
+            logger.warning("ticket %s closed; its conversation id cannot be resumed", ticket["id"])
         return web.json_response({"ok": True})
 
     async def resume(self, request: web.Request) -> web.Response:
         agent = await self.agent_of(request)
         ticket = await self._ticket(request)
+        self._mine(ticket, agent)
+        self._reachable(ticket)
         try:
             await self.db(
                 lambda session: tickets.hand_back(
@@ -560,7 +684,9 @@ class Console:
         return _static(request.match_info["name"])
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+        app = web.Application(
+            middlewares=[_errors, _csrf(self.security)], client_max_size=64 * 1024
+        )
         routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = [
             ("GET", "/", self.page),
             ("GET", "/static/{name}", self.asset),
@@ -586,6 +712,16 @@ class Console:
         return app
 
 
+def _identity(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The number the conversation is about, and whether it was verified in the conversation."""
+    verified = bool(ticket["verified"])
+    return {
+        "verified": verified,
+        "phone": ticket["claimed_phone"],
+        "label": "número verificado" if verified else "número no verificado",
+    }
+
+
 def _agent_dict(agent: Agent) -> dict[str, str]:
     return {"username": str(agent.username), "display_name": str(agent.display_name)}
 
@@ -594,16 +730,81 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def _error(status: int, message: str) -> web.HTTPException:
-    classes = {
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    classes: dict[int, type[web.HTTPException]] = {
         401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
         404: web.HTTPNotFound,
         409: web.HTTPConflict,
         422: web.HTTPUnprocessableEntity,
+        429: web.HTTPTooManyRequests,
     }
     return classes[status](
-        text=_dumps({"error": message}), content_type="application/json", headers=SECURITY_HEADERS
+        text=_dumps({"error": message}),
+        content_type="application/json",
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The address login failures are counted under: the peer, or, when the peer is a trusted
+    proxy, the rightmost ``X-Forwarded-For`` hop that is not one (what the last trusted proxy
+    saw; everything left of it is whatever the client chose to write)."""
+    peer = _ip(request.remote or "") or "desconocida"
+    if peer not in trusted_proxies:
+        return peer
+    hops = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+    for hop in reversed([h.strip() for h in hops if h.strip()]):
+        address = _ip(hop)
+        if address is None:
+            return peer
+        if address not in trusted_proxies:
+            return address
+    return peer
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _same_origin(request: web.Request, security: ConsoleSecurity) -> bool:
+    """A browser names the page that sent the request in ``Origin``; it must be the console
+    itself: the host the request was sent to (as a trusted proxy received it, when there is
+    one), over https when the console is served over TLS."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser, or a same-origin request of an older browser
+    host = request.host
+    forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[-1].strip()
+    if forwarded and _ip(request.remote or "") in security.trusted_proxies:
+        host = forwarded
+    parts = urlsplit(origin)
+    schemes = {"https"} if security.secure_cookie else {"http", "https"}
+    return parts.scheme in schemes and bool(parts.netloc) and parts.netloc == host
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _csrf(
+    security: ConsoleSecurity,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """State-changing requests must come from the console's page (or a helpdesk that sets the
+    header): a cross-site form cannot set a custom header, and a cross-site ``fetch`` that sets
+    one needs a CORS preflight this server never grants. The cookie is also SameSite=Strict."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in SAFE_METHODS and (
+            request.headers.get(CSRF_HEADER) != CSRF_VALUE or not _same_origin(request, security)
+        ):
+            raise _error(403, MESSAGES["forged"])
+        return await handler(request)
+
+    return check
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -640,6 +841,8 @@ async def _errors(
         response = await handler(request)
     except web.HTTPException:
         raise
+    except UnaddressableConversation as exc:  # every handler checks first; this is the net
+        raise _error(422, MESSAGES["unaddressable"]) from exc
     except RasaError as exc:
         logger.warning("console: %s", exc)
         raise web.HTTPBadGateway(

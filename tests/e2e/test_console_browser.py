@@ -3,7 +3,10 @@ servers of scripts/run.sh: a debtor identified on the web chat asks for a person
 appears live in the agents' console → an agent logs in, claims it, reads the transcript (with
 what the debtor wrote while waiting) and replies → the debtor sees the reply on the web chat →
 the agent records a promise and a plan agreement, and hands the conversation back → the assistant answers the
-debtor's next message. Screenshots: results/console-agent.png, results/console-debtor.png."""
+debtor's next message. And a stranger who typed the debtor's number and failed her date of birth:
+the agent sees only the claimed number, unverified, and cannot record a promise for it.
+Screenshots: results/console-agent.png, results/console-debtor.png,
+results/console-unverified.png."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from sqlalchemy import select
 
 from cobranza import agents
 from cobranza.adapters import db
-from cobranza.adapters.models import PaymentAgreement, Promise
+from cobranza.adapters.models import AuditLog, HandoffTicket, PaymentAgreement, Promise
 from cobranza.clock import SystemClock
 from cobranza.config import PROJECT_ROOT
 from cobranza.devtools import Servers, running_servers
@@ -78,6 +81,7 @@ def test_agent_takes_over_from_the_web_chat_and_hands_back(
     transcript = agent.get_by_test_id("transcript")
     expect(transcript).to_contain_text("sigo aquí, gracias")
     expect(agent.get_by_test_id("debtor")).to_contain_text("$8,450.00")
+    expect(agent.get_by_test_id("identity")).to_have_text("Número verificado")
     agent.get_by_test_id("claim").click()
     reply = agent.get_by_test_id("reply-text")
     reply.fill("Hola María Fernanda, soy Ana. ¿Qué día podrías hacer un pago?")
@@ -116,4 +120,76 @@ def test_agent_takes_over_from_the_web_chat_and_hands_back(
             select(PaymentAgreement).where(PaymentAgreement.created_by == "agent:ana.ruiz")
         ).scalar_one()
         assert agreement.channel == "webchat" and agreement.debtor_phone == "+525512345678"
+    engine.dispose()
+
+
+def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
+    browser: Any,  # noqa: F811 - the imported fixture
+    servers: Servers,
+    database_url: str,
+) -> None:
+    """Someone types María's number on the web chat and fails her date of birth three times:
+    the conversation goes to a person, and the agent sees only the claimed number, marked
+    unverified; a promise on her behalf is refused."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    stranger = browser.new_context(locale="es-MX").new_page()
+    stranger.goto(f"http://127.0.0.1:{servers.rasa_port}/webchat/")
+    expect(stranger.get_by_test_id("status")).to_have_text("En línea")
+    chat = stranger.get_by_test_id("messages")
+
+    def says(text: str, expected: str) -> None:
+        box = stranger.get_by_label("Tu mensaje")
+        box.fill(text)
+        box.press("Enter")
+        expect(chat).to_contain_text(expected)
+
+    says("cuanto debo?", "número de celular")
+    says("55 1234 5678", "fecha de nacimiento")
+    says("01/01/1990", "Te quedan 2")
+    says("02/02/1991", "Te quedan 1")
+    says("03/03/1992", "varios intentos fallidos")
+    assert "$8,450.00" not in chat.inner_text()
+
+    agent = browser.new_context(locale="es-MX", viewport={"width": 1280, "height": 800}).new_page()
+    agent.goto(servers.console_url + "/")
+    agent.get_by_label("Usuario").fill("ana.ruiz")
+    agent.get_by_label("Contraseña").fill("clave-de-ana-123")
+    agent.get_by_role("button", name="Entrar").click()
+    ticket = agent.get_by_test_id("ticket").filter(has_text="Identidad bloqueada")
+    expect(ticket).to_have_count(1)
+    ticket.get_by_role("button").click()
+    debtor = agent.get_by_test_id("debtor")
+    expect(agent.get_by_test_id("identity")).to_have_text("Número no verificado")
+    expect(debtor).to_contain_text("+525512345678")
+    for secret in ("$8,450.00", "María", "Promesas", "Perfil", "Saldo"):
+        expect(debtor).not_to_contain_text(secret)
+
+    agent.get_by_test_id("claim").click()
+    agent.get_by_label("Monto").fill("1500")
+    due = datetime.now(ZoneInfo("America/Mexico_City")).date() + timedelta(days=3)
+    agent.get_by_label("Fecha").fill(due.isoformat())
+    agent.get_by_test_id("promise-submit").click()
+    expect(agent.get_by_test_id("error")).to_contain_text("número no verificado")
+    expect(agent.get_by_label("Oferta")).to_be_disabled()
+    RESULTS.mkdir(exist_ok=True)
+    agent.screenshot(path=str(RESULTS / "console-unverified.png"))
+    agent.get_by_label("Resultado").select_option("sin_acuerdo")
+    agent.get_by_test_id("close").click()
+    expect(agent.get_by_test_id("ticket")).to_have_count(0)
+
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        closed = session.execute(
+            select(HandoffTicket).where(HandoffTicket.reason == "identidad_bloqueada")
+        ).scalar_one()
+        viewed = session.execute(
+            select(AuditLog).where(AuditLog.action == "agent_viewed_debtor")
+        ).scalars()
+        assert closed.id not in [v.details["ticket"] for v in viewed]
+        refused = session.execute(
+            select(Promise).where(Promise.created_by == "agent:ana.ruiz")
+        ).scalars()
+        assert [p.channel for p in refused] == ["webchat"], "only the first test's promise"
     engine.dispose()

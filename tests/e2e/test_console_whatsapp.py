@@ -76,8 +76,14 @@ def _today() -> date:
     return datetime.now(ZoneInfo("America/Tijuana")).date()
 
 
+# Every POST to the console carries the console's header, as its page does (a cross-site form
+# cannot set it; without it the console answers 403).
+CONSOLE_HEADERS = {"X-Consola": "1"}
+
+
 def _login(servers: Servers, username: str, password: str) -> requests.Session:
     agent = requests.Session()
+    agent.headers.update(CONSOLE_HEADERS)
     reply = agent.post(
         f"{servers.console_url}/api/login",
         json={"username": username, "password": password},
@@ -94,10 +100,17 @@ def test_handoff_loop_over_whatsapp(
     api = servers.console_url
     assert requests.get(f"{api}/api/tickets", timeout=10).status_code == 401
     bad = requests.post(
-        f"{api}/api/login", json={"username": "ana.ruiz", "password": "no"}, timeout=10
+        f"{api}/api/login",
+        json={"username": "ana.ruiz", "password": "no"},
+        headers=CONSOLE_HEADERS,
+        timeout=10,
     )
     assert bad.status_code == 401
 
+    # The agent sees the debtor's file only for a conversation whose date of birth was verified.
+    assert "fecha de nacimiento" in str(_debtor_says(servers, graph, "cuanto debo?", expect=1))
+    verified = _debtor_says(servers, graph, "2 de noviembre de 1979", expect=2)
+    assert "$23,900.50" in str(verified)
     told = _debtor_says(servers, graph, "quiero hablar con una persona", expect=1)
     assert any("asesor" in str(m).lower() for m in told)
     assert _debtor_says(servers, graph, "sigo esperando", expect=0) == [], "paused: no bot reply"
@@ -129,6 +142,11 @@ def test_handoff_loop_over_whatsapp(
     detail = owner.get(f"{api}/api/tickets/{ticket['id']}", timeout=10).json()
     said = [line["text"] for line in detail["transcript"] if line["from"] == "deudor"]
     assert said[-2:] == ["quiero hablar con una persona", "sigo esperando"]
+    assert detail["identity"] == {
+        "verified": True,
+        "phone": "+526641234567",
+        "label": "número verificado",
+    }
     assert detail["debtor"]["balance_text"] == "$23,900.50"
     assert detail["window"]["open"] is True and detail["canned"]
 
@@ -176,6 +194,12 @@ def test_handoff_loop_over_whatsapp(
             .all()
         )
     engine.dispose()
-    for action in ("agent_login", "ticket_claimed", "agent_reply", "promise_recorded"):
+    for action in (
+        "agent_login",
+        "ticket_claimed",
+        "agent_viewed_debtor",
+        "agent_reply",
+        "promise_recorded",
+    ):
         assert action in trail, (action, trail)
     assert "ticket_closed" in trail

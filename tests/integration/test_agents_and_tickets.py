@@ -17,6 +17,7 @@ from cobranza import agents, tickets
 from cobranza.adapters import db
 from cobranza.adapters.models import Agent, AgentSession, AuditLog, HandoffTicket
 from cobranza.clock import FixedClock
+from cobranza.config import load_settings
 from tests.conftest import NOW
 
 CLOCK = FixedClock(NOW)
@@ -63,24 +64,49 @@ def test_passwords_are_hashed_and_checked(sessions: sessionmaker) -> None:
 
 
 def test_login_sessions_expire_and_store_no_token(sessions: sessionmaker) -> None:
+    policy = load_settings({}).console
     with db.session_scope(sessions) as session:
         agents.add_agent(session, "ana.ruiz", "Ana Ruiz", "una-clave-larga", CLOCK)
+    assert agents.log_in(sessions, "ana.ruiz", "mal", "127.0.0.1", CLOCK, policy) is None
+    assert agents.log_in(sessions, "nadie", "una-clave-larga", "127.0.0.1", CLOCK, policy) is None
+    login = agents.log_in(sessions, "ana.ruiz", "una-clave-larga", "127.0.0.1", CLOCK, policy)
+    assert login is not None
     with db.session_scope(sessions) as session:
-        assert agents.log_in(session, "ana.ruiz", "mal", CLOCK) is None
-        assert agents.log_in(session, "nadie", "una-clave-larga", CLOCK) is None
-        login = agents.log_in(session, "ana.ruiz", "una-clave-larga", CLOCK)
-        assert login is not None
         stored = session.execute(select(AgentSession.token_hash)).scalars().all()
         assert login.token not in stored and len(stored) == 1
     with db.session_scope(sessions) as session:
         assert agents.agent_for_token(session, login.token, CLOCK).username == "ana.ruiz"  # type: ignore[union-attr]
+        assert agents.agent_for_token(session, "inventado", CLOCK) is None
+    with db.session_scope(sessions) as session:  # busy all day: the absolute lifetime ends it
+        for minutes in range(20, agents.SESSION_HOURS * 60, 20):
+            busy = FixedClock(NOW + timedelta(minutes=minutes))
+            assert agents.agent_for_token(session, login.token, busy) is not None
         later = FixedClock(NOW + timedelta(hours=agents.SESSION_HOURS, seconds=1))
         assert agents.agent_for_token(session, login.token, later) is None
-        assert agents.agent_for_token(session, "inventado", CLOCK) is None
-        agents.log_out(session, login.token)
-        assert agents.agent_for_token(session, login.token, CLOCK) is None
+    again = agents.log_in(sessions, "ana.ruiz", "una-clave-larga", "127.0.0.1", CLOCK, policy)
+    assert again is not None
+    with db.session_scope(sessions) as session:
+        agents.log_out(session, again.token)
+        assert agents.agent_for_token(session, again.token, CLOCK) is None
         actions = session.execute(select(AuditLog.action)).scalars().all()
         assert actions.count("agent_login_failed") == 2 and "agent_login" in actions
+
+
+def test_idle_sessions_end_and_polls_do_not_count(sessions: sessionmaker) -> None:
+    policy = load_settings({"CONSOLE_IDLE_TIMEOUT_MINUTES": "10"}).console
+    with db.session_scope(sessions) as session:
+        agents.add_agent(session, "ana.ruiz", "Ana Ruiz", "una-clave-larga", CLOCK)
+    login = agents.log_in(sessions, "ana.ruiz", "una-clave-larga", "::1", CLOCK, policy)
+    assert login is not None
+
+    def seen(minutes: int, activity: bool = True) -> bool:
+        at = FixedClock(NOW + timedelta(minutes=minutes))
+        with db.session_scope(sessions) as session:
+            agent = agents.agent_for_token(session, login.token, at, policy.idle_timeout, activity)
+            return agent is not None
+
+    assert seen(9) and seen(18) and seen(27, activity=False) and seen(36, activity=False) is False
+    assert not seen(1), "an ended session stays ended"
 
 
 def test_queue_order_claim_close_and_hand_back(sessions: sessionmaker) -> None:

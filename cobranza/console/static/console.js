@@ -4,6 +4,11 @@
  * Everything that comes from the server or from a debtor is put on the page with textContent
  * or as an attribute value, never parsed as HTML.
  *
+ * Every POST carries the header X-Consola: 1 (the server refuses state changes without it, so a
+ * page on another site cannot forge them). Background polls carry X-Consola-Poll: 1: they do
+ * not count as activity, so an unattended console still ends at the idle timeout. Ticket ids
+ * and anything else put in a URL go through encodeURIComponent.
+ *
  * The queue and the open ticket are polled every 2 s. Parts of the page that the agent may be
  * using (the reply box, the forms, the focused ticket) are kept in place between polls and only
  * rebuilt when what they show changes. */
@@ -51,6 +56,7 @@
     detailMeta: $("detail-meta"),
     claimSlot: $("claim-slot"),
     windowNote: $("window-note"),
+    conversationNote: $("conversation-note"),
     transcript: $("transcript"),
     replySlot: $("reply-slot"),
     debtorBody: $("debtor-body"),
@@ -105,7 +111,7 @@
     return text;
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, { poll = false } = {}) {
     const epoch = state.epoch;
     const init = {
       method,
@@ -113,8 +119,10 @@
       cache: "no-store",
       headers: { Accept: "application/json" },
     };
+    if (poll) init.headers["X-Consola-Poll"] = "1";
     if (method !== "GET") {
       init.headers["Content-Type"] = "application/json";
+      init.headers["X-Consola"] = "1";
       init.body = JSON.stringify(body === undefined ? {} : body);
     }
     let res;
@@ -174,7 +182,6 @@
 
   const timeFmt = new Intl.DateTimeFormat("es-MX", { hour: "2-digit", minute: "2-digit", hour12: false });
   const dayFmt = new Intl.DateTimeFormat("es-MX", { day: "numeric", month: "short" });
-  const moneyFmt = new Intl.NumberFormat("es-MX", { style: "currency", currency: "MXN" });
 
   function fmtTime(iso) {
     if (!iso) return "";
@@ -191,12 +198,6 @@
     if (Number.isFinite(t.waiting_minutes)) return Math.max(0, Math.floor(t.waiting_minutes));
     const created = new Date(t.created_at).getTime();
     return Number.isNaN(created) ? 0 : Math.max(0, Math.floor((Date.now() - created) / 60000));
-  }
-
-  function money(value) {
-    if (value === null || value === undefined || value === "") return "";
-    const n = Number(value);
-    return typeof value !== "boolean" && Number.isFinite(n) ? moneyFmt.format(n) : String(value);
   }
 
   function phoneTail(phone) {
@@ -325,7 +326,7 @@
   }
 
   async function tick() {
-    const results = await Promise.allSettled([refreshQueue(), refreshDetail()]);
+    const results = await Promise.allSettled([refreshQueue(true), refreshDetail(true)]);
     const failure = results.find(
       (r) => r.status === "rejected" && !(r.reason instanceof SessionExpired) && !(r.reason instanceof Stale),
     );
@@ -335,9 +336,9 @@
 
   /* ---------- Queue ---------- */
 
-  async function refreshQueue() {
+  async function refreshQueue(poll = false) {
     const seq = ++state.queueSeq;
-    const data = await api("GET", "/api/tickets");
+    const data = await api("GET", "/api/tickets", undefined, { poll });
     if (seq < state.queueApplied) return;
     state.queueApplied = seq;
     renderQueue(Array.isArray(data.tickets) ? data.tickets : []);
@@ -496,6 +497,8 @@
     el.claimSlot.replaceChildren();
     el.windowNote.textContent = "";
     el.windowNote.hidden = true;
+    el.conversationNote.textContent = "";
+    el.conversationNote.hidden = true;
     el.transcript.replaceChildren();
     el.replySlot.replaceChildren();
     el.actionsSlot.replaceChildren();
@@ -522,13 +525,13 @@
     for (const li of el.queue.children) markSelected(li);
   }
 
-  async function refreshDetail() {
+  async function refreshDetail(poll = false) {
     const id = state.selectedId;
     if (id === null) return;
     const seq = ++state.detailSeq;
     let data;
     try {
-      data = await api("GET", ticketPath(id));
+      data = await api("GET", ticketPath(id), undefined, { poll });
     } catch (err) {
       if (err instanceof ApiError && err.status === 404 && state.selectedId === id) {
         deselect();
@@ -544,6 +547,17 @@
 
   function renderDetail(data) {
     const t = data.ticket && typeof data.ticket === "object" ? data.ticket : {};
+    const verified = isVerified(data);
+    if (!Object.prototype.hasOwnProperty.call(data, "debtor")) {
+      // A background poll: the debtor's file is not sent again. Keep the one on the page while
+      // the conversation stays verified; fetch it (once) when the verification changes.
+      const prev = state.detail;
+      const same = prev && prev.ticket && String(prev.ticket.id) === String(t.id);
+      const changed = !same || isVerified(prev) !== verified;
+      const keep = same && verified && !changed;
+      data = { ...data, debtor: keep ? prev.debtor : null, offers: keep ? prev.offers : [] };
+      if (changed && verified) setTimeout(() => refreshDetail().catch((err) => report(err)), 0);
+    }
     state.detail = data;
 
     setText(el.detailTitle, `Ticket #${t.id ?? state.selectedId} · ${reasonLabel(t.reason)}`);
@@ -557,8 +571,9 @@
 
     renderClaim(t);
     renderWindow(data.window);
+    renderConversation(data.conversation);
     renderTranscript(Array.isArray(data.transcript) ? data.transcript : []);
-    renderDebtor(data.debtor, t);
+    renderDebtor(verified ? data.debtor : null, t, data.identity);
     renderWork(t, data);
   }
 
@@ -601,6 +616,14 @@
     setText(el.windowNote, text);
     el.windowNote.dataset.open = String(Boolean(w.open));
     el.windowNote.hidden = false;
+  }
+
+  /** A conversation the console cannot reach through the assistant (its id would change in a
+   * URL): say so where the transcript would be. */
+  function renderConversation(c) {
+    const note = c && typeof c === "object" && c.addressable === false ? String(c.note || "") : "";
+    setText(el.conversationNote, note);
+    el.conversationNote.hidden = !note;
   }
 
   const messageKey = (m) => `${m.from}\u0000${m.at}\u0000${m.text}`;
@@ -651,16 +674,28 @@
     if (stick) log.scrollTop = log.scrollHeight;
   }
 
-  function renderDebtor(d, t) {
+  function isVerified(data) {
+    return Boolean(data && data.identity && typeof data.identity === "object" && data.identity.verified === true);
+  }
+
+  /** The debtor's file only for a verified conversation; otherwise the number as claimed,
+   * marked "número no verificado", and nothing else of the file. */
+  function renderDebtor(d, t, identity) {
     const v = state.view;
     const ctx = t.context && typeof t.context === "object" ? t.context : {};
-    const debtor = d && typeof d === "object" ? d : null;
-    const key = JSON.stringify([debtor, t.debtor_phone ?? null, t.sender_id ?? null, ctx]);
+    const id = identity && typeof identity === "object" ? identity : {};
+    const verified = id.verified === true;
+    const debtor = verified && d && typeof d === "object" ? d : null;
+    const key = JSON.stringify([debtor, id, t.debtor_phone ?? null, t.sender_id ?? null, ctx]);
     if (key === v.debtorKey) return;
     v.debtorKey = key;
 
     const body = el.debtorBody;
     body.replaceChildren();
+    const badge = make("p", "identity", verified ? "Número verificado" : "Número no verificado");
+    badge.setAttribute("data-testid", "identity");
+    badge.dataset.verified = String(verified);
+    body.append(badge);
     const facts = make("dl", "facts");
     const add = (label, value) => {
       if (value === null || value === undefined || value === "") return;
@@ -675,12 +710,16 @@
       add("Saldo", debtor.balance_text);
       add("Días de atraso", debtor.days_past_due);
     } else {
-      body.append(make("p", "muted", "Deudor no identificado."));
-      add("Teléfono", t.debtor_phone);
-      if (!t.debtor_phone) add("Conversación", t.sender_id);
-      add("Perfil", ctx.persona);
-      add("Saldo", money(ctx.balance));
-      add("Días de atraso", ctx.days_past_due);
+      body.append(
+        make(
+          "p",
+          "muted",
+          "Sin saldo, perfil ni promesas hasta que la persona confirme la fecha de nacimiento " +
+            "del titular en esta conversación.",
+        ),
+      );
+      add("Teléfono", id.phone);
+      if (!id.phone) add("Conversación", t.sender_id);
     }
     add("Motivo", ctx.reason_text);
     body.append(facts);
