@@ -90,6 +90,22 @@ def test_forged_tracker_with_a_wrong_token_is_refused(servers: Servers, database
     assert database_dump(database_url) == before
 
 
+def test_forged_tracker_with_the_token_still_discloses_nothing(servers: Servers) -> None:
+    """Even a caller holding the token (a compromised host, a bug in Rasa) cannot buy a
+    disclosure with a tracker: the slot says verified, the WhatsApp channel is claimed, but no
+    date of birth was checked in this conversation on the server."""
+    call = forged_call(ANA)
+    call["tracker"]["latest_input_channel"] = "whatsapp"
+    call["tracker"]["events"][0]["input_channel"] = "whatsapp"
+    response = requests.post(
+        webhook(servers), params={"token": servers.action_token}, json=call, timeout=30
+    )
+    assert response.status_code == 200, response.text[:500]
+    said = [m.get("response") for m in response.json()["responses"]]
+    assert said == ["utter_pedir_fecha_nacimiento"], said
+    assert "12,000" not in response.text and "12000" not in response.text
+
+
 def test_the_action_list_needs_the_token_and_health_does_not(servers: Servers) -> None:
     base = f"http://127.0.0.1:{servers.actions_port}"
     assert requests.get(f"{base}/actions", timeout=10).status_code == 401
@@ -102,9 +118,10 @@ def test_the_action_list_needs_the_token_and_health_does_not(servers: Servers) -
 
 def test_the_real_conversation_still_works(servers: Servers) -> None:
     """Rasa passes the token (and here deflates every action call)."""
-    asked = texts(servers.say(JUAN, "cuanto debo"))
+    assert "número de celular" in texts(servers.say("juan", "cuanto debo"))
+    asked = texts(servers.say("juan", JUAN[3:]))
     assert "fecha de nacimiento" in asked and "$" not in asked
-    balance = texts(servers.say(JUAN, "02/11/1979"))
+    balance = texts(servers.say("juan", "02/11/1979"))
     assert "identidad confirmada" in balance and "$23,900.50" in balance
 
 
