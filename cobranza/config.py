@@ -49,6 +49,10 @@ class Settings:
     weekly_contact_cap: int = 3
     reply_window: timedelta = timedelta(minutes=60)
     privacy_notice_url: str = "https://cobranza-demo.example/aviso-de-privacidad"
+    # Public channels (cobranza/channels/limits.py): messages per minute per sender (a WhatsApp
+    # or Twilio number, a web chat session) and per client address (web chat).
+    rate_limit_per_minute: int = 20
+    rate_limit_per_address_per_minute: int = 120
 
     @property
     def masked_database_url(self) -> str:
@@ -80,6 +84,13 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number ≥ 0, got {raw!r}")
     return int(raw)
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _count(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number ≥ 1, got {env.get(name)!r}")
+    return value
 
 
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
@@ -127,6 +138,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         weekly_contact_cap=_count(env, "COBRANZA_CONTACT_CAP_WEEK", 3),
         reply_window=timedelta(minutes=_count(env, "COBRANZA_REPLY_WINDOW_MINUTES", 60)),
         privacy_notice_url=url,
+        rate_limit_per_minute=_positive(
+            env, "COBRANZA_RATE_LIMIT_PER_MINUTE", Settings.rate_limit_per_minute
+        ),
+        rate_limit_per_address_per_minute=_positive(
+            env,
+            "COBRANZA_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+            Settings.rate_limit_per_address_per_minute,
+        ),
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,
