@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench bench-whatsapp nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench bench-whatsapp bench-abuse nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,6 +83,9 @@ bench: db train ## Latency and throughput of full conversations over REST (print
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py
+
+bench-abuse: db train ## 20 clients send 200 KB messages on REST for 60 s; Rasa's peak RSS must stay under 2 GB
+	$(BIN)/python scripts/bench_abuse.py
 
 nlu-report: $(MODEL) ## Cross-validated intent/entity scores, confusions, and the held-out set
 	$(BIN)/python scripts/nlu_report.py

@@ -79,6 +79,10 @@ class Settings:
     actions_max_request_bytes: int = 8 * 1024 * 1024
     rasa_max_request_bytes: int = 512 * 1024
     console: ConsoleSecurity = ConsoleSecurity()
+    # Public channels (cobranza/channels/limits.py): messages per minute per sender (a WhatsApp
+    # or Twilio number, a web chat session) and per client address (web chat).
+    rate_limit_per_minute: int = 20
+    rate_limit_per_address_per_minute: int = 120
 
     @property
     def masked_database_url(self) -> str:
@@ -239,6 +243,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "RASA_MAX_REQUEST_BYTES", Settings.rasa_max_request_bytes
         ),
         console=_console_security(env),
+        rate_limit_per_minute=_positive(
+            env, "COBRANZA_RATE_LIMIT_PER_MINUTE", Settings.rate_limit_per_minute
+        ),
+        rate_limit_per_address_per_minute=_positive(
+            env,
+            "COBRANZA_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+            Settings.rate_limit_per_address_per_minute,
+        ),
         database_url=database_url,
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

@@ -11,6 +11,9 @@ Rasa 3.6's ``rasa.core.channels.twilio`` has two problems for us:
 ``TwilioWhatsAppInput`` keeps everything else of Rasa's behaviour (sender id ``whatsapp:+521…``
 as Twilio sends it, location messages, 204 answer, media/custom JSON on the way out) and
 rejects with 403, before anything reaches Rasa, every POST whose signature does not match.
+A text reaches Rasa cut to ``MAX_MESSAGE_CHARS + 1`` characters (the NLU answers it "too long"),
+and a sender over the rate limit (``cobranza/channels/limits.py``) is not passed on at all: one
+polite answer (``utter_demasiados_mensajes``) a minute at most.
 
 Configuration (``credentials.yml``; Rasa loads custom channels by module path)::
 
@@ -49,6 +52,8 @@ from sanic.response import HTTPResponse
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
+from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.config import load_settings
 from cobranza.domain.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -160,6 +165,7 @@ class TwilioWhatsAppInput(TwilioInput):
         twilio_number: str | None,
         debug_mode: bool = True,
         webhook_url: str | None = None,
+        gate: InboundGate | None = None,
     ) -> None:
         if not auth_token:
             raise TwilioCredentialsError(
@@ -169,6 +175,7 @@ class TwilioWhatsAppInput(TwilioInput):
         self.auth_token: str = auth_token
         self.webhook_url = webhook_url
         self.validator = RequestValidator(auth_token)
+        self.gate = gate or InboundGate.from_settings(load_settings())
         if not webhook_url:
             logger.warning(
                 "Twilio WhatsApp: no webhook_url; checking signatures against request.url, "
@@ -228,15 +235,15 @@ class TwilioWhatsAppInput(TwilioInput):
 
             try:
                 # Unlike Rasa's TwilioInput, no "¡" → "@" rewriting: the text goes as sent.
-                await on_new_message(
-                    UserMessage(
-                        text,
-                        self.get_output_channel(),
-                        sender,
-                        input_channel=self.name(),
-                        metadata=self.get_metadata(request),
-                    )
+                user_message = UserMessage(
+                    bound_user_text(text),
+                    self.get_output_channel(),
+                    sender,
+                    input_channel=self.name(),
+                    metadata=self.get_metadata(request),
                 )
+                if await self.gate.admit(user_message):
+                    await on_new_message(user_message)
             except Exception as e:
                 # The exception text may quote the message; log its type and the masked sender.
                 logger.error(

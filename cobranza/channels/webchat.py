@@ -7,17 +7,25 @@ format: ``bot_uttered`` with ``text`` and ``quick_replies`` for buttons) with th
 * **Server-issued sessions.** The server never adopts a session id chosen by the browser. On
   ``session_request`` it resumes a session only when the browser presents an id *and* the HMAC
   signature the server issued with it (secret: ``WEBCHAT_SESSION_SECRET``); otherwise it issues
-  a new random ``web-…`` id. ``session_confirm`` carries ``{"session_id", "signature"}``. A socket
-  can only send into the session it was confirmed for: a ``user_uttered`` before
-  ``session_request``, or naming another session, is refused with an error event.
+  a new random ``web-…`` id. The id has no digit at all, so it can never be read as a phone
+  number (the actions try the sender id as the debtor's number first). ``session_confirm``
+  carries ``{"session_id", "signature"}``. A socket can only send into the session it was
+  confirmed for: a ``user_uttered`` before ``session_request``, or naming another session, is
+  refused with an error event.
 * **RasaHQ/rasa#13027.** Rasa 3.6.21 calls ``sio.enter_room`` without ``await``; on
   python-socketio 5.x it is a coroutine, so the socket never joins the session's room and the
   bot's replies to a persisted session are lost. Here it is awaited.
 * **Custom payloads.** Rasa spreads ``json_message`` into ``AsyncServer.emit(**json_message)``,
   which raises ``TypeError`` for our ``{"type": "list", "rows": [...]}``; here it is sent as
   ``bot_uttered`` ``{"custom": {...}}`` (a Rasa-style ``{"data": ...}`` payload is sent as is).
-* **Input checks.** Empty, non-text or over-long messages get a polite error event in Spanish
-  instead of reaching the bot (or raising).
+* **Input checks.** Empty or non-text messages get a polite error event in Spanish instead of
+  reaching the bot (or raising). An over-long text reaches the bot cut to
+  ``MAX_MESSAGE_CHARS + 1`` characters (``bound_user_text``): the NLU answers it with
+  ``utter_mensaje_muy_largo`` from domain.yml and the tracker never holds more.
+* **Rate limits** (``cobranza/channels/limits.py``): per session and per client address
+  (``request.remote_addr`` when Sanic is told about the proxy, e.g. ``SANIC_PROXIES_COUNT=1``,
+  else the peer address). Over the limit a message is dropped before Rasa, and the socket gets
+  one ``rate_limited`` error event (text: ``utter_demasiados_mensajes``) a minute at most.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import logging
 import os
 import re
 import secrets
+import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +54,20 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.config import load_settings
+from cobranza.domain.text import MAX_MESSAGE_CHARS
+
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "webchat"
 SECRET_ENV = "WEBCHAT_SESSION_SECRET"  # noqa: S105 (the variable's name, not a secret)
 SESSION_ID_PREFIX = "web-"
-SESSION_ID_RE = re.compile(r"web-[A-Za-z0-9_-]{22}")
+# Letters only (22 of 52: 125 random bits): no digit, so no id is ever a phone number.
+SESSION_ID_ALPHABET = string.ascii_letters
+SESSION_ID_LENGTH = 22
+SESSION_ID_RE = re.compile(rf"web-[A-Za-z]{{{SESSION_ID_LENGTH}}}")
 SIGNATURE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
-MAX_MESSAGE_CHARS = 4000
 # Client metadata is untrusted: only these keys reach the tracker (the NLU reads `time_zone`).
 ALLOWED_METADATA = {"time_zone": 64}
 
@@ -92,11 +107,8 @@ ERROR_TEXTS = {
     ),
     "invalid": "No pude leer tu mensaje. ¿Podrías escribirlo de nuevo, por favor?",
     "empty": "Tu mensaje está vacío. Escribe algo para continuar, por favor.",
-    "too_long": (
-        f"Tu mensaje es muy largo (máximo {MAX_MESSAGE_CHARS:,} caracteres). "
-        "¿Podrías escribirlo más corto, por favor?"
-    ),
 }
+RATE_LIMITED = "rate_limited"  # error code; its text is utter_demasiados_mensajes (domain.yml)
 
 
 class SessionSigner:
@@ -125,7 +137,9 @@ class SessionSigner:
 
     @staticmethod
     def new_session_id() -> str:
-        return SESSION_ID_PREFIX + secrets.token_urlsafe(16)  # 16 bytes: 22 characters
+        return SESSION_ID_PREFIX + "".join(
+            secrets.choice(SESSION_ID_ALPHABET) for _ in range(SESSION_ID_LENGTH)
+        )
 
     def sign(self, session_id: str) -> str:
         digest = hmac.new(
@@ -254,6 +268,17 @@ class WebChatBlueprint(SocketBlueprint):
             app.blueprint(self.ctx.page)
 
 
+def client_address(environ: Mapping[str, Any] | None) -> str | None:
+    """The browser's address, for the per-address rate limit: the forwarded one when Sanic is
+    configured for the proxy in front (``SANIC_PROXIES_COUNT`` / ``SANIC_REAL_IP_HEADER``; else
+    Sanic ignores forwarding headers, which any client can forge), otherwise the peer address.
+    Behind an unconfigured proxy every browser shares the proxy's address and its limit."""
+    request = (environ or {}).get("sanic.request")
+    if not isinstance(request, Request):
+        return None
+    return request.remote_addr or request.ip or None
+
+
 class WebChatInput(SocketIOInput):
     """The debtors' web chat (see the module docstring). ``credentials.yml``::
 
@@ -297,6 +322,7 @@ class WebChatInput(SocketIOInput):
         metadata_key: str | None = "metadata",
         error_evt: str = "chat_error",
         signer: SessionSigner | None = None,
+        gate: InboundGate | None = None,
     ) -> None:
         super().__init__(
             user_message_evt,
@@ -310,6 +336,7 @@ class WebChatInput(SocketIOInput):
         )
         self.error_evt = error_evt
         self.signer = signer or SessionSigner.from_environment()
+        self.gate = gate or InboundGate.from_settings(load_settings())
 
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
@@ -324,6 +351,7 @@ class WebChatInput(SocketIOInput):
             "bot_message_evt": self.bot_message_evt,
             "error_evt": self.error_evt,
             "session_persistence": "true" if self.session_persistence else "false",
+            "max_message_chars": str(MAX_MESSAGE_CHARS),
         }
 
     def _metadata(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -347,6 +375,7 @@ class WebChatInput(SocketIOInput):
         self.sio = sio
         namespace = self.namespace
         signer = self.signer
+        gate = self.gate
         assets = _load_assets(STATIC_DIR)
         page = _Asset(
             _render_page(assets["index.html"].body, self._page_values()), CONTENT_TYPES[".html"]
@@ -359,10 +388,10 @@ class WebChatInput(SocketIOInput):
             __name__,
         )
 
-        async def refuse(sid: str, code: str) -> None:
+        async def refuse(sid: str, code: str, text: str | None = None) -> None:
             await sio.emit(
                 self.error_evt,
-                {"code": code, "text": ERROR_TEXTS[code]},
+                {"code": code, "text": text or ERROR_TEXTS[code]},
                 to=sid,
                 namespace=namespace,
             )
@@ -442,17 +471,19 @@ class WebChatInput(SocketIOInput):
             if not text.strip():
                 await refuse(sid, "empty")
                 return
-            if len(text) > MAX_MESSAGE_CHARS:
-                await refuse(sid, "too_long")
-                return
-            await on_new_message(
-                UserMessage(
-                    text,
-                    WebChatOutput(sio, self.bot_message_evt, namespace),
-                    session_id,
-                    input_channel=self.name(),
-                    metadata=self._metadata(data),
-                )
+            message = UserMessage(
+                bound_user_text(text),
+                WebChatOutput(sio, self.bot_message_evt, namespace),
+                session_id,
+                input_channel=self.name(),
+                metadata=self._metadata(data),
             )
+
+            async def tell(notice: str) -> None:
+                await refuse(sid, RATE_LIMITED, notice)
+
+            address = client_address(sio.get_environ(sid, namespace=namespace))
+            if await gate.admit(message, address, tell):
+                await on_new_message(message)
 
         return webhook

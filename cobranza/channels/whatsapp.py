@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cobranza.adapters import db
 from cobranza.adapters.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.channels.limits import InboundGate, bound_user_text
 from cobranza.config import PROJECT_ROOT, ConfigError, Secret, load_settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
@@ -515,9 +516,12 @@ class WhatsAppInput(InputChannel):
         config = WhatsAppConfig.from_env()
         return cls(config, WhatsAppStore(load_settings().database_url))
 
-    def __init__(self, config: WhatsAppConfig, store: WhatsAppStore) -> None:
+    def __init__(
+        self, config: WhatsAppConfig, store: WhatsAppStore, gate: InboundGate | None = None
+    ) -> None:
         self.config = config
         self.store = store
+        self.gate = gate or InboundGate.from_settings(load_settings())
         self.client = GraphClient(config)
         self.replies = polite_replies()
         self._queues: dict[str, asyncio.Queue[Inbound]] = {}
@@ -537,15 +541,15 @@ class WhatsAppInput(InputChannel):
             reply = self.replies.get(message.kind) or self.replies["otro"]
             await output.send_text_message(message.wa_id, reply)
             return
-        await on_new_message(
-            UserMessage(
-                message.text[:MAX_TEXT],
-                output,
-                message.wa_id,
-                input_channel=CHANNEL,
-                metadata={"whatsapp_message_id": message.message_id},
-            )
+        user_message = UserMessage(
+            bound_user_text(message.text),  # the NLU answers a bounded text "too long"
+            output,
+            message.wa_id,
+            input_channel=CHANNEL,
+            metadata={"whatsapp_message_id": message.message_id},
         )
+        if await self.gate.admit(user_message):  # per-sender rate limit; one polite notice
+            await on_new_message(user_message)
 
     async def _drain(
         self, wa_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cobranza.config import PROJECT_ROOT
+from cobranza.domain.text import MAX_MESSAGE_CHARS
 from tests.integration.test_webchat_channel import (
     BUTTONS,
     LIST_ROWS,
@@ -94,6 +95,17 @@ def test_chat_in_the_browser(browser: Any, server: StubServer) -> None:
     # type and press Enter
     box = page.get_by_label("Tu mensaje")
     expect(box).to_have_attribute("placeholder", "Escribe tu mensaje…")
+    # the server's limit, rendered into the page: the box takes no more, the script sends no more
+    expect(box).to_have_attribute("maxlength", str(MAX_MESSAGE_CHARS))
+    assert (
+        page.evaluate(
+            "() => { const box = document.getElementById('chat-input');"
+            f" box.value = 'x'.repeat({MAX_MESSAGE_CHARS + 1});"
+            " document.getElementById('chat-form').requestSubmit(); return box.value.length; }"
+        )
+        == MAX_MESSAGE_CHARS + 1
+    )  # refused by the script: still in the box
+    expect(page.get_by_test_id("msg-error").last).to_contain_text("muy largo")
     box.fill("hola")
     box.press("Enter")
     expect(page.get_by_test_id("msg-user").last).to_contain_text("hola")

@@ -12,8 +12,10 @@ import logging
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Sanic
 from sanic.touchup import TouchUp
 
+from cobranza.channels.limits import InboundGate, RateLimiter, domain_response
 from cobranza.channels.webchat import (
     MAX_MESSAGE_CHARS,
     SECRET_ENV,
@@ -31,6 +34,9 @@ from cobranza.channels.webchat import (
     SessionSigner,
     WebChatInput,
 )
+from cobranza.clock import FixedClock
+from cobranza.config import load_settings
+from cobranza.domain.phones import InvalidPhone, normalize_phone
 
 BUTTONS = [
     {"title": "Ver mis opciones", "payload": "/pedir_opciones"},
@@ -378,7 +384,6 @@ def test_without_persistence_sessions_are_not_resumed() -> None:
     [
         ({"message": ""}, "empty"),
         ({"message": " \n\t "}, "empty"),
-        ({"message": "x" * (MAX_MESSAGE_CHARS + 1)}, "too_long"),
         ({"message": 42}, "invalid"),
         ({"message": None}, "invalid"),
         ({"message": ["hola"]}, "invalid"),
@@ -389,7 +394,6 @@ def test_without_persistence_sessions_are_not_resumed() -> None:
     ids=[
         "empty",
         "blank",
-        "too-long",
         "number",
         "null",
         "list",
@@ -421,6 +425,24 @@ def test_longest_message_is_accepted(server: StubServer) -> None:
             assert (await chat.expect("bot_uttered"))["text"].startswith("eco: aaa")
 
     run(scenario())
+
+
+@pytest.mark.parametrize("size", [MAX_MESSAGE_CHARS + 1, 100_000])
+def test_an_over_long_message_reaches_the_bot_bounded(server: StubServer, size: int) -> None:
+    """Rasa keeps the text in the tracker: never more than one character over the limit (the
+    NLU answers it "too long", from domain.yml)."""
+    text = ("te pago 500 el viernes " * (size // 20))[:size]
+
+    async def scenario() -> None:
+        async with Chat(server.url) as chat:
+            await chat.session()
+            await chat.say(text)
+            assert (await chat.expect("bot_uttered", timeout=10))["text"].startswith("eco: te")
+
+    run(scenario())
+    [message] = server.agent.received
+    assert message.text == text[: MAX_MESSAGE_CHARS + 1]
+    assert len(message.text) == MAX_MESSAGE_CHARS + 1
 
 
 def test_button_payloads_and_custom_lists_reach_the_browser(server: StubServer) -> None:
@@ -479,6 +501,129 @@ def test_output_channel_for_external_events(server: StubServer) -> None:
             assert await chat.expect("bot_uttered") == {"text": "Te recordamos tu pago."}
 
     run(scenario())
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+NOTICE = domain_response("utter_demasiados_mensajes")
+DEFAULTS = load_settings({})  # 20 messages a minute per session, 120 per address
+
+
+def limited_webchat() -> WebChatInput:
+    """The web chat with the default limits on a clock that stands still (no refill mid-test)."""
+    limiter = RateLimiter(
+        DEFAULTS.rate_limit_per_minute,
+        DEFAULTS.rate_limit_per_address_per_minute,
+        FixedClock(datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)),
+    )
+    return WebChatInput(session_persistence=True, gate=InboundGate(limiter, NOTICE))
+
+
+async def flood(chat: Chat, count: int) -> None:
+    """``count`` messages as fast as the client sends them in small batches: python-engineio
+    refuses a long-polling POST with more than 16 packets ("Too many packets in payload") and
+    drops the connection, which would end the flood early."""
+    for n in range(count):
+        await chat.say(f"mensaje {n}")
+        await asyncio.sleep(0.02)
+
+
+async def replies(chat: Chat, count: int) -> Counter[str]:
+    """The next ``count`` events (by name, with the error code), then half a second of nothing."""
+    seen: Counter[str] = Counter()
+    for _ in range(count):
+        event, data = await chat.next(TIMEOUT)
+        if event == "chat_error":
+            assert data == {"code": "rate_limited", "text": NOTICE}
+            event = "rate_limited"
+        seen[event] += 1
+    await chat.nothing()
+    return seen
+
+
+def test_a_flood_from_one_session_reaches_the_bot_20_times_and_gets_one_notice() -> None:
+    async def scenario(url: str) -> None:
+        async with Chat(url) as chat:
+            await chat.session()
+            await flood(chat, 35)
+            assert await replies(chat, 21) == {"bot_uttered": 20, "rate_limited": 1}
+
+    with serve_stub(limited_webchat()) as running:
+        run(scenario(running.url))
+        assert len(running.agent.received) == 20
+
+
+def test_many_sessions_from_one_address_share_its_limit() -> None:
+    """Seven sockets, a new session each, 20 messages each, all from 127.0.0.1: 120 reach the
+    bot; the seventh session gets nothing through and is told once."""
+
+    async def scenario(url: str) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for _ in range(7):
+            async with Chat(url) as chat:
+                await chat.session()
+                await flood(chat, 20)
+                got = Counter[str]()
+                while True:
+                    try:
+                        event, data = await chat.next(1.0)
+                    except asyncio.TimeoutError:
+                        break
+                    got["rate_limited" if event == "chat_error" else event] += 1
+                    if event == "chat_error":
+                        assert data == {"code": "rate_limited", "text": NOTICE}
+                assert got["rate_limited"] <= 1
+                total.update(got)
+        return total
+
+    with serve_stub(limited_webchat()) as running:
+        total = asyncio.run(asyncio.wait_for(scenario(running.url), 60))
+        assert len(running.agent.received) == 120
+    assert total == {"bot_uttered": 120, "rate_limited": 1}  # the 7th session, told once
+
+
+def test_rate_limit_notices_reach_only_the_sender() -> None:
+    async def scenario(url: str) -> None:
+        async with Chat(url) as flooder, Chat(url) as other:
+            await flooder.session()
+            await other.session()
+            await flood(flooder, 25)
+            assert await replies(flooder, 21) == {"bot_uttered": 20, "rate_limited": 1}
+            await other.say("hola")
+            assert (await other.expect("bot_uttered"))["text"] == "eco: hola"
+
+    with serve_stub(limited_webchat()) as running:
+        run(scenario(running.url))
+
+
+# --- session ids are not phone numbers --------------------------------------------------------
+
+
+def test_issued_session_ids_are_never_a_phone_number(server: StubServer) -> None:
+    """The actions try the sender id as the debtor's number first: no id may parse as one."""
+    signer = SessionSigner(b"s" * 32)
+    issued = [signer.new_session_id() for _ in range(20_000)]
+    assert len(set(issued)) == len(issued)
+    parsed = []
+    for session_id in issued:
+        assert SESSION_ID_RE.fullmatch(session_id), session_id
+        assert signer.verify(session_id, signer.sign(session_id))
+        try:
+            parsed.append(normalize_phone(session_id))
+        except InvalidPhone:
+            continue
+    assert parsed == []
+
+    async def from_the_server() -> list[str]:
+        ids = []
+        for _ in range(5):
+            async with Chat(server.url) as chat:
+                ids.append((await chat.session())["session_id"])
+        return ids
+
+    for session_id in run(from_the_server()):
+        with pytest.raises(InvalidPhone):
+            normalize_phone(session_id)
 
 
 # --- secret ---------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from cobranza.nlu.normalizer import EntityNormalizer
 SPACY_CONFIG = PROJECT_ROOT / "config_spacy.yml"
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yml"
 NORMALIZER = "cobranza.nlu.normalizer.EntityNormalizer"
+LIMITER = "cobranza.nlu.limits.MessageLengthLimiter"
+TOO_LONG = "cobranza.nlu.limits.TooLongMessageClassifier"
 SPACY_COMPONENTS = ["SpacyNLP", "SpacyTokenizer", "SpacyFeaturizer"]
 VECTOR_WIDTH = 4
 WORDS = ["le", "deposito", "mil", "quinientos", "el", "viernes", "gracias"]
@@ -74,17 +76,18 @@ def create(cls: Any, config: dict[str, Any], tmp_path: Path, node: str) -> Any:
     )
 
 
-def test_spacy_config_starts_with_the_spacy_components() -> None:
+def test_spacy_config_starts_with_the_length_limit_then_the_spacy_components() -> None:
     config = load_yaml(SPACY_CONFIG)
     names = [c["name"] for c in config["pipeline"]]
-    assert names[:3] == SPACY_COMPONENTS
+    assert names[0] == LIMITER and names[-1] == TOO_LONG
+    assert names[1:4] == SPACY_COMPONENTS
     assert entry(config, "SpacyNLP")["model"] == "es_core_news_md"
     assert "WhitespaceTokenizer" not in names
     assert names.index(NORMALIZER) == names.index("DIETClassifier") + 1
     assert names.index("EntitySynonymMapper") > names.index(NORMALIZER)
     # after the spaCy part, the same components in the same order as config.yml
     default = [c["name"] for c in load_yaml(DEFAULT_CONFIG)["pipeline"]]
-    assert default[0] == "WhitespaceTokenizer" and names[3:] == default[1:]
+    assert default[:2] == [LIMITER, "WhitespaceTokenizer"] and names[4:] == default[2:]
 
 
 def test_spacy_components_process_a_spanish_message(spacy_model_dir: Path, tmp_path: Path) -> None:
@@ -155,8 +158,10 @@ def test_spacy_config_and_config_share_policies_and_settings() -> None:
     if NORMALIZER in default_names:
         assert entry(spacy_config, NORMALIZER) == entry(default, NORMALIZER)
 
-    # after the tokenizer (and spaCy's own featurizer) the pipelines are the same, in order
-    spacy_rest = spacy_config["pipeline"][len(SPACY_COMPONENTS) :]
+    # the same length limit first; after the tokenizer (and spaCy's own featurizer) the
+    # pipelines are the same, in order
+    assert spacy_config["pipeline"][0] == default["pipeline"][0]
+    spacy_rest = spacy_config["pipeline"][1 + len(SPACY_COMPONENTS) :]
     tokenizer_at = default_names.index("WhitespaceTokenizer")
     default_rest = default["pipeline"][tokenizer_at + 1 :]
     if NORMALIZER not in default_names:

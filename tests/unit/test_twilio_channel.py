@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -31,11 +32,14 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest.api.v2010.account.message import MessageList
 
+from cobranza.channels.limits import RATE_LIMIT_NOTICE, InboundGate, RateLimiter, domain_response
 from cobranza.channels.twilio import (
     TwilioCredentialsError,
     TwilioWhatsAppInput,
     TwilioWhatsAppOutput,
 )
+from cobranza.clock import FixedClock
+from cobranza.config import load_settings
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -288,6 +292,46 @@ def test_query_string_is_part_of_the_signed_url() -> None:
 
     assert statuses == [204, 403]
     assert [m.text for m in agent.messages] == ["¡Listo!"]
+
+
+# --- bounded input and rate limit ---------------------------------------------------------------
+
+NOTICE = domain_response(RATE_LIMIT_NOTICE)
+
+
+def test_a_100kb_body_reaches_rasa_bounded() -> None:
+    big = ("¡Ya pagué! te pago 500 el viernes " * 3000)[:100_000]
+    assert big[4000] == " "  # Rasa strips a message: the bound keeps a non-blank 4,001st
+    statuses, agent = serve_and_post(channel(), signed_post(inbound(big)))
+    assert statuses == [204]
+    [message] = agent.messages
+    # the NLU answers it "too long"; the tracker keeps 4,001 characters
+    assert message.text == big[:4000] + "e"
+
+
+def test_a_flood_from_one_number_reaches_rasa_20_times_and_gets_one_notice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    create = FakeCreate(monkeypatch)
+    defaults = load_settings({})  # 20 a minute per number; a clock that stands still
+    limiter = RateLimiter(
+        defaults.rate_limit_per_minute,
+        defaults.rate_limit_per_address_per_minute,
+        FixedClock(datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)),
+    )
+    limited = TwilioWhatsAppInput(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        BOT_NUMBER,
+        webhook_url=PUBLIC_URL,
+        gate=InboundGate(limiter, NOTICE),
+    )
+    posts = [signed_post(inbound(f"mensaje {n}", MessageSid=f"SM{n:032d}")) for n in range(30)]
+    other = signed_post(inbound("hola", From="whatsapp:+5215599998888"))
+    statuses, agent = serve_and_post(limited, *posts, other)
+    assert statuses == [204] * 31
+    assert [m.text for m in agent.messages] == [f"mensaje {n}" for n in range(20)] + ["hola"]
+    assert create.calls == [{"to": DEBTOR, "from_": BOT_NUMBER, "body": NOTICE}]
 
 
 def test_rasa_twilio_and_ours_can_share_one_app() -> None:

@@ -3,11 +3,10 @@
 (function () {
   "use strict";
 
-  var MAX_CHARS = 4000;
   var MAX_HISTORY = 200;
   var SESSION_KEY = "cobranza.webchat.session";
   var HISTORY_KEY = "cobranza.webchat.history";
-  var TOO_LONG = "Tu mensaje es muy largo (máximo 4,000 caracteres). ¿Podrías escribirlo más corto, por favor?";
+  var TOO_LONG = "Tu mensaje es muy largo. ¿Podrías escribirlo más corto, por favor?";
 
   var root = document.getElementById("webchat");
   var log = document.getElementById("chat-log");
@@ -15,6 +14,8 @@
   var input = document.getElementById("chat-input");
   var statusLine = document.getElementById("chat-status");
   var cfg = root.dataset;
+  /* the server's limit (cobranza/domain/text.py: MAX_MESSAGE_CHARS), rendered into the page */
+  var MAX_CHARS = parseInt(cfg.maxChars, 10);
   var persistence = cfg.persistence === "true";
 
   var session = persistence ? readJson(SESSION_KEY) : null;
