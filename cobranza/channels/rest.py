@@ -8,7 +8,9 @@ id as ``sender`` would join that debtor's conversation. This subclass:
   conversation, and its sender id never reads as a phone number (the visitor types the number
   and proves it with the date of birth, as on the web chat);
 * ignores a caller-supplied ``input_channel`` and ``metadata``;
-* refuses a body without a text ``sender`` and ``message`` with 400.
+* refuses a body without a text ``sender`` and ``message`` with 400;
+* bounds the text (``bound_user_text``) and applies the per-sender rate limit of the public
+  channels (``cobranza/channels/limits.py``); no streaming mode.
 
 It is for development and tests on loopback (``credentials.yml``); production configurations
 (``credentials.whatsapp.yml``) have no REST channel. It says so when the server starts.
@@ -17,11 +19,18 @@ It is for development and tests on loopback (``credentials.yml``); production co
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage
 from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.config import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +58,9 @@ def _body(request: Request) -> dict[str, Any]:
 class LocalRestInput(RestInput):
     """``POST /webhooks/rest/webhook {"sender": "ana", "message": "hola"}``, development only."""
 
+    def __init__(self, gate: InboundGate | None = None) -> None:
+        self.gate = gate or InboundGate.from_settings(load_settings())
+
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> LocalRestInput:
         logger.warning(
@@ -57,17 +69,26 @@ class LocalRestInput(RestInput):
         )
         return cls()
 
-    async def _extract_sender(self, req: Request) -> str:
-        return namespaced_sender(_body(req).get("sender"))
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
-    def _extract_message(self, req: Request) -> str:
-        message = _body(req).get("message")
-        if not isinstance(message, str):
-            raise InvalidUsage("'message' must be a text")
-        return message
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
 
-    def _extract_input_channel(self, req: Request) -> str:
-        return self.name()  # never the caller's word
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = _body(request)
+            sender = namespaced_sender(body.get("sender"))
+            text = body.get("message")
+            if not isinstance(text, str):
+                raise InvalidUsage("'message' must be a text")
+            collector = CollectingOutputChannel()
+            # The caller's input_channel and metadata are never taken as fact.
+            message = UserMessage(bound_user_text(text), collector, sender, input_channel="rest")
+            # Per sender only: every local caller shares 127.0.0.1 (tests, benchmarks).
+            if await self.gate.admit(message):
+                await on_new_message(message)
+            return response.json(collector.messages)
 
-    def get_metadata(self, request: Request) -> dict[str, Any] | None:
-        return None  # nothing the caller says is stored as fact
+        return webhook

@@ -47,9 +47,18 @@ def graph() -> Iterator[FakeGraphAPI]:
 
 
 @pytest.fixture(scope="module")
-def servers(model: Path, database_url: str, graph: FakeGraphAPI) -> Iterator[Servers]:
+def servers(
+    model: Path, database_url: str, graph: FakeGraphAPI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
+    # Every way in at once: the production channels plus the development REST channel.
+    credentials = tmp_path_factory.mktemp("credentials") / "credentials.yml"
+    credentials.write_text(
+        (PROJECT_ROOT / "credentials.whatsapp.yml").read_text(encoding="utf-8")
+        + "cobranza.channels.rest.LocalRestInput:\n",
+        encoding="utf-8",
+    )
     env = {
-        "RASA_CREDENTIALS": "credentials.whatsapp.yml",
+        "RASA_CREDENTIALS": str(credentials),
         "WHATSAPP_VERIFY_TOKEN": VERIFY,
         "WHATSAPP_APP_SECRET": SECRET,
         "WHATSAPP_ACCESS_TOKEN": TOKEN,
@@ -97,9 +106,18 @@ def test_a_100kb_message_on_rest_gets_the_polite_answer_quickly(servers: Servers
     elapsed = time.monotonic() - started
     assert [r.get("text") for r in replies] == [TOO_LONG]
     assert elapsed < 15, elapsed
-    [event] = user_events(servers, sender)
+    [event] = user_events(servers, f"rest:{sender}")
     read_nothing(event["parse_data"])
+    assert len(event["text"]) == MAX_MESSAGE_CHARS + 1, "the tracker keeps a bounded text"
     still_up(servers)
+
+
+def test_a_flood_on_rest_gets_one_notice(servers: Servers) -> None:
+    sender = "inundacion"
+    answers = [servers.say(sender, f"hola {n}") for n in range(25)]
+    notices = [a for a in answers if any("muchos mensajes" in str(r.get("text")) for r in a)]
+    assert len(notices) == 1 and answers[-1] == [], "one notice, then nothing reaches Rasa"
+    assert len(user_events(servers, f"rest:{sender}")) == PER_MINUTE
 
 
 def test_concurrent_100kb_messages_on_rest(servers: Servers) -> None:
