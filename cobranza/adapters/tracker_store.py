@@ -7,7 +7,9 @@ one source of truth, so no URL or password is ever written in a YAML file. It is
 :class:`SQLTrackerStore` (the ``events`` table, one row per event, sessions as domain.yml's
 ``session_config`` bounds them) on an engine from :func:`cobranza.adapters.db.make_engine`, so
 SQLite gets the same WAL mode and busy timeout as the action server and the console writing the
-same file, and no log line carries the URL's password.
+same file, and no log line carries the URL's password. Rasa runs the store's queries and commits
+on the server's event loop, where every webhook waits for them; here they run in a worker
+thread (Rasa's per-conversation lock still serialises the turns of one conversation).
 
 The ``events`` table is Rasa's: it is created here, not by our migrations, and Alembic ignores
 it (migrations/env.py).
@@ -15,6 +17,8 @@ it (migrations/env.py).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from typing import Any
 
@@ -22,6 +26,8 @@ import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.exc import SQLAlchemyError
 
 from cobranza.adapters import db
@@ -78,6 +84,45 @@ class CobranzaTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
         logger.info("conversations are stored in %s", self.engine.dialect.name)
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        return await asyncio.to_thread(self._load, sender_id, fetch_events_from_all_sessions)
+
+    def _load(self, sender_id: str, all_sessions: bool) -> DialogueStateTracker | None:
+        """Rasa's ``_retrieve``, as a plain function for a worker thread."""
+        with self.session_scope() as session:
+            query = self._event_query(
+                session, sender_id, fetch_events_from_all_sessions=all_sessions
+            )
+            events = [json.loads(row.data) for row in query.all()]
+        if not (self.domain and events):
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)  # the event broker, if any, on the server's loop
+        await asyncio.to_thread(self._store_new_events, tracker)
+
+    def _store_new_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's ``save`` (the events not stored yet, one row each), for a worker thread."""
+        with self.session_scope() as session:
+            for event in list(self._additional_events(session, tracker)):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {})
+                        .get("intent", {})
+                        .get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
 
 
 def _reason(error: SQLAlchemyError, settings: Settings) -> str:

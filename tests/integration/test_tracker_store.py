@@ -211,3 +211,56 @@ def test_no_password_in_the_logs(
     assert "s3cr3t" not in str(failed.value) and "s3cr3t" not in repr(failed.value.__cause__)
     assert "s3cr3t" not in caplog.text
     assert make_url(url).password == "s3cr3t-de-prueba"  # the URL did carry one
+
+
+def test_the_server_loop_does_not_wait_for_the_database(
+    migrated_sqlite: Engine, domain: Domain
+) -> None:
+    """Another process holds the write lock for a second (a long transaction): our save waits
+    for it, and meanwhile the event loop, which serves every webhook, keeps running. Rasa's own
+    store would block the loop that whole second."""
+    import sqlite3
+    import threading
+    import time
+
+    store = _store(migrated_sqlite, domain)
+    tracker = DialogueStateTracker.from_events(SENDER, _handed_off(1_790_000_000.0), domain.slots)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(
+            make_url(str(migrated_sqlite.url)).database or "", isolation_level=None
+        )
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(5)
+        time.sleep(1.0)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    assert locked.wait(5)
+
+    async def go() -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.05)
+        release.set()
+        await store.save(tracker)
+        ticker.cancel()
+        return ticks
+
+    ticks = asyncio.run(go())
+    holder.join()
+    assert ticks >= 40, f"the loop ran {ticks} times in the second the save waited"
+    retrieved = asyncio.run(store.retrieve(SENDER))
+    assert retrieved is not None and list(retrieved.events) == list(tracker.events)
+    store.engine.dispose()
