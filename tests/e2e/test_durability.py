@@ -5,9 +5,10 @@ Graph API, one SQLite database that outlives them.
 First life: a debtor verifies her identity, another one asks for a person (the bot pauses), and
 a third writes while the action server is frozen (SIGSTOP), so the message is acknowledged (200)
 and stored but cannot be answered; then the whole server group is killed with SIGKILL. While the
-servers are down a fourth message is stored as the webhook would have stored it. Second life, on
-the same database: the two stranded messages are answered exactly once (a redelivery too), the
-hand-off is still paused and the verified session is still verified."""
+servers are down a fourth message is stored as the webhook would have stored it, and a third
+debtor's verified conversation is aged past domain.yml's session expiry. Second life, on the same
+database: the two stranded messages are answered exactly once (a redelivery too), the hand-off
+is still paused, the verified session is still verified and the expired one is not."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.slow
 TOKEN, PHONE_ID, SECRET = "EAAG-durable", "109876543210987", "app-secret-durable"
 MARIA = "5215512345678"  # verifies with 12/03/1985
 JUAN = "5216641234567"  # asks for a person
+ANA = "5219981234567"  # verifies with 25/07/1992, then is silent longer than a session lasts
 STRANDED = "5215500000701"  # writes while the action server is frozen
 WHILE_DOWN = "5215500000702"  # its message is stored while the servers are down
 CONTROL = "5215500000703"  # the same words on a healthy server: how many answers one turn makes
@@ -142,6 +144,28 @@ def inbound_row(database_url: str, message_id: str) -> tuple[str, str | None, st
     return row.status, row.status_reason, row.body
 
 
+def age_conversation(database_url: str, sender_id: str, seconds: float) -> None:
+    """Move a stored conversation into the past (the row's timestamp and the event's own)."""
+    engine = db.make_engine(database_url)
+    with engine.begin() as connection:
+        rows = connection.execute(
+            text("SELECT id, data FROM events WHERE sender_id = :s"), {"s": sender_id}
+        ).all()
+        for row in rows:
+            data = json.loads(row.data)
+            data["timestamp"] -= seconds
+            connection.execute(
+                text("UPDATE events SET timestamp = :t, data = :d WHERE id = :i"),
+                {"t": data["timestamp"], "d": json.dumps(data), "i": row.id},
+            )
+    engine.dispose()
+
+
+def session_expiry_minutes() -> float:
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return float(domain["session_config"]["session_expiration_time"])
+
+
 def stored_events(database_url: str, sender_id: str) -> list[dict[str, Any]]:
     """Rasa's events for a conversation, read from the tracker store's table."""
     engine = db.make_engine(database_url)
@@ -189,6 +213,8 @@ def first_life(
         assert "fecha de nacimiento" in chat.say(MARIA, "cuanto debo?")
         verified = chat.say(MARIA, "12 de marzo de 1985", expect=2)
         assert "identidad confirmada" in verified and "$8,450.00" in verified
+        assert "fecha de nacimiento" in chat.say(ANA, "cuanto debo?")
+        assert "$12,000.00" in chat.say(ANA, "25 de julio de 1992", expect=2)
         chat.say(JUAN, "quiero hablar con un asesor")
         assert any(e["event"] == "pause" for e in stored_events(database_url, JUAN))
         chat.say(CONTROL, "hola")
@@ -213,6 +239,8 @@ def first_life(
     now = datetime.now(timezone.utc).replace(microsecond=0)
     message = Inbound(while_down, WHILE_DOWN, "text", now, "hola")
     assert asyncio.run(WhatsAppStore(database_url).accept(message))
+    # Ana's last message, one minute more than a session lasts before the restart.
+    age_conversation(database_url, ANA, (session_expiry_minutes() + 1) * 60)
     return FirstLife(stranded, while_down, control_answers, juan_events)
 
 
@@ -280,3 +308,13 @@ def test_a_paused_hand_off_survives_a_restart(
 def test_a_verified_session_survives_a_restart(first_life: FirstLife, second_life: Chat) -> None:
     answer = second_life.say(MARIA, "cuanto debo?")
     assert "$8,450.00" in answer and "fecha de nacimiento" not in answer
+
+
+def test_an_expired_session_is_not_verified_after_a_restart(
+    first_life: FirstLife, second_life: Chat, database_url: str
+) -> None:
+    answer = second_life.say(ANA, "cuanto debo?")
+    assert "fecha de nacimiento" in answer and "$" not in answer
+    events = stored_events(database_url, ANA)  # the old session is kept, a new one started
+    assert [e["event"] for e in events].count("session_started") == 2
+    assert "25 de julio de 1992" in [e.get("text") for e in events if e["event"] == "user"]

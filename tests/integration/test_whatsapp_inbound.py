@@ -19,6 +19,7 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from cobranza.adapters import db
 from cobranza.adapters.models import WhatsAppInbound
@@ -326,3 +327,31 @@ def test_processing_waits_for_the_action_server(
         return before, len(agent.received)
 
     assert asyncio.run(go()) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_messages_from_before_the_upgrade_count_as_handled(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Rows written before 0007_durable_inbound were handled in memory: the upgrade marks them
+    done, so the first start on the new version does not answer them again."""
+    from sqlalchemy import text
+
+    engine: Engine = request.getfixturevalue(f"empty_{backend}")
+    db.upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO whatsapp_inbound (message_id, wa_id, message_type, sent_at, "
+                "received_at) VALUES ('wamid.viejo', '5215512345678', 'text', :t, :t)"
+            ),
+            {"t": T0.replace(tzinfo=None)},
+        )
+    db.upgrade(engine)
+    assert _rows(engine) == {"wamid.viejo": ("done", None, None)}
+    assert asyncio.run(WhatsAppStore(_url(engine)).pending_senders()) == {}
+    with pytest.raises(IntegrityError):  # the status CHECK constraint
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE whatsapp_inbound SET status = 'olvidado'"))
