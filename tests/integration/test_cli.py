@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cobranza.adapters.db import head_revision
 from cobranza.config import PROJECT_ROOT
 
 AT = "2026-11-22T12:00:00-06:00"
@@ -29,7 +30,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env.pop("PERSONA_PROFILES_DIR", None)
     first = run(env, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert "migrada de vacía a 0005" in first.stdout
+    assert f"migrada de vacía a {head_revision()}" in first.stdout
     assert "al día" in run(env, "db", "upgrade").stdout
     seed = run(env, "seed", "--today", "2026-11-22", "--at", AT)
     assert seed.returncode == 0, seed.stderr
