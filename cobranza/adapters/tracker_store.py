@@ -72,9 +72,7 @@ class CobranzaTrackerStore(SQLTrackerStore):
         settings = settings or load_settings()
         self.engine = db.make_engine(settings.database_url)
         try:
-            with self.engine.begin() as connection:
-                self.Base.metadata.create_all(connection)
-                connection.execute(_CREATE_SESSION_START_INDEX)
+            self._create_table()
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise ConfigError(
@@ -84,6 +82,19 @@ class CobranzaTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
         logger.info("conversations are stored in %s", self.engine.dialect.name)
+
+    def _create_table(self) -> None:
+        """Rasa's table and our index, when missing. Two processes starting together may both
+        find the table missing and one CREATE fail: the second look finds it."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as connection:
+                    self.Base.metadata.create_all(connection)
+                    connection.execute(_CREATE_SESSION_START_INDEX)
+                return
+            except SQLAlchemyError:
+                if attempt == 2:
+                    raise
 
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool

@@ -264,3 +264,38 @@ def test_the_server_loop_does_not_wait_for_the_database(
     retrieved = asyncio.run(store.retrieve(SENDER))
     assert retrieved is not None and list(retrieved.events) == list(tracker.events)
     store.engine.dispose()
+
+
+def test_two_processes_creating_the_table_at_once(migrated_sqlite: Engine, domain: Domain) -> None:
+    """Between our "is there an events table?" and our CREATE TABLE, another process (a second
+    Rasa) creates it: the start must not fail."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    table = CobranzaTrackerStore.SQLEvent.__table__
+    path = make_url(str(migrated_sqlite.url)).database or ""
+    raced: list[bool] = []
+
+    def other_process_wins(*_args: object, **_kwargs: object) -> None:
+        if not raced:
+            raced.append(True)
+            other = sqlite3.connect(path)
+            other.execute(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                "action_name VARCHAR(255), data TEXT)"
+            )
+            other.commit()
+            other.close()
+
+    event.listen(table, "before_create", other_process_wins)
+    try:
+        store = _store(migrated_sqlite, domain)
+    finally:
+        event.remove(table, "before_create", other_process_wins)
+    assert raced == [True]
+    tracker = DialogueStateTracker.from_events(SENDER, _handed_off(1_790_000_000.0), domain.slots)
+    asyncio.run(store.save(tracker))
+    assert asyncio.run(store.retrieve(SENDER)) is not None
+    store.engine.dispose()
