@@ -29,9 +29,14 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Rasa, the action server and the console write this file at once. WAL lets readers
+            # and the writer proceed together (a slow read no longer makes a commit fail with
+            # "database is locked"); writers queue for up to the busy timeout. The timeout comes
+            # first: switching a file to WAL itself waits for other connections' locks.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
         return engine

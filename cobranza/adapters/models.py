@@ -59,6 +59,7 @@ BLOCK_REASONS = ("wrong_number", "third_party")
 REMINDER_STATUSES = ("pending", "sent", "cancelled")
 LOGIN_OUTCOMES = ("pending", "failed", "succeeded", "refused", "forgiven")
 LOCKOUT_SCOPES = ("user", "address")
+INBOUND_STATUSES = ("pending", "done", "failed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -424,17 +425,30 @@ class Reminder(Base):
 
 
 class WhatsAppInbound(Base):
-    """Every inbound WhatsApp message id we accepted: de-duplicates retried deliveries across
-    restarts, and tells when the debtor last wrote (the 24-hour customer-service window)."""
+    """Every inbound WhatsApp message we accepted, stored as ``pending`` before the webhook
+    answers 200 and processed from here (cobranza/channels/whatsapp.py), so a crash after the
+    200 loses nothing. The message id de-duplicates retried deliveries across restarts; the
+    timestamps tell when the debtor last wrote (the 24-hour customer-service window)."""
 
     __tablename__ = "whatsapp_inbound"
-    __table_args__ = (Index("ix_whatsapp_inbound_wa_id_time", "wa_id", "received_at"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", INBOUND_STATUSES), name="status"),
+        Index("ix_whatsapp_inbound_wa_id_time", "wa_id", "received_at"),
+        # The worker's question: which messages are still pending, per sender, oldest first.
+        Index("ix_whatsapp_inbound_status_wa_id_time", "status", "wa_id", "sent_at"),
+    )
 
     message_id = Column(String(128), primary_key=True)  # wamid.…
     wa_id = Column(String(20), nullable=False)  # as Meta sends it (521…)
     message_type = Column(String(20), nullable=False)
     sent_at = Column(UTCDateTime, nullable=False)  # the message's own timestamp
     received_at = Column(UTCDateTime, nullable=False)
+    # What processing needs, kept only while the message is pending (cleared when done/failed).
+    body = Column(Text, nullable=True)  # the text, or the payload of a button or list reply
+    polite_kind = Column(String(20), nullable=True)  # media: which polite answer (imagen, …)
+    status = Column(String(16), nullable=False, default="pending")
+    status_reason = Column(String(60), nullable=True)  # failed: the error's class, no content
+    processed_at = Column(UTCDateTime, nullable=True)
 
 
 class WhatsAppOutbound(Base):

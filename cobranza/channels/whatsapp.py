@@ -4,10 +4,13 @@ Route: ``/webhooks/whatsapp/webhook``.
 
 * ``GET``: Meta's verification handshake (``hub.mode=subscribe``, ``hub.verify_token``).
 * ``POST``: accepted only with a valid ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with
-  the app secret), else 403 and nothing is read. Every message of a batch is de-duplicated by its
-  id in our database (a delivery retried after a restart still has one effect), queued per
-  sender (each sender's messages in order of their timestamps) and the webhook answers 200 at
-  once; the conversation runs after. Status callbacks are stored for metrics.
+  the app secret), else 403 and nothing is read. Every message of a batch is stored in our
+  database as ``pending``, with what processing needs, *before* the webhook answers 200 (Meta
+  does not deliver again what we acknowledged); its id de-duplicates deliveries, also across
+  restarts. The conversation runs after: a worker per sender takes that sender's pending rows
+  from the database in order of their timestamps and marks each ``done`` or ``failed`` (with the
+  error's class, no content) exactly once; at start-up it picks up whatever a crash left
+  pending. Status callbacks are stored for metrics.
 * Text and interactive replies (the button's or row's id is the payload that drives the
   conversation) go to Rasa; images, voice notes, stickers, locations… get a polite answer from
   ``domain.yml`` (``utter_no_soportado_<tipo>``).
@@ -28,24 +31,30 @@ import json
 import logging
 import os
 import random
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import yaml
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic import Blueprint, response
+from rasa.core.tracker_store import TrackerStore
+from rasa.shared.core.events import UserUttered
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import func, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 
 from cobranza.adapters import db
 from cobranza.adapters.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
 from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.clock import Clock, SystemClock
 from cobranza.config import PROJECT_ROOT, ConfigError, Secret, load_settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
@@ -58,6 +67,10 @@ MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY = 3, 20, 1024
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION, ROW_ID, LIST_BUTTON = 10, 24, 72, 200, 20
 MAX_TEXT = 4096
 CONCURRENT_CONVERSATIONS = 4
+PENDING, DONE, FAILED = "pending", "done", "failed"  # whatsapp_inbound.status
+MESSAGE_ID_KEY = "whatsapp_message_id"  # in the UserMessage metadata Rasa stores with the turn
+PENDING_BATCH = 100  # pending rows a worker takes from the database at a time
+ACTIONS_PATIENCE = 120.0  # seconds to wait for the action server at start-up
 SUPPORTED_MEDIA = {
     "image": "imagen",
     "audio": "audio",
@@ -219,8 +232,9 @@ def parse_webhook(payload: Any) -> tuple[list[Inbound], list[StatusUpdate]]:
 class WhatsAppStore:
     """Our database, used from worker threads (the Sanic loop never blocks on it)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, clock: Clock | None = None) -> None:
         self._sessions = db.make_session_factory(db.make_engine(database_url))
+        self._clock = clock or SystemClock()
 
     def _accept(self, message: Inbound, now: datetime) -> bool:
         try:
@@ -232,6 +246,9 @@ class WhatsAppStore:
                         message_type=message.message_type,
                         sent_at=message.sent_at,
                         received_at=now,
+                        body=message.text,
+                        polite_kind=message.kind or None,
+                        status=PENDING,
                     )
                 )
         except IntegrityError:
@@ -239,8 +256,74 @@ class WhatsAppStore:
         return True
 
     async def accept(self, message: Inbound) -> bool:
-        """True the first time a message id is seen, False for a duplicate delivery."""
-        return await asyncio.to_thread(self._accept, message, datetime.now(timezone.utc))
+        """Store the message as pending (committed when this returns). True the first time a
+        message id is seen, False for a duplicate delivery."""
+        return await asyncio.to_thread(self._accept, message, self._clock.now())
+
+    @staticmethod
+    def _inbound(row: WhatsAppInbound) -> Inbound:
+        return Inbound(
+            row.message_id,
+            row.wa_id,
+            row.message_type,
+            row.sent_at,
+            row.body,
+            row.polite_kind or "",
+        )
+
+    def _pending(self, wa_id: str) -> list[Inbound]:
+        with db.session_scope(self._sessions) as session:
+            rows = session.execute(
+                select(WhatsAppInbound)
+                .where(WhatsAppInbound.status == PENDING, WhatsAppInbound.wa_id == wa_id)
+                .order_by(
+                    WhatsAppInbound.sent_at,
+                    WhatsAppInbound.received_at,
+                    WhatsAppInbound.message_id,
+                )
+                .limit(PENDING_BATCH)
+            ).scalars()
+            return [self._inbound(row) for row in rows]
+
+    async def pending(self, wa_id: str) -> list[Inbound]:
+        """The sender's pending messages, oldest first (the order the debtor wrote them)."""
+        return await asyncio.to_thread(self._pending, wa_id)
+
+    def _pending_senders(self) -> dict[str, list[str]]:
+        senders: dict[str, list[str]] = {}
+        with db.session_scope(self._sessions) as session:
+            rows = session.execute(
+                select(WhatsAppInbound.wa_id, WhatsAppInbound.message_id)
+                .where(WhatsAppInbound.status == PENDING)
+                .order_by(
+                    WhatsAppInbound.wa_id,
+                    WhatsAppInbound.sent_at,
+                    WhatsAppInbound.received_at,
+                    WhatsAppInbound.message_id,
+                )
+            )
+            for wa_id, message_id in rows:
+                senders.setdefault(wa_id, []).append(message_id)
+        return senders
+
+    async def pending_senders(self) -> dict[str, list[str]]:
+        """Every pending message id, by sender: what a crash left behind."""
+        return await asyncio.to_thread(self._pending_senders)
+
+    def _finish(self, message_id: str, status: str, reason: str | None, now: datetime) -> bool:
+        with db.session_scope(self._sessions) as session:
+            result = session.execute(
+                update_rows(WhatsAppInbound)
+                .where(WhatsAppInbound.message_id == message_id, WhatsAppInbound.status == PENDING)
+                .values(status=status, status_reason=reason, processed_at=now, body=None)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)
+
+    async def finish(self, message_id: str, status: str, reason: str | None = None) -> bool:
+        """Mark a pending message done or failed, and forget its text (the conversation keeps
+        what it needs). Only a pending row changes, so it is marked once: False otherwise."""
+        return await asyncio.to_thread(self._finish, message_id, status, reason, self._clock.now())
 
     def _last_inbound(self, wa_id: str) -> datetime | None:
         with db.session_scope(self._sessions) as session:
@@ -489,6 +572,40 @@ class WhatsAppOutput(OutputChannel):
 # --- the input channel -------------------------------------------------------------------------
 
 
+def _where(exc: BaseException) -> str:
+    """Where an error was raised (file:line), to log instead of its message, which may quote
+    what the debtor wrote."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
+
+
+async def _wait_until_listening(url: str, poll: float, patience: float) -> bool:
+    """True once something accepts connections at the URL's host and port."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), poll)
+        except (OSError, asyncio.TimeoutError):
+            if loop.time() >= deadline:
+                logger.warning("the action server is not listening after %.0f s", patience)
+                return False
+            await asyncio.sleep(poll)
+            continue
+        writer.close()
+        return True
+
+
+def _log_start_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error(
+            "WhatsApp: pending messages not recovered: %s", type(task.exception()).__name__
+        )
+
+
 def polite_replies(domain_path: Path = PROJECT_ROOT / "domain.yml") -> dict[str, str]:
     """``utter_no_soportado_<tipo>`` texts from domain.yml, by kind (``otro`` as fallback)."""
     domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
@@ -524,8 +641,13 @@ class WhatsAppInput(InputChannel):
         self.gate = gate or InboundGate.from_settings(load_settings())
         self.client = GraphClient(config)
         self.replies = polite_replies()
-        self._queues: dict[str, asyncio.Queue[Inbound]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._woken: set[str] = set()  # senders with rows stored since their worker last looked
+        self._recovered: set[str] = set()  # ids a crash left pending (checked against Rasa)
+        self._tracker_store: TrackerStore | None = None
+        self._open = asyncio.Event()  # workers wait on it; see hold_until_started
+        self._open.set()
+        self._starting: asyncio.Task[int] | None = None
         # Conversations run in the same event loop as the webhook, and the model's inference
         # holds the loop: a few at a time keep the acknowledgements fast under load.
         self._running = asyncio.Semaphore(CONCURRENT_CONVERSATIONS)
@@ -551,31 +673,126 @@ class WhatsAppInput(InputChannel):
         if await self.gate.admit(user_message):  # per-sender rate limit; one polite notice
             await on_new_message(user_message)
 
+    async def _already_answered(self, message: Inbound) -> bool:
+        """A message a crash left pending may have had its whole turn: Rasa saves the turn
+        (with the message id in the user event's metadata) after its answers went out, and the
+        crash fell before the row was marked. Then it is not run again."""
+        if message.text is None or self._tracker_store is None:
+            return False
+        try:
+            tracker = await self._tracker_store.retrieve_full_tracker(message.wa_id)
+        except Exception as exc:  # noqa: BLE001 - unreadable: run the turn rather than drop it
+            logger.warning(
+                "could not read the conversation of %s: %s",
+                mask_phone(message.wa_id),
+                type(exc).__name__,
+            )
+            return False
+        return tracker is not None and any(
+            isinstance(event, UserUttered)
+            and (event.metadata or {}).get(MESSAGE_ID_KEY) == message.message_id
+            for event in tracker.events
+        )
+
+    async def _process(
+        self, message: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
+        """Handle one pending row and mark it: done, or failed with the error's class only."""
+        if message.message_id in self._recovered:
+            self._recovered.discard(message.message_id)
+            if await self._already_answered(message):
+                await self._mark(message, DONE)
+                return
+        try:
+            async with self._running:
+                await self._handle(message, on_new_message)
+        except Exception as exc:  # noqa: BLE001 - any failure marks the row; logged without content
+            logger.error(
+                "WhatsApp message %s from %s failed: %s at %s",
+                message.message_type,
+                mask_phone(message.wa_id),
+                type(exc).__name__,
+                _where(exc),
+            )
+            await self._mark(message, FAILED, type(exc).__name__[:60])
+            return
+        await self._mark(message, DONE)
+
+    async def _mark(self, message: Inbound, status: str, reason: str | None = None) -> None:
+        if not await self.store.finish(message.message_id, status, reason):
+            logger.warning("WhatsApp message from %s was already marked", mask_phone(message.wa_id))
+
     async def _drain(
         self, wa_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
-        queue = self._queues[wa_id]
-        while True:
-            if queue.empty():  # no await between this check and the removal: no lost message
-                del self._workers[wa_id]
-                return
-            message = queue.get_nowait()
-            try:
-                async with self._running:
-                    await self._handle(message, on_new_message)
-            except Exception:
-                logger.exception(
-                    "WhatsApp message %s from %s failed", message.message_type, mask_phone(wa_id)
-                )
+        """The sender's worker: their pending rows, oldest first, until none is left."""
+        try:
+            await self._open.wait()
+            while True:
+                self._woken.discard(wa_id)
+                batch = await self.store.pending(wa_id)
+                for message in batch:
+                    await self._process(message, on_new_message)
+                # No await between this check and the removal: a row stored meanwhile has woken
+                # this sender again, and the loop looks once more.
+                if not batch and wa_id not in self._woken:
+                    del self._workers[wa_id]
+                    return
+        except Exception as exc:  # noqa: BLE001 - the worker must end; logged, rows stay pending
+            # The database failed: the rows stay pending for the next wake-up or start.
+            logger.error(
+                "WhatsApp worker for %s stopped: %s", mask_phone(wa_id), type(exc).__name__
+            )
+            self._workers.pop(wa_id, None)
+
+    def _wake(self, wa_id: str, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        self._woken.add(wa_id)
+        if wa_id not in self._workers:
+            self._workers[wa_id] = asyncio.create_task(self._drain(wa_id, on_new_message))
 
     def _enqueue(
         self, message: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
-        self._queues.setdefault(message.wa_id, asyncio.Queue()).put_nowait(message)
-        if message.wa_id not in self._workers:
-            self._workers[message.wa_id] = asyncio.create_task(
-                self._drain(message.wa_id, on_new_message)
-            )
+        """The message is stored as pending: wake its sender's worker."""
+        self._wake(message.wa_id, on_new_message)
+
+    async def recover(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        tracker_store: TrackerStore | None = None,
+    ) -> int:
+        """Process what a crash left pending (each message once); the number found."""
+        self._tracker_store = tracker_store
+        senders = await self.store.pending_senders()
+        for wa_id, message_ids in senders.items():
+            self._recovered.update(message_ids)
+            self._wake(wa_id, on_new_message)
+        found = sum(len(ids) for ids in senders.values())
+        if found:
+            logger.info("%d WhatsApp message(s) left pending: processing them", found)
+        return found
+
+    def hold_until_started(self) -> None:
+        """Served by Rasa: no worker runs before :meth:`start` (the action server may still be
+        starting; a turn run without it loses its custom actions)."""
+        self._open.clear()
+
+    async def start(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        tracker_store: TrackerStore | None = None,
+        actions_url: str | None = None,
+        poll: float = 0.5,
+        patience: float = ACTIONS_PATIENCE,
+    ) -> int:
+        """Once the action server listens (or after ``patience`` seconds), let the workers run
+        and recover what a crash left pending."""
+        try:
+            if actions_url:
+                await _wait_until_listening(actions_url, poll, patience)
+        finally:
+            self._open.set()
+        return await self.recover(on_new_message, tracker_store)
 
     async def idle(self) -> None:
         """Wait until every queued message was handled (tests and the load script)."""
@@ -584,6 +801,22 @@ class WhatsAppInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("whatsapp_webhook", __name__)
+        self.hold_until_started()
+
+        @hook.listener("after_server_start")
+        async def start_workers(app: Sanic, _loop: Any) -> None:
+            # Rasa loads its agent before the server starts: its tracker store and action
+            # endpoint are known here. Started as a task: the server must not wait on it.
+            agent = getattr(app.ctx, "agent", None)
+            endpoint = getattr(agent, "action_endpoint", None)
+            self._starting = asyncio.create_task(
+                self.start(
+                    on_new_message,
+                    getattr(agent, "tracker_store", None),
+                    getattr(endpoint, "url", None),
+                )
+            )
+            self._starting.add_done_callback(_log_start_failure)
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

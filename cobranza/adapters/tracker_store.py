@@ -1,0 +1,147 @@
+"""Rasa's conversations in our database: a paused hand-off or a verified identity survives a
+restart or a crash (Rasa's default tracker store is in memory).
+
+endpoints.yml names this class (``tracker_store: type: cobranza.adapters.tracker_store.
+CobranzaTrackerStore``) and nothing else: the database is ``DATABASE_URL`` from our settings, the
+one source of truth, so no URL or password is ever written in a YAML file. It is Rasa's
+:class:`SQLTrackerStore` (the ``events`` table, one row per event, sessions as domain.yml's
+``session_config`` bounds them) on an engine from :func:`cobranza.adapters.db.make_engine`, so
+SQLite gets the same WAL mode and busy timeout as the action server and the console writing the
+same file, and no log line carries the URL's password. Rasa runs the store's queries and commits
+on the server's event loop, where every webhook waits for them; here they run in a worker
+thread (Rasa's per-conversation lock still serialises the turns of one conversation).
+
+The ``events`` table is Rasa's: it is created here, not by our migrations, and Alembic ignores
+it (migrations/env.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from sqlalchemy.exc import SQLAlchemyError
+
+from cobranza.adapters import db
+from cobranza.config import ConfigError, Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+# Every turn asks for the conversation's latest session start twice (on retrieve and on save):
+# ``max(timestamp) WHERE sender_id = ? AND type_name = 'session_started'``. Rasa indexes
+# sender_id alone, so that reads every event the debtor ever had (months of reminders and
+# replies). This index answers it from the index alone.
+SESSION_START_INDEX = "ix_events_sender_type_time"
+_CREATE_SESSION_START_INDEX = sa.text(
+    f"CREATE INDEX IF NOT EXISTS {SESSION_START_INDEX} ON events (sender_id, type_name, timestamp)"
+)
+
+
+class CobranzaTrackerStore(SQLTrackerStore):
+    """:class:`SQLTrackerStore` on ``DATABASE_URL``.
+
+    Rasa creates a custom tracker store with ``host`` (the block's ``url``), ``domain``,
+    ``event_broker`` and every other key of the block; any connection setting there is refused,
+    naming the key and never echoing its value. ``settings`` is for tests and tools.
+    """
+
+    def __init__(
+        self,
+        domain: Domain | None = None,
+        event_broker: EventBroker | None = None,
+        host: str | None = None,
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        given = sorted(kwargs) + (["url"] if host is not None else [])
+        if given:
+            raise ConfigError(
+                "endpoints.yml: the tracker store takes its database from DATABASE_URL only; "
+                f"remove {', '.join(given)} from the tracker_store block"
+            )
+        if not isinstance(settings, Settings | None):
+            raise ConfigError("tracker store: settings must come from load_settings()")
+        settings = settings or load_settings()
+        self.engine = db.make_engine(settings.database_url)
+        try:
+            self._create_table()
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise ConfigError(
+                "the tracker store cannot use the database in DATABASE_URL "
+                f"({settings.masked_database_url}): {_reason(exc, settings)}"
+            ) from None  # the driver's exception is not chained: nothing more to leak
+        self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
+        TrackerStore.__init__(self, domain, event_broker)
+        logger.info("conversations are stored in %s", self.engine.dialect.name)
+
+    def _create_table(self) -> None:
+        """Rasa's table and our index, when missing. Two processes starting together may both
+        find the table missing and one CREATE fail: the second look finds it."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as connection:
+                    self.Base.metadata.create_all(connection)
+                    connection.execute(_CREATE_SESSION_START_INDEX)
+                return
+            except SQLAlchemyError:
+                if attempt == 2:
+                    raise
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        return await asyncio.to_thread(self._load, sender_id, fetch_events_from_all_sessions)
+
+    def _load(self, sender_id: str, all_sessions: bool) -> DialogueStateTracker | None:
+        """Rasa's ``_retrieve``, as a plain function for a worker thread."""
+        with self.session_scope() as session:
+            query = self._event_query(
+                session, sender_id, fetch_events_from_all_sessions=all_sessions
+            )
+            events = [json.loads(row.data) for row in query.all()]
+        if not (self.domain and events):
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)  # the event broker, if any, on the server's loop
+        await asyncio.to_thread(self._store_new_events, tracker)
+
+    def _store_new_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's ``save`` (the events not stored yet, one row each), for a worker thread."""
+        with self.session_scope() as session:
+            for event in list(self._additional_events(session, tracker)):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {})
+                        .get("intent", {})
+                        .get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
+
+
+def _reason(error: SQLAlchemyError, settings: Settings) -> str:
+    """The driver's first line (e.g. "Connection refused"), with the password scrubbed should a
+    driver ever echo it."""
+    original = getattr(error, "orig", None) or error
+    first = (str(original).strip().splitlines() or [""])[0][:200]
+    password = sa.engine.make_url(settings.database_url).password
+    if password:
+        first = first.replace(str(password), "***")
+    return f"{type(original).__name__}: {first}"
