@@ -151,11 +151,15 @@ def test_without_the_right_token_nothing_runs(server: ActionServer) -> None:
 
 def test_with_the_token_the_action_runs_and_writes(server: ActionServer) -> None:
     """The same forged call with the token gets through (the caller is then Rasa, by
-    definition) and the action writes its audit row: the "nothing runs" checks can see a run."""
+    definition) and the action writes its audit row (the disclosure decision, refused: no date
+    of birth was checked on the server): the "nothing runs" checks can see a run."""
+    call = forged_call(ANA)
+    call["tracker"]["latest_input_channel"] = "whatsapp"  # the sender id is then a number
+    call["tracker"]["events"][0]["input_channel"] = "whatsapp"
     before = server.dump()
-    response = server.call(forged_body())
+    response = server.call(json.dumps(call).encode())
     assert response.status_code == 200
-    assert response.json()["responses"]
+    assert [r["response"] for r in response.json()["responses"]] == ["utter_pedir_fecha_nacimiento"]
     assert server.dump() != before
 
 

@@ -171,6 +171,9 @@ def test_endpoints_yml_builds_our_store_from_database_url(
     database is DATABASE_URL's (one source of truth), not a default file of Rasa's."""
     url = f"sqlite:///{tmp_path / 'desde-env.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
+    # Rasa expands every ${VAR} of the file, the action endpoint's too (scripts/run.sh sets them).
+    monkeypatch.setenv("ACTIONS_PORT", "5055")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", "t" * 32)
     config = read_endpoint_config(str(PROJECT_ROOT / "endpoints.yml"), "tracker_store")
     assert config is not None and config.url is None and config.kwargs == {}
     store = TrackerStore.create(config, domain=domain)
