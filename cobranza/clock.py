@@ -1,4 +1,4 @@
-"""Injectable clocks: business logic never reads the wall clock directly (GUIDE §3)."""
+"""Injectable clocks: business logic never reads the wall clock directly."""
 
 from __future__ import annotations
 

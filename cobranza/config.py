@@ -1,4 +1,4 @@
-"""Settings read once from the environment (GUIDE §3).
+"""Settings read once from the environment.
 
 Call :func:`load_settings` at start-up and pass the result down; nothing reads ``os.environ``
 elsewhere. Secrets are wrapped in :class:`Secret` so they never show up in a repr or a log line.

@@ -1,4 +1,4 @@
-"""WhatsApp Cloud API channel: our own Rasa connector (GUIDE §5).
+"""WhatsApp Cloud API channel: our own Rasa connector.
 
 Route: ``/webhooks/whatsapp/webhook``.
 

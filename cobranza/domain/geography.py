@@ -1,4 +1,4 @@
-"""Where a debtor lives → IANA time zone (GUIDE §6).
+"""Where a debtor lives → IANA time zone.
 
 The zone comes from the state and municipality of the debtor's address; when the address says
 nothing usable, from the phone's area code (lada); last, the configured default. Since the 2022

@@ -1,4 +1,4 @@
-"""Money as integer centavos in logic, ``Decimal`` at the edges, never float (GUIDE §3)."""
+"""Money as integer centavos in logic, ``Decimal`` at the edges, never float."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mexican phone numbers: E.164 (``+52`` + 10 digits) is the debtor key (GUIDE §5).
+"""Mexican phone numbers: E.164 (``+52`` + 10 digits) is the debtor key.
 
 WhatsApp sends Mexican mobiles as ``521XXXXXXXXXX``; people type ``55 1234 5678`` or
 ``+52 55 1234 5678``. All of them normalise to ``+525512345678``.

@@ -1,4 +1,4 @@
-"""Opt-out keywords decide the intent whatever the model says (GUIDE §6, LFPDPPP): a message
+"""Opt-out keywords decide the intent whatever the model says (LFPDPPP): a message
 that is just BAJA, ALTO or STOP is ``no_contactar`` with confidence 1.0. A message the model did
 not understand (``nlu_fallback``) that states opposition in so many words ("borren mi número",
 "dejen de escribirme") is ``no_contactar`` too: opposition must not be lost to a fallback."""
