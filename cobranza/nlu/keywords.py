@@ -5,34 +5,20 @@ not understand (``nlu_fallback``) that states opposition in so many words ("borr
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from cobranza.consent import is_opposition_phrase, is_opt_out_keyword
+from cobranza.nlu.component import StatelessComponent
 
 OPT_OUT_INTENT = "no_contactar"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class OptOutKeywordClassifier(GraphComponent, IntentClassifier):
+class OptOutKeywordClassifier(StatelessComponent, IntentClassifier):
     """Put it last in the pipeline, after FallbackClassifier."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> OptOutKeywordClassifier:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -23,18 +23,15 @@ bounded text is still recognised here as too long).
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from cobranza.domain.text import MAX_MESSAGE_CHARS
+from cobranza.nlu.component import StatelessComponent
 
 TOO_LONG_INTENT = "mensaje_muy_largo"
 # Set on a Message by MessageLengthLimiter, read by TooLongMessageClassifier (not in the output).
@@ -53,18 +50,8 @@ def cut_to_limit(text: str) -> str | None:
 # A tokenizer-type component so that the recipe runs it, in pipeline order, on the training data
 # and on every message; it produces no tokens.
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class MessageLengthLimiter(GraphComponent):
+class MessageLengthLimiter(StatelessComponent):
     """Put it first in the pipeline, before the tokenizer (and before ``SpacyNLP``)."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> MessageLengthLimiter:
-        return cls()
 
     @staticmethod
     def _limit(message: Message) -> None:
@@ -88,19 +75,9 @@ class MessageLengthLimiter(GraphComponent):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class TooLongMessageClassifier(GraphComponent, IntentClassifier):
+class TooLongMessageClassifier(StatelessComponent, IntentClassifier):
     """Put it last in the pipeline: its decision must not be overridden (not even by opt-out
     phrases found inside a cut text; the debtor is asked for a shorter message instead)."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TooLongMessageClassifier:
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
