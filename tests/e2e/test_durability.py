@@ -34,6 +34,7 @@ from cobranza.channels.whatsapp import Inbound, WhatsAppStore
 from cobranza.config import PROJECT_ROOT
 from cobranza.devtools import Servers, running_servers
 from cobranza.devtools_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from tests.e2e.test_whatsapp import body
 
 pytestmark = pytest.mark.slow
 
@@ -87,16 +88,6 @@ class Chat:
         before = len(self.to(wa_id))
         assert self.post(self.item(wa_id, words))["new"] == 1
         return body(self.wait(wa_id, before + expect)[before:])
-
-
-def body(messages: list[dict[str, Any]]) -> str:
-    parts = []
-    for m in messages:
-        if m["type"] == "text":
-            parts.append(m["text"]["body"])
-        elif m["type"] == "interactive":
-            parts.append(m["interactive"]["body"]["text"])
-    return "\n".join(parts)
 
 
 def group_member(pgid: int, *words: str) -> int:
