@@ -43,24 +43,33 @@ def forged_call(sender: str, action: str = "action_informar_saldo") -> dict[str,
     }
 
 
+RESET = -1  # the server cut the connection while the request was still being sent
+
+
 def raw_request(port: int, head: str, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
     """One HTTP/1.1 request over a plain socket (headers we choose, e.g. a Content-Length we never
-    send), returning the status and whatever the server sent before closing or 1 s of silence."""
+    send), returning the status and whatever the server sent before closing or 1 s of silence.
+    A server that answers and closes while we are still sending may reset the connection, which
+    can discard its answer: the status is then ``RESET``."""
+    received = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(head.encode() + b"\r\n\r\n" + body)
-        received = b""
-        sock.settimeout(1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                if received:
+        try:
+            sock.sendall(head.encode() + b"\r\n\r\n" + body)
+            sock.settimeout(1)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    if received:
+                        break
+                    continue
+                if not chunk:
                     break
-                continue
-            if not chunk:
-                break
-            received += chunk
+                received += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            if not received.startswith(b"HTTP/1.1 "):
+                return RESET, received
     status = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/1.1 ") else 0
     return status, received
 
