@@ -30,6 +30,7 @@ from cobranza.adapters.db import session_scope
 from cobranza.adapters.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
 from cobranza.clock import Clock
 from cobranza.config import ConsoleSecurity
+from cobranza.errors import Rejected
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 10
@@ -37,7 +38,7 @@ SESSION_HOURS = 8
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{2,59}")
 
 
-class AgentError(ValueError):
+class AgentError(Rejected):
     """A problem with an agent account, in Spanish, for the CLI or the console."""
 
 
@@ -127,7 +128,7 @@ class Login:
     expires_at: datetime
 
 
-class LoginLocked(Exception):
+class LoginLocked(Rejected):
     """Too many failed logins for this user name or from this address: try again later."""
 
     def __init__(self, retry_after: timedelta) -> None:

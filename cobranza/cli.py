@@ -22,12 +22,13 @@ from cobranza.clock import Clock, FixedClock, SystemClock, local_today
 from cobranza.config import ConfigError, Settings, load_settings
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import ProfileError, load_profiles
 
 log = logging.getLogger("cobranza.cli")
 
 
-class CliError(Exception):
+class CliError(CobranzaError):
     """A problem to report to the user in one line, exit code 1."""
 
 

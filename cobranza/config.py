@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 
+from cobranza.errors import CobranzaError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(RuntimeError):
+class ConfigError(CobranzaError):
     """A setting is missing or malformed; the message names the variable."""
 
 

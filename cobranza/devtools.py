@@ -18,9 +18,10 @@ from pathlib import Path
 import requests
 
 from cobranza.config import PROJECT_ROOT
+from cobranza.errors import CobranzaError
 
 
-class ServersFailed(RuntimeError):
+class ServersFailed(CobranzaError):
     """The servers did not come up; the message holds the end of their log."""
 
 

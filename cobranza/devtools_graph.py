@@ -40,6 +40,8 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from cobranza.errors import CobranzaError
+
 __all__ = [
     "DEFAULT_DISPLAY_PHONE_NUMBER",
     "DEFAULT_PHONE_NUMBER_ID",
@@ -106,7 +108,7 @@ class InjectedFailure(NamedTuple):
     status: int
 
 
-class _GraphError(Exception):
+class _GraphError(CobranzaError):
     """An error response in Graph's envelope."""
 
     def __init__(

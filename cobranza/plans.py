@@ -12,12 +12,13 @@ from cobranza.adapters.models import AgreementInstallment, PaymentAgreement
 from cobranza.clock import Clock, local_today
 from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
+from cobranza.errors import NotFound
 from cobranza.personas.offers import Offer, compute_offers
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.promises import primary_debt
 
 
-class UnknownOffer(LookupError):
+class UnknownOffer(NotFound):
     """The chosen offer is not among the ones allowed now."""
 
 

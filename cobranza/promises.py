@@ -15,6 +15,7 @@ from cobranza.adapters import repository as repo
 from cobranza.adapters.models import Debt, Promise
 from cobranza.clock import Clock, local_today
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
+from cobranza.errors import Rejected
 from cobranza.personas.profiles import PersonaProfile
 
 # Reasons a promise is refused; each has a response in domain.yml (utter_promesa_<reason>).
@@ -24,7 +25,7 @@ DATE_IN_PAST = "fecha_pasada"
 DATE_BEYOND_HORIZON = "fecha_lejana"
 
 
-class PromiseRejected(ValueError):
+class PromiseRejected(Rejected):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)

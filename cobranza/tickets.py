@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cobranza import audit, verifications
 from cobranza.adapters.models import HandoffTicket
 from cobranza.clock import Clock
+from cobranza.errors import Conflict
 
 OUTCOMES = (
     "promesa_registrada",
@@ -32,7 +33,7 @@ OUTCOMES = (
 FILE_KEYS = ("persona", "balance", "balance_text", "days_past_due", "promises")
 
 
-class TicketError(LookupError):
+class TicketError(Conflict):
     """The ticket does not exist or is not in a state that allows the step."""
 
 

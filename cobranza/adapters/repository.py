@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from cobranza.adapters.models import Consent, Debt, Debtor, HandoffTicket, Payment, Promise
+from cobranza.errors import NotFound
 
 
-class DebtorNotFound(LookupError):
+class DebtorNotFound(NotFound):
     """No debtor with that phone number."""
 
 

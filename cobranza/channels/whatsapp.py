@@ -58,6 +58,7 @@ from cobranza.clock import Clock, SystemClock
 from cobranza.config import PROJECT_ROOT, ConfigError, Secret, load_settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
+from cobranza.errors import CobranzaError
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ class WhatsAppStore:
 # --- outbound ----------------------------------------------------------------------------------
 
 
-class GraphError(RuntimeError):
+class GraphError(CobranzaError):
     """The Graph API refused a message (after the retries)."""
 
 

@@ -52,6 +52,7 @@ from cobranza.clock import Clock, SystemClock
 from cobranza.config import PROJECT_ROOT, ConfigError, ConsoleSecurity, Settings, load_settings
 from cobranza.domain.money import format_mxn, to_pesos
 from cobranza.domain.phones import mask_phone
+from cobranza.errors import CobranzaError, NotFound, Rejected
 from cobranza.personas.profiles import PersonaProfile, load_profiles
 from cobranza.plans import UnknownOffer, accept_offer, current_offers
 from cobranza.promises import PromiseRejected, record_promise
@@ -142,11 +143,11 @@ class ConsoleConfig:
         return cls(rasa_url=url.rstrip("/"), rasa_token=token, port=int(port))
 
 
-class RasaError(RuntimeError):
+class RasaError(CobranzaError):
     """Rasa's HTTP API refused or failed."""
 
 
-class UnaddressableConversation(ValueError):
+class UnaddressableConversation(Rejected):
     """A conversation id that would reach Rasa changed by percent-encoding, or as a dot
     segment that clients and proxies resolve: Rasa would read or write another conversation."""
 
@@ -404,7 +405,7 @@ class Console:
     def _debtor(self, session: Session, phone: str) -> dict[str, Any] | None:
         try:
             report = services.debtor_report(session, phone, self.profiles, self.clock)
-        except LookupError:
+        except NotFound:
             return None
         return {
             "name": report["full_name"],
@@ -598,7 +599,7 @@ class Console:
         """The offers the assistant would make now (the persona's rules), for the agent."""
         try:
             offers = current_offers(session, phone, self._profile(session, phone), self.clock)
-        except LookupError:
+        except NotFound:
             return []
         return [
             {

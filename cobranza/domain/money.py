@@ -6,10 +6,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_currency
 
+from cobranza.errors import Rejected
+
 CENT = Decimal("0.01")
 
 
-class InvalidAmount(ValueError):
+class InvalidAmount(Rejected):
     """An amount that is not a finite number of pesos with at most two decimals."""
 
 

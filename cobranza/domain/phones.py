@@ -10,11 +10,13 @@ import re
 
 import phonenumbers
 
+from cobranza.errors import Rejected
+
 # The three metropolitan areas with two-digit area codes (ladas); every other lada has three.
 TWO_DIGIT_LADAS = frozenset({"55", "56", "33", "81"})
 
 
-class InvalidPhone(ValueError):
+class InvalidPhone(Rejected):
     """Not a Mexican phone number."""
 
 

@@ -18,11 +18,12 @@ import jsonschema
 import yaml
 
 from cobranza.domain.delinquency import BUCKETS
+from cobranza.errors import CobranzaError
 
 SCHEMA_PATH = Path(__file__).with_name("persona_profile.schema.json")
 
 
-class ProfileError(ValueError):
+class ProfileError(CobranzaError):
     """One or more persona profiles are invalid; ``problems`` lists ``file: field: message``."""
 
     def __init__(self, problems: list[str]) -> None:

@@ -782,3 +782,24 @@ def test_migration_keeps_sessions_on_sqlite(empty_sqlite: Engine) -> None:
 
 def test_migration_keeps_sessions_on_postgresql(empty_postgres: Engine) -> None:
     _sessions_survive_the_migration(empty_postgres)
+
+
+def test_a_bug_is_an_error_not_a_missing_debtor(
+    console: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console used to catch LookupError for "no such debtor", so a KeyError in the report
+    showed the agent an empty file and was logged nowhere. Only our NotFound means "not found";
+    a bug answers 500 (aiohttp logs it)."""
+    from cobranza import services
+
+    sender = "webchat-bug"
+    ticket = _handoff(console, sender, MARIA, "solicitud_agente")
+    _verify(console, sender, MARIA)
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise KeyError("full_name")
+
+    monkeypatch.setattr(services, "debtor_report", broken)
+    answer = console.agent().get(f"{console.url}/api/tickets/{ticket}", timeout=10)
+    assert answer.status_code == 500
+    assert "8,450" not in answer.text
