@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate lint test test-stories test-fast bench bench-whatsapp bench-abuse nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-whatsapp bench-abuse nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,8 +56,12 @@ validate: $(STAMP) ## Check the designers' files: persona profiles, forbidden wo
 run: db train ## Set up everything, then start the action server (5055), Rasa (5005: REST, web chat) and the agents' console (5006)
 	scripts/run.sh
 
-servers: ## Start both servers without the set-up checks
+servers: ## Start the three servers without the set-up checks
 	scripts/run.sh
+
+fix: $(STAMP) ## Fix what ruff can (lint fixes, then formatting)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
