@@ -26,13 +26,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
 from rasa.core.channels.channel import UserMessage
 
+from cobranza import responses
 from cobranza.clock import Clock, SystemClock
-from cobranza.config import PROJECT_ROOT, ConfigError, Settings
+from cobranza.config import Settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import MAX_MESSAGE_CHARS
 
@@ -64,15 +63,6 @@ def bound_user_text(text: str) -> str:
         return text
     # text[MAX:] ends with text's last character, which is not blank: lstrip() leaves some
     return text[:MAX_MESSAGE_CHARS] + text[MAX_MESSAGE_CHARS:].lstrip()[0]
-
-
-def domain_response(name: str, domain_path: Path = PROJECT_ROOT / "domain.yml") -> str:
-    """The first text of response ``name`` in domain.yml (texts a person reads live there)."""
-    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
-    variants = (domain.get("responses") or {}).get(name) or []
-    if not variants or not isinstance(variants[0].get("text"), str):
-        raise ConfigError(f"domain.yml needs a text for the response {name}")
-    return str(variants[0]["text"])
 
 
 class Verdict(enum.Enum):
@@ -185,7 +175,7 @@ class InboundGate:
         limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_per_address_per_minute, clock
         )
-        return cls(limiter, domain_response(RATE_LIMIT_NOTICE))
+        return cls(limiter, responses.text(RATE_LIMIT_NOTICE))
 
     async def admit(
         self,

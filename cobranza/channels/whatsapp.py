@@ -40,7 +40,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import yaml
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.tracker_store import TrackerStore
 from rasa.shared.core.events import UserUttered
@@ -51,11 +50,12 @@ from sqlalchemy import func, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 
+from cobranza import responses
 from cobranza.adapters import db
 from cobranza.adapters.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
 from cobranza.channels.limits import InboundGate, bound_user_text
 from cobranza.clock import Clock, SystemClock
-from cobranza.config import PROJECT_ROOT, ConfigError, Secret, load_settings
+from cobranza.config import ConfigError, Secret, load_settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
 from cobranza.errors import CobranzaError
@@ -607,15 +607,9 @@ def _log_start_failure(task: asyncio.Task[int]) -> None:
         )
 
 
-def polite_replies(domain_path: Path = PROJECT_ROOT / "domain.yml") -> dict[str, str]:
+def polite_replies(domain_path: Path = responses.DOMAIN) -> dict[str, str]:
     """``utter_no_soportado_<tipo>`` texts from domain.yml, by kind (``otro`` as fallback)."""
-    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
-    prefix = "utter_no_soportado_"
-    replies = {
-        name[len(prefix) :]: str(variants[0]["text"])
-        for name, variants in (domain.get("responses") or {}).items()
-        if name.startswith(prefix) and variants
-    }
+    replies = responses.first_texts("utter_no_soportado_", domain_path)
     if "otro" not in replies:
         raise ConfigError("domain.yml needs utter_no_soportado_otro for the WhatsApp channel")
     return replies

@@ -40,12 +40,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import yaml
 from aiohttp import web
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from cobranza import agents, audit, compliance, services, tickets
+from cobranza import agents, audit, compliance, responses, services, tickets
 from cobranza.adapters import db
 from cobranza.adapters.models import Agent, HandoffTicket
 from cobranza.clock import Clock, SystemClock
@@ -242,13 +241,11 @@ def last_debtor_message(lines: list[dict[str, Any]]) -> datetime | None:
     return None
 
 
-def canned_replies(domain_path: Path = PROJECT_ROOT / "domain.yml") -> list[dict[str, str]]:
+def canned_replies(domain_path: Path = responses.DOMAIN) -> list[dict[str, str]]:
     """``utter_asesor_*`` from domain.yml (the conduct check scans them like every response)."""
-    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
     return [
-        {"title": name.removeprefix("utter_asesor_").replace("_", " "), "text": v[0]["text"]}
-        for name, v in (domain.get("responses") or {}).items()
-        if name.startswith("utter_asesor_") and v
+        {"title": name.replace("_", " "), "text": text}
+        for name, text in responses.first_texts("utter_asesor_", domain_path).items()
     ]
 
 

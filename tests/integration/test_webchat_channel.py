@@ -25,7 +25,8 @@ from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Sanic
 from sanic.touchup import TouchUp
 
-from cobranza.channels.limits import InboundGate, RateLimiter, domain_response
+from cobranza import responses
+from cobranza.channels.limits import InboundGate, RateLimiter
 from cobranza.channels.webchat import (
     MAX_MESSAGE_CHARS,
     SECRET_ENV,
@@ -505,7 +506,7 @@ def test_output_channel_for_external_events(server: StubServer) -> None:
 
 # --- rate limits ----------------------------------------------------------------------------
 
-NOTICE = domain_response("utter_demasiados_mensajes")
+NOTICE = responses.text("utter_demasiados_mensajes")
 DEFAULTS = load_settings({})  # 20 messages a minute per session, 120 per address
 
 

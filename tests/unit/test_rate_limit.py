@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
+from cobranza import responses
 from cobranza.channels.limits import (
     RATE_LIMIT_NOTICE,
     InboundGate,
     RateLimiter,
     Verdict,
-    domain_response,
 )
 from cobranza.config import ConfigError, Settings, load_settings
 
@@ -155,7 +155,7 @@ def test_concurrent_threads_are_counted_exactly(clock: SteppingClock) -> None:
 def test_concurrent_tasks_through_the_gate_reach_rasa_20_times_and_get_one_notice(
     clock: SteppingClock,
 ) -> None:
-    gate = InboundGate(RateLimiter(20, 120, clock), domain_response(RATE_LIMIT_NOTICE))
+    gate = InboundGate(RateLimiter(20, 120, clock), responses.text(RATE_LIMIT_NOTICE))
     output = CollectingOutputChannel()
     handled: list[str] = []
 
@@ -227,4 +227,4 @@ def test_the_notice_must_exist_in_the_domain(tmp_path: Any) -> None:
     domain = tmp_path / "domain.yml"
     domain.write_text("responses:\n  utter_otro:\n    - text: hola\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=RATE_LIMIT_NOTICE):
-        domain_response(RATE_LIMIT_NOTICE, domain)
+        responses.text(RATE_LIMIT_NOTICE, domain)

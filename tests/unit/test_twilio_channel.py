@@ -32,7 +32,8 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest.api.v2010.account.message import MessageList
 
-from cobranza.channels.limits import RATE_LIMIT_NOTICE, InboundGate, RateLimiter, domain_response
+from cobranza import responses
+from cobranza.channels.limits import RATE_LIMIT_NOTICE, InboundGate, RateLimiter
 from cobranza.channels.twilio import (
     TwilioCredentialsError,
     TwilioWhatsAppInput,
@@ -296,7 +297,7 @@ def test_query_string_is_part_of_the_signed_url() -> None:
 
 # --- bounded input and rate limit ---------------------------------------------------------------
 
-NOTICE = domain_response(RATE_LIMIT_NOTICE)
+NOTICE = responses.text(RATE_LIMIT_NOTICE)
 
 
 def test_a_100kb_body_reaches_rasa_bounded() -> None:
