@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from babel.dates import format_date
 from rasa_sdk import Action, Tracker
@@ -207,6 +208,10 @@ class DbAction(Action, metaclass=ABCMeta):
     slot can never disclose anything. After every action the compliance slots are refreshed."""
 
     requires_identity = False
+    # actions/identity.py: ask_for_identity, handed over by actions/__init__.py. The gate needs
+    # the capabilities (to answer what was asked once verified) and they need this module, so
+    # this module does not import it.
+    identity_gate: ClassVar[Callable[[Turn], list[EventType]]]
     # Anything but an answer drops a pending consent question (a "sí" later must not be read
     # as consent to something the debtor no longer sees).
     answers_consent_question = False
@@ -227,9 +232,7 @@ class DbAction(Action, metaclass=ABCMeta):
         with db.session_scope(runtime.sessions) as session:
             turn = Turn(tracker, held, domain, session, runtime)
             if self.requires_identity and not disclosure_allowed(turn):
-                from actions.identity import ask_for_identity  # identity imports the capabilities
-
-                events = ask_for_identity(turn)
+                events = DbAction.identity_gate(turn)
             else:
                 events = self.handle(turn)
             if tracker.get_slot("consentimiento_en_curso") and not self.answers_consent_question:
