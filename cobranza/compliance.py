@@ -50,6 +50,7 @@ from cobranza.clock import Clock
 from cobranza.config import Settings
 from cobranza.domain.geography import ZoneResolution, resolve_zone
 from cobranza.domain.phones import area_code
+from cobranza.identity import lock_status
 
 CONTACT = "contact_decision"
 DISCLOSURE = "disclosure_decision"
@@ -413,8 +414,6 @@ def decide_disclosure(
     of birth was verified *in this conversation* — the server-side record, never a slot the
     tracker carries — on a number not flagged as a third party, with no verification lock.
     An allowed decision keeps the verification alive for another ``verification_ttl``."""
-    from cobranza.identity import lock_status  # identity imports audit, not us
-
     now = clock.now()
     number = phone or ""
     debtor = session.get(Debtor, phone) if phone else None
