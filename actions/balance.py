@@ -7,8 +7,8 @@ from decimal import Decimal
 from rasa_sdk.events import EventType
 
 from actions.base import DbAction, Turn, money, spoken_date
-from cobranza.payments import payment_methods
-from cobranza.promises import primary_debt
+from cobranza.services.payments import payment_methods
+from cobranza.services.promises import primary_debt
 
 
 def tell_balance(turn: Turn) -> list[EventType]:

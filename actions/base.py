@@ -20,15 +20,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.runtime import Runtime, get_runtime
-from cobranza import compliance
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.clock import local_today
+from cobranza.compliance import decisions
 from cobranza.domain.money import format_mxn
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
-from cobranza.identity import PROVEN_CHANNELS
 from cobranza.nlu.amounts import extract_amount
 from cobranza.nlu.dates import extract_date, resolve_date
 from cobranza.personas.profiles import PersonaProfile
+from cobranza.services.identity import PROVEN_CHANNELS
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Turn:
     domain: dict[str, Any]
     session: Session
     runtime: Runtime
-    disclosure: compliance.Decision | None = field(default=None, init=False)
+    disclosure: decisions.Decision | None = field(default=None, init=False)
 
     @property
     def number_proven(self) -> bool:
@@ -164,7 +164,7 @@ def disclosure_allowed(turn: Turn) -> bool:
     (known debtor, verified in this session, number not flagged, no verification lock); the
     decision is in the audit log."""
     if turn.disclosure is None:
-        turn.disclosure = compliance.decide_disclosure(
+        turn.disclosure = decisions.decide_disclosure(
             turn.session,
             turn.phone,
             turn.conversation_id,
@@ -179,12 +179,12 @@ def compliance_slots(turn: Turn, events: list[EventType]) -> list[EventType]:
     """The compliance slots as the engine sees them after this action (only those that
     change): ``en_horario``, ``consentimiento``, ``contacto_bloqueado``; a flagged number also
     loses ``identidad_verificada``."""
-    flags = compliance.conversation_flags(
+    flags = decisions.conversation_flags(
         turn.session,
         turn.phone,
         turn.runtime.settings,
         turn.runtime.clock,
-        compliance.PROACTIVE_CHANNEL,
+        decisions.PROACTIVE_CHANNEL,
     )
     current = dict(turn.tracker.slots)
     for event in events:

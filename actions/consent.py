@@ -9,9 +9,11 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
 from actions.handoff import hand_off
-from cobranza import audit, compliance, reminders, verifications
-from cobranza.consent import block_number, grant_consent, revoke_consent
+from cobranza.compliance import decisions
+from cobranza.db import audit, verifications
 from cobranza.domain.phones import mask_phone
+from cobranza.services import reminders
+from cobranza.services.consent import block_number, grant_consent, revoke_consent
 
 
 def _acts_for_the_number(turn: Turn) -> bool:
@@ -115,13 +117,13 @@ def answer_consent(turn: Turn) -> list[EventType]:
     grant_consent(
         turn.session,
         turn.phone,
-        compliance.PROACTIVE_CHANNEL,
+        decisions.PROACTIVE_CHANNEL,
         f"conversación {turn.channel}: aceptó el aviso de privacidad simplificado",
         turn.runtime.settings.privacy_notice_url,
         turn.runtime.clock,
     )
     turn.say("utter_consentimiento_registrado")
-    return [*events, SlotSet("consentimiento", compliance.GRANTED), *schedule_reminder(turn)]
+    return [*events, SlotSet("consentimiento", decisions.GRANTED), *schedule_reminder(turn)]
 
 
 def schedule_reminder(turn: Turn) -> list[EventType]:
@@ -129,7 +131,7 @@ def schedule_reminder(turn: Turn) -> list[EventType]:
     result = reminders.schedule(
         turn.session,
         turn.phone,
-        compliance.PROACTIVE_CHANNEL,
+        decisions.PROACTIVE_CHANNEL,
         turn.time_zone,
         turn.runtime.clock,
     )
@@ -150,8 +152,8 @@ def schedule_reminder(turn: Turn) -> list[EventType]:
 
 def reminder_or_consent(turn: Turn) -> list[EventType]:
     """After verification (CONTINUE): the same branch the rules make on ``consentimiento``."""
-    state = compliance.consent_state(turn.session, turn.phone or "", compliance.PROACTIVE_CHANNEL)
-    return schedule_reminder(turn) if state[0] == compliance.GRANTED else ask_consent(turn)
+    state = decisions.consent_state(turn.session, turn.phone or "", decisions.PROACTIVE_CHANNEL)
+    return schedule_reminder(turn) if state[0] == decisions.GRANTED else ask_consent(turn)
 
 
 class ActionProgramarRecordatorio(DbAction):

@@ -10,7 +10,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
-from cobranza.handoff import next_attention, open_ticket
+from cobranza.services.handoff import next_attention, open_ticket
 
 LAST_MESSAGES = 10
 

@@ -13,11 +13,11 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import balance, consent, plans, promises, situations
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
-from cobranza.compliance import blocks_for
+from cobranza.compliance.decisions import blocks_for
 from cobranza.domain.phones import InvalidPhone, normalize_phone
-from cobranza.identity import lock_status, verify_birth_date
 from cobranza.nlu.dates import extract_date
-from cobranza.services import session_context
+from cobranza.services.identity import lock_status, verify_birth_date
+from cobranza.services.views import session_context
 
 # What to do once verified, by the intent that triggered the verification.
 CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {

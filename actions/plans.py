@@ -9,9 +9,9 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
 from cobranza.domain.text import shorten
-from cobranza.hardship import register_discount_request
 from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
-from cobranza.plans import UnknownOffer, accept_offer, current_offers
+from cobranza.services.hardship import register_discount_request
+from cobranza.services.plans import UnknownOffer, accept_offer, current_offers
 
 FREQUENCY_WORDS = {"semanal": "semanales", "quincenal": "quincenales", "mensual": "mensuales"}
 MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list

@@ -9,7 +9,7 @@ from decimal import Decimal
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
-from cobranza.promises import (
+from cobranza.services.promises import (
     AMOUNT_ABOVE_BALANCE,
     AMOUNT_NOT_POSITIVE,
     DATE_BEYOND_HORIZON,

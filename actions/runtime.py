@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.clock import Clock, SystemClock
 from cobranza.config import Settings, load_settings
 from cobranza.personas.profiles import PersonaProfile, load_profiles

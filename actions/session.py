@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from actions.base import channel_name
 from actions.runtime import Runtime, get_runtime, run_in_session
-from cobranza import compliance, services, verifications
+from cobranza.compliance import decisions
+from cobranza.db import verifications
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
-from cobranza.identity import PROVEN_CHANNELS
+from cobranza.services import views
+from cobranza.services.identity import PROVEN_CHANNELS
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,9 @@ def _context(
     settings = runtime.settings
     verifications.end(session, sender_id, runtime.clock.now())
     phone = _sender_phone(sender_id, input_channel)
-    context = services.session_context(session, phone or "", settings.default_time_zone)
-    flags = compliance.conversation_flags(
-        session, phone, settings, runtime.clock, compliance.PROACTIVE_CHANNEL
+    context = views.session_context(session, phone or "", settings.default_time_zone)
+    flags = decisions.conversation_flags(
+        session, phone, settings, runtime.clock, decisions.PROACTIVE_CHANNEL
     )
     return {**context, **flags.as_slots()}
 
@@ -71,7 +73,7 @@ class ActionSessionStart(Action):
                 "persona": None,
                 "zona_horaria": runtime.settings.default_time_zone,
                 "en_horario": False,
-                "consentimiento": compliance.NONE,
+                "consentimiento": decisions.NONE,
                 "contacto_bloqueado": False,
             }
         return [

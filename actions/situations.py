@@ -7,9 +7,9 @@ from rasa_sdk.events import EventType, SlotSet
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from actions.plans import offer_plans_for
-from cobranza.disputes import open_dispute
-from cobranza.hardship import declare_hardship
-from cobranza.payments import record_payment_claim
+from cobranza.services.disputes import open_dispute
+from cobranza.services.hardship import declare_hardship
+from cobranza.services.payments import record_payment_claim
 
 DISPUTE_REVIEW_HOURS = 48
 

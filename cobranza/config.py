@@ -40,7 +40,8 @@ class Secret:
 
 @dataclass(frozen=True)
 class ConsoleSecurity:
-    """How the agents' console guards logins and sessions (cobranza/console/, cobranza/agents.py).
+    """How the agents' console guards logins and sessions (cobranza/console/,
+    cobranza/services/agents.py).
 
     Failed logins are counted per user name and per client address in the database, so a restart
     does not reset them; a user or address over its limit is locked out for ``lockout``.
@@ -64,8 +65,8 @@ class Settings:
     default_time_zone: str
     log_level: str
     agent_hours: tuple[time, time] = (time(9, 0), time(19, 0))
-    # Compliance (cobranza/compliance.py). The legal window is 07:00–22:00 local; an operator
-    # may narrow it, never widen it.
+    # Compliance (cobranza/compliance/). The legal window is 07:00–22:00 local; an operator may
+    # narrow it, never widen it.
     contact_hours: tuple[time, time] = (time(7, 0), time(22, 0))
     daily_contact_cap: int = 1
     weekly_contact_cap: int = 3

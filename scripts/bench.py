@@ -20,10 +20,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from cobranza.adapters import db
-from cobranza.adapters.models import Debtor
+from cobranza import db
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.devtools import Servers, running_servers
+from cobranza.db.models import Debtor
+from cobranza.testing.servers import Servers, running_servers
 
 # (kind, text); {phone} and {dob} are filled per debtor. "action+db" turns run a custom action
 # with queries. A REST conversation identifies like the web chat: number, then date of birth.

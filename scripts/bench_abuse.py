@@ -30,7 +30,7 @@ import requests
 from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.devtools import Servers, running_servers
+from cobranza.testing.servers import Servers, running_servers
 
 MB = 1024 * 1024
 # Ordinary Spanish words: the tokenizer sees one token every ~6 characters, as in a real text.

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
 from cobranza.personas.profiles import PersonaProfile, load_profiles
@@ -53,15 +53,16 @@ def migrated_sqlite(empty_sqlite: Engine) -> Engine:
 @pytest.fixture(scope="session")
 def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One migrated SQLite database with the demo portfolio, shared read-only by tests."""
-    from cobranza import demo, services
+    from cobranza.demo import portfolio
+    from cobranza.services import views
 
     url = sqlite_url(tmp_path_factory.mktemp("seeded") / "demo.db")
     engine = db.make_engine(url)
     db.upgrade(engine)
     factory = db.make_session_factory(engine)
     with db.session_scope(factory) as session:
-        demo.load_demo(session, DEMO_TODAY)
-        services.reassign_personas(
+        portfolio.load_demo(session, DEMO_TODAY)
+        views.reassign_personas(
             session, load_profiles(PROJECT_ROOT / "persona_profiles"), FixedClock(NOW)
         )
     engine.dispose()

@@ -50,12 +50,11 @@ from sqlalchemy import func, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 
-from cobranza import responses
-from cobranza.adapters import db
-from cobranza.adapters.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza import db, responses
 from cobranza.channels.limits import InboundGate, bound_user_text
 from cobranza.clock import Clock, SystemClock
 from cobranza.config import ConfigError, Secret, load_settings
+from cobranza.db.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
 from cobranza.errors import CobranzaError

@@ -12,7 +12,7 @@ API (JSON; the session is an HttpOnly cookie ``consola_sesion`` or ``Authorizati
 ``GET /api/tickets/{id}``, ``POST /api/tickets/{id}/claim|reply|promise|agreement|close|resume``.
 Every POST carries the header ``X-Consola: 1`` (a cross-site form cannot set it) and, when the
 browser sends an ``Origin``, it must be the console's own. Logins are throttled per user name
-and per client address (cobranza/agents.py); sessions end after 8 h, after
+and per client address (cobranza/services/agents.py); sessions end after 8 h, after
 ``CONSOLE_IDLE_TIMEOUT_MINUTES`` without a request (the page's background polls, marked
 ``X-Consola-Poll: 1``, do not count), at logout, or when the agent is disabled.
 
@@ -44,17 +44,19 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 from yarl import URL
 
-from cobranza import agents, audit, compliance, responses, services, tickets
-from cobranza.adapters import db
-from cobranza.adapters.models import Agent, HandoffTicket
+from cobranza import db, responses
 from cobranza.clock import Clock, SystemClock
+from cobranza.compliance import decisions
 from cobranza.config import PROJECT_ROOT, ConfigError, ConsoleSecurity, Settings, load_settings
+from cobranza.db import audit
+from cobranza.db.models import Agent, HandoffTicket
 from cobranza.domain.money import format_mxn, to_pesos
 from cobranza.domain.phones import mask_phone
 from cobranza.errors import CobranzaError, NotFound, Rejected
 from cobranza.personas.profiles import PersonaProfile, load_profiles
-from cobranza.plans import UnknownOffer, accept_offer, current_offers
-from cobranza.promises import PromiseRejected, record_promise
+from cobranza.services import agents, tickets, views
+from cobranza.services.plans import UnknownOffer, accept_offer, current_offers
+from cobranza.services.promises import PromiseRejected, record_promise
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +403,7 @@ class Console:
 
     def _debtor(self, session: Session, phone: str) -> dict[str, Any] | None:
         try:
-            report = services.debtor_report(session, phone, self.profiles, self.clock)
+            report = views.debtor_report(session, phone, self.profiles, self.clock)
         except NotFound:
             return None
         return {
@@ -410,7 +412,7 @@ class Console:
             "persona": report["persona"],
             "balance_text": report["balance_text"],
             "days_past_due": report["days_past_due"],
-            "promises": services.debtor_promises(session, phone)[:5],
+            "promises": views.debtor_promises(session, phone)[:5],
         }
 
     async def show_ticket(self, request: web.Request) -> web.Response:
@@ -510,7 +512,7 @@ class Console:
         now = self.clock.now()
         phone = ticket["debtor_phone"]
         if phone:
-            decision = compliance.decide_contact(
+            decision = decisions.decide_contact(
                 session,
                 phone,
                 self.settings,
@@ -521,7 +523,7 @@ class Console:
                 actor=actor,
             )
             if decision.allowed and decision.rule != "reply":
-                compliance.record_contact(session, phone, ticket["channel"], actor, now)
+                decisions.record_contact(session, phone, ticket["channel"], actor, now)
             result = {"allowed": decision.allowed, "rule": decision.rule, "reason": decision.reason}
         else:
             recent = last is not None and now - last <= self.settings.reply_window
@@ -587,9 +589,7 @@ class Console:
         return str(row.debtor_phone)
 
     def _profile(self, session: Session, phone: str) -> PersonaProfile:
-        persona = services.session_context(session, phone, self.settings.default_time_zone)[
-            "persona"
-        ]
+        persona = views.session_context(session, phone, self.settings.default_time_zone)["persona"]
         return self.profiles.get(persona) or next(p for p in self.profiles.values() if p.fallback)
 
     def _offers(self, session: Session, phone: str) -> list[dict[str, str]]:

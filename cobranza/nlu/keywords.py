@@ -10,7 +10,7 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from cobranza.consent import is_opposition_phrase, is_opt_out_keyword
+from cobranza.compliance.optout import is_opposition_phrase, is_opt_out_keyword
 from cobranza.nlu.component import StatelessComponent
 
 OPT_OUT_INTENT = "no_contactar"

@@ -14,9 +14,9 @@ from rasa_sdk import Tracker
 from sqlalchemy.engine import make_url
 
 from actions import runtime
-from cobranza import verifications
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.config import PROJECT_ROOT, load_settings
+from cobranza.db import verifications
 from cobranza.domain.phones import normalize_phone
 
 

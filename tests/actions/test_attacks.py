@@ -13,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 from actions.balance import ActionInformarSaldo
 from actions.consent import ActionNoContactar
 from actions.promises import ActionProcesarPromesa
-from cobranza.adapters import db
-from cobranza.adapters.models import Consent, Promise
+from cobranza import db
+from cobranza.db.models import Consent, Promise
 from tests.actions.conftest import verify_on_server
 from tests.actions.helpers import entity, responses, run_action
 

@@ -17,11 +17,11 @@ from actions.consent import (
     ActionSolicitarConsentimiento,
 )
 from actions.identity import ActionSolicitarIdentidad
-from cobranza import compliance
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, Consent, Reminder
-from cobranza.consent import block_number
-from cobranza.promises import record_promise
+from cobranza import db
+from cobranza.compliance import decisions
+from cobranza.db.models import AuditLog, Consent, Reminder
+from cobranza.services.consent import block_number
+from cobranza.services.promises import record_promise
 from tests.actions.helpers import all_slots, message, responses, run_action
 
 PHONE = "+525512345678"
@@ -61,7 +61,7 @@ def _pending_promise(runtime, due: date) -> str:  # type: ignore[no-untyped-def]
 def test_the_gate_is_audited_both_ways(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     run_action(ActionInformarSaldo(), tracker_factory(slots=FOUND), domain)
     run_action(ActionInformarSaldo(), tracker_factory(slots=VERIFIED), domain)
-    rows = _decisions(action_runtime, compliance.DISCLOSURE)
+    rows = _decisions(action_runtime, decisions.DISCLOSURE)
     assert [(r.details["allowed"], r.details["rule"]) for r in rows] == [
         (False, "identity"),
         (True, "all_rules_met"),
@@ -100,7 +100,7 @@ def test_wrong_number_and_opt_out_refresh_the_slots(
     events, _ = run_action(
         ActionNoContactar(), tracker_factory(slots=FOUND, intent="no_contactar"), domain
     )
-    assert all_slots(events)["consentimiento"] == compliance.REVOKED
+    assert all_slots(events)["consentimiento"] == decisions.REVOKED
     events, _ = run_action(
         ActionNumeroEquivocado(),
         tracker_factory(slots=FOUND, text="numero equivocado", intent="numero_equivocado"),
@@ -138,7 +138,7 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     scheduled = message(messages, "utter_recordatorio_programado")
     assert scheduled["folio"] == folio
     assert scheduled["cuando"] == "jueves 26 de noviembre a las 10:00"
-    assert all_slots(events)["consentimiento"] == compliance.GRANTED
+    assert all_slots(events)["consentimiento"] == decisions.GRANTED
     with db.session_scope(action_runtime.sessions) as session:
         consent = session.execute(select(Consent).where(Consent.debtor_phone == PHONE)).scalar_one()
         assert (consent.channel, consent.status) == ("whatsapp", "granted")

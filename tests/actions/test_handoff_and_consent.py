@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from actions.answers import ActionProcesarRespuesta
 from actions.consent import ActionNoContactar, ActionNumeroEquivocado
 from actions.handoff import ActionHandoff, ActionInsulto
-from cobranza.adapters import db
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import ContactBlock, HandoffTicket
+from cobranza import db
+from cobranza.db import repository as repo
+from cobranza.db.models import ContactBlock, HandoffTicket
 from tests.actions.helpers import message, responses, run_action
 
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}

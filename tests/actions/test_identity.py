@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.balance import ActionInformarSaldo
-from cobranza.adapters import db
-from cobranza.adapters.models import HandoffTicket
+from cobranza import db
+from cobranza.db.models import HandoffTicket
 from tests.actions.helpers import message, responses, run_action, slots
 
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}

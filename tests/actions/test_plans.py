@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.plans import ActionOfrecerPlanes, ActionSolicitarDescuento
-from cobranza.adapters import db
-from cobranza.adapters.models import Debtor, PaymentAgreement
+from cobranza import db
+from cobranza.db.models import Debtor, PaymentAgreement
 from tests.actions.helpers import message, responses, run_action, slots
 
 MARIA = {

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.promises import ActionProcesarPromesa
-from cobranza.adapters import db
-from cobranza.adapters.models import Promise
+from cobranza import db
+from cobranza.db.models import Promise
 from tests.actions.helpers import entity, message, responses, run_action, slots
 
 VERIFIED = {

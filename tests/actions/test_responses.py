@@ -6,7 +6,7 @@ import re
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.personas.offers import PLAN_INSTALLMENTS, PLAN_PAY_IN_FULL, PLAN_SETTLEMENT
-from cobranza.promises import (
+from cobranza.services.promises import (
     AMOUNT_ABOVE_BALANCE,
     AMOUNT_NOT_POSITIVE,
     DATE_BEYOND_HORIZON,

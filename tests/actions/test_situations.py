@@ -7,8 +7,8 @@ from sqlalchemy import select
 from actions.balance import ActionMetodosPago
 from actions.plans import ActionOfrecerPlanes
 from actions.situations import ActionDificultad, ActionDisputa, ActionPagoRealizado
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, Debt, Debtor, HandoffTicket
+from cobranza import db
+from cobranza.db.models import AuditLog, Debt, Debtor, HandoffTicket
 from tests.actions.helpers import message, responses, run_action, slots
 
 VERIFIED = {

@@ -104,8 +104,8 @@ TYPED_MARIA = {"telefono": "+525512345678", "deudor_encontrado": True, "persona"
 def _blocks_and_revocations(action_runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
-    from cobranza.adapters import db
-    from cobranza.adapters.models import Consent, ContactBlock
+    from cobranza import db
+    from cobranza.db.models import Consent, ContactBlock
 
     with db.session_scope(action_runtime.sessions) as session:
         blocks = session.scalar(
@@ -124,8 +124,8 @@ def _blocks_and_revocations(action_runtime) -> tuple[int, int]:  # type: ignore[
 def _tickets(action_runtime):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from cobranza.adapters import db
-    from cobranza.adapters.models import HandoffTicket
+    from cobranza import db
+    from cobranza.db.models import HandoffTicket
 
     with db.session_scope(action_runtime.sessions) as session:
         return [

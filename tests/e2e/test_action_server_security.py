@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from cobranza.devtools import Servers, running_servers
+from cobranza.testing.servers import Servers, running_servers
 from tests.http_attacks import (
     ANA,
     MIB,

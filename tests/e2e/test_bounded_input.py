@@ -19,9 +19,9 @@ import requests
 import yaml
 
 from cobranza.config import PROJECT_ROOT
-from cobranza.devtools import Servers, running_servers
-from cobranza.devtools_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
 from cobranza.domain.text import MAX_MESSAGE_CHARS
+from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.testing.servers import Servers, running_servers
 from tests.integration.test_webchat_channel import Chat, flood
 
 pytestmark = pytest.mark.slow

@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from cobranza import agents
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, HandoffTicket, PaymentAgreement, Promise
+from cobranza import db
 from cobranza.clock import SystemClock
 from cobranza.config import PROJECT_ROOT
-from cobranza.devtools import Servers, running_servers
+from cobranza.db.models import AuditLog, HandoffTicket, PaymentAgreement, Promise
+from cobranza.services import agents
+from cobranza.testing.servers import Servers, running_servers
 from tests.e2e.test_webchat_page import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow

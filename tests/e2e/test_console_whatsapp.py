@@ -19,12 +19,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from cobranza import agents
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, HandoffTicket, Promise
+from cobranza import db
 from cobranza.clock import SystemClock
-from cobranza.devtools import Servers, running_servers
-from cobranza.devtools_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.db.models import AuditLog, HandoffTicket, Promise
+from cobranza.services import agents
+from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.testing.servers import Servers, running_servers
 
 pytestmark = pytest.mark.slow
 

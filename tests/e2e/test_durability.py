@@ -28,12 +28,12 @@ import requests
 import yaml
 from sqlalchemy import select, text
 
-from cobranza.adapters import db
-from cobranza.adapters.models import WhatsAppInbound
+from cobranza import db
 from cobranza.channels.whatsapp import Inbound, WhatsAppStore
 from cobranza.config import PROJECT_ROOT
-from cobranza.devtools import Servers, running_servers
-from cobranza.devtools_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.db.models import WhatsAppInbound
+from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.testing.servers import Servers, running_servers
 from tests.e2e.test_whatsapp import body
 
 pytestmark = pytest.mark.slow

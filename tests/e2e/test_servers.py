@@ -15,16 +15,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from cobranza import verifications
-from cobranza.adapters import db
-from cobranza.adapters.models import (
+from cobranza import db
+from cobranza.db import verifications
+from cobranza.db.models import (
     Consent,
     ContactBlock,
     HandoffTicket,
     PaymentAgreement,
     Promise,
 )
-from cobranza.devtools import Servers, port_open, running_servers
+from cobranza.testing.servers import Servers, port_open, running_servers
 
 pytestmark = pytest.mark.slow
 

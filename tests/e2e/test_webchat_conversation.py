@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cobranza.adapters import db
-from cobranza.adapters.models import PaymentAgreement, Promise
+from cobranza import db
 from cobranza.config import PROJECT_ROOT
-from cobranza.devtools import Servers, running_servers
+from cobranza.db.models import PaymentAgreement, Promise
+from cobranza.testing.servers import Servers, running_servers
 from tests.e2e.test_webchat_page import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow

@@ -14,11 +14,11 @@ import pytest
 import socketio
 from sqlalchemy import func, select
 
-from cobranza.adapters import db
-from cobranza.adapters.models import Consent, ContactBlock, HandoffTicket
+from cobranza import db
 from cobranza.clock import SystemClock
-from cobranza.devtools import Servers, running_servers
-from cobranza.identity import lock_status
+from cobranza.db.models import Consent, ContactBlock, HandoffTicket
+from cobranza.services.identity import lock_status
+from cobranza.testing.servers import Servers, running_servers
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from cobranza.adapters import db
-from cobranza.adapters.models import Promise, WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
-from cobranza.devtools import Servers, running_servers
-from cobranza.devtools_graph import (
+from cobranza import db
+from cobranza.db.models import Promise, WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.testing.fake_graph import (
     FakeGraphAPI,
     interactive_reply,
     media_message,
@@ -28,6 +27,7 @@ from cobranza.devtools_graph import (
     text_message,
     webhook_payload,
 )
+from cobranza.testing.servers import Servers, running_servers
 
 pytestmark = pytest.mark.slow
 

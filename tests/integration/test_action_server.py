@@ -24,7 +24,7 @@ import requests
 from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT
-from cobranza.devtools import free_port
+from cobranza.testing.servers import free_port
 from tests.http_attacks import (
     ANA,
     MIB,

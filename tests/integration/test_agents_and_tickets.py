@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from cobranza import agents, tickets
-from cobranza.adapters import db
-from cobranza.adapters.models import Agent, AgentSession, AuditLog, HandoffTicket
+from cobranza import db
 from cobranza.clock import FixedClock
 from cobranza.config import load_settings
+from cobranza.db.models import Agent, AgentSession, AuditLog, HandoffTicket
+from cobranza.services import agents, tickets
 from tests.conftest import NOW
 
 CLOCK = FixedClock(NOW)

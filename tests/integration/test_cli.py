@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.config import PROJECT_ROOT
 
 AT = "2026-11-22T12:00:00-06:00"

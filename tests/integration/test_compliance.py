@@ -23,20 +23,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cobranza import verifications
-from cobranza.adapters import db
-from cobranza.adapters.models import (
-    CHANNELS,
-    AuditLog,
-    Consent,
-    ContactAttempt,
-    Creditor,
-    Debt,
-    Debtor,
-    HandoffTicket,
-)
+from cobranza import db
 from cobranza.clock import FixedClock
-from cobranza.compliance import (
+from cobranza.compliance.decisions import (
     CONTACT,
     DISCLOSURE,
     GRANTED,
@@ -52,8 +41,19 @@ from cobranza.compliance import (
     record_contact,
 )
 from cobranza.config import ConfigError, load_settings
-from cobranza.consent import block_number, grant_consent, revoke_consent
-from cobranza.identity import verify_birth_date
+from cobranza.db import verifications
+from cobranza.db.models import (
+    CHANNELS,
+    AuditLog,
+    Consent,
+    ContactAttempt,
+    Creditor,
+    Debt,
+    Debtor,
+    HandoffTicket,
+)
+from cobranza.services.consent import block_number, grant_consent, revoke_consent
+from cobranza.services.identity import verify_birth_date
 from tests.conftest import sqlite_url
 
 UTC = timezone.utc
@@ -1125,7 +1125,7 @@ def test_property_never_outside_the_window_or_without_consent(
 def test_engine_on_postgresql(empty_postgres) -> None:  # type: ignore[no-untyped-def]
     """Timestamps with time zone, counts and the audit JSON on PostgreSQL: a window edge on each
     side of the 2026 spring change in Tijuana, the daily cap, an opt-out and the audit rows."""
-    from cobranza.consent import revoke_consent
+    from cobranza.services.consent import revoke_consent
 
     db.upgrade(empty_postgres)
     factory = db.make_session_factory(empty_postgres)

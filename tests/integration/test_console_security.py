@@ -32,11 +32,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
-from cobranza import agents
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, HandoffTicket
+from cobranza import db
 from cobranza.config import load_settings
 from cobranza.console.server import Console, ConsoleConfig
+from cobranza.db.models import AuditLog, HandoffTicket
+from cobranza.services import agents
 from tests.conftest import NOW
 
 ANA, ANA_PASSWORD = "ana.ruiz", "clave-de-ana-123"
@@ -596,8 +596,8 @@ TTL = timedelta(minutes=10)  # shorter than the console's idle timeout
 
 
 def _handoff(running: Running, sender: str, phone: str | None, reason: str) -> int:
-    """A ticket as the assistant opens it (cobranza/handoff.py), never verified by itself."""
-    from cobranza.handoff import open_ticket
+    """A ticket as the assistant opens it (cobranza/services/handoff.py), never verified by itself."""
+    from cobranza.services.handoff import open_ticket
 
     with db.session_scope(running.sessions) as session:
         ticket = open_ticket(
@@ -613,7 +613,7 @@ def _handoff(running: Running, sender: str, phone: str | None, reason: str) -> i
 
 
 def _verify(running: Running, sender: str, phone: str) -> None:
-    from cobranza import verifications
+    from cobranza.db import verifications
 
     with db.session_scope(running.sessions) as session:
         verifications.record(session, sender, "webchat", phone, running.clock.now(), TTL)
@@ -790,16 +790,17 @@ def test_a_bug_is_an_error_not_a_missing_debtor(
     """The console used to catch LookupError for "no such debtor", so a KeyError in the report
     showed the agent an empty file and was logged nowhere. Only our NotFound means "not found";
     a bug answers 500 (aiohttp logs it)."""
-    from cobranza import services
 
     sender = "webchat-bug"
     ticket = _handoff(console, sender, MARIA, "solicitud_agente")
     _verify(console, sender, MARIA)
 
+    from cobranza.services import views
+
     def broken(*args: object, **kwargs: object) -> dict[str, object]:
         raise KeyError("full_name")
 
-    monkeypatch.setattr(services, "debtor_report", broken)
+    monkeypatch.setattr(views, "debtor_report", broken)
     answer = console.agent().get(f"{console.url}/api/tickets/{ticket}", timeout=10)
     assert answer.status_code == 500
     assert "8,450" not in answer.text

@@ -11,14 +11,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from cobranza import demo, services
-from cobranza.adapters import db
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import Consent, Debt, Debtor, Payment, Promise
+from cobranza import db
+from cobranza.db import repository as repo
+from cobranza.db.models import Consent, Debt, Debtor, Payment, Promise
+from cobranza.demo import portfolio
 from cobranza.domain.delinquency import BUCKETS, bucket_for
 from cobranza.domain.geography import MEXICAN_TIME_ZONES
 from cobranza.domain.money import to_centavos
 from cobranza.personas.offers import compute_offers
+from cobranza.services import views
 from tests.conftest import DEMO_TODAY
 
 # WhatsApp id, name, birth date, zone, balance, days past due, persona (None: any), WhatsApp consent
@@ -94,8 +95,8 @@ def test_documented_debtor(
 ) -> None:  # type: ignore[no-untyped-def]
     phone = "+52" + wa_id[3:]
     with db.session_scope(seeded_sessions) as session:
-        report = services.debtor_report(session, phone, profiles, clock)
-        offers = services.debtor_offers(session, phone, profiles, clock)
+        report = views.debtor_report(session, phone, profiles, clock)
+        offers = views.debtor_offers(session, phone, profiles, clock)
     assert report["full_name"] == name
     assert report["date_of_birth"] == dob
     assert report["time_zone"] == zone
@@ -117,7 +118,7 @@ def test_documented_histories(seeded_sessions, clock) -> None:  # type: ignore[n
     with db.session_scope(seeded_sessions) as session:
 
         def facts(phone: str):  # type: ignore[no-untyped-def]
-            return services.debtor_facts(session, repo.get_debtor(session, phone), clock)
+            return views.debtor_facts(session, repo.get_debtor(session, phone), clock)
 
         maria = session.execute(
             select(func.count())
@@ -193,10 +194,10 @@ def test_load_is_deterministic_and_idempotent(tmp_path) -> None:  # type: ignore
         engine = db.make_engine(f"sqlite:///{tmp_path / name}.db")
         db.upgrade(engine)
         with db.session_scope(db.make_session_factory(engine)) as session:
-            assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+            assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
         engines.append(engine)
     with db.session_scope(db.make_session_factory(engines[0])) as session:
-        assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 0
+        assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 0
     assert _dump(engines[0]) == _dump(engines[1])
 
 
@@ -205,10 +206,10 @@ def test_portfolio_on_postgres(empty_postgres: Engine, profiles, clock) -> None:
     db.upgrade(empty_postgres)
     factory = db.make_session_factory(empty_postgres)
     with db.session_scope(factory) as session:
-        assert demo.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
-        services.reassign_personas(session, profiles, clock)
+        assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+        views.reassign_personas(session, profiles, clock)
     with db.session_scope(factory) as session:
-        report = services.debtor_report(session, "+526641234567", profiles, clock)
+        report = views.debtor_report(session, "+526641234567", profiles, clock)
         total = session.execute(select(func.sum(Debt.current_balance))).scalar_one()
     assert report["balance"] == "23900.50" and report["persona"] == "en_apuros"
     assert isinstance(total, Decimal) and total == total.quantize(Decimal("0.01"))
@@ -222,7 +223,7 @@ def test_load_over_a_portfolio_from_another_version_does_not_collide(tmp_path) -
     db.upgrade(engine)
     factory = db.make_session_factory(engine)
     with db.session_scope(factory) as session:
-        demo.load_demo(session, DEMO_TODAY)
+        portfolio.load_demo(session, DEMO_TODAY)
     old, new = "+525512345678", "+525599990000"
     with db.session_scope(factory) as session:  # María's contract now belongs to another phone
         maria = repo.get_debtor(session, old)
@@ -245,5 +246,5 @@ def test_load_over_a_portfolio_from_another_version_does_not_collide(tmp_path) -
         session.execute(Consent.__table__.delete().where(Consent.debtor_phone == old))
         session.execute(Debtor.__table__.delete().where(Debtor.phone == old))
     with db.session_scope(factory) as session:
-        summary = demo.load_demo(session, DEMO_TODAY)
+        summary = portfolio.load_demo(session, DEMO_TODAY)
     assert summary["debtors_added"] == 0 and summary["debtors_skipped"] == 1

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from cobranza.adapters import db
-from cobranza.adapters.models import Creditor, Debt, Debtor, Promise, metadata
+from cobranza import db
+from cobranza.db.models import Creditor, Debt, Debtor, Promise, metadata
 
 TABLES = {
     "agreement_installments",

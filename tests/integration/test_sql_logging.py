@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from cobranza.adapters import db
-from cobranza.adapters.models import Debtor
+from cobranza import db
+from cobranza.db.models import Debtor
 
 PHONE, BIRTH, NAME = "+525598765432", date(1983, 4, 17), "Rosa Elena Prueba Quintero"
 SECRETS = (PHONE, "5598765432", BIRTH.isoformat(), "1983", NAME)

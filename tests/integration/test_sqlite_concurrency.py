@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 
-from cobranza.adapters import db
-from cobranza.adapters.models import AuditLog, WhatsAppInbound
+from cobranza import db
+from cobranza.db.models import AuditLog, WhatsAppInbound
 
 WRITERS, WRITES = 4, 60
 
@@ -42,9 +42,9 @@ def _conversation_writer(url: str, number: int, started: Any, errors: Any) -> No
     from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from cobranza.adapters.tracker_store import CobranzaTrackerStore
     from cobranza.channels.whatsapp import Inbound, WhatsAppStore
     from cobranza.config import load_settings
+    from cobranza.db.tracker_store import CobranzaTrackerStore
 
     store = CobranzaTrackerStore(
         domain=Domain.empty(), settings=load_settings({"DATABASE_URL": url})

@@ -1,4 +1,4 @@
-"""Rasa's conversations in our database (cobranza/adapters/tracker_store.py), on SQLite and on
+"""Rasa's conversations in our database (cobranza/db/tracker_store.py), on SQLite and on
 PostgreSQL: what a restart must find (a paused hand-off, a verified identity), sessions as
 domain.yml bounds them, configuration from DATABASE_URL only, and Alembic leaving Rasa's table
 alone."""
@@ -27,9 +27,9 @@ from rasa.utils.endpoints import read_endpoint_config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 
-from cobranza.adapters import db
-from cobranza.adapters.tracker_store import CobranzaTrackerStore
+from cobranza import db
 from cobranza.config import PROJECT_ROOT, ConfigError, load_settings
+from cobranza.db.tracker_store import CobranzaTrackerStore
 
 SENDER = "5216641234567"
 

@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from cobranza import demo, handoff
-from cobranza.adapters import db
-from cobranza.adapters.models import HandoffTicket, Promise
+from cobranza import db
 from cobranza.clock import FixedClock
-from cobranza.promises import record_promise
+from cobranza.db.models import HandoffTicket, Promise
+from cobranza.demo import portfolio
+from cobranza.services import handoff
+from cobranza.services.promises import record_promise
 from tests.conftest import DEMO_TODAY, NOW
 
 PHONE = "+525512345678"  # María, olvidadizo
@@ -31,7 +32,7 @@ def _seeded(engine: Engine) -> sessionmaker:
     db.upgrade(engine)
     factory = db.make_session_factory(engine)
     with db.session_scope(factory) as session:
-        demo.load_demo(session, DEMO_TODAY)
+        portfolio.load_demo(session, DEMO_TODAY)
     return factory
 
 

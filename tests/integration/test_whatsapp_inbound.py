@@ -21,9 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from cobranza.adapters import db
-from cobranza.adapters.models import WhatsAppInbound
-from cobranza.adapters.tracker_store import CobranzaTrackerStore
+from cobranza import db
 from cobranza.channels.whatsapp import (
     CONCURRENT_CONVERSATIONS,
     Inbound,
@@ -33,7 +31,9 @@ from cobranza.channels.whatsapp import (
     polite_replies,
 )
 from cobranza.config import Secret, load_settings
-from cobranza.devtools_graph import FakeGraphAPI
+from cobranza.db.models import WhatsAppInbound
+from cobranza.db.tracker_store import CobranzaTrackerStore
+from cobranza.testing.fake_graph import FakeGraphAPI
 
 TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"
 T0 = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from cobranza.adapters import db
-from cobranza.adapters.models import WhatsAppInbound
+from cobranza import db
 from cobranza.channels.whatsapp import (
     GraphClient,
     GraphError,
@@ -23,7 +22,8 @@ from cobranza.channels.whatsapp import (
     WhatsAppStore,
 )
 from cobranza.config import Secret
-from cobranza.devtools_graph import FakeGraphAPI
+from cobranza.db.models import WhatsAppInbound
+from cobranza.testing.fake_graph import FakeGraphAPI
 
 TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
 

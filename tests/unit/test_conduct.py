@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cobranza.conduct import (
+from cobranza.compliance.conduct import (
     PATTERNS,
     ConductRule,
     Violation,

@@ -36,7 +36,7 @@ def _defined_exceptions() -> dict[str, type[BaseException]]:
 
 def test_every_exception_of_ours_has_the_one_root() -> None:
     exceptions = _defined_exceptions()
-    assert "cobranza.adapters.repository.DebtorNotFound" in exceptions  # the walk finds them
+    assert "cobranza.db.repository.DebtorNotFound" in exceptions  # the walk finds them
     strays = sorted(
         name
         for name, cls in exceptions.items()

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cobranza.handoff import next_attention, priority
+from cobranza.services.handoff import next_attention, priority
 
 OPEN, CLOSE = time(9), time(19)
 MX = ZoneInfo("America/Mexico_City")

@@ -6,7 +6,7 @@ import pytest
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from cobranza.consent import is_opposition_phrase, is_opt_out_keyword
+from cobranza.compliance.optout import is_opposition_phrase, is_opt_out_keyword
 from cobranza.nlu.keywords import OptOutKeywordClassifier
 
 

@@ -11,15 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cobranza import audit, compliance
-from cobranza.adapters.models import (
+from cobranza.clock import Clock
+from cobranza.compliance import decisions
+from cobranza.config import Settings
+from cobranza.db import audit
+from cobranza.db.models import (
     AgreementInstallment,
     PaymentAgreement,
     Promise,
     Reminder,
 )
-from cobranza.clock import Clock
-from cobranza.config import Settings
 
 REMIND_AT = time(10, 0)  # local time, the day before the payment
 LAST_CHANCE_AT = time(8, 0)  # local time, on the day, when the day before has passed
@@ -125,7 +126,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
 
 def due(
     session: Session, settings: Settings, clock: Clock
-) -> list[tuple[Reminder, compliance.Decision]]:
+) -> list[tuple[Reminder, decisions.Decision]]:
     """Pending reminders whose time has come, each with a fresh compliance decision. Those the
     rules block for good (opt-out, no consent, third party) are cancelled with the rule; those
     blocked for now (window, caps, open case) stay pending for a later run."""
@@ -141,7 +142,7 @@ def due(
     )
     results = []
     for reminder in pending:
-        decision = compliance.decide_contact(
+        decision = decisions.decide_contact(
             session,
             reminder.debtor_phone,
             settings,
@@ -162,6 +163,6 @@ def due(
 def mark_sent(session: Session, reminder: Reminder, clock: Clock) -> None:
     """After the channel delivered it: counts towards the caps."""
     reminder.status = "sent"
-    compliance.record_contact(
+    decisions.record_contact(
         session, reminder.debtor_phone, reminder.channel, "bot:recordatorio", clock.now()
     )

@@ -1,5 +1,5 @@
 """Server-side identity verifications: the record that a conversation's sender gave the date
-of birth on record for a number. Disclosure looks this record up (cobranza/compliance.py), so a
+of birth on record for a number. Disclosure looks this record up (cobranza/compliance/), so a
 tracker that merely *says* ``identidad_verificada: true`` discloses nothing.
 
 A verification belongs to one conversation (the sender id on its channel) and one number; it
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cobranza.adapters.models import IdentityVerification
+from cobranza.db.models import IdentityVerification
 
 
 def record(

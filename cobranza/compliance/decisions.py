@@ -37,8 +37,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cobranza import audit, verifications
-from cobranza.adapters.models import (
+from cobranza.clock import Clock
+from cobranza.config import Settings
+from cobranza.db import audit, verifications
+from cobranza.db.models import (
     Consent,
     ContactAttempt,
     ContactBlock,
@@ -46,11 +48,9 @@ from cobranza.adapters.models import (
     Debtor,
     HandoffTicket,
 )
-from cobranza.clock import Clock
-from cobranza.config import Settings
 from cobranza.domain.geography import ZoneResolution, resolve_zone
 from cobranza.domain.phones import area_code
-from cobranza.identity import lock_status
+from cobranza.services.identity import lock_status
 
 CONTACT = "contact_decision"
 DISCLOSURE = "disclosure_decision"

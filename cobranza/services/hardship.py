@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cobranza import audit, services
-from cobranza.adapters import repository as repo
 from cobranza.clock import Clock
+from cobranza.db import audit
+from cobranza.db import repository as repo
 from cobranza.personas.profiles import PersonaProfile
+from cobranza.services import views
 
 
 def _reassign(
     session: Session, phone: str, profiles: dict[str, PersonaProfile], clock: Clock
 ) -> str:
     debtor = repo.get_debtor(session, phone)
-    debtor.persona = services.assign(session, debtor, profiles, clock).persona
+    debtor.persona = views.assign(session, debtor, profiles, clock).persona
     session.flush()
     return str(debtor.persona)
 

@@ -111,7 +111,7 @@ def compare_type(
     SQLite where it stores integer centavos; everything else uses Alembic's default."""
     from sqlalchemy import Numeric
 
-    from cobranza.adapters.models import Money
+    from cobranza.db.models import Money
 
     if isinstance(metadata_type, Money):
         return not (

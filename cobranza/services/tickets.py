@@ -3,7 +3,7 @@ with an outcome, or hand the conversation back to the assistant. Every step is a
 agent's name. Used by the console and by the JSON API for helpdesks.
 
 A ticket names the number its conversation is about, but only a date of birth verified *in
-that conversation* (cobranza/verifications.py) makes it the debtor's: until then an agent sees
+that conversation* (cobranza/db/verifications.py) makes it the debtor's: until then an agent sees
 the claimed number marked unverified and nothing of the debtor's file (:func:`public`)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cobranza import audit, verifications
-from cobranza.adapters.models import HandoffTicket
 from cobranza.clock import Clock
+from cobranza.db import audit, verifications
+from cobranza.db.models import HandoffTicket
 from cobranza.errors import Conflict
 
 OUTCOMES = (

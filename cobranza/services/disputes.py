@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cobranza import audit
 from cobranza.clock import Clock
-from cobranza.promises import primary_debt
+from cobranza.db import audit
+from cobranza.services.promises import primary_debt
 
 
 def open_dispute(session: Session, phone: str, said: str, clock: Clock) -> str:

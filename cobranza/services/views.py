@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import Debt, Debtor
 from cobranza.clock import Clock, local_today
+from cobranza.db import repository as repo
+from cobranza.db.models import Debt, Debtor
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, normalize_phone

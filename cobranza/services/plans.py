@@ -6,16 +6,16 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from cobranza import audit
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import AgreementInstallment, PaymentAgreement
 from cobranza.clock import Clock, local_today
+from cobranza.db import audit
+from cobranza.db import repository as repo
+from cobranza.db.models import AgreementInstallment, PaymentAgreement
 from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
 from cobranza.errors import NotFound
 from cobranza.personas.offers import Offer, compute_offers
 from cobranza.personas.profiles import PersonaProfile
-from cobranza.promises import primary_debt
+from cobranza.services.promises import primary_debt
 
 
 class UnknownOffer(NotFound):

@@ -1,11 +1,11 @@
 """Rasa's conversations in our database: a paused hand-off or a verified identity survives a
 restart or a crash (Rasa's default tracker store is in memory).
 
-endpoints.yml names this class (``tracker_store: type: cobranza.adapters.tracker_store.
+endpoints.yml names this class (``tracker_store: type: cobranza.db.tracker_store.
 CobranzaTrackerStore``) and nothing else: the database is ``DATABASE_URL`` from our settings, the
 one source of truth, so no URL or password is ever written in a YAML file. It is Rasa's
 :class:`SQLTrackerStore` (the ``events`` table, one row per event, sessions as domain.yml's
-``session_config`` bounds them) on an engine from :func:`cobranza.adapters.db.make_engine`, so
+``session_config`` bounds them) on an engine from :func:`cobranza.db.make_engine`, so
 SQLite gets the same WAL mode and busy timeout as the action server and the console writing the
 same file, and no log line carries the URL's password. Rasa runs the store's queries and commits
 on the server's event loop, where every webhook waits for them; here they run in a worker
@@ -30,7 +30,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.exc import SQLAlchemyError
 
-from cobranza.adapters import db
+from cobranza import db
 from cobranza.config import ConfigError, Settings, load_settings
 
 logger = logging.getLogger(__name__)

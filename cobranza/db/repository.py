@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from cobranza.adapters.models import Consent, Debt, Debtor, HandoffTicket, Payment, Promise
+from cobranza.db.models import Consent, Debt, Debtor, HandoffTicket, Payment, Promise
 from cobranza.errors import NotFound
 
 

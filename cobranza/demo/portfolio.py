@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cobranza.adapters.models import (
+from cobranza.db.models import (
     AgreementInstallment,
     AuditLog,
     Consent,

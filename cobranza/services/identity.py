@@ -4,7 +4,7 @@ Every answer is an :class:`IdentityAttempt`. Three failures within 24 hours lock
 *conversation* until 24 hours after the third; they lock the *number* too only when the channel
 proves the sender holds it (WhatsApp, Twilio), so a stranger typing a debtor's number on the
 web chat can fail as often as they like without locking the debtor out. A success is recorded
-server-side (cobranza/verifications.py): that record, not a slot, opens disclosure.
+server-side (cobranza/db/verifications.py): that record, not a slot, opens disclosure.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cobranza import audit, verifications
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import IdentityAttempt
 from cobranza.clock import Clock
+from cobranza.db import audit, verifications
+from cobranza.db import repository as repo
+from cobranza.db.models import IdentityAttempt
 
 MAX_ATTEMPTS = 3
 LOCK_HOURS = 24

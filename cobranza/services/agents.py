@@ -25,11 +25,10 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cobranza import audit
-from cobranza.adapters.db import session_scope
-from cobranza.adapters.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
 from cobranza.clock import Clock
 from cobranza.config import ConsoleSecurity
+from cobranza.db import audit, session_scope
+from cobranza.db.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
 from cobranza.errors import Rejected
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from cobranza import audit
 from cobranza.clock import Clock
-from cobranza.promises import primary_debt
+from cobranza.db import audit
+from cobranza.services.promises import primary_debt
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cobranza import audit
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import Debt, Promise
 from cobranza.clock import Clock, local_today
+from cobranza.db import audit
+from cobranza.db import repository as repo
+from cobranza.db.models import Debt, Promise
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
 from cobranza.errors import Rejected
 from cobranza.personas.profiles import PersonaProfile

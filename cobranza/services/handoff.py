@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cobranza import audit
-from cobranza.adapters import repository as repo
-from cobranza.adapters.models import Debtor, HandoffTicket
 from cobranza.clock import Clock
+from cobranza.db import audit
+from cobranza.db import repository as repo
+from cobranza.db.models import Debtor, HandoffTicket
 
 REASONS = (
     "solicitud_agente",

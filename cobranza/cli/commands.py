@@ -16,16 +16,16 @@ from typing import Any
 
 from tabulate import tabulate
 
-from cobranza.adapters import db
-from cobranza.adapters.repository import DebtorNotFound
+from cobranza import db
 from cobranza.clock import Clock, FixedClock, SystemClock, local_today
 from cobranza.config import ConfigError, Settings, load_settings
+from cobranza.db.repository import DebtorNotFound
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
 from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import ProfileError, load_profiles
 
-log = logging.getLogger("cobranza.cli")
+log = logging.getLogger("cobranza.cli.commands")
 
 
 class CliError(CobranzaError):
@@ -83,7 +83,8 @@ def cmd_db_current(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import demo, services
+    from cobranza.demo import portfolio
+    from cobranza.services import views
 
     engine = db.make_engine(settings.database_url)
     if db.current_revision(engine) != db.head_revision():
@@ -97,9 +98,9 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
     )
     factory = db.make_session_factory(engine)
     with db.session_scope(factory) as session:
-        summary = demo.load_demo(session, today)
+        summary = portfolio.load_demo(session, today)
         if summary["debtors_added"]:
-            summary["personas"] = services.reassign_personas(session, profiles, clock)  # type: ignore[assignment]
+            summary["personas"] = views.reassign_personas(session, profiles, clock)  # type: ignore[assignment]
     if summary["debtors_added"]:
         print(
             f"Cartera demo cargada: {summary['debtors_added']} deudores nuevos "
@@ -126,11 +127,11 @@ def cmd_personas_validate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_personas_assign(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import services
+    from cobranza.services import views
 
     profiles = load_profiles(settings.persona_profiles_dir)
     with db.session_scope(_session_factory(settings)) as session:
-        counts = services.reassign_personas(session, profiles, _clock(args.at))
+        counts = views.reassign_personas(session, profiles, _clock(args.at))
     _print(
         counts, args.json, lambda c: tabulate(sorted(c.items()), headers=["persona", "deudores"])
     )
@@ -206,9 +207,9 @@ def _debtor_view(
 
 
 def cmd_debtor(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import services
+    from cobranza.services import views
 
-    _debtor_view(args, settings, services.debtor_report, _render_debtor)
+    _debtor_view(args, settings, views.debtor_report, _render_debtor)
 
 
 def _render_offers(data: dict[str, Any]) -> str:
@@ -239,17 +240,17 @@ def _render_offers(data: dict[str, Any]) -> str:
 
 
 def cmd_offers(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import services
+    from cobranza.services import views
 
-    _debtor_view(args, settings, services.debtor_offers, _render_offers)
+    _debtor_view(args, settings, views.debtor_offers, _render_offers)
 
 
 def cmd_promises(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import services
+    from cobranza.services import views
 
     phone = _phone(args.phone)
     with db.session_scope(_session_factory(settings)) as session:
-        data = services.debtor_promises(session, phone)
+        data = views.debtor_promises(session, phone)
 
     def render(rows: list[dict[str, Any]]) -> str:
         if not rows:
@@ -274,12 +275,12 @@ def cmd_promises(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_can_contact(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when contact is allowed, 3 when a rule blocks it (1 stays for errors)."""
-    from cobranza import compliance
+    from cobranza.compliance import decisions
 
     phone = _phone(args.phone)
     clock = _clock(args.at)
     with db.session_scope(_session_factory(settings)) as session:
-        decision = compliance.decide_contact(
+        decision = decisions.decide_contact(
             session,
             phone,
             settings,
@@ -314,7 +315,7 @@ def cmd_can_contact(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> None:
     from sqlalchemy import select
 
-    from cobranza.adapters.models import AuditLog
+    from cobranza.db.models import AuditLog
 
     phone = _phone(args.phone)
     with db.session_scope(_session_factory(settings)) as session:
@@ -359,7 +360,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_reminders(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza import reminders
+    from cobranza.services import reminders
 
     clock = _clock(args.at)
     with db.session_scope(_session_factory(settings)) as session:
@@ -400,7 +401,7 @@ def cmd_reminders(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_conduct(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza.conduct import check_project
+    from cobranza.compliance.conduct import check_project
     from cobranza.config import PROJECT_ROOT
 
     violations = check_project(PROJECT_ROOT)
@@ -413,7 +414,7 @@ def cmd_conduct(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_block_list(args: argparse.Namespace, settings: Settings) -> None:
-    from cobranza.consent import list_blocks
+    from cobranza.services.consent import list_blocks
 
     phone = _phone(args.phone) if args.phone else None
     with db.session_scope(_session_factory(settings)) as session:
@@ -444,7 +445,7 @@ def cmd_block_list(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_block_remove(args: argparse.Namespace, settings: Settings) -> None:
     import getpass
 
-    from cobranza.consent import remove_blocks
+    from cobranza.services.consent import remove_blocks
 
     phone = _phone(args.phone)
     with db.session_scope(_session_factory(settings)) as session:
@@ -461,7 +462,7 @@ def cmd_agent_add(args: argparse.Namespace, settings: Settings) -> None:
     would show in the process list and the shell history)."""
     import getpass
 
-    from cobranza.agents import AgentError, add_agent
+    from cobranza.services.agents import AgentError, add_agent
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -480,7 +481,7 @@ def cmd_agent_add(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_agent_active(args: argparse.Namespace, settings: Settings) -> None:
     """``agent disable`` ends the agent's console sessions at once; ``agent enable`` lets the
     agent log in again (with the same password)."""
-    from cobranza.agents import AgentError, set_active
+    from cobranza.services.agents import AgentError, set_active
 
     active = args.agent_command == "enable"
     with db.session_scope(_session_factory(settings)) as session:
@@ -497,7 +498,7 @@ def cmd_agent_active(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_agent_list(args: argparse.Namespace, settings: Settings) -> None:
     from sqlalchemy import select
 
-    from cobranza.adapters.models import Agent
+    from cobranza.db.models import Agent
 
     with db.session_scope(_session_factory(settings)) as session:
         rows = [

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cobranza.adapters.models import AuditLog
+from cobranza.db.models import AuditLog
 
 
 def record(

@@ -220,7 +220,7 @@ class Promise(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_promises_debtor_status", "debtor_phone", "status"),
         # One pending promise per debt and date: a second one supersedes the first
-        # (cobranza/promises.py); the index makes a race between two requests harmless.
+        # (cobranza/services/promises.py); the index makes a race between two requests harmless.
         Index(
             "uq_promises_pending_debt_date",
             "debt_id",
@@ -401,7 +401,7 @@ class ContactBlock(Base):
 
 class Reminder(Base):
     """A business-initiated reminder the debtor asked for (with consent). Whoever sends it asks
-    the compliance engine first (cobranza/reminders.py)."""
+    the compliance engine first (cobranza/services/reminders.py)."""
 
     __tablename__ = "reminders"
     __table_args__ = (
@@ -489,7 +489,7 @@ class Agent(Base):
     id = Column(Integer, primary_key=True)
     username = Column(String(60), nullable=False, unique=True)
     display_name = Column(String(120), nullable=False)
-    password_hash = Column(String(200), nullable=False)  # scrypt, see cobranza/agents.py
+    password_hash = Column(String(200), nullable=False)  # scrypt, see cobranza/services/agents.py
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
@@ -508,8 +508,9 @@ class AgentSession(Base):
 
 class ConsoleLoginAttempt(Base):
     """One login attempt at the agents' console, written *before* the password is checked, so
-    concurrent guesses count against each other (cobranza/agents.py). ``pending`` and ``failed``
-    count towards a lockout; ``forgiven`` are failures a later successful login cleared."""
+    concurrent guesses count against each other (cobranza/services/agents.py). ``pending`` and
+    ``failed`` count towards a lockout; ``forgiven`` are failures a later successful login
+    cleared."""
 
     __tablename__ = "console_login_attempts"
     __table_args__ = (
@@ -543,7 +544,7 @@ class ConsoleLockout(Base):
 
 class IdentityVerification(Base):
     """Server-side proof that a conversation's sender gave the date of birth on record for
-    ``phone``. Debt details are disclosed only while one is in force (cobranza/verifications.py);
+    ``phone``. Debt details are disclosed only while one is in force (cobranza/db/verifications.py);
     the ``identidad_verificada`` slot only steers the dialogue."""
 
     __tablename__ = "identity_verifications"

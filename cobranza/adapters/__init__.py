@@ -1,1 +1,0 @@
-"""Adapters to the outside: the database (SQLAlchemy) and, later, HTTP services."""
