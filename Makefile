@@ -63,10 +63,11 @@ fix: $(STAMP) ## Fix what ruff can (lint fixes, then formatting)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the layer contracts (.importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test-stories: $(MODEL) ## Dialogue test stories (tests/test_stories.yml), failing on any wrong prediction
 	$(BIN)/rasa test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core --quiet

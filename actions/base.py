@@ -19,14 +19,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.runtime import Runtime, get_runtime
-from cobranza import db
+from cobranza import bootstrap
+from cobranza.bootstrap import App
 from cobranza.clock import local_today
 from cobranza.compliance import decisions
+from cobranza.domain.amounts import extract_amount
+from cobranza.domain.dates import extract_date, resolve_date
 from cobranza.domain.money import format_mxn
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
-from cobranza.nlu.amounts import extract_amount
-from cobranza.nlu.dates import extract_date, resolve_date
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.identity import PROVEN_CHANNELS
 
@@ -49,13 +49,13 @@ def channel_name(input_channel: str | None) -> str:
 
 @dataclass
 class Turn:
-    """One action run: the tracker, the dispatcher, a database session and the runtime."""
+    """One action run: the tracker, the dispatcher, a database session and the app."""
 
     tracker: Tracker
     dispatcher: CollectingDispatcher
     domain: dict[str, Any]
     session: Session
-    runtime: Runtime
+    app: App
     disclosure: decisions.Decision | None = field(default=None, init=False)
 
     @property
@@ -87,16 +87,16 @@ class Turn:
 
     @property
     def time_zone(self) -> str:
-        return self.tracker.get_slot("zona_horaria") or self.runtime.settings.default_time_zone
+        return self.tracker.get_slot("zona_horaria") or self.app.settings.default_time_zone
 
     @property
     def today(self) -> date:
-        return local_today(self.runtime.clock, self.time_zone)
+        return local_today(self.app.clock, self.time_zone)
 
     @property
     def profile(self) -> PersonaProfile:
         name = self.tracker.get_slot("persona")
-        profiles = self.runtime.profiles
+        profiles = self.app.profiles
         if name in profiles:
             return profiles[name]
         return next(p for p in profiles.values() if p.fallback)
@@ -168,8 +168,8 @@ def disclosure_allowed(turn: Turn) -> bool:
             turn.session,
             turn.phone,
             turn.conversation_id,
-            turn.runtime.settings,
-            turn.runtime.clock,
+            turn.app.settings,
+            turn.app.clock,
             channel=turn.channel,
         )
     return turn.disclosure.allowed
@@ -182,8 +182,8 @@ def compliance_slots(turn: Turn, events: list[EventType]) -> list[EventType]:
     flags = decisions.conversation_flags(
         turn.session,
         turn.phone,
-        turn.runtime.settings,
-        turn.runtime.clock,
+        turn.app.settings,
+        turn.app.clock,
         decisions.PROACTIVE_CHANNEL,
     )
     current = dict(turn.tracker.slots)
@@ -227,10 +227,10 @@ class DbAction(Action, metaclass=ABCMeta):
     ) -> list[EventType]:
         """Messages are held back until the unit of work has committed: a folio, "registrado",
         a consent or an opt-out acknowledgement never goes out for something not stored."""
-        runtime = get_runtime()
+        app = bootstrap.app()
         held = CollectingDispatcher()
-        with db.session_scope(runtime.sessions) as session:
-            turn = Turn(tracker, held, domain, session, runtime)
+        with app.unit_of_work() as session:
+            turn = Turn(tracker, held, domain, session, app)
             if self.requires_identity and not disclosure_allowed(turn):
                 events = DbAction.identity_gate(turn)
             else:

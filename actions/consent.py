@@ -30,7 +30,7 @@ def _for_review(turn: Turn, request: str, response: str) -> list[EventType]:
     assert turn.phone is not None
     audit.record(
         turn.session,
-        turn.runtime.clock.now(),
+        turn.app.clock.now(),
         "unverified_request",
         None,
         {"request": request, "channel": turn.channel, "claimed_phone": mask_phone(turn.phone)},
@@ -60,7 +60,7 @@ class ActionNoContactar(DbAction):
                 turn.session,
                 turn.phone,
                 f"solicitud en conversación ({turn.channel})",
-                turn.runtime.clock,
+                turn.app.clock,
             )
         turn.say("utter_baja_confirmada")
         return STOP_FLOWS
@@ -84,9 +84,9 @@ class ActionNumeroEquivocado(DbAction):
                 debtor,
                 reason,
                 f"conversación ({turn.channel})",
-                turn.runtime.clock,
+                turn.app.clock,
             )
-        verifications.end(turn.session, turn.conversation_id, turn.runtime.clock.now())
+        verifications.end(turn.session, turn.conversation_id, turn.app.clock.now())
         turn.say("utter_numero_equivocado")
         return stop
 
@@ -104,7 +104,7 @@ class ActionContactoBloqueado(DbAction):
 
 def ask_consent(turn: Turn) -> list[EventType]:
     """The simplified privacy notice and the question; the answer goes through the router."""
-    turn.say("utter_solicitar_consentimiento", aviso_url=turn.runtime.settings.privacy_notice_url)
+    turn.say("utter_solicitar_consentimiento", aviso_url=turn.app.settings.privacy_notice_url)
     return [SlotSet("consentimiento_en_curso", True)]
 
 
@@ -119,8 +119,8 @@ def answer_consent(turn: Turn) -> list[EventType]:
         turn.phone,
         decisions.PROACTIVE_CHANNEL,
         f"conversación {turn.channel}: aceptó el aviso de privacidad simplificado",
-        turn.runtime.settings.privacy_notice_url,
-        turn.runtime.clock,
+        turn.app.settings.privacy_notice_url,
+        turn.app.clock,
     )
     turn.say("utter_consentimiento_registrado")
     return [*events, SlotSet("consentimiento", decisions.GRANTED), *schedule_reminder(turn)]
@@ -133,7 +133,7 @@ def schedule_reminder(turn: Turn) -> list[EventType]:
         turn.phone,
         decisions.PROACTIVE_CHANNEL,
         turn.time_zone,
-        turn.runtime.clock,
+        turn.app.clock,
     )
     if result.commitment is None:
         turn.say("utter_recordatorio_sin_compromiso")

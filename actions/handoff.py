@@ -40,12 +40,12 @@ def hand_off(turn: Turn, reason: str, announce: bool = True) -> list[EventType]:
         turn.channel,
         reason,
         _context(turn, reason, verified),
-        turn.runtime.clock,
+        turn.app.clock,
         verified=verified,
     )
     if announce:
-        opening, closing = turn.runtime.settings.agent_hours
-        now_local = turn.runtime.clock.now().astimezone(ZoneInfo(turn.time_zone))
+        opening, closing = turn.app.settings.agent_hours
+        now_local = turn.app.clock.now().astimezone(ZoneInfo(turn.time_zone))
         day = next_attention(now_local, opening, closing)
         if day is None:
             turn.say("utter_handoff_ahora")

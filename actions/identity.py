@@ -14,8 +14,8 @@ from actions import balance, consent, plans, promises, situations
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from cobranza.compliance.decisions import blocks_for
+from cobranza.domain.dates import extract_date
 from cobranza.domain.phones import InvalidPhone, normalize_phone
-from cobranza.nlu.dates import extract_date
 from cobranza.services.identity import lock_status, verify_birth_date
 from cobranza.services.views import session_context
 
@@ -55,7 +55,7 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
         return [SlotSet("verificacion_en_curso", False)]
     if turn.tracker.get_slot("verificacion_en_curso") and turn.date() is not None:
         return verify_identity(turn)  # the birth date, classified as something else
-    status = lock_status(turn.session, turn.phone, turn.runtime.clock, turn.conversation_id)
+    status = lock_status(turn.session, turn.phone, turn.app.clock, turn.conversation_id)
     if status.locked:
         return _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
@@ -95,7 +95,7 @@ def capture_phone(turn: Turn) -> list[EventType]:
     if phone is None:
         turn.say("utter_telefono_no_entendido")
         return []
-    context = session_context(turn.session, phone, turn.runtime.settings.default_time_zone)
+    context = session_context(turn.session, phone, turn.app.settings.default_time_zone)
     events: list[EventType] = [
         SlotSet("telefono", phone),
         SlotSet("telefono_en_curso", False),
@@ -107,7 +107,7 @@ def capture_phone(turn: Turn) -> list[EventType]:
     if blocks_for(turn.session, phone):
         turn.say("utter_contacto_bloqueado")
         return events
-    status = lock_status(turn.session, phone, turn.runtime.clock, turn.conversation_id)
+    status = lock_status(turn.session, phone, turn.app.clock, turn.conversation_id)
     if status.locked:
         return events + _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
@@ -130,10 +130,10 @@ def verify_identity(turn: Turn) -> list[EventType]:
         turn.session,
         turn.phone,
         claimed,
-        turn.runtime.clock,
+        turn.app.clock,
         conversation_id=turn.conversation_id,
         channel=turn.channel,
-        ttl=turn.runtime.settings.verification_ttl,
+        ttl=turn.app.settings.verification_ttl,
         session_started_at=session_started_at(turn),
     )
     if result.locked:

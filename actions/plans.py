@@ -37,7 +37,7 @@ def offer_plans(turn: Turn) -> list[EventType]:
         turn.say("utter_sin_presion")
         return []
     assert turn.phone is not None
-    offers = current_offers(turn.session, turn.phone, turn.profile, turn.runtime.clock)
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
     if not offers:
         turn.say("utter_sin_opciones")
         return []
@@ -82,7 +82,7 @@ def register_plan(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     try:
         agreement, offer = accept_offer(
-            turn.session, turn.phone, str(code), turn.profile, turn.runtime.clock, turn.channel
+            turn.session, turn.phone, str(code), turn.profile, turn.app.clock, turn.channel
         )
     except UnknownOffer:
         turn.say("utter_plan_no_disponible")
@@ -98,14 +98,12 @@ def register_plan(turn: Turn) -> list[EventType]:
 
 def handle_discount(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
-    persona = register_discount_request(
-        turn.session, turn.phone, turn.runtime.profiles, turn.runtime.clock
-    )
-    profile = turn.runtime.profiles[persona]
+    persona = register_discount_request(turn.session, turn.phone, turn.app.profiles, turn.app.clock)
+    profile = turn.app.profiles[persona]
     settlement = next(
         (
             o
-            for o in current_offers(turn.session, turn.phone, profile, turn.runtime.clock)
+            for o in current_offers(turn.session, turn.phone, profile, turn.app.clock)
             if o.plan_type == PLAN_SETTLEMENT
         ),
         None,

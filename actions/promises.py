@@ -57,7 +57,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
                 amount,
                 due,
                 turn.profile,
-                turn.runtime.clock,
+                turn.app.clock,
                 turn.channel,
             )
         except PromiseRejected as rejected:  # the balance or the day changed meanwhile

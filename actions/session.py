@@ -13,7 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.base import channel_name
-from actions.runtime import Runtime, get_runtime, run_in_session
+from cobranza import bootstrap
+from cobranza.bootstrap import App
 from cobranza.compliance import decisions
 from cobranza.db import verifications
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
@@ -35,17 +36,22 @@ def _sender_phone(sender_id: str, input_channel: str | None) -> str | None:
         return None
 
 
-def _context(
-    session: Session, sender_id: str, input_channel: str | None, runtime: Runtime
-) -> dict[str, Any]:
+def _context(app: App, sender_id: str, input_channel: str | None) -> dict[str, Any]:
     """A new session: who the sender is, what the compliance engine says, and the end of any
     identity verification of the previous session (it lasts one session only)."""
-    settings = runtime.settings
-    verifications.end(session, sender_id, runtime.clock.now())
+    with app.unit_of_work() as session:
+        return _context_in(session, sender_id, input_channel, app)
+
+
+def _context_in(
+    session: Session, sender_id: str, input_channel: str | None, app: App
+) -> dict[str, Any]:
+    settings = app.settings
+    verifications.end(session, sender_id, app.clock.now())
     phone = _sender_phone(sender_id, input_channel)
     context = views.session_context(session, phone or "", settings.default_time_zone)
     flags = decisions.conversation_flags(
-        session, phone, settings, runtime.clock, decisions.PROACTIVE_CHANNEL
+        session, phone, settings, app.clock, decisions.PROACTIVE_CHANNEL
     )
     return {**context, **flags.as_slots()}
 
@@ -57,21 +63,17 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        runtime = await asyncio.to_thread(get_runtime)
+        app = await asyncio.to_thread(bootstrap.app)
         try:
             context = await asyncio.to_thread(
-                run_in_session,
-                _context,
-                tracker.sender_id,
-                tracker.get_latest_input_channel(),
-                runtime,
+                _context, app, tracker.sender_id, tracker.get_latest_input_channel()
             )
         except Exception:
             logger.exception("session start failed for %s", mask_phone(tracker.sender_id))
             context = {
                 "found": False,
                 "persona": None,
-                "zona_horaria": runtime.settings.default_time_zone,
+                "zona_horaria": app.settings.default_time_zone,
                 "en_horario": False,
                 "consentimiento": decisions.NONE,
                 "contacto_bloqueado": False,
@@ -84,6 +86,6 @@ class ActionSessionStart(Action):
             SlotSet("en_horario", context["en_horario"]),
             SlotSet("consentimiento", context["consentimiento"]),
             SlotSet("contacto_bloqueado", context["contacto_bloqueado"]),
-            SlotSet("aviso_privacidad_url", runtime.settings.privacy_notice_url),
+            SlotSet("aviso_privacidad_url", app.settings.privacy_notice_url),
             ActionExecuted("action_listen"),
         ]

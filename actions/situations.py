@@ -18,9 +18,7 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
     assert turn.phone is not None
     amount = turn.amount() if read_message else None
     paid_on = turn.date() if read_message else None
-    record_payment_claim(
-        turn.session, turn.phone, amount, paid_on, turn.channel, turn.runtime.clock
-    )
+    record_payment_claim(turn.session, turn.phone, amount, paid_on, turn.channel, turn.app.clock)
     turn.say("utter_gracias_pago")
     if amount is None or paid_on is None:
         turn.say("utter_pedir_datos_pago")
@@ -30,7 +28,7 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
 def hardship(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     persona = declare_hardship(
-        turn.session, turn.phone, turn.text, turn.runtime.profiles, turn.runtime.clock
+        turn.session, turn.phone, turn.text, turn.app.profiles, turn.app.clock
     )
     turn.tracker.slots["persona"] = persona
     turn.say("utter_empatia_dificultad")
@@ -39,7 +37,7 @@ def hardship(turn: Turn) -> list[EventType]:
 
 def dispute(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
-    open_dispute(turn.session, turn.phone, turn.text, turn.runtime.clock)
+    open_dispute(turn.session, turn.phone, turn.text, turn.app.clock)
     turn.say("utter_disputa_recibida", horas=DISPUTE_REVIEW_HOURS)
     return hand_off(turn, "disputa", announce=False)
 

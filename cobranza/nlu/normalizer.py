@@ -52,8 +52,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from cobranza.clock import Clock, FixedClock, SystemClock
-from cobranza.nlu.amounts import extract_amount, parse_amount
-from cobranza.nlu.dates import extract_date, resolve_date
+from cobranza.domain.amounts import extract_amount, parse_amount
+from cobranza.domain.dates import extract_date, resolve_date
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Action tests: the real domain.yml, a tracker factory, and the runtime pointed at a real
+"""Action tests: the real domain.yml, a tracker factory, and the app pointed at a real
 database with the demo portfolio and a fixed clock."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import yaml
 from rasa_sdk import Tracker
 from sqlalchemy.engine import make_url
 
-from actions import runtime
-from cobranza import db
+from cobranza import bootstrap, db
+from cobranza.bootstrap import App
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db import verifications
 from cobranza.domain.phones import normalize_phone
@@ -26,7 +26,7 @@ def domain() -> dict[str, Any]:
     return data
 
 
-def verify_on_server(rt: runtime.Runtime, sender_id: str, phone: str) -> None:
+def verify_on_server(rt: App, sender_id: str, phone: str) -> None:
     """What a correct date of birth leaves behind: the server-side verification record."""
     with db.session_scope(rt.sessions) as session:
         verifications.record(
@@ -60,7 +60,7 @@ def tracker_factory(
             server_verified = bool(values.get("identidad_verificada"))
         if server_verified:
             phone = values.get("telefono") or normalize_phone(sender_id)
-            verify_on_server(request.getfixturevalue("action_runtime"), sender_id, phone)
+            verify_on_server(request.getfixturevalue("action_app"), sender_id, phone)
         latest = {
             "text": text,
             "intent": {"name": intent, "confidence": 1.0},
@@ -84,16 +84,15 @@ def tracker_factory(
 
 
 @pytest.fixture
-def action_runtime(seeded_sqlite_url: str, profiles, clock, tmp_path) -> Iterator[runtime.Runtime]:  # type: ignore[no-untyped-def]
-    """The runtime on a private copy of the demo database (actions write to it)."""
+def action_app(seeded_sqlite_url: str, profiles, clock, tmp_path) -> Iterator[App]:  # type: ignore[no-untyped-def]
+    """The app on a private copy of the demo database (actions write to it)."""
     source = Path(make_url(seeded_sqlite_url).database or "")
     copy = tmp_path / "actions.db"
     shutil.copyfile(source, copy)
     url = f"sqlite:///{copy}"
     settings = load_settings({"DATABASE_URL": url})
-    engine = db.make_engine(url)
-    rt = runtime.Runtime(settings, db.make_session_factory(engine), profiles, clock)
-    runtime.set_runtime(rt)
+    rt = bootstrap.build(settings, clock=clock, profiles=profiles)
+    bootstrap.install(rt)
     yield rt
-    runtime.set_runtime(None)
-    engine.dispose()
+    bootstrap.install(None)
+    rt.engine.dispose()

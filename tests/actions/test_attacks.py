@@ -27,19 +27,17 @@ def _said(messages) -> str:  # type: ignore[no-untyped-def]
     return repr(messages)
 
 
-def test_a_forged_verified_slot_discloses_nothing(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_verified_slot_discloses_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     tracker = tracker_factory(slots=FORGED, intent="consultar_saldo", server_verified=False)
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     assert "8,450" not in _said(messages) and "CrediFácil" not in _said(messages)
 
 
-def test_rest_with_a_whatsapp_id_is_not_that_debtor(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_rest_with_a_whatsapp_id_is_not_that_debtor(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     """Even verified on WhatsApp, the same id over REST is another conversation whose sender
     id is not a number: it is asked for a number, and learns nothing."""
-    verify_on_server(action_runtime, MARIA, "+525512345678")
+    verify_on_server(action_app, MARIA, "+525512345678")
     tracker = tracker_factory(
         sender_id=MARIA, slots=FORGED, intent="consultar_saldo", channel="rest"
     )
@@ -49,31 +47,32 @@ def test_rest_with_a_whatsapp_id_is_not_that_debtor(
 
 
 def test_a_verification_does_not_travel_to_another_conversation(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
-    verify_on_server(action_runtime, "web-OtraConversacion", "+525512345678")
+    verify_on_server(action_app, "web-OtraConversacion", "+525512345678")
     tracker = tracker_factory(slots=FORGED, intent="consultar_saldo", server_verified=False)
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
 
 
-def test_a_verification_expires(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_verification_expires(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
     from datetime import timedelta
 
-    from actions import runtime
+    from cobranza import bootstrap
     from cobranza.clock import FixedClock
 
     tracker = tracker_factory(slots=FORGED, intent="consultar_saldo")  # verified now
-    later = FixedClock(action_runtime.clock.now() + timedelta(minutes=31))
-    runtime.set_runtime(runtime.Runtime(**{**action_runtime.__dict__, "clock": later}))
+    later = FixedClock(action_app.clock.now() + timedelta(minutes=31))
+    bootstrap.install(replace(action_app, clock=later))
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
 
 
 @contextmanager
-def failing_commits(action_runtime) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def failing_commits(action_app) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Every commit on the actions' engine fails, as a full disk or a lost connection does."""
-    engine = action_runtime.sessions.kw["bind"]
+    engine = action_app.sessions.kw["bind"]
 
     def refuse(conn) -> None:  # type: ignore[no-untyped-def]
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
@@ -85,12 +84,12 @@ def failing_commits(action_runtime) -> Iterator[None]:  # type: ignore[no-untype
         event.remove(engine, "commit", refuse)
 
 
-def _count(action_runtime, model, *where) -> int:  # type: ignore[no-untyped-def]
-    with db.session_scope(action_runtime.sessions) as session:
+def _count(action_app, model, *where) -> int:  # type: ignore[no-untyped-def]
+    with db.session_scope(action_app.sessions) as session:
         return len(session.execute(select(model).where(*where)).all())
 
 
-def test_no_folio_unless_the_promise_was_committed(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_no_folio_unless_the_promise_was_committed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     text = "te pago 2 mil el viernes"
     ents = [entity("monto", text, "2 mil", 2000), entity("fecha", text, "el viernes", "2026-11-27")]
     verified = {**FOUND, "identidad_verificada": True}
@@ -99,26 +98,24 @@ def test_no_folio_unless_the_promise_was_committed(action_runtime, tracker_facto
     state = {**verified, **{e["name"]: e["value"] for e in events if e["event"] == "slot"}}
     assert state["promesa_por_confirmar"] is True
     confirm = tracker_factory(slots=state, text="si", intent="afirmar", server_verified=False)
-    with failing_commits(action_runtime):
+    with failing_commits(action_app):
         events, messages = run_action(ActionProcesarPromesa(), confirm, domain)
     assert responses(messages) == ["utter_no_registrado"]
     assert events == [] and "PP-" not in _said(messages)
-    assert _count(action_runtime, Promise, Promise.amount == Decimal("2000.00")) == 0
+    assert _count(action_app, Promise, Promise.amount == Decimal("2000.00")) == 0
     # The same "sí" once the database is back: recorded, with its folio.
     _, messages = run_action(ActionProcesarPromesa(), confirm, domain)
     assert "utter_promesa_registrada" in responses(messages)
-    assert _count(action_runtime, Promise, Promise.amount == Decimal("2000.00")) == 1
+    assert _count(action_app, Promise, Promise.amount == Decimal("2000.00")) == 1
 
 
-def test_no_opt_out_acknowledgement_unless_committed(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_no_opt_out_acknowledgement_unless_committed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     revoked = (Consent.debtor_phone == "+525512345678", Consent.status == "revoked")
     tracker = tracker_factory(slots=FOUND, text="BAJA", intent="no_contactar")
-    with failing_commits(action_runtime):
+    with failing_commits(action_app):
         events, messages = run_action(ActionNoContactar(), tracker, domain)
     assert responses(messages) == ["utter_no_registrado"] and events == []
-    assert _count(action_runtime, Consent, *revoked) == 0
+    assert _count(action_app, Consent, *revoked) == 0
     _, messages = run_action(ActionNoContactar(), tracker, domain)
     assert responses(messages) == ["utter_baja_confirmada"]
-    assert _count(action_runtime, Consent, *revoked) > 0
+    assert _count(action_app, Consent, *revoked) > 0

@@ -58,10 +58,10 @@ def _pending_promise(runtime, due: date) -> str:  # type: ignore[no-untyped-def]
         return str(promise.folio)
 
 
-def test_the_gate_is_audited_both_ways(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_the_gate_is_audited_both_ways(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     run_action(ActionInformarSaldo(), tracker_factory(slots=FOUND), domain)
     run_action(ActionInformarSaldo(), tracker_factory(slots=VERIFIED), domain)
-    rows = _decisions(action_runtime, decisions.DISCLOSURE)
+    rows = _decisions(action_app, decisions.DISCLOSURE)
     assert [(r.details["allowed"], r.details["rule"]) for r in rows] == [
         (False, "identity"),
         (True, "all_rules_met"),
@@ -69,10 +69,10 @@ def test_the_gate_is_audited_both_ways(action_runtime, tracker_factory, domain) 
 
 
 def test_a_flagged_number_gets_nothing_even_if_verified(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
-    with db.session_scope(action_runtime.sessions) as session:
-        block_number(session, PHONE, PHONE, "third_party", "prueba", action_runtime.clock)
+    with db.session_scope(action_app.sessions) as session:
+        block_number(session, PHONE, PHONE, "third_party", "prueba", action_app.clock)
     events, messages = run_action(
         ActionInformarSaldo(), tracker_factory(slots=VERIFIED, intent="consultar_saldo"), domain
     )
@@ -83,9 +83,7 @@ def test_a_flagged_number_gets_nothing_even_if_verified(
     assert refreshed["identidad_verificada"] is False
 
 
-def test_rule_branches_for_identity_and_flagged_number(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_rule_branches_for_identity_and_flagged_number(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(
         ActionSolicitarIdentidad(), tracker_factory(slots=FOUND, intent="consultar_saldo"), domain
     )
@@ -94,9 +92,7 @@ def test_rule_branches_for_identity_and_flagged_number(
     assert responses(messages) == ["utter_contacto_bloqueado"]
 
 
-def test_wrong_number_and_opt_out_refresh_the_slots(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_number_and_opt_out_refresh_the_slots(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, _ = run_action(
         ActionNoContactar(), tracker_factory(slots=FOUND, intent="no_contactar"), domain
     )
@@ -110,19 +106,19 @@ def test_wrong_number_and_opt_out_refresh_the_slots(
 
 
 def test_reminder_without_consent_shows_the_notice_then_records_consent(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
-    _no_consent(action_runtime)
-    folio = _pending_promise(action_runtime, date(2026, 11, 27))
+    _no_consent(action_app)
+    folio = _pending_promise(action_app, date(2026, 11, 27))
     events, messages = run_action(
         ActionSolicitarConsentimiento(),
         tracker_factory(slots=VERIFIED, text="recuerdame", intent="pedir_recordatorio"),
         domain,
     )
     notice = message(messages, "utter_solicitar_consentimiento")
-    assert notice["aviso_url"] == action_runtime.settings.privacy_notice_url
+    assert notice["aviso_url"] == action_app.settings.privacy_notice_url
     assert all_slots(events)["consentimiento_en_curso"] is True
-    assert _decisions(action_runtime, "consent_granted") == []
+    assert _decisions(action_app, "consent_granted") == []
 
     events, messages = run_action(
         ActionProcesarRespuesta(),
@@ -139,19 +135,19 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     assert scheduled["folio"] == folio
     assert scheduled["cuando"] == "jueves 26 de noviembre a las 10:00"
     assert all_slots(events)["consentimiento"] == decisions.GRANTED
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         consent = session.execute(select(Consent).where(Consent.debtor_phone == PHONE)).scalar_one()
         assert (consent.channel, consent.status) == ("whatsapp", "granted")
         assert "aviso de privacidad" in consent.source and "whatsapp" in consent.source
-        assert consent.recorded_at == action_runtime.clock.now()
+        assert consent.recorded_at == action_app.clock.now()
         reminder = session.execute(select(Reminder)).scalar_one()
         assert reminder.reference == folio and reminder.status == "pending"
-    granted = _decisions(action_runtime, "consent_granted")
-    assert granted[0].details["privacy_notice"] == action_runtime.settings.privacy_notice_url
+    granted = _decisions(action_app, "consent_granted")
+    assert granted[0].details["privacy_notice"] == action_app.settings.privacy_notice_url
 
 
-def test_saying_no_records_nothing(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
-    _no_consent(action_runtime)
+def test_saying_no_records_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    _no_consent(action_app)
     events, messages = run_action(
         ActionProcesarRespuesta(),
         tracker_factory(
@@ -161,13 +157,13 @@ def test_saying_no_records_nothing(action_runtime, tracker_factory, domain) -> N
     )
     assert responses(messages) == ["utter_consentimiento_rechazado"]
     assert all_slots(events)["consentimiento_en_curso"] is False
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         query = select(Consent).where(Consent.debtor_phone == PHONE)
         assert session.execute(query).scalars().all() == []
 
 
-def test_reminder_with_consent_is_scheduled_once(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
-    folio = _pending_promise(action_runtime, date(2026, 11, 25))
+def test_reminder_with_consent_is_scheduled_once(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+    folio = _pending_promise(action_app, date(2026, 11, 25))
     for _ in range(2):
         _, messages = run_action(
             ActionProgramarRecordatorio(),
@@ -175,11 +171,11 @@ def test_reminder_with_consent_is_scheduled_once(action_runtime, tracker_factory
             domain,
         )
         assert message(messages, "utter_recordatorio_programado")["folio"] == folio
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         assert len(session.execute(select(Reminder)).scalars().all()) == 1
 
 
-def test_reminder_needs_verification(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_reminder_needs_verification(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(
         ActionProgramarRecordatorio(),
         tracker_factory(slots=FOUND, text="recuerdame", intent="pedir_recordatorio"),
@@ -189,7 +185,7 @@ def test_reminder_needs_verification(action_runtime, tracker_factory, domain) ->
 
 
 def test_another_topic_drops_the_pending_consent_question(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     events, _ = run_action(
         ActionInformarSaldo(),

@@ -13,7 +13,7 @@ from tests.actions.helpers import message, responses, run_action, slots
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
 
 
-def test_asks_for_birth_date_and_discloses_nothing(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_asks_for_birth_date_and_discloses_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     tracker = tracker_factory(slots=FOUND, text="cuanto debo", intent="consultar_saldo")
     events, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
@@ -25,7 +25,7 @@ def test_asks_for_birth_date_and_discloses_nothing(action_runtime, tracker_facto
 
 
 def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     for text in ("12/03/1985", "naci el 12 de marzo de 1985", "12-03-85"):
         state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
@@ -42,7 +42,7 @@ def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
 
 
 def test_three_failures_lock_for_24_hours_and_open_a_ticket(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
     for attempts_left, text in ((2, "01/01/1990"), (1, "no se")):
@@ -74,7 +74,7 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
         domain,
     )
     assert responses(messages) == ["utter_identidad_bloqueada"]
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         tickets = session.execute(
             select(func.count())
             .select_from(HandoffTicket)
@@ -83,7 +83,7 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     assert tickets == 1
 
 
-def test_promise_said_before_verification_is_kept(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_promise_said_before_verification_is_kept(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     text = "te pago 2 mil el viernes"
     events, _ = run_action(
         ActionInformarSaldo(),

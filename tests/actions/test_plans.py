@@ -21,7 +21,7 @@ MARIA = {
 ANA = {**MARIA, "persona": "negociador", "zona_horaria": "America/Cancun"}
 
 
-def test_few_offers_go_out_as_buttons(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_few_offers_go_out_as_buttons(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(
         ActionOfrecerPlanes(),
         tracker_factory(slots=MARIA, intent="solicitar_opciones_pago"),
@@ -44,7 +44,7 @@ def test_few_offers_go_out_as_buttons(action_runtime, tracker_factory, domain) -
     )
 
 
-def test_many_offers_also_go_out_as_a_list(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_many_offers_also_go_out_as_a_list(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(
         ActionOfrecerPlanes(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
     )
@@ -57,7 +57,7 @@ def test_many_offers_also_go_out_as_a_list(action_runtime, tracker_factory, doma
     assert (settlement["total"], settlement["descuento"]) == ("$10,800.00", "$1,200.00")
 
 
-def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_choosing_an_offer_stores_the_agreement(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state = {**MARIA, "plan_elegido": "plan_2_quincenal"}
     events, messages = run_action(
         ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
@@ -66,7 +66,7 @@ def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory,
     assert confirmed["folio"].startswith("CV-20261122-") and confirmed["total"] == "$8,450.00"
     assert "$4,225.00" in confirmed["terminos"]
     assert slots(events) == {"plan_elegido": None}
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         agreement = session.execute(
             select(PaymentAgreement).where(PaymentAgreement.folio == confirmed["folio"])
         ).scalar_one()
@@ -79,7 +79,7 @@ def test_choosing_an_offer_stores_the_agreement(action_runtime, tracker_factory,
         ]
 
 
-def test_an_offer_that_is_not_allowed_is_refused(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_an_offer_that_is_not_allowed_is_refused(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state = {**MARIA, "plan_elegido": "liquidacion_90"}
     _, messages = run_action(
         ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
@@ -88,7 +88,7 @@ def test_an_offer_that_is_not_allowed_is_refused(action_runtime, tracker_factory
     assert "utter_plan_confirmado" not in responses(messages)
 
 
-def test_discount_only_what_the_persona_allows(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_discount_only_what_the_persona_allows(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(
         ActionSolicitarDescuento(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
     )
@@ -96,5 +96,5 @@ def test_discount_only_what_the_persona_allows(action_runtime, tracker_factory, 
     assert (offer["porcentaje"], offer["total"]) == ("10", "$10,800.00")
     _, messages = run_action(ActionSolicitarDescuento(), tracker_factory(slots=MARIA), domain)
     assert responses(messages)[0] == "utter_sin_descuento"
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         assert session.get(Debtor, "+525512345678").discount_requests == 1

@@ -30,8 +30,8 @@ def step(tracker_factory, domain, state, text, intent, entities=None):  # type: 
     return {**state, **slots(events)}, messages
 
 
-def promises_of(action_runtime) -> list[Promise]:  # type: ignore[no-untyped-def]
-    with db.session_scope(action_runtime.sessions) as session:
+def promises_of(action_app) -> list[Promise]:  # type: ignore[no-untyped-def]
+    with db.session_scope(action_app.sessions) as session:
         return list(
             session.execute(
                 select(Promise).where(
@@ -41,7 +41,7 @@ def promises_of(action_runtime) -> list[Promise]:  # type: ignore[no-untyped-def
         )
 
 
-def test_promise_in_one_message_confirmed_once(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_promise_in_one_message_confirmed_once(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     text = "te pago 2 mil el viernes"
     ents = [entity("monto", text, "2 mil", 2000), entity("fecha", text, "el viernes", "2026-11-27")]
     state, messages = step(tracker_factory, domain, VERIFIED, text, "prometer_pago", ents)
@@ -54,13 +54,13 @@ def test_promise_in_one_message_confirmed_once(action_runtime, tracker_factory, 
     assert done["promesa_en_curso"] is False
     # a repeated "sí" (duplicate delivery) does not store a second promise
     step(tracker_factory, domain, state, "si", "afirmar")
-    stored = promises_of(action_runtime)
+    stored = promises_of(action_app)
     assert [(p.amount, p.due_date.isoformat(), p.folio) for p in stored] == [
         (Decimal("2000.00"), "2026-11-27", recorded["folio"])
     ]
 
 
-def test_in_steps_with_a_correction(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_in_steps_with_a_correction(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state, messages = step(
         tracker_factory, domain, VERIFIED, "quiero hacer una promesa de pago", "prometer_pago"
     )
@@ -73,7 +73,7 @@ def test_in_steps_with_a_correction(action_runtime, tracker_factory, domain) -> 
     assert message(messages, "utter_confirmar_promesa")["fecha"] == "viernes 27 de noviembre"
     state, messages = step(tracker_factory, domain, state, "sale", "afirmar")
     assert "utter_promesa_registrada" in responses(messages)
-    assert [p.amount for p in promises_of(action_runtime)] == [Decimal("1500.00")]
+    assert [p.amount for p in promises_of(action_app)] == [Decimal("1500.00")]
 
 
 @pytest.mark.parametrize(
@@ -85,25 +85,25 @@ def test_in_steps_with_a_correction(action_runtime, tracker_factory, domain) -> 
     ],
 )
 def test_invalid_promises_are_explained_not_recorded(
-    action_runtime, tracker_factory, domain, text, response
+    action_app, tracker_factory, domain, text, response
 ) -> None:  # type: ignore[no-untyped-def]
     state, messages = step(tracker_factory, domain, VERIFIED, text, "prometer_pago")
     assert response in responses(messages)
     assert "utter_confirmar_promesa" not in responses(messages)
-    assert promises_of(action_runtime) == []
+    assert promises_of(action_app) == []
     assert state["promesa_en_curso"] is True
 
 
-def test_no_without_a_correction_starts_over(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_no_without_a_correction_starts_over(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     state, _ = step(tracker_factory, domain, VERIFIED, "te pago mil el viernes", "prometer_pago")
     state, messages = step(tracker_factory, domain, state, "no", "negar")
     assert responses(messages) == ["utter_promesa_cancelada"]
     assert state["promesa_monto"] is None and state["promesa_fecha"] is None
-    assert promises_of(action_runtime) == []
+    assert promises_of(action_app) == []
 
 
 def test_an_unclear_correction_mid_promise_still_corrects(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     state, _ = step(tracker_factory, domain, VERIFIED, "te pago 2 mil el viernes", "prometer_pago")
     events, messages = run_action(

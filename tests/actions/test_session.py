@@ -30,7 +30,7 @@ def _slots(events: list[dict[str, Any]]) -> dict[str, Any]:
     ],
 )
 def test_session_start_loads_the_sender(
-    action_runtime, tracker_factory, domain, sender, found, persona, zone, consent, in_hours
+    action_app, tracker_factory, domain, sender, found, persona, zone, consent, in_hours
 ) -> None:  # type: ignore[no-untyped-def]
     events, dispatcher = _run(tracker_factory(sender_id=sender), domain)
     assert events[0]["event"] == "session_started"
@@ -42,15 +42,13 @@ def test_session_start_loads_the_sender(
         "en_horario": in_hours,  # 18:00 UTC: midday in every Mexican zone
         "consentimiento": consent,
         "contacto_bloqueado": False,
-        "aviso_privacidad_url": action_runtime.settings.privacy_notice_url,
+        "aviso_privacidad_url": action_app.settings.privacy_notice_url,
     }
     assert dispatcher.messages == [], "session start says nothing, discloses nothing"
 
 
-def test_every_slot_the_action_sets_is_in_the_domain(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_every_slot_the_action_sets_is_in_the_domain(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, _ = _run(tracker_factory(), domain)
     assert set(_slots(events)) <= set(domain["slots"])
     # the categorical slot must know every persona a profile defines
-    assert set(domain["slots"]["persona"]["values"]) == set(action_runtime.profiles)
+    assert set(domain["slots"]["persona"]["values"]) == set(action_app.profiles)

@@ -20,7 +20,7 @@ VERIFIED = {
 
 
 def test_already_paid_records_the_claim_and_stops_pressure(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionPagoRealizado(),
@@ -31,7 +31,7 @@ def test_already_paid_records_the_claim_and_stops_pressure(
     )
     assert responses(messages) == ["utter_gracias_pago"]
     assert slots(events)["pago_reportado"] is True
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         claim = session.execute(
             select(AuditLog).where(AuditLog.action == "payment_claimed")
         ).scalar_one()
@@ -49,7 +49,7 @@ def test_already_paid_records_the_claim_and_stops_pressure(
 
 
 def test_hardship_switches_persona_and_offers_gentler_plans(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionDificultad(),
@@ -61,14 +61,12 @@ def test_hardship_switches_persona_and_offers_gentler_plans(
     assert slots(events)["persona"] == "en_apuros"
     assert responses(messages)[:2] == ["utter_empatia_dificultad", "utter_opciones_intro"]
     assert len(message(messages, "utter_elige_opcion")["buttons"]) > 2
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         debtor = session.get(Debtor, "+525512345678")
         assert debtor.persona == "en_apuros" and debtor.hardship_declared_at is not None
 
 
-def test_dispute_pauses_collection_and_opens_a_ticket(
-    action_runtime, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_pauses_collection_and_opens_a_ticket(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionDisputa(),
         tracker_factory(slots=VERIFIED, text="yo no debo eso", intent="disputar_deuda"),
@@ -76,7 +74,7 @@ def test_dispute_pauses_collection_and_opens_a_ticket(
     )
     assert responses(messages) == ["utter_disputa_recibida"]
     assert any(e["event"] == "pause" for e in events)
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         debt = session.execute(
             select(Debt).where(Debt.debtor_phone == "+525512345678")
         ).scalar_one()
@@ -84,7 +82,7 @@ def test_dispute_pauses_collection_and_opens_a_ticket(
     assert debt.status == "disputed" and ticket.reason == "disputa" and ticket.status == "open"
 
 
-def test_payment_methods_are_the_creditors_own(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_payment_methods_are_the_creditors_own(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     _, messages = run_action(ActionMetodosPago(), tracker_factory(slots=VERIFIED), domain)
     methods = message(messages, "utter_metodos_pago")
     assert methods["clabe"] == "012180001234567897" and methods["referencia"] == "CF0000000001"

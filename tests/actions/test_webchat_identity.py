@@ -15,7 +15,7 @@ def _web(tracker_factory, **kwargs):  # type: ignore[no-untyped-def]
     return tracker_factory(sender_id=WEB, channel="webchat", **kwargs)
 
 
-def test_a_debt_question_asks_for_the_phone_first(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_debt_question_asks_for_the_phone_first(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionSolicitarIdentidad(),
         _web(tracker_factory, text="cuanto debo", intent="consultar_saldo"),
@@ -25,7 +25,7 @@ def test_a_debt_question_asks_for_the_phone_first(action_runtime, tracker_factor
     assert slots(events) == {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
 
 
-def test_phone_then_birth_date_then_the_answer(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="mi cel es 55 1234 5678", intent="informar"),
@@ -58,7 +58,7 @@ def test_phone_then_birth_date_then_the_answer(action_runtime, tracker_factory, 
     assert slots(events)["identidad_verificada"] is True
 
 
-def test_an_unknown_number_is_not_revealed(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_number_is_not_revealed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="5599990000", intent="informar"),
@@ -86,7 +86,7 @@ def test_an_unknown_number_is_not_revealed(action_runtime, tracker_factory, doma
     assert "utter_identidad_bloqueada" in responses(messages)
 
 
-def test_something_that_is_not_a_phone(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_something_that_is_not_a_phone(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="no me acuerdo", intent="nlu_fallback"),
@@ -101,13 +101,13 @@ def test_something_that_is_not_a_phone(action_runtime, tracker_factory, domain) 
 TYPED_MARIA = {"telefono": "+525512345678", "deudor_encontrado": True, "persona": "olvidadizo"}
 
 
-def _blocks_and_revocations(action_runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _blocks_and_revocations(action_app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
     from cobranza import db
     from cobranza.db.models import Consent, ContactBlock
 
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         blocks = session.scalar(
             select(func.count())
             .select_from(ContactBlock)
@@ -121,13 +121,13 @@ def _blocks_and_revocations(action_runtime) -> tuple[int, int]:  # type: ignore[
     return int(blocks or 0), int(revoked or 0)
 
 
-def _tickets(action_runtime):  # type: ignore[no-untyped-def]
+def _tickets(action_app):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     from cobranza import db
     from cobranza.db.models import HandoffTicket
 
-    with db.session_scope(action_runtime.sessions) as session:
+    with db.session_scope(action_app.sessions) as session:
         return [
             (t.reason, t.debtor_phone, t.debt_id, t.priority, t.context.get("persona"))
             for t in session.execute(select(HandoffTicket)).scalars()
@@ -135,35 +135,35 @@ def _tickets(action_runtime):  # type: ignore[no-untyped-def]
 
 
 def test_wrong_number_for_a_typed_number_is_only_a_report(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     from actions.consent import ActionNumeroEquivocado
 
-    before = _blocks_and_revocations(action_runtime)
+    before = _blocks_and_revocations(action_app)
     tracker = _web(
         tracker_factory, slots=TYPED_MARIA, text="numero equivocado", intent="numero_equivocado"
     )
     events, messages = run_action(ActionNumeroEquivocado(), tracker, domain)
     assert responses(messages) == ["utter_numero_equivocado_por_revisar"]
     assert any(e["event"] == "pause" for e in events), "the conversation stops"
-    assert _blocks_and_revocations(action_runtime) == before, "the debtor is not blocked"
-    assert _tickets(action_runtime) == [("reporte_sin_verificar", "+525512345678", None, 25, None)]
+    assert _blocks_and_revocations(action_app) == before, "the debtor is not blocked"
+    assert _tickets(action_app) == [("reporte_sin_verificar", "+525512345678", None, 25, None)]
 
 
-def test_baja_for_a_typed_number_is_only_a_report(action_runtime, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_baja_for_a_typed_number_is_only_a_report(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
     from actions.consent import ActionNoContactar
 
-    before = _blocks_and_revocations(action_runtime)
+    before = _blocks_and_revocations(action_app)
     tracker = _web(tracker_factory, slots=TYPED_MARIA, text="BAJA", intent="no_contactar")
     events, messages = run_action(ActionNoContactar(), tracker, domain)
     assert responses(messages) == ["utter_baja_por_revisar"]
     assert any(e["event"] == "pause" for e in events)
-    assert _blocks_and_revocations(action_runtime) == before, "consent is not revoked"
-    assert [t[0] for t in _tickets(action_runtime)] == ["reporte_sin_verificar"]
+    assert _blocks_and_revocations(action_app) == before, "consent is not revoked"
+    assert [t[0] for t in _tickets(action_app)] == ["reporte_sin_verificar"]
 
 
 def test_baja_from_a_verified_web_debtor_is_honoured_at_once(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     from actions.consent import ActionNoContactar
 
@@ -175,11 +175,11 @@ def test_baja_from_a_verified_web_debtor_is_honoured_at_once(
     )
     _, messages = run_action(ActionNoContactar(), tracker, domain)
     assert responses(messages) == ["utter_baja_confirmada"]
-    assert _blocks_and_revocations(action_runtime)[1] > 0
+    assert _blocks_and_revocations(action_app)[1] > 0
 
 
 def test_three_wrong_dates_lock_the_conversation_not_the_number(
-    action_runtime, tracker_factory, domain
+    action_app, tracker_factory, domain
 ) -> None:  # type: ignore[no-untyped-def]
     asking = {
         **TYPED_MARIA,
@@ -197,7 +197,7 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
     again = _web(tracker_factory, slots=asking, text="12/03/1985", intent="informar")
     _, messages = run_action(ActionProcesarRespuesta(), again, domain)
     assert "utter_identidad_bloqueada" in responses(messages)
-    assert _tickets(action_runtime) == [("identidad_bloqueada", "+525512345678", None, 20, None)]
+    assert _tickets(action_app) == [("identidad_bloqueada", "+525512345678", None, 20, None)]
     # María, on her own WhatsApp, is not locked out.
     mine = tracker_factory(
         slots={

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from cobranza.nlu.amounts import MAX_AMOUNT, Match, extract_amount, fold, parse_amount
+from cobranza.domain.amounts import MAX_AMOUNT, Match, extract_amount, fold, parse_amount
 
 SPANS: list[tuple[str, str]] = [
     # words (text2num) and our rules for thousands and millions

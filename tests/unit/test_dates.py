@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from cobranza.nlu.dates import extract_date, resolve_date
+from cobranza.domain.dates import extract_date, resolve_date
 
 MON = date(2026, 11, 16)
 WED = date(2026, 11, 18)

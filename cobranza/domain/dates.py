@@ -60,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from cobranza.nlu.amounts import NUMBER_WORDS, Match, fold
+from cobranza.domain.amounts import NUMBER_WORDS, Match, fold
 
 __all__ = ["Match", "extract_date", "resolve_date"]
 
