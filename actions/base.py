@@ -27,6 +27,7 @@ from cobranza.domain.amounts import extract_amount
 from cobranza.domain.dates import extract_date, resolve_date
 from cobranza.domain.money import format_mxn
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.identity import PROVEN_CHANNELS
 
@@ -253,7 +254,19 @@ class DbAction(Action, metaclass=ABCMeta):
             )
             dispatcher.utter_message(response="utter_no_registrado")
             return []
+        except CobranzaError as exc:
+            # One of ours the action does not handle (it handles the ones it expects): nothing
+            # was stored. Its message may be the debtor's number, so only its kind is logged.
+            logger.warning(
+                "%s: unhandled %s for %s",
+                self.name(),
+                type(exc).__name__,
+                mask_phone(tracker.sender_id),
+            )
+            dispatcher.utter_message(response="utter_error_tecnico")
+            return []
         except Exception:
+            # A bug, never read as "not found" or "refused": the traceback goes to the log.
             logger.exception("%s failed for %s", self.name(), mask_phone(tracker.sender_id))
             dispatcher.utter_message(response="utter_error_tecnico")
             return []

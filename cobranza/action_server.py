@@ -39,7 +39,9 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from cobranza import bootstrap
 from cobranza.config import ConfigError, Settings, load_settings
+from cobranza.errors import CobranzaError
 
 logger = logging.getLogger(__name__)
 
@@ -162,16 +164,19 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The actions run on the process-wide app (cobranza/bootstrap.py), built here before the
+    server starts so a bad setting or persona profile stops it at once; ``--rasa-env`` needs
+    only the settings."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        settings = load_settings()
         if args == ["--rasa-env"]:
-            print(" ".join(f"{k}={v}" for k, v in rasa_environment(settings).items()))
+            print(" ".join(f"{k}={v}" for k, v in rasa_environment(load_settings()).items()))
             return
         if args:
             raise ConfigError(f"unknown arguments {args!r}; the only one is --rasa-env")
+        settings = bootstrap.app().settings
         app = build_app(settings)
-    except ConfigError as exc:
+    except CobranzaError as exc:  # ConfigError, ProfileError: what to fix, named
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")

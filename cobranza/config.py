@@ -59,8 +59,25 @@ class ConsoleSecurity:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """Where the agents' console listens and how it reaches Rasa's HTTP API.
+
+    Read only by the console process (:func:`load_console_settings`), never as part of
+    :class:`Settings`: the Rasa API token lets its holder read and write every conversation,
+    and the action server and the CLI must not hold it even in memory."""
+
+    rasa_url: str
+    rasa_token: Secret
+    host: str = "127.0.0.1"
+    port: int = 5006
+
+
+@dataclass(frozen=True)
 class Settings:
-    database_url: str
+    # The URL may carry the database password: a Secret, so a repr of the settings never
+    # shows it; :attr:`database_url` reveals it for the engine, :attr:`masked_database_url`
+    # hides it for logs and CLI output.
+    database: Secret
     persona_profiles_dir: Path
     default_time_zone: str
     log_level: str
@@ -86,6 +103,11 @@ class Settings:
     # or Twilio number, a web chat session) and per client address (web chat).
     rate_limit_per_minute: int = 20
     rate_limit_per_address_per_minute: int = 120
+
+    @property
+    def database_url(self) -> str:
+        """The database URL, password included: for the engine and migrations only."""
+        return self.database.reveal()
 
     @property
     def masked_database_url(self) -> str:
@@ -200,8 +222,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     database_url = env.get("DATABASE_URL", "").strip() or default_database_url()
     if "://" not in database_url:
         raise ConfigError(
-            f"DATABASE_URL must be an SQLAlchemy URL such as sqlite:///var/cobranza.db or "
-            f"postgresql://user:password@host/db, got {database_url!r}"
+            "DATABASE_URL must be an SQLAlchemy URL such as sqlite:///var/cobranza.db or "
+            "postgresql://user:password@host/db"
         )
     profiles = Path(
         env.get("PERSONA_PROFILES_DIR", "").strip() or PROJECT_ROOT / "persona_profiles"
@@ -254,8 +276,33 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "COBRANZA_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
             Settings.rate_limit_per_address_per_minute,
         ),
-        database_url=database_url,
+        database=Secret(database_url),
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,
         log_level=log_level,
+    )
+
+
+def load_console_settings(
+    environ: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT
+) -> ConsoleSettings:
+    """The console's own settings: ``CONSOLE_HOST`` and ``CONSOLE_PORT`` (where it listens),
+    ``RASA_URL`` (else ``http://127.0.0.1:$RASA_PORT``) and ``RASA_API_TOKEN`` (else the file
+    scripts/run.sh creates, ``var/rasa_api_token``). Without a token the console cannot start."""
+    env = os.environ if environ is None else environ
+    token = env.get("RASA_API_TOKEN", "").strip()
+    if not token:
+        token_file = root / "var" / "rasa_api_token"
+        token = token_file.read_text().strip() if token_file.is_file() else ""
+    if not token:
+        raise ConfigError("the console needs RASA_API_TOKEN (scripts/run.sh sets it)")
+    rasa_port = _port(env, "RASA_PORT", 5005)
+    url = env.get("RASA_URL", "").strip() or f"http://127.0.0.1:{rasa_port}"
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"RASA_URL must be an http(s) URL, got {url!r}")
+    return ConsoleSettings(
+        rasa_url=url.rstrip("/"),
+        rasa_token=Secret(token),
+        host=env.get("CONSOLE_HOST", "").strip() or ConsoleSettings.host,
+        port=_port(env, "CONSOLE_PORT", ConsoleSettings.port),
     )

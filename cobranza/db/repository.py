@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from cobranza.db.models import Consent, Debt, Debtor, HandoffTicket, Payment, Promise
+from cobranza.db.models import (
+    AuditLog,
+    Consent,
+    Debt,
+    Debtor,
+    HandoffTicket,
+    Payment,
+    Promise,
+)
 from cobranza.errors import NotFound
 
 
@@ -96,3 +104,16 @@ def open_ticket_for(session: Session, sender_id: str) -> HandoffTicket | None:
         .order_by(HandoffTicket.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def audit_entries(
+    session: Session, phone: str, action: str | None = None, limit: int = 200
+) -> list[AuditLog]:
+    """The last ``limit`` audit entries about ``phone`` (only ``action`` when given), oldest
+    first."""
+    query = select(AuditLog).where(AuditLog.debtor_phone == phone)
+    if action:
+        query = query.where(AuditLog.action == action)
+    newest_first = query.order_by(AuditLog.occurred_at.desc(), AuditLog.id.desc())
+    rows = session.execute(newest_first).scalars().all()[:limit]
+    return list(reversed(rows))

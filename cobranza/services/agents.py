@@ -393,3 +393,8 @@ def agent_for_token(
 
 def log_out(session: Session, token: str) -> None:
     session.execute(delete(AgentSession).where(AgentSession.token_hash == _token_hash(token)))
+
+
+def list_agents(session: Session) -> list[Agent]:
+    """Every agent account, active or not, by user name."""
+    return list(session.execute(select(Agent).order_by(Agent.username)).scalars())

@@ -254,3 +254,32 @@ def test_block_list_and_remove_are_audited(cli_env: dict[str, str]) -> None:
     )
     assert audit[-1]["details"] == {"removed": 1, "reason": "era el titular"}
     assert audit[-1]["actor"].startswith("cli:")
+
+
+def test_a_bug_is_a_technical_error_not_a_missing_debtor(
+    cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A KeyError inside a service is a bug, not "no such debtor": one line on stderr saying
+    so, exit 1, and the traceback in the log without the debtor's number."""
+    import logging
+
+    from cobranza.cli import commands
+    from cobranza.services import views
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise KeyError("full_name")
+
+    monkeypatch.setattr(views, "debtor_report", broken)
+    monkeypatch.setenv("DATABASE_URL", cli_env["DATABASE_URL"])
+    with caplog.at_level(logging.ERROR):
+        code = commands.main(["debtor", "5215512345678", "--at", AT])
+    err = capsys.readouterr().err
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "técnico" in last, err
+    assert "no hay deudor" not in err
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records)
+    assert "5512345678" not in err + caplog.text

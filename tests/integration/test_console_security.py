@@ -32,9 +32,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
-from cobranza import db
-from cobranza.config import load_settings
-from cobranza.console.server import Console, ConsoleConfig
+from cobranza import bootstrap, db
+from cobranza.config import load_console_settings, load_settings
+from cobranza.console.server import Console
 from cobranza.db.models import AuditLog, HandoffTicket
 from cobranza.services import agents
 from tests.conftest import NOW
@@ -189,8 +189,8 @@ def _starting(
         rasa_runner, rasa_port = loop.run(_serve(rasa_app))
         rasa.url = f"http://127.0.0.1:{rasa_port}"
         settings = load_settings({"DATABASE_URL": database_url, **env})
-        config = ConsoleConfig(rasa_url=rasa.url, rasa_token=RASA_TOKEN, port=0)
-        console = Console(settings, config, clock=clock)
+        config = load_console_settings({"RASA_URL": rasa.url, "RASA_API_TOKEN": RASA_TOKEN})
+        console = Console(bootstrap.build(settings, clock=clock), config)
         console_runner, console_port = loop.run(_serve(console.app()))
         runners = [console_runner, rasa_runner]
 
@@ -804,3 +804,33 @@ def test_a_bug_is_an_error_not_a_missing_debtor(
     answer = console.agent().get(f"{console.url}/api/tickets/{ticket}", timeout=10)
     assert answer.status_code == 500
     assert "8,450" not in answer.text
+
+
+def test_a_bug_answers_json_and_logs_the_traceback_without_personal_data(
+    console: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug (here a KeyError in a service) is not "not found": the agent gets a 500 with a JSON
+    error like every other answer, and the log has the traceback but not the debtor's data."""
+    import logging
+
+    sender = "webchat-bug-json"
+    ticket = _handoff(console, sender, MARIA, "solicitud_agente")
+    _verify(console, sender, MARIA)
+
+    from cobranza.services import views
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise KeyError("full_name")
+
+    monkeypatch.setattr(views, "debtor_report", broken)
+    with caplog.at_level(logging.ERROR):
+        answer = console.agent().get(f"{console.url}/api/tickets/{ticket}", timeout=10)
+    assert answer.status_code == 500
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert "técnico" in answer.json()["error"]
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is KeyError]
+    assert logged, "the bug is logged with its traceback"
+    text = "\n".join(caplog.text.splitlines())
+    for personal in (MARIA, "María", "8,450"):
+        assert personal not in text, personal

@@ -1,0 +1,206 @@
+"""How the ``cobranza`` command prints: JSON with ``--json``, readable tables otherwise. Pure
+formatting of what the commands computed; nothing here reads the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tabulate import tabulate
+
+from cobranza.domain.money import format_mxn, to_centavos
+from cobranza.domain.phones import mask_phone
+
+
+def show(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(render(data))
+
+
+def persona_counts(counts: dict[str, int]) -> str:
+    return tabulate(sorted(counts.items()), headers=["persona", "deudores"])
+
+
+def debtor(data: dict[str, Any]) -> str:
+    profile = [
+        ("Teléfono", data["phone"]),
+        ("Nombre", data["full_name"]),
+        ("Nacimiento", data["date_of_birth"]),
+        ("Lugar", f"{data['municipality']}, {data['state']}"),
+        ("Zona horaria", f"{data['time_zone']} (hora local {data['local_time']})"),
+        ("Persona", data["persona"]),
+        ("Saldo total", data["balance_text"]),
+        ("Días de atraso", f"{data['days_past_due']} (tramo {data['bucket']})"),
+    ]
+    if data["hardship_reason"]:
+        profile.append(("Dificultad declarada", data["hardship_reason"]))
+    consent = [
+        (ch, c["status"], c["source"], c["recorded_at"]) for ch, c in data["consent"].items()
+    ]
+    debts = [
+        (
+            d["contract_number"],
+            d["creditor"],
+            d["product"],
+            d["current_balance_text"],
+            d["days_past_due"],
+            d["balance_as_of"],
+            d["last_payment_on"] or "—",
+        )
+        for d in data["debts"]
+    ]
+    parts = [
+        tabulate(profile, tablefmt="plain"),
+        "\nPor qué esta persona:\n"
+        + "\n".join(f"  - {line}" for line in data["persona_explanation"]),
+        "\nAdeudos:\n"
+        + tabulate(
+            debts,
+            headers=[
+                "contrato",
+                "acreedor",
+                "producto",
+                "saldo",
+                "atraso",
+                "calculado",
+                "último pago",
+            ],
+        ),
+        "\nConsentimiento:\n"
+        + (
+            tabulate(consent, headers=["canal", "estado", "origen", "registrado"])
+            if consent
+            else "  sin registro de consentimiento"
+        ),
+    ]
+    return "\n".join(parts)
+
+
+def offers(data: dict[str, Any]) -> str:
+    lines = [f"Persona {data['persona']}; ofertas calculadas el {data['today']} (hora local)"]
+    for debt in data["debts"]:
+        lines.append(
+            f"\nContrato {debt['contract_number']}: saldo "
+            f"{format_mxn(to_centavos(debt['balance']))}, {debt['days_past_due']} días de atraso"
+        )
+        rows = []
+        for offer in debt["offers"]:
+            for inst in offer["installments"]:
+                rows.append(
+                    (
+                        offer["code"] if inst["number"] == 1 else "",
+                        format_mxn(to_centavos(offer["discount"])) if inst["number"] == 1 else "",
+                        inst["number"],
+                        format_mxn(to_centavos(inst["amount"])),
+                        inst["due_date"],
+                    )
+                )
+        lines.append(
+            tabulate(rows, headers=["oferta", "descuento", "pago", "monto", "fecha límite"])
+            if rows
+            else "  sin ofertas"
+        )
+    return "\n".join(lines)
+
+
+def promises(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "Sin promesas de pago registradas."
+    return tabulate(
+        [
+            (
+                p["folio"],
+                p["amount_text"],
+                p["due_date"],
+                p["status"],
+                p["channel"],
+                p["created_by"],
+            )
+            for p in rows
+        ],
+        headers=["folio", "monto", "fecha", "estado", "canal", "registró"],
+    )
+
+
+def decision(phone: str) -> Callable[[dict[str, Any]], str]:
+    def render(d: dict[str, Any]) -> str:
+        verdict = "PERMITIDO" if d["allowed"] else "BLOQUEADO"
+        local = datetime.fromisoformat(d["local_time"])
+        lines = [
+            f"{verdict}: {d['reason']}",
+            f"regla: {d['rule']}",
+            f"deudor: {mask_phone(phone)}  canal: {d['channel']}  inicia: {d['initiated_by']}",
+            f"hora local: {local:%Y-%m-%d %H:%M} ({d['time_zone']}, zona por {d['zone_source']})",
+            "",
+            tabulate(
+                [("✓" if c["passed"] else "✗", c["rule"], c["reason"]) for c in d["checks"]],
+                headers=["", "regla", "detalle"],
+            ),
+        ]
+        return "\n".join(lines)
+
+    return render
+
+
+def _audit_summary(details: dict[str, Any]) -> str:
+    if "allowed" in details:
+        verdict = "permitido" if details["allowed"] else "bloqueado"
+        return f"{verdict} ({details.get('rule')}): {details.get('reason')}"
+    return ", ".join(f"{k}={v}" for k, v in details.items())
+
+
+def audit(phone: str) -> Callable[[list[dict[str, Any]]], str]:
+    def render(entries: list[dict[str, Any]]) -> str:
+        if not entries:
+            return f"Sin registros de auditoría para {mask_phone(phone)}."
+        return tabulate(
+            [
+                (e["occurred_at"][:19], e["actor"], e["action"], _audit_summary(e["details"]))
+                for e in entries
+            ],
+            headers=["cuándo (UTC)", "quién", "acción", "detalle"],
+            maxcolwidths=[None, None, None, 70],
+        )
+
+    return render
+
+
+def reminders(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No hay recordatorios pendientes por enviar."
+    return tabulate(
+        [
+            (
+                r["phone"],
+                r["reference"],
+                r["due_on"],
+                r["status"],
+                "enviar" if r["allowed"] else f"no ({r['rule']})",
+                r["reason"],
+            )
+            for r in rows
+        ],
+        headers=["deudor", "folio", "pago", "estado", "¿se puede?", "motivo"],
+    )
+
+
+def blocks(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "Sin números bloqueados."
+    return tabulate(
+        [(b["phone"], b["reason"], b["source"], b["created_at"]) for b in rows],
+        headers=["número", "motivo", "origen", "fecha (UTC)"],
+    )
+
+
+def agents(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "Sin asesores. Crea uno con `cobranza agent add USUARIO --name 'Nombre'`."
+    return tabulate(
+        [(a["username"], a["name"], "sí" if a["active"] else "no") for a in rows],
+        headers=["usuario", "nombre", "activo"],
+    )

@@ -1,0 +1,325 @@
+"""The console's use cases: what an agent can do, over the services (cobranza/services/desk.py,
+tickets.py, agents.py) and Rasa's API. No HTTP here (cobranza/console/routes.py turns requests
+into calls and answers into responses) and no SQL: every database step is a service call in one
+unit of work, run in a worker thread so the event loop never blocks.
+
+A refusal is raised as one of the :class:`Told` errors below, whose message is for the agent;
+routes.py answers it with the status of its kind (not found, rejected, conflict)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from cobranza import responses
+from cobranza.bootstrap import App
+from cobranza.config import ConsoleSecurity, ConsoleSettings
+from cobranza.console.rasa import (
+    RasaApi,
+    addressable,
+    last_debtor_message,
+    transcript,
+)
+from cobranza.db.models import Agent
+from cobranza.domain.phones import mask_phone
+from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
+from cobranza.services import agents, tickets
+from cobranza.services.desk import Desk, TicketNotFound, Unverified
+from cobranza.services.plans import UnknownOffer
+from cobranza.services.promises import PromiseRejected
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+MAX_REPLY = 4000
+MESSAGES = {
+    "unaddressable": (
+        "Esta conversación tiene un identificador que no se puede usar con el asistente: no se "
+        "puede leer ni responder desde la consola. Cierra el ticket con un resultado."
+    ),
+    "unverified": (
+        "No se puede registrar: número no verificado. La persona debe confirmar la fecha de "
+        "nacimiento del titular en esta conversación."
+    ),
+    "unaddressable_note": (
+        "La conversación no se puede mostrar: su identificador no se puede usar con el asistente."
+    ),
+    "no_ticket": "No existe ese ticket.",
+    "not_mine": "Primero toma el ticket: está libre o lo atiende otra persona.",
+    "offer_gone": "Esa oferta ya no está disponible para este deudor.",
+}
+OUTCOME_LABELS = {
+    "promesa_registrada": "Promesa registrada",
+    "convenio_registrado": "Convenio registrado",
+    "aclaracion_resuelta": "Aclaración resuelta",
+    "sin_acuerdo": "Sin acuerdo",
+    "numero_equivocado": "Número equivocado",
+    "devuelto_al_asistente": "Devuelto al asistente",
+}
+PROMISE_REASONS = {
+    "monto_invalido": "El monto debe ser mayor a cero.",
+    "monto_excede": "El monto es mayor al saldo.",
+    "fecha_pasada": "La fecha ya pasó.",
+    "fecha_lejana": "La fecha está más lejos de lo que permite la política de este deudor.",
+}
+
+
+class Told(CobranzaError):
+    """A refusal whose message is written for the agent (routes.py shows it as it is)."""
+
+
+class Missing(Told, NotFound):
+    pass
+
+
+class Refused(Told, Rejected):
+    pass
+
+
+class Taken(Told, Conflict):
+    pass
+
+
+def canned_replies() -> list[dict[str, str]]:
+    """``utter_asesor_*`` from domain.yml (the conduct check scans them like every response)."""
+    return [
+        {"title": name.replace("_", " "), "text": text}
+        for name, text in responses.first_texts("utter_asesor_").items()
+    ]
+
+
+def agent_dict(agent: Agent) -> dict[str, str]:
+    return {"username": str(agent.username), "display_name": str(agent.display_name)}
+
+
+def identity(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The number the conversation is about, and whether it was verified in the conversation."""
+    verified = bool(ticket["verified"])
+    return {
+        "verified": verified,
+        "phone": ticket["claimed_phone"],
+        "label": "número verificado" if verified else "número no verificado",
+    }
+
+
+class Handlers:
+    """The console's use cases, built from the process's :class:`App`."""
+
+    def __init__(self, app: App, config: ConsoleSettings) -> None:
+        self.app = app
+        self.clock = app.clock
+        self.desk = Desk(app.settings, app.clock, app.profiles)
+        self.rasa = RasaApi(config)
+        self.canned = canned_replies()
+
+    @property
+    def security(self) -> ConsoleSecurity:
+        return self.app.settings.console
+
+    async def _work(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one unit of work, in a worker thread."""
+
+        def run() -> T:
+            with self.app.unit_of_work() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def close(self) -> None:
+        await self.rasa.close()
+
+    # --- agents -------------------------------------------------------------------------------
+
+    async def agent(self, token: str, activity: bool) -> dict[str, str] | None:
+        """The agent of a live session token (``activity``: not a background poll)."""
+        if not token:
+            return None
+
+        def find(session: Session) -> dict[str, str] | None:
+            agent = agents.agent_for_token(
+                session, token, self.clock, self.security.idle_timeout, activity
+            )
+            return agent_dict(agent) if agent else None
+
+        return await self._work(find)
+
+    async def log_in(self, username: str, password: str, address: str) -> agents.Login | None:
+        """None for wrong credentials; raises :class:`agents.LoginLocked` while locked out."""
+        return await asyncio.to_thread(
+            agents.log_in,
+            self.app.sessions,
+            username,
+            password,
+            address,
+            self.clock,
+            self.security,
+        )
+
+    async def log_out(self, token: str) -> None:
+        if token:
+            await self._work(lambda session: agents.log_out(session, token))
+
+    # --- tickets ------------------------------------------------------------------------------
+
+    async def queue(self) -> list[dict[str, Any]]:
+        return await self._work(lambda session: tickets.queue(session, self.clock.now()))
+
+    async def ticket(self, ticket_id: int) -> dict[str, Any]:
+        try:
+            return await self._work(lambda session: self.desk.ticket(session, ticket_id))
+        except TicketNotFound as exc:
+            raise Missing(MESSAGES["no_ticket"]) from exc
+
+    async def show(
+        self, ticket: dict[str, Any], agent: dict[str, str], with_file: bool
+    ) -> dict[str, Any]:
+        """The ticket, its transcript and, for a verified conversation and unless
+        ``with_file`` is false (the page's background polls), the debtor's file."""
+        reachable = addressable(ticket["sender_id"])
+        lines = transcript(await self.rasa.tracker(ticket["sender_id"])) if reachable else []
+        answer: dict[str, Any] = {
+            "ticket": tickets.public(ticket),
+            "identity": identity(ticket),
+            "conversation": {
+                "addressable": reachable,
+                "note": None if reachable else MESSAGES["unaddressable_note"],
+            },
+            "transcript": lines,
+            "window": self.window(ticket["channel"], last_debtor_message(lines)),
+            "canned": self.canned,
+            "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+        }
+        if with_file:
+            debtor, offers = await self._work(
+                lambda session: self.desk.debtor_file(session, ticket["id"], agent["username"])
+            )
+            answer.update(debtor=debtor, offers=offers)
+        return answer
+
+    def window(self, channel: str, last: datetime | None) -> dict[str, Any]:
+        if channel != "whatsapp":
+            return {"channel": channel, "open": True, "closes_at": None, "note": "Sin límite"}
+        closes = last + WHATSAPP_WINDOW if last else None
+        is_open = closes is not None and closes > self.clock.now()
+        note = (
+            f"Ventana de 24 h abierta hasta {closes:%Y-%m-%d %H:%M} UTC"
+            if is_open and closes
+            else "Ventana cerrada: solo se puede enviar una plantilla aprobada"
+        )
+        return {
+            "channel": channel,
+            "open": is_open,
+            "closes_at": closes.isoformat() if closes else None,
+            "note": note,
+        }
+
+    async def claim(self, ticket: dict[str, Any], agent: dict[str, str]) -> dict[str, Any]:
+        try:
+            won = await self._work(
+                lambda session: tickets.claim(session, ticket["id"], agent["username"], self.clock)
+            )
+        except tickets.TicketError as exc:
+            raise Taken(str(exc)) from exc
+        fresh = await self.ticket(ticket["id"])
+        if not won:
+            raise Taken(f"Este ticket ya lo tomó {fresh['claimed_by'] or 'otra persona'}.")
+        return tickets.public(fresh)
+
+    @staticmethod
+    def reachable(ticket: dict[str, Any]) -> None:
+        if not addressable(ticket["sender_id"]):
+            raise Refused(MESSAGES["unaddressable"])
+
+    @staticmethod
+    def mine(ticket: dict[str, Any], agent: dict[str, str]) -> None:
+        if ticket["status"] != "claimed" or ticket["claimed_by"] != agent["username"]:
+            raise Taken(MESSAGES["not_mine"])
+
+    async def reply(
+        self, ticket: dict[str, Any], agent: dict[str, str], text: str
+    ) -> dict[str, Any]:
+        """The compliance decision, and the reply sent on the debtor's channel when allowed."""
+        self.mine(ticket, agent)
+        self.reachable(ticket)
+        text = text.strip()
+        if not text or len(text) > MAX_REPLY:
+            raise Refused(f"Escribe una respuesta de 1 a {MAX_REPLY} caracteres.")
+        lines = transcript(await self.rasa.tracker(ticket["sender_id"]))
+        actor = f"agent:{agent['username']}"
+        decision = await self._work(
+            lambda session: self.desk.decide_reply(
+                session, ticket, actor, last_debtor_message(lines)
+            )
+        )
+        if decision["allowed"]:
+            await self.rasa.append(
+                ticket["sender_id"],
+                [{"event": "slot", "name": "mensaje_asesor", "value": text}],
+            )
+            await self.rasa.execute(ticket["sender_id"], "action_mensaje_asesor")
+            logger.info("agent %s answered ticket %s", agent["username"], ticket["id"])
+        return decision
+
+    async def promise(
+        self, ticket: dict[str, Any], agent: dict[str, str], amount: Decimal, due: date
+    ) -> dict[str, str]:
+        self.mine(ticket, agent)
+        try:
+            return await self._work(
+                lambda session: self.desk.promise(session, ticket, agent["username"], amount, due)
+            )
+        except Unverified as exc:
+            raise Refused(MESSAGES["unverified"]) from exc
+        except PromiseRejected as exc:
+            raise Refused(PROMISE_REASONS.get(exc.reason, exc.reason)) from exc
+
+    async def agreement(
+        self, ticket: dict[str, Any], agent: dict[str, str], code: str
+    ) -> dict[str, str]:
+        self.mine(ticket, agent)
+        try:
+            return await self._work(
+                lambda session: self.desk.agreement(session, ticket, agent["username"], code)
+            )
+        except Unverified as exc:
+            raise Refused(MESSAGES["unverified"]) from exc
+        except UnknownOffer as exc:
+            raise Refused(MESSAGES["offer_gone"]) from exc
+
+    async def close_ticket(
+        self, ticket: dict[str, Any], agent: dict[str, str], outcome: str
+    ) -> None:
+        try:
+            await self._work(
+                lambda session: tickets.close(
+                    session, ticket["id"], agent["username"], outcome, self.clock
+                )
+            )
+        except tickets.TicketError as exc:
+            raise Taken(str(exc)) from exc
+        if addressable(ticket["sender_id"]):
+            await self.rasa.resume(ticket["sender_id"])
+        else:  # nobody can reach it through Rasa's API; the ticket is closed all the same
+            logger.warning("ticket %s closed; its conversation id cannot be resumed", ticket["id"])
+
+    async def resume(self, ticket: dict[str, Any], agent: dict[str, str]) -> None:
+        self.mine(ticket, agent)
+        self.reachable(ticket)
+        try:
+            await self._work(
+                lambda session: tickets.hand_back(
+                    session, ticket["id"], agent["username"], self.clock
+                )
+            )
+        except tickets.TicketError as exc:
+            raise Taken(str(exc)) from exc
+        await self.rasa.resume(ticket["sender_id"])
+        logger.info("ticket %s handed back for %s", ticket["id"], mask_phone(ticket["sender_id"]))
