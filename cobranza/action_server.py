@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
             return
         if args:
             raise ConfigError(f"unknown arguments {args!r}; the only one is --rasa-env")
-        settings = bootstrap.app().settings
+        shared = bootstrap.app()
+        shared.profiles  # noqa: B018  (loaded now: a broken profile stops the start, named)
+        settings = shared.settings
         app = build_app(settings)
     except CobranzaError as exc:  # ConfigError, ProfileError: what to fix, named
         print(f"error: {exc}", file=sys.stderr)

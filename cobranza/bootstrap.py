@@ -2,9 +2,10 @@
 the console, the CLI) builds its parts here and nowhere else.
 
 ``build()`` reads the settings (the only reader of the environment is :mod:`cobranza.config`),
-opens the engine, loads the persona profiles and picks the clock. ``app()`` is the process-wide
-instance the entry points share, built on first use so that importing a module does no work;
-tests build their own with another database, clock or profiles and hand it to the entry point.
+opens the engine and picks the clock; the persona profiles load on first use. ``app()`` is the
+process-wide instance the entry points share, built on first use so that importing a module does
+no work; tests build their own with another database, clock or profiles and hand it to the
+entry point.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +33,15 @@ class App:
     engine: Engine
     sessions: sessionmaker
     clock: Clock
-    profiles: dict[str, PersonaProfile] = field(default_factory=dict)
+    given_profiles: dict[str, PersonaProfile] | None = None
+
+    @cached_property
+    def profiles(self) -> dict[str, PersonaProfile]:
+        """The persona profiles, loaded (and validated) on first use: a command that needs none
+        (``cobranza db upgrade``) still runs while a designer's profile is broken."""
+        if self.given_profiles is not None:
+            return self.given_profiles
+        return load_profiles(self.settings.persona_profiles_dir)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
@@ -55,7 +65,7 @@ def build(
         engine=engine,
         sessions=db.make_session_factory(engine),
         clock=clock or SystemClock(),
-        profiles=load_profiles(settings.persona_profiles_dir) if profiles is None else profiles,
+        given_profiles=profiles,
     )
 
 

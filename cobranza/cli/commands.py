@@ -114,8 +114,8 @@ def cmd_seed(args: argparse.Namespace, app: App) -> None:
 
 
 def cmd_personas_validate(args: argparse.Namespace, app: App) -> None:
-    """The profiles were loaded (and validated) by the composition root; an invalid one never
-    gets here (:class:`ProfileError`, reported by :func:`main`)."""
+    """Loading the profiles validates them; an invalid one raises :class:`ProfileError`,
+    reported by :func:`main` with what to fix."""
     ordered = sorted(app.profiles.values(), key=lambda p: -p.priority)
     print(
         f"{len(app.profiles)} perfiles válidos en {app.settings.persona_profiles_dir}: "
