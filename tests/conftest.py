@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sanic  # noqa: F401 - imported here for its warnings filter, see below
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
@@ -21,6 +22,10 @@ from tests.support.clock import DEMO_TODAY, NOW
 from tests.support.db import sqlite_url
 
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+# Sanic 21.12 runs warnings.simplefilter("once", DeprecationWarning) when imported, ahead of the
+# filterwarnings in pyproject.toml. Imported while pytest loads this file, that filter lasts only
+# until pytest restores its own; imported later (by the first test module that needs Rasa), it
+# would let every deprecation raised while collecting pass as a printed warning, not an error.
 
 
 @pytest.fixture(scope="session")
