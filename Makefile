@@ -105,4 +105,4 @@ postgres: ## Install (Debian) and start a local PostgreSQL for the PostgreSQL te
 	@scripts/ensure_postgres.sh
 
 clean: ## Remove the virtualenv, models and the local database
-	rm -rf $(VENV) models var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) models var .pytest_cache .mypy_cache .ruff_cache .coverage
