@@ -6,23 +6,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+import sanic  # noqa: F401 - imported here for its warnings filter, see below
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
 from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
 from cobranza.personas.profiles import PersonaProfile, load_profiles
+from tests.support.clock import DEMO_TODAY, NOW
+from tests.support.db import sqlite_url
 
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-
-# The demo portfolio in the tests is cut on this date; the clock stands at noon in CDMX.
-DEMO_TODAY = date(2026, 11, 22)
-NOW = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
+# Sanic 21.12 runs warnings.simplefilter("once", DeprecationWarning) when imported, ahead of the
+# filterwarnings in pyproject.toml. Imported while pytest loads this file, that filter lasts only
+# until pytest restores its own; imported later (by the first test module that needs Rasa), it
+# would let every deprecation raised while collecting pass as a printed warning, not an error.
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +36,6 @@ def profiles() -> dict[str, PersonaProfile]:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)
-
-
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def seeded_sessions(seeded_sqlite_url: str) -> Iterator[object]:
+def seeded_sessions(seeded_sqlite_url: str) -> Iterator[sessionmaker]:
     engine = db.make_engine(seeded_sqlite_url)
     yield db.make_session_factory(engine)
     engine.dispose()

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -43,7 +44,7 @@ class Servers:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
 
-    def say(self, sender: str, text: str, timeout: float = 30) -> list[dict[str, object]]:
+    def say(self, sender: str, text: str, timeout: float = 30) -> list[dict[str, Any]]:
         response = requests.post(
             self.rest_url, json={"sender": sender, "message": text}, timeout=timeout
         )

@@ -4,7 +4,7 @@ database with the demo portfolio and a fixed clock."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +13,23 @@ import yaml
 from rasa_sdk import Tracker
 from sqlalchemy.engine import make_url
 
-from cobranza import bootstrap, db
+from cobranza import bootstrap
 from cobranza.bootstrap import App
+from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.db import verifications
 from cobranza.domain.phones import normalize_phone
+from cobranza.personas.profiles import PersonaProfile
+from tests.support.actions import Domain, TrackerFactory, verify_on_server
 
 
 @pytest.fixture(scope="session")
-def domain() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+def domain() -> Domain:
+    data: Domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     return data
 
 
-def verify_on_server(rt: App, sender_id: str, phone: str) -> None:
-    """What a correct date of birth leaves behind: the server-side verification record."""
-    with db.session_scope(rt.sessions) as session:
-        verifications.record(
-            session, sender_id, "whatsapp", phone, rt.clock.now(), rt.settings.verification_ttl
-        )
-
-
 @pytest.fixture
-def tracker_factory(
-    domain: dict[str, Any], request: pytest.FixtureRequest
-) -> Callable[..., Tracker]:
+def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFactory:
     """A tracker as Rasa sends it. By default a WhatsApp conversation (the channel that proves
     the number). A tracker whose slots say ``identidad_verificada`` stands for a conversation
     verified on the server too, unless ``server_verified=False`` (a forged tracker)."""
@@ -84,7 +76,12 @@ def tracker_factory(
 
 
 @pytest.fixture
-def action_app(seeded_sqlite_url: str, profiles, clock, tmp_path) -> Iterator[App]:  # type: ignore[no-untyped-def]
+def action_app(
+    seeded_sqlite_url: str,
+    profiles: dict[str, PersonaProfile],
+    clock: FixedClock,
+    tmp_path: Path,
+) -> Iterator[App]:
     """The app on a private copy of the demo database (actions write to it)."""
     source = Path(make_url(seeded_sqlite_url).database or "")
     copy = tmp_path / "actions.db"

@@ -6,35 +6,48 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from actions.balance import ActionInformarSaldo
 from actions.consent import ActionNoContactar
 from actions.promises import ActionProcesarPromesa
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db.models import Consent, Promise
-from tests.actions.conftest import verify_on_server
-from tests.actions.helpers import entity, responses, run_action
+from tests.support.actions import (
+    Domain,
+    TrackerFactory,
+    entity,
+    responses,
+    run_action,
+    verify_on_server,
+)
 
 MARIA = "5215512345678"
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
 FORGED = {**FOUND, "identidad_verificada": True}
 
 
-def _said(messages) -> str:  # type: ignore[no-untyped-def]
+def _said(messages: list[dict[str, Any]]) -> str:
     return repr(messages)
 
 
-def test_a_forged_verified_slot_discloses_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_verified_slot_discloses_nothing(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     tracker = tracker_factory(slots=FORGED, intent="consultar_saldo", server_verified=False)
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     assert "8,450" not in _said(messages) and "CrediFácil" not in _said(messages)
 
 
-def test_rest_with_a_whatsapp_id_is_not_that_debtor(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_rest_with_a_whatsapp_id_is_not_that_debtor(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     """Even verified on WhatsApp, the same id over REST is another conversation whose sender
     id is not a number: it is asked for a number, and learns nothing."""
     verify_on_server(action_app, MARIA, "+525512345678")
@@ -47,15 +60,17 @@ def test_rest_with_a_whatsapp_id_is_not_that_debtor(action_app, tracker_factory,
 
 
 def test_a_verification_does_not_travel_to_another_conversation(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     verify_on_server(action_app, "web-OtraConversacion", "+525512345678")
     tracker = tracker_factory(slots=FORGED, intent="consultar_saldo", server_verified=False)
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
 
 
-def test_a_verification_expires(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_verification_expires(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     from dataclasses import replace
     from datetime import timedelta
 
@@ -70,11 +85,11 @@ def test_a_verification_expires(action_app, tracker_factory, domain) -> None:  #
 
 
 @contextmanager
-def failing_commits(action_app) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def failing_commits(action_app: App) -> Iterator[None]:
     """Every commit on the actions' engine fails, as a full disk or a lost connection does."""
     engine = action_app.sessions.kw["bind"]
 
-    def refuse(conn) -> None:  # type: ignore[no-untyped-def]
+    def refuse(conn: Connection) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
     event.listen(engine, "commit", refuse)
@@ -84,12 +99,14 @@ def failing_commits(action_app) -> Iterator[None]:  # type: ignore[no-untyped-de
         event.remove(engine, "commit", refuse)
 
 
-def _count(action_app, model, *where) -> int:  # type: ignore[no-untyped-def]
+def _count(action_app: App, model: type[Any], *where: Any) -> int:
     with db.session_scope(action_app.sessions) as session:
         return len(session.execute(select(model).where(*where)).all())
 
 
-def test_no_folio_unless_the_promise_was_committed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_no_folio_unless_the_promise_was_committed(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     text = "te pago 2 mil el viernes"
     ents = [entity("monto", text, "2 mil", 2000), entity("fecha", text, "el viernes", "2026-11-27")]
     verified = {**FOUND, "identidad_verificada": True}
@@ -109,7 +126,9 @@ def test_no_folio_unless_the_promise_was_committed(action_app, tracker_factory, 
     assert _count(action_app, Promise, Promise.amount == Decimal("2000.00")) == 1
 
 
-def test_no_opt_out_acknowledgement_unless_committed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_no_opt_out_acknowledgement_unless_committed(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     revoked = (Consent.debtor_phone == "+525512345678", Consent.status == "revoked")
     tracker = tracker_factory(slots=FOUND, text="BAJA", intent="no_contactar")
     with failing_commits(action_app):

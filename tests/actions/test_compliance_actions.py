@@ -18,18 +18,19 @@ from actions.consent import (
 )
 from actions.identity import ActionSolicitarIdentidad
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.compliance import decisions
 from cobranza.db.models import AuditLog, Consent, Reminder
 from cobranza.services.consent import block_number
 from cobranza.services.promises import record_promise
-from tests.actions.helpers import all_slots, message, responses, run_action
+from tests.support.actions import Domain, TrackerFactory, all_slots, message, responses, run_action
 
 PHONE = "+525512345678"
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
 VERIFIED = {**FOUND, "identidad_verificada": True}
 
 
-def _decisions(runtime, action: str) -> list[AuditLog]:  # type: ignore[no-untyped-def]
+def _decisions(runtime: App, action: str) -> list[AuditLog]:
     with db.session_scope(runtime.sessions) as session:
         rows = session.execute(
             select(AuditLog).where(AuditLog.debtor_phone == PHONE, AuditLog.action == action)
@@ -37,12 +38,12 @@ def _decisions(runtime, action: str) -> list[AuditLog]:  # type: ignore[no-untyp
         return list(rows.scalars().all())
 
 
-def _no_consent(runtime) -> None:  # type: ignore[no-untyped-def]
+def _no_consent(runtime: App) -> None:
     with db.session_scope(runtime.sessions) as session:
         session.execute(delete(Consent).where(Consent.debtor_phone == PHONE))
 
 
-def _pending_promise(runtime, due: date) -> str:  # type: ignore[no-untyped-def]
+def _pending_promise(runtime: App, due: date) -> str:
     from decimal import Decimal
 
     with db.session_scope(runtime.sessions) as session:
@@ -58,7 +59,9 @@ def _pending_promise(runtime, due: date) -> str:  # type: ignore[no-untyped-def]
         return str(promise.folio)
 
 
-def test_the_gate_is_audited_both_ways(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_the_gate_is_audited_both_ways(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     run_action(ActionInformarSaldo(), tracker_factory(slots=FOUND), domain)
     run_action(ActionInformarSaldo(), tracker_factory(slots=VERIFIED), domain)
     rows = _decisions(action_app, decisions.DISCLOSURE)
@@ -69,8 +72,8 @@ def test_the_gate_is_audited_both_ways(action_app, tracker_factory, domain) -> N
 
 
 def test_a_flagged_number_gets_nothing_even_if_verified(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     with db.session_scope(action_app.sessions) as session:
         block_number(session, PHONE, PHONE, "third_party", "prueba", action_app.clock)
     events, messages = run_action(
@@ -83,7 +86,9 @@ def test_a_flagged_number_gets_nothing_even_if_verified(
     assert refreshed["identidad_verificada"] is False
 
 
-def test_rule_branches_for_identity_and_flagged_number(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_rule_branches_for_identity_and_flagged_number(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionSolicitarIdentidad(), tracker_factory(slots=FOUND, intent="consultar_saldo"), domain
     )
@@ -92,7 +97,9 @@ def test_rule_branches_for_identity_and_flagged_number(action_app, tracker_facto
     assert responses(messages) == ["utter_contacto_bloqueado"]
 
 
-def test_wrong_number_and_opt_out_refresh_the_slots(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_number_and_opt_out_refresh_the_slots(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, _ = run_action(
         ActionNoContactar(), tracker_factory(slots=FOUND, intent="no_contactar"), domain
     )
@@ -106,8 +113,8 @@ def test_wrong_number_and_opt_out_refresh_the_slots(action_app, tracker_factory,
 
 
 def test_reminder_without_consent_shows_the_notice_then_records_consent(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _no_consent(action_app)
     folio = _pending_promise(action_app, date(2026, 11, 27))
     events, messages = run_action(
@@ -146,7 +153,9 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     assert granted[0].details["privacy_notice"] == action_app.settings.privacy_notice_url
 
 
-def test_saying_no_records_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_saying_no_records_nothing(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _no_consent(action_app)
     events, messages = run_action(
         ActionProcesarRespuesta(),
@@ -162,7 +171,9 @@ def test_saying_no_records_nothing(action_app, tracker_factory, domain) -> None:
         assert session.execute(query).scalars().all() == []
 
 
-def test_reminder_with_consent_is_scheduled_once(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_reminder_with_consent_is_scheduled_once(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     folio = _pending_promise(action_app, date(2026, 11, 25))
     for _ in range(2):
         _, messages = run_action(
@@ -175,7 +186,9 @@ def test_reminder_with_consent_is_scheduled_once(action_app, tracker_factory, do
         assert len(session.execute(select(Reminder)).scalars().all()) == 1
 
 
-def test_reminder_needs_verification(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_reminder_needs_verification(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionProgramarRecordatorio(),
         tracker_factory(slots=FOUND, text="recuerdame", intent="pedir_recordatorio"),
@@ -185,8 +198,8 @@ def test_reminder_needs_verification(action_app, tracker_factory, domain) -> Non
 
 
 def test_another_topic_drops_the_pending_consent_question(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, _ = run_action(
         ActionInformarSaldo(),
         tracker_factory(slots={**VERIFIED, "consentimiento_en_curso": True}),

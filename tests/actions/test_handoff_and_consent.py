@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.consent import ActionNoContactar, ActionNumeroEquivocado
 from actions.handoff import ActionHandoff, ActionInsulto
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db import repository as repo
 from cobranza.db.models import ContactBlock, HandoffTicket
-from tests.actions.helpers import message, responses, run_action
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_action
 
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
 
 
-def _paused(events) -> bool:  # type: ignore[no-untyped-def]
+def _paused(events: list[dict[str, Any]]) -> bool:
     return any(e["event"] == "pause" for e in events)
 
 
-def test_human_request_opens_one_ticket_and_pauses(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_human_request_opens_one_ticket_and_pauses(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     verified = {**FOUND, "identidad_verificada": True}
     for _ in range(2):
         events, messages = run_action(
@@ -37,8 +42,8 @@ def test_human_request_opens_one_ticket_and_pauses(action_app, tracker_factory, 
 
 
 def test_an_unverified_ticket_carries_nothing_of_the_file(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     """A tracker that only *says* verified (forged slot) opens a ticket with no balance-based
     priority, no debt and no persona."""
     forged = {**FOUND, "identidad_verificada": True}
@@ -52,7 +57,9 @@ def test_an_unverified_ticket_carries_nothing_of_the_file(
         assert ticket.context["claimed_phone"] == "+525512345678"
 
 
-def test_second_misunderstanding_in_a_row_hands_off(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_second_misunderstanding_in_a_row_hands_off(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionProcesarRespuesta(), tracker_factory(slots=FOUND, intent="nlu_fallback"), domain
     )
@@ -75,7 +82,9 @@ def test_second_misunderstanding_in_a_row_hands_off(action_app, tracker_factory,
     assert not _paused(events)
 
 
-def test_insults_get_a_calm_answer_then_a_person(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_insults_get_a_calm_answer_then_a_person(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionInsulto(), tracker_factory(slots=FOUND, intent="insulto"), domain
     )
@@ -88,7 +97,9 @@ def test_insults_get_a_calm_answer_then_a_person(action_app, tracker_factory, do
     assert _paused(events)
 
 
-def test_opt_out_revokes_consent_on_every_channel(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_opt_out_revokes_consent_on_every_channel(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionNoContactar(),
         tracker_factory(slots=FOUND, text="BAJA", intent="no_contactar"),
@@ -101,7 +112,9 @@ def test_opt_out_revokes_consent_on_every_channel(action_app, tracker_factory, d
     assert {"whatsapp", "sms", "voice", "email", "webchat"} <= set(consents)
 
 
-def test_wrong_number_is_blocked_and_nothing_disclosed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_number_is_blocked_and_nothing_disclosed(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionNumeroEquivocado(),
         tracker_factory(slots=FOUND, text="numero equivocado", intent="numero_equivocado"),

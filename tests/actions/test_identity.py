@@ -7,13 +7,16 @@ from sqlalchemy import func, select
 from actions.answers import ActionProcesarRespuesta
 from actions.balance import ActionInformarSaldo
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db.models import HandoffTicket
-from tests.actions.helpers import message, responses, run_action, slots
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
 
 
-def test_asks_for_birth_date_and_discloses_nothing(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_asks_for_birth_date_and_discloses_nothing(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     tracker = tracker_factory(slots=FOUND, text="cuanto debo", intent="consultar_saldo")
     events, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
@@ -25,8 +28,8 @@ def test_asks_for_birth_date_and_discloses_nothing(action_app, tracker_factory, 
 
 
 def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     for text in ("12/03/1985", "naci el 12 de marzo de 1985", "12-03-85"):
         state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
         events, messages = run_action(
@@ -42,8 +45,8 @@ def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
 
 
 def test_three_failures_lock_for_24_hours_and_open_a_ticket(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
     for attempts_left, text in ((2, "01/01/1990"), (1, "no se")):
         events, messages = run_action(
@@ -83,7 +86,9 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     assert tickets == 1
 
 
-def test_promise_said_before_verification_is_kept(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_promise_said_before_verification_is_kept(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     text = "te pago 2 mil el viernes"
     events, _ = run_action(
         ActionInformarSaldo(),

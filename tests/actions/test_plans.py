@@ -9,8 +9,9 @@ from sqlalchemy import select
 from actions.answers import ActionProcesarRespuesta
 from actions.plans import ActionOfrecerPlanes, ActionSolicitarDescuento
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db.models import Debtor, PaymentAgreement
-from tests.actions.helpers import message, responses, run_action, slots
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 MARIA = {
     "deudor_encontrado": True,
@@ -21,7 +22,9 @@ MARIA = {
 ANA = {**MARIA, "persona": "negociador", "zona_horaria": "America/Cancun"}
 
 
-def test_few_offers_go_out_as_buttons(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_few_offers_go_out_as_buttons(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionOfrecerPlanes(),
         tracker_factory(slots=MARIA, intent="solicitar_opciones_pago"),
@@ -44,7 +47,9 @@ def test_few_offers_go_out_as_buttons(action_app, tracker_factory, domain) -> No
     )
 
 
-def test_many_offers_also_go_out_as_a_list(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_many_offers_also_go_out_as_a_list(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionOfrecerPlanes(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
     )
@@ -57,7 +62,9 @@ def test_many_offers_also_go_out_as_a_list(action_app, tracker_factory, domain) 
     assert (settlement["total"], settlement["descuento"]) == ("$10,800.00", "$1,200.00")
 
 
-def test_choosing_an_offer_stores_the_agreement(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_choosing_an_offer_stores_the_agreement(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state = {**MARIA, "plan_elegido": "plan_2_quincenal"}
     events, messages = run_action(
         ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
@@ -79,7 +86,9 @@ def test_choosing_an_offer_stores_the_agreement(action_app, tracker_factory, dom
         ]
 
 
-def test_an_offer_that_is_not_allowed_is_refused(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_an_offer_that_is_not_allowed_is_refused(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state = {**MARIA, "plan_elegido": "liquidacion_90"}
     _, messages = run_action(
         ActionProcesarRespuesta(), tracker_factory(slots=state, intent="informar"), domain
@@ -88,7 +97,9 @@ def test_an_offer_that_is_not_allowed_is_refused(action_app, tracker_factory, do
     assert "utter_plan_confirmado" not in responses(messages)
 
 
-def test_discount_only_what_the_persona_allows(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_discount_only_what_the_persona_allows(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(
         ActionSolicitarDescuento(), tracker_factory(sender_id="5219981234567", slots=ANA), domain
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -10,8 +11,17 @@ from sqlalchemy import select
 from actions.answers import ActionProcesarRespuesta
 from actions.promises import ActionProcesarPromesa
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db.models import Promise
-from tests.actions.helpers import entity, message, responses, run_action, slots
+from tests.support.actions import (
+    Domain,
+    TrackerFactory,
+    entity,
+    message,
+    responses,
+    run_action,
+    slots,
+)
 
 VERIFIED = {
     "deudor_encontrado": True,
@@ -21,7 +31,14 @@ VERIFIED = {
 }
 
 
-def step(tracker_factory, domain, state, text, intent, entities=None):  # type: ignore[no-untyped-def]
+def step(
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    state: dict[str, Any],
+    text: str,
+    intent: str,
+    entities: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     events, messages = run_action(
         ActionProcesarPromesa(),
         tracker_factory(slots=state, text=text, intent=intent, entities=entities),
@@ -30,7 +47,7 @@ def step(tracker_factory, domain, state, text, intent, entities=None):  # type: 
     return {**state, **slots(events)}, messages
 
 
-def promises_of(action_app) -> list[Promise]:  # type: ignore[no-untyped-def]
+def promises_of(action_app: App) -> list[Promise]:
     with db.session_scope(action_app.sessions) as session:
         return list(
             session.execute(
@@ -41,7 +58,9 @@ def promises_of(action_app) -> list[Promise]:  # type: ignore[no-untyped-def]
         )
 
 
-def test_promise_in_one_message_confirmed_once(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_promise_in_one_message_confirmed_once(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     text = "te pago 2 mil el viernes"
     ents = [entity("monto", text, "2 mil", 2000), entity("fecha", text, "el viernes", "2026-11-27")]
     state, messages = step(tracker_factory, domain, VERIFIED, text, "prometer_pago", ents)
@@ -60,7 +79,9 @@ def test_promise_in_one_message_confirmed_once(action_app, tracker_factory, doma
     ]
 
 
-def test_in_steps_with_a_correction(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_in_steps_with_a_correction(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state, messages = step(
         tracker_factory, domain, VERIFIED, "quiero hacer una promesa de pago", "prometer_pago"
     )
@@ -85,8 +106,8 @@ def test_in_steps_with_a_correction(action_app, tracker_factory, domain) -> None
     ],
 )
 def test_invalid_promises_are_explained_not_recorded(
-    action_app, tracker_factory, domain, text, response
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain, text: str, response: str
+) -> None:
     state, messages = step(tracker_factory, domain, VERIFIED, text, "prometer_pago")
     assert response in responses(messages)
     assert "utter_confirmar_promesa" not in responses(messages)
@@ -94,7 +115,9 @@ def test_invalid_promises_are_explained_not_recorded(
     assert state["promesa_en_curso"] is True
 
 
-def test_no_without_a_correction_starts_over(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_no_without_a_correction_starts_over(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state, _ = step(tracker_factory, domain, VERIFIED, "te pago mil el viernes", "prometer_pago")
     state, messages = step(tracker_factory, domain, state, "no", "negar")
     assert responses(messages) == ["utter_promesa_cancelada"]
@@ -103,8 +126,8 @@ def test_no_without_a_correction_starts_over(action_app, tracker_factory, domain
 
 
 def test_an_unclear_correction_mid_promise_still_corrects(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     state, _ = step(tracker_factory, domain, VERIFIED, "te pago 2 mil el viernes", "prometer_pago")
     events, messages = run_action(
         ActionProcesarRespuesta(),

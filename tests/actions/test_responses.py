@@ -12,9 +12,10 @@ from cobranza.services.promises import (
     DATE_BEYOND_HORIZON,
     DATE_IN_PAST,
 )
+from tests.support.actions import Domain
 
 
-def test_responses_named_in_actions_exist(domain) -> None:  # type: ignore[no-untyped-def]
+def test_responses_named_in_actions_exist(domain: Domain) -> None:
     source = "\n".join(
         p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py")
     )
@@ -29,7 +30,7 @@ def test_responses_named_in_actions_exist(domain) -> None:  # type: ignore[no-un
     assert not missing, missing
 
 
-def test_every_action_class_is_in_the_domain(domain) -> None:  # type: ignore[no-untyped-def]
+def test_every_action_class_is_in_the_domain(domain: Domain) -> None:
     source = "\n".join(
         p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "actions").glob("*.py")
     )

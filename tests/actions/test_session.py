@@ -7,6 +7,8 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.session import ActionSessionStart
+from cobranza.bootstrap import App
+from tests.support.actions import Domain, TrackerFactory
 
 
 def _run(tracker: Any, domain: dict[str, Any]) -> tuple[list[dict[str, Any]], CollectingDispatcher]:
@@ -30,8 +32,16 @@ def _slots(events: list[dict[str, Any]]) -> dict[str, Any]:
     ],
 )
 def test_session_start_loads_the_sender(
-    action_app, tracker_factory, domain, sender, found, persona, zone, consent, in_hours
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    sender: str,
+    found: bool,
+    persona: str | None,
+    zone: str,
+    consent: str,
+    in_hours: bool,
+) -> None:
     events, dispatcher = _run(tracker_factory(sender_id=sender), domain)
     assert events[0]["event"] == "session_started"
     assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
@@ -47,7 +57,9 @@ def test_session_start_loads_the_sender(
     assert dispatcher.messages == [], "session start says nothing, discloses nothing"
 
 
-def test_every_slot_the_action_sets_is_in_the_domain(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_every_slot_the_action_sets_is_in_the_domain(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, _ = _run(tracker_factory(), domain)
     assert set(_slots(events)) <= set(domain["slots"])
     # the categorical slot must know every persona a profile defines

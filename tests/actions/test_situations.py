@@ -8,8 +8,9 @@ from actions.balance import ActionMetodosPago
 from actions.plans import ActionOfrecerPlanes
 from actions.situations import ActionDificultad, ActionDisputa, ActionPagoRealizado
 from cobranza import db
+from cobranza.bootstrap import App
 from cobranza.db.models import AuditLog, Debt, Debtor, HandoffTicket
-from tests.actions.helpers import message, responses, run_action, slots
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 VERIFIED = {
     "deudor_encontrado": True,
@@ -20,8 +21,8 @@ VERIFIED = {
 
 
 def test_already_paid_records_the_claim_and_stops_pressure(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionPagoRealizado(),
         tracker_factory(
@@ -49,8 +50,8 @@ def test_already_paid_records_the_claim_and_stops_pressure(
 
 
 def test_hardship_switches_persona_and_offers_gentler_plans(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionDificultad(),
         tracker_factory(
@@ -66,7 +67,9 @@ def test_hardship_switches_persona_and_offers_gentler_plans(
         assert debtor.persona == "en_apuros" and debtor.hardship_declared_at is not None
 
 
-def test_dispute_pauses_collection_and_opens_a_ticket(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_dispute_pauses_collection_and_opens_a_ticket(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionDisputa(),
         tracker_factory(slots=VERIFIED, text="yo no debo eso", intent="disputar_deuda"),
@@ -82,7 +85,9 @@ def test_dispute_pauses_collection_and_opens_a_ticket(action_app, tracker_factor
     assert debt.status == "disputed" and ticket.reason == "disputa" and ticket.status == "open"
 
 
-def test_payment_methods_are_the_creditors_own(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_payment_methods_are_the_creditors_own(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     _, messages = run_action(ActionMetodosPago(), tracker_factory(slots=VERIFIED), domain)
     methods = message(messages, "utter_metodos_pago")
     assert methods["clabe"] == "012180001234567897" and methods["referencia"] == "CF0000000001"

@@ -3,19 +3,26 @@ disclosed (not even whether the number is a debtor's) before both match."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from rasa_sdk import Tracker
+
 from actions.answers import ActionProcesarRespuesta
 from actions.identity import ActionSolicitarIdentidad
-from tests.actions.helpers import message, responses, run_action, slots
+from cobranza.bootstrap import App
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 WEB = "web-AbCdEfGhIjKlMnOpQrStUv"
 ASKED = {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
 
 
-def _web(tracker_factory, **kwargs):  # type: ignore[no-untyped-def]
+def _web(tracker_factory: TrackerFactory, **kwargs: Any) -> Tracker:
     return tracker_factory(sender_id=WEB, channel="webchat", **kwargs)
 
 
-def test_a_debt_question_asks_for_the_phone_first(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_a_debt_question_asks_for_the_phone_first(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionSolicitarIdentidad(),
         _web(tracker_factory, text="cuanto debo", intent="consultar_saldo"),
@@ -25,7 +32,9 @@ def test_a_debt_question_asks_for_the_phone_first(action_app, tracker_factory, d
     assert slots(events) == {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
 
 
-def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_phone_then_birth_date_then_the_answer(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="mi cel es 55 1234 5678", intent="informar"),
@@ -58,7 +67,9 @@ def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, doma
     assert slots(events)["identidad_verificada"] is True
 
 
-def test_an_unknown_number_is_not_revealed(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_number_is_not_revealed(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="5599990000", intent="informar"),
@@ -86,7 +97,9 @@ def test_an_unknown_number_is_not_revealed(action_app, tracker_factory, domain) 
     assert "utter_identidad_bloqueada" in responses(messages)
 
 
-def test_something_that_is_not_a_phone(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_something_that_is_not_a_phone(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     events, messages = run_action(
         ActionProcesarRespuesta(),
         _web(tracker_factory, slots=ASKED, text="no me acuerdo", intent="nlu_fallback"),
@@ -101,7 +114,7 @@ def test_something_that_is_not_a_phone(action_app, tracker_factory, domain) -> N
 TYPED_MARIA = {"telefono": "+525512345678", "deudor_encontrado": True, "persona": "olvidadizo"}
 
 
-def _blocks_and_revocations(action_app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _blocks_and_revocations(action_app: App) -> tuple[int, int]:
     from sqlalchemy import func, select
 
     from cobranza import db
@@ -121,7 +134,7 @@ def _blocks_and_revocations(action_app) -> tuple[int, int]:  # type: ignore[no-u
     return int(blocks or 0), int(revoked or 0)
 
 
-def _tickets(action_app):  # type: ignore[no-untyped-def]
+def _tickets(action_app: App) -> list[tuple[object, ...]]:
     from sqlalchemy import select
 
     from cobranza import db
@@ -135,8 +148,8 @@ def _tickets(action_app):  # type: ignore[no-untyped-def]
 
 
 def test_wrong_number_for_a_typed_number_is_only_a_report(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     from actions.consent import ActionNumeroEquivocado
 
     before = _blocks_and_revocations(action_app)
@@ -150,7 +163,9 @@ def test_wrong_number_for_a_typed_number_is_only_a_report(
     assert _tickets(action_app) == [("reporte_sin_verificar", "+525512345678", None, 25, None)]
 
 
-def test_baja_for_a_typed_number_is_only_a_report(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
+def test_baja_for_a_typed_number_is_only_a_report(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     from actions.consent import ActionNoContactar
 
     before = _blocks_and_revocations(action_app)
@@ -163,8 +178,8 @@ def test_baja_for_a_typed_number_is_only_a_report(action_app, tracker_factory, d
 
 
 def test_baja_from_a_verified_web_debtor_is_honoured_at_once(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     from actions.consent import ActionNoContactar
 
     tracker = _web(
@@ -179,8 +194,8 @@ def test_baja_from_a_verified_web_debtor_is_honoured_at_once(
 
 
 def test_three_wrong_dates_lock_the_conversation_not_the_number(
-    action_app, tracker_factory, domain
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
     asking = {
         **TYPED_MARIA,
         "verificacion_en_curso": True,

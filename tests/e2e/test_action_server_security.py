@@ -21,7 +21,7 @@ import requests
 from sqlalchemy.engine import make_url
 
 from cobranza.testing.servers import Servers, running_servers
-from tests.http_attacks import (
+from tests.support.http_attacks import (
     ANA,
     MIB,
     deflate_bomb,
@@ -249,16 +249,17 @@ def test_a_web_chat_frame_over_the_bound_closes_the_socket(servers: Servers) -> 
     frame (over 512 KiB, under Sanic's 1 MiB default) closes the socket with 1009."""
     import asyncio
 
-    import websockets
+    from websockets.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     async def send(size: int) -> int | None:
         url = f"ws://127.0.0.1:{servers.rasa_port}/socket.io/?EIO=4&transport=websocket"
-        async with websockets.connect(url, max_size=None) as socket_:
+        async with connect(url, max_size=None) as socket_:
             await socket_.recv()  # engine.io's "open" packet
             await socket_.send("4" + "a" * size)  # an engine.io "message" packet
             try:
                 await asyncio.wait_for(socket_.recv(), timeout=5)
-            except websockets.ConnectionClosed as closed:
+            except ConnectionClosed as closed:
                 return closed.code
             except asyncio.TimeoutError:
                 return None

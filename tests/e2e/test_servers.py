@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -87,7 +88,7 @@ def test_a_rest_caller_cannot_join_a_debtors_whatsapp_conversation(
 
     wa_id = "5215512345678"
     api = f"http://127.0.0.1:{servers.rasa_port}/conversations/{wa_id}/tracker/events"
-    verified = [
+    verified: list[dict[str, Any]] = [
         {
             "event": "user",
             "text": "12/03/1985",
@@ -151,7 +152,7 @@ def test_verification_balance_plan_and_promise(servers: Servers, database_url: s
     balance = identify(servers, sender, "cuanto debo", "664 123 4567", "02/11/1979")
     assert "identidad confirmada" in balance and "$23,900.50" in balance and "47 días" in balance
     plans = servers.say(sender, "que opciones de pago tengo")
-    buttons = [b for r in plans for b in r.get("buttons", [])]  # type: ignore[union-attr]
+    buttons = [b for r in plans for b in r.get("buttons", [])]
     assert buttons and all(len(b["title"]) <= 20 for b in buttons)
     chosen = next(b for b in buttons if "pagos" in b["title"])
     confirmed = texts(servers.say(sender, chosen["payload"]))
@@ -201,7 +202,7 @@ def test_reminder_asks_consent_with_the_privacy_notice_first(
     assert "Aviso de privacidad simplificado" in texts(notice) and "aviso-de-privacidad" in texts(
         notice
     )
-    assert [b["title"] for r in notice for b in r.get("buttons", [])] == ["Sí, autorizo", "No"]  # type: ignore[union-attr]
+    assert [b["title"] for r in notice for b in r.get("buttons", [])] == ["Sí, autorizo", "No"]
     granted = texts(servers.say(sender, "/afirmar"))
     assert "registré tu autorización" in granted
     assert expected_reminder(datetime.now(GUADALAJARA)) in granted

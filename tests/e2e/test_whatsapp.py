@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import requests
@@ -19,6 +19,7 @@ from cobranza import db
 from cobranza.db.models import Promise, WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
 from cobranza.testing.fake_graph import (
     FakeGraphAPI,
+    MediaType,
     interactive_reply,
     media_message,
     sign,
@@ -190,7 +191,7 @@ def test_a_batch_is_answered_in_order_per_sender(chat: Conversation) -> None:
     ],
 )
 def test_every_kind_of_media_gets_a_polite_answer(
-    chat: Conversation, kind: str, options: dict[str, Any], expected: str
+    chat: Conversation, kind: MediaType, options: dict[str, Any], expected: str
 ) -> None:
     wa_id = f"52155000001{len(kind):02d}"
     item = media_message(wa_id, kind, chat.next_id(), int(time.time()), **options)
@@ -242,7 +243,9 @@ def test_from_verification_to_a_promise(chat: Conversation, database_url: str) -
         options = [r for s in choice["action"]["sections"] for r in s["rows"]]
         assert all(len(o["title"]) <= 24 for o in options)
     picked = options[0]
-    kind = "button_reply" if choice["type"] == "button" else "list_reply"
+    kind: Literal["button_reply", "list_reply"] = (
+        "button_reply" if choice["type"] == "button" else "list_reply"
+    )
     agreed = chat.send(
         MARIA, interactive_reply(MARIA, kind, picked["id"], picked["title"], chat.next_id())
     )

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.testing.servers import free_port
-from tests.http_attacks import (
+from tests.support.http_attacks import (
     ANA,
     MIB,
     RESET,

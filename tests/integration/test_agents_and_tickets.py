@@ -18,7 +18,7 @@ from cobranza.clock import FixedClock
 from cobranza.config import load_settings
 from cobranza.db.models import Agent, AgentSession, AuditLog, HandoffTicket
 from cobranza.services import agents, tickets
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 CLOCK = FixedClock(NOW)
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
@@ -53,8 +54,8 @@ from cobranza.db.models import (
     HandoffTicket,
 )
 from cobranza.services.consent import block_number, grant_consent, revoke_consent
-from cobranza.services.identity import verify_birth_date
-from tests.conftest import sqlite_url
+from cobranza.services.identity import VerificationResult, verify_birth_date
+from tests.support.db import sqlite_url
 
 UTC = timezone.utc
 SETTINGS = load_settings({})
@@ -836,7 +837,9 @@ def verified(session: Session, phone: str, clock: FixedClock) -> str:
     return conversation
 
 
-def answer(session: Session, phone: str, claimed: date | None, clock: FixedClock):  # type: ignore[no-untyped-def]
+def answer(
+    session: Session, phone: str, claimed: date | None, clock: FixedClock
+) -> VerificationResult:
     """A date-of-birth answer on the debtor's own WhatsApp."""
     return verify_birth_date(
         session,
@@ -1122,7 +1125,7 @@ def test_property_never_outside_the_window_or_without_consent(
 # --- the same engine on PostgreSQL -----------------------------------------------------------
 
 
-def test_engine_on_postgresql(empty_postgres) -> None:  # type: ignore[no-untyped-def]
+def test_engine_on_postgresql(empty_postgres: Engine) -> None:
     """Timestamps with time zone, counts and the audit JSON on PostgreSQL: a window edge on each
     side of the 2026 spring change in Tijuana, the daily cap, an opt-out and the audit rows."""
     from cobranza.services.consent import revoke_consent

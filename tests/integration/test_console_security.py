@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from cobranza.config import load_console_settings, load_settings
 from cobranza.console.server import Console
 from cobranza.db.models import AuditLog, HandoffTicket
 from cobranza.services import agents
-from tests.conftest import NOW
+from tests.support.clock import NOW
 
 ANA, ANA_PASSWORD = "ana.ruiz", "clave-de-ana-123"
 BETO, BETO_PASSWORD = "beto.diaz", "clave-de-beto-123"
@@ -158,7 +158,7 @@ def database_url(seeded_sqlite_url: str, tmp_path: Path) -> str:
     return f"sqlite:///{copy}"
 
 
-def _starter(database_url: str) -> Iterator[Starter]:
+def _starter(database_url: str) -> Generator[Starter, None, None]:
     loop = Loop()
     engine = db.make_engine(database_url)
     sessions = db.make_session_factory(engine)

@@ -6,21 +6,26 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
+from cobranza.clock import FixedClock
 from cobranza.db import repository as repo
 from cobranza.db.models import Consent, Debt, Debtor, Payment, Promise
 from cobranza.demo import portfolio
 from cobranza.domain.delinquency import BUCKETS, bucket_for
 from cobranza.domain.geography import MEXICAN_TIME_ZONES
 from cobranza.domain.money import to_centavos
+from cobranza.personas.engine import DebtorFacts
 from cobranza.personas.offers import compute_offers
+from cobranza.personas.profiles import PersonaProfile
 from cobranza.services import views
-from tests.conftest import DEMO_TODAY
+from tests.support.clock import DEMO_TODAY
 
 # WhatsApp id, name, birth date, zone, balance, days past due, persona (None: any), WhatsApp consent
 DOCUMENTED = [
@@ -91,8 +96,18 @@ DOCUMENTED = [
     ("wa_id", "name", "dob", "zone", "balance", "dpd", "persona", "consent"), DOCUMENTED
 )
 def test_documented_debtor(
-    seeded_sessions, profiles, clock, wa_id, name, dob, zone, balance, dpd, persona, consent
-) -> None:  # type: ignore[no-untyped-def]
+    seeded_sessions: sessionmaker,
+    profiles: dict[str, PersonaProfile],
+    clock: FixedClock,
+    wa_id: str,
+    name: str,
+    dob: str,
+    zone: str,
+    balance: str,
+    dpd: int,
+    persona: str | None,
+    consent: str | None,
+) -> None:
     phone = "+52" + wa_id[3:]
     with db.session_scope(seeded_sessions) as session:
         report = views.debtor_report(session, phone, profiles, clock)
@@ -114,10 +129,10 @@ def test_documented_debtor(
         assert Decimal(offer["total"]) + Decimal(offer["discount"]) == Decimal(balance)
 
 
-def test_documented_histories(seeded_sessions, clock) -> None:  # type: ignore[no-untyped-def]
+def test_documented_histories(seeded_sessions: sessionmaker, clock: FixedClock) -> None:
     with db.session_scope(seeded_sessions) as session:
 
-        def facts(phone: str):  # type: ignore[no-untyped-def]
+        def facts(phone: str) -> DebtorFacts:
             return views.debtor_facts(session, repo.get_debtor(session, phone), clock)
 
         maria = session.execute(
@@ -151,7 +166,9 @@ def test_documented_histories(seeded_sessions, clock) -> None:  # type: ignore[n
         )
 
 
-def test_portfolio_spread(seeded_sessions, profiles) -> None:  # type: ignore[no-untyped-def]
+def test_portfolio_spread(
+    seeded_sessions: sessionmaker, profiles: dict[str, PersonaProfile]
+) -> None:
     with db.session_scope(seeded_sessions) as session:
         debtors = session.execute(select(Debtor)).scalars().all()
         debts = session.execute(select(Debt)).scalars().all()
@@ -166,7 +183,9 @@ def test_portfolio_spread(seeded_sessions, profiles) -> None:  # type: ignore[no
     assert {"pending", "kept", "broken"} <= set(promises) and payments > 5000
 
 
-def test_every_debtor_gets_offers_that_add_up(seeded_sessions, profiles) -> None:  # type: ignore[no-untyped-def]
+def test_every_debtor_gets_offers_that_add_up(
+    seeded_sessions: sessionmaker, profiles: dict[str, PersonaProfile]
+) -> None:
     with db.session_scope(seeded_sessions) as session:
         rows = session.execute(select(Debt, Debtor.persona).join(Debtor)).all()
     assert len(rows) > 1006
@@ -188,7 +207,7 @@ def _dump(engine: Engine) -> list[tuple]:
         ]
 
 
-def test_load_is_deterministic_and_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_load_is_deterministic_and_idempotent(tmp_path: Path) -> None:
     engines = []
     for name in ("a", "b"):
         engine = db.make_engine(f"sqlite:///{tmp_path / name}.db")
@@ -202,7 +221,9 @@ def test_load_is_deterministic_and_idempotent(tmp_path) -> None:  # type: ignore
 
 
 @pytest.mark.postgres
-def test_portfolio_on_postgres(empty_postgres: Engine, profiles, clock) -> None:  # type: ignore[no-untyped-def]
+def test_portfolio_on_postgres(
+    empty_postgres: Engine, profiles: dict[str, PersonaProfile], clock: FixedClock
+) -> None:
     db.upgrade(empty_postgres)
     factory = db.make_session_factory(empty_postgres)
     with db.session_scope(factory) as session:
@@ -216,7 +237,7 @@ def test_portfolio_on_postgres(empty_postgres: Engine, profiles, clock) -> None:
     assert date.fromisoformat(report["debts"][0]["balance_as_of"]) == DEMO_TODAY
 
 
-def test_load_over_a_portfolio_from_another_version_does_not_collide(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_load_over_a_portfolio_from_another_version_does_not_collide(tmp_path: Path) -> None:
     """A database seeded by an older generator (same contract numbers and folios under other
     phones) gets only what fits, never an integrity error."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")

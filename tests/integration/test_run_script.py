@@ -92,6 +92,8 @@ def run(project: Path, **settings: str) -> dict[str, Call]:
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=30)
+        if process.stdout is not None:
+            process.stdout.close()
     calls = {}
     for name in names:
         text = (records / name).read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def _long_reader(url: str, seconds: float, started: Any, reading: Any, errors: A
         connection.close()
 
 
-def _run(processes: list[multiprocessing.process.BaseProcess], started: Any) -> None:
+def _run(processes: Sequence[multiprocessing.process.BaseProcess], started: Any) -> None:
     for process in processes:
         process.start()
     started.set()

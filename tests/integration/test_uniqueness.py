@@ -22,7 +22,7 @@ from cobranza.db.models import HandoffTicket, Promise
 from cobranza.demo import portfolio
 from cobranza.services import handoff
 from cobranza.services.promises import record_promise
-from tests.conftest import DEMO_TODAY, NOW
+from tests.support.clock import DEMO_TODAY, NOW
 
 PHONE = "+525512345678"  # María, olvidadizo
 DUE = date(2026, 11, 27)

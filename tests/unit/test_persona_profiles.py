@@ -4,13 +4,18 @@ and the field."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.personas.profiles import ProfileError, load_profiles
+
+# An edit to one persona profile's parsed YAML.
+Change = Callable[[dict[str, Any]], None]
 
 REAL = PROJECT_ROOT / "persona_profiles"
 
@@ -29,14 +34,14 @@ def _copy(tmp_path: Path) -> Path:
     return target
 
 
-def _edit(directory: Path, name: str, change) -> None:  # type: ignore[no-untyped-def]
+def _edit(directory: Path, name: str, change: Change) -> None:
     path = directory / f"{name}.yml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
 
-def _set(path: str, value: object):  # type: ignore[no-untyped-def]
+def _set(path: str, value: object) -> Change:
     def change(data: dict) -> None:
         *parents, last = path.split(".")
         node = data
@@ -108,8 +113,8 @@ def _set(path: str, value: object):  # type: ignore[no-untyped-def]
     ],
 )
 def test_broken_profile_names_file_and_field(
-    tmp_path: Path, persona: str, change, expected: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, persona: str, change: Change, expected: str
+) -> None:
     directory = _copy(tmp_path)
     _edit(directory, persona, change)
     with pytest.raises(ProfileError) as info:

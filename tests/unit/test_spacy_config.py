@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.io import read_model_configuration
 from spacy.tokens import Doc
+from thinc.types import Floats1d
 
 from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
@@ -61,7 +62,7 @@ def spacy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     nlp = spacy.blank("es")
     nlp.vocab.reset_vectors(width=VECTOR_WIDTH)
     for i, word in enumerate(WORDS):
-        nlp.vocab.set_vector(word, np.full(VECTOR_WIDTH, i + 1, dtype="float32"))
+        nlp.vocab.set_vector(word, cast(Floats1d, np.full(VECTOR_WIDTH, i + 1, dtype="float32")))
     path = tmp_path_factory.mktemp("spacy") / "es_test_model"
     nlp.to_disk(path)
     return path

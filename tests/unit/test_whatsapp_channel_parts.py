@@ -52,7 +52,9 @@ def test_signature() -> None:
     assert not signature_valid(body, good.replace("sha256=", "sha1="), "k")
 
 
-def _notification(*messages: dict[str, object], statuses: list[dict[str, object]] | None = None):  # type: ignore[no-untyped-def]
+def _notification(
+    *messages: dict[str, object], statuses: list[dict[str, object]] | None = None
+) -> dict[str, object]:
     value: dict[str, object] = {"messaging_product": "whatsapp", "messages": list(messages)}
     if statuses:
         value["statuses"] = statuses

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+
+from cobranza import db
+from cobranza.bootstrap import App
+from cobranza.db import verifications
+
+# domain.yml as the action server hands it to an action.
+Domain = dict[str, Any]
+# The ``tracker_factory`` fixture: keyword arguments describe the conversation (see
+# tests/actions/conftest.py).
+TrackerFactory = Callable[..., Tracker]
+
+
+def verify_on_server(rt: App, sender_id: str, phone: str) -> None:
+    """What a correct date of birth leaves behind: the server-side verification record."""
+    with db.session_scope(rt.sessions) as session:
+        verifications.record(
+            session, sender_id, "whatsapp", phone, rt.clock.now(), rt.settings.verification_ttl
+        )
 
 
 def run_action(
