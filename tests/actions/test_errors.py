@@ -6,14 +6,21 @@ only a bug is logged with its traceback."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
 from actions import balance
 from actions.balance import ActionInformarSaldo
 from cobranza.db.repository import DebtorNotFound
-from tests.actions.conftest import verify_on_server
-from tests.actions.helpers import responses, run_action
+from cobranza.bootstrap import App
+from tests.support.actions import (
+    Domain,
+    TrackerFactory,
+    responses,
+    run_action,
+    verify_on_server,
+)
 
 MARIA = "5215512345678"
 VERIFIED = {
@@ -24,7 +31,12 @@ VERIFIED = {
 }
 
 
-def _run(action_app, tracker_factory, domain, caplog):  # type: ignore[no-untyped-def]
+def _run(
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     verify_on_server(action_app, MARIA, "+525512345678")
     tracker = tracker_factory(slots=VERIFIED, intent="consultar_saldo")
     with caplog.at_level(logging.INFO):
@@ -32,8 +44,12 @@ def _run(action_app, tracker_factory, domain, caplog):  # type: ignore[no-untype
 
 
 def test_a_bug_is_a_technical_error_logged_with_its_traceback(
-    action_app, tracker_factory, domain, monkeypatch: pytest.MonkeyPatch, caplog
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def broken(*args: object) -> object:
         raise KeyError("creditor")
 
@@ -46,8 +62,12 @@ def test_a_bug_is_a_technical_error_logged_with_its_traceback(
 
 
 def test_our_unhandled_error_is_answered_without_naming_the_debtor(
-    action_app, tracker_factory, domain, monkeypatch: pytest.MonkeyPatch, caplog
-) -> None:  # type: ignore[no-untyped-def]
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """DebtorNotFound's message is the number: it must not reach the log."""
 
     def vanished(session: object, phone: str) -> object:
