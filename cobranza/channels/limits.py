@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from rasa.core.channels.channel import UserMessage
 
-from cobranza import responses
+from cobranza import bootstrap, responses
+from cobranza.bootstrap import App
 from cobranza.clock import Clock, SystemClock
 from cobranza.config import Settings
 from cobranza.domain.phones import mask_phone
@@ -176,6 +177,12 @@ class InboundGate:
             settings.rate_limit_per_minute, settings.rate_limit_per_address_per_minute, clock
         )
         return cls(limiter, responses.text(RATE_LIMIT_NOTICE))
+
+    @classmethod
+    def for_app(cls, app: App | None = None) -> InboundGate:
+        """The gate on the App's settings and clock (the process's own when none is given)."""
+        app = app or bootstrap.app()
+        return cls.from_settings(app.settings, app.clock)
 
     async def admit(
         self,

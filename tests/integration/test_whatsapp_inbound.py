@@ -21,18 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from cobranza import db
-from cobranza.channels.whatsapp import (
-    CONCURRENT_CONVERSATIONS,
-    Inbound,
-    WhatsAppConfig,
-    WhatsAppInput,
-    WhatsAppStore,
-    polite_replies,
-)
-from cobranza.config import Secret, load_settings
+from cobranza import bootstrap, db
+from cobranza.bootstrap import App
+from cobranza.channels.tracker_store import CobranzaTrackerStore
+from cobranza.channels.whatsapp import WhatsAppInput
+from cobranza.channels.whatsapp.config import CONCURRENT_CONVERSATIONS, polite_replies
+from cobranza.channels.whatsapp.parse import Inbound
+from cobranza.channels.whatsapp.store import WhatsAppStore
+from cobranza.clock import SystemClock
+from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
-from cobranza.db.tracker_store import CobranzaTrackerStore
 from cobranza.testing.fake_graph import FakeGraphAPI
 
 TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"
@@ -82,15 +80,25 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+def _app(engine: Engine) -> App:
+    """What the Rasa server builds at start-up (cobranza.bootstrap), on the test's database."""
+    settings = load_settings({"DATABASE_URL": _url(engine)})
+    return bootstrap.build(settings, engine=engine, clock=SystemClock(), profiles={})
+
+
+def _store(engine: Engine) -> WhatsAppStore:
+    return WhatsAppStore.from_app(_app(engine))
+
+
 def _channel(engine: Engine, graph: FakeGraphAPI) -> WhatsAppInput:
-    config = WhatsAppConfig(
+    config = WhatsAppSettings(
         verify_token=Secret("v"),
         app_secret=Secret("s"),
         access_token=Secret(TOKEN),
         phone_number_id=PHONE_ID,
         api_url=graph.base_url,
     )
-    return WhatsAppInput(config, WhatsAppStore(_url(engine)))
+    return WhatsAppInput(config, _app(engine))
 
 
 def _recent(seconds: int = 0) -> datetime:
@@ -124,7 +132,7 @@ async def _deliver(channel: WhatsAppInput, agent: RecordingAgent, *messages: Inb
 
 
 def test_stored_pending_with_what_processing_needs(database: Engine) -> None:
-    store = WhatsAppStore(_url(database))
+    store = _store(database)
     text = Inbound("wamid.1", "5215512345678", "text", T0 + timedelta(seconds=1), "cuanto debo")
     image = Inbound("wamid.2", "5215512345678", "image", T0, None, "imagen")
     assert asyncio.run(store.accept(text)) and asyncio.run(store.accept(image))
@@ -226,7 +234,7 @@ def test_what_a_crash_left_pending_is_processed_once_at_the_next_start(
 ) -> None:
     """Two messages stored, the process dies before its worker ran (nothing handled them).
     The next start processes them once; a second recovery finds nothing."""
-    crashed = WhatsAppStore(_url(database))
+    crashed = _store(database)
     for message in (
         _text("wamid.c1", "5215500000005", "hola", 1),
         _text("wamid.c2", "5215500000005", "cuanto debo", 2),
@@ -256,11 +264,10 @@ def test_a_turn_completed_before_the_crash_is_not_answered_again(
     """The crash fell after Rasa saved the turn (its answers went out) and before the row was
     marked: the conversation already has the message, so the restart only marks it done."""
     wa_id = "5215500000007"
-    crashed = WhatsAppStore(_url(migrated_sqlite))
+    crashed = _store(migrated_sqlite)
     assert asyncio.run(crashed.accept(_text("wamid.saved", wa_id, "hola", 1)))
     assert asyncio.run(crashed.accept(_text("wamid.unsaved", wa_id, "cuanto debo", 2)))
-    settings = load_settings({"DATABASE_URL": _url(migrated_sqlite)})
-    tracker_store = CobranzaTrackerStore(domain=Domain.empty(), settings=settings)
+    tracker_store = CobranzaTrackerStore(domain=Domain.empty(), app=_app(migrated_sqlite))
     events = [
         ActionExecuted("action_session_start"),
         SessionStarted(),
@@ -308,7 +315,7 @@ def test_processing_waits_for_the_action_server(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    store = WhatsAppStore(_url(migrated_sqlite))
+    store = _store(migrated_sqlite)
     assert asyncio.run(store.accept(_text("wamid.wait", "5215500000008", "hola")))
     channel, agent = _channel(migrated_sqlite, graph), RecordingAgent()
 
@@ -351,7 +358,7 @@ def test_messages_from_before_the_upgrade_count_as_handled(
         )
     db.upgrade(engine)
     assert _rows(engine) == {"wamid.viejo": ("done", None, None)}
-    assert asyncio.run(WhatsAppStore(_url(engine)).pending_senders()) == {}
+    assert asyncio.run(_store(engine).pending_senders()) == {}
     with pytest.raises(IntegrityError):  # the status CHECK constraint
         with engine.begin() as connection:
             connection.execute(text("UPDATE whatsapp_inbound SET status = 'olvidado'"))

@@ -8,13 +8,9 @@ import json
 
 import pytest
 
-from cobranza.channels.whatsapp import (
-    WhatsAppConfig,
-    parse_webhook,
-    polite_replies,
-    signature_valid,
-)
-from cobranza.config import ConfigError
+from cobranza.channels.whatsapp.config import polite_replies
+from cobranza.channels.whatsapp.parse import parse_webhook, signature_valid
+from cobranza.config import ConfigError, load_whatsapp_settings
 from cobranza.domain.text import shorten
 
 ENV = {
@@ -27,7 +23,7 @@ ENV = {
 
 
 def test_config_from_env_hides_secrets() -> None:
-    config = WhatsAppConfig.from_env(ENV)
+    config = load_whatsapp_settings(ENV)
     assert config.api_url == "http://127.0.0.1:9/v21.0"
     assert config.template_language == "es_MX"
     assert "secreto" not in repr(config) and "EAAG" not in repr(config)
@@ -36,7 +32,7 @@ def test_config_from_env_hides_secrets() -> None:
 def test_missing_settings_are_all_named() -> None:
     env = {k: v for k, v in ENV.items() if k not in ("WHATSAPP_APP_SECRET", "WHATSAPP_API_URL")}
     with pytest.raises(ConfigError) as error:
-        WhatsAppConfig.from_env(env)
+        load_whatsapp_settings(env)
     assert "WHATSAPP_APP_SECRET" in str(error.value) and "WHATSAPP_API_URL" in str(error.value)
     assert "WHATSAPP_ACCESS_TOKEN" not in str(error.value)
 
