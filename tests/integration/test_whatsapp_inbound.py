@@ -26,12 +26,13 @@ from cobranza.bootstrap import App
 from cobranza.channels.tracker_store import CobranzaTrackerStore
 from cobranza.channels.whatsapp import WhatsAppInput
 from cobranza.channels.whatsapp.config import CONCURRENT_CONVERSATIONS, polite_replies
-from cobranza.channels.whatsapp.parse import Inbound
+from cobranza.channels.whatsapp.parse import Inbound, parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore
-from cobranza.clock import SystemClock
+from cobranza.clock import Clock, FixedClock, SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.testing.fake_graph import FakeGraphAPI
+from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"
 T0 = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
@@ -80,17 +81,17 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def _app(engine: Engine) -> App:
+def _app(engine: Engine, clock: Clock | None = None) -> App:
     """What the Rasa server builds at start-up (cobranza.bootstrap), on the test's database."""
     settings = load_settings({"DATABASE_URL": _url(engine)})
-    return bootstrap.build(settings, engine=engine, clock=SystemClock(), profiles={})
+    return bootstrap.build(settings, engine=engine, clock=clock or SystemClock(), profiles={})
 
 
 def _store(engine: Engine) -> WhatsAppStore:
     return WhatsAppStore.from_app(_app(engine))
 
 
-def _channel(engine: Engine, graph: FakeGraphAPI) -> WhatsAppInput:
+def _channel(engine: Engine, graph: FakeGraphAPI, clock: Clock | None = None) -> WhatsAppInput:
     config = WhatsAppSettings(
         verify_token=Secret("v"),
         app_secret=Secret("s"),
@@ -98,7 +99,7 @@ def _channel(engine: Engine, graph: FakeGraphAPI) -> WhatsAppInput:
         phone_number_id=PHONE_ID,
         api_url=graph.base_url,
     )
-    return WhatsAppInput(config, _app(engine))
+    return WhatsAppInput(config, _app(engine, clock))
 
 
 def _recent(seconds: int = 0) -> datetime:
@@ -179,6 +180,39 @@ def test_processed_in_order_per_sender_and_marked_done_once(
         "eco: dos",
         "eco: tres",
     ]
+
+
+def test_a_recorded_batch_is_answered_in_order_on_the_apps_clock(
+    migrated_sqlite: Engine, graph: FakeGraphAPI
+) -> None:
+    """Meta's batch of two entries, Ana's texts delivered out of order: each sender's messages
+    reach Rasa in the order they were written. The App's clock stands a minute after them, so
+    the 24-hour window is open and the answers go as text (the wall clock plays no part)."""
+    messages, statuses = parse_webhook(load_fixture("whatsapp/batch_multi_entry"))
+    written = max(m.sent_at for m in messages)
+    clock = FixedClock(written + timedelta(minutes=1))
+    channel, agent = _channel(migrated_sqlite, graph, clock), RecordingAgent()
+
+    async def go() -> None:
+        await channel.store.statuses(statuses)
+        assert await _deliver(channel, agent, *messages) == 3
+        await channel.idle()
+        await channel.client.close()
+
+    asyncio.run(go())
+    ana, beto = "5215512345678", "5213398765432"
+    assert [m.text for m in agent.received if m.sender_id == ana] == [
+        "Ya pagué",
+        "¿Me mandan mi comprobante?",
+    ]
+    assert [m.text for m in agent.received if m.sender_id == beto] == ["Buenas tardes"]
+    sent = graph.wait_for(3)
+    assert {m["type"] for m in sent} == {"text"}
+    assert [m["text"]["body"] for m in sent if m["to"] == ana] == [
+        "eco: Ya pagué",
+        "eco: ¿Me mandan mi comprobante?",
+    ]
+    assert {v[0] for v in _rows(migrated_sqlite).values()} == {"done"}
 
 
 def test_a_message_arriving_while_its_sender_is_busy_is_not_left_behind(

@@ -16,12 +16,13 @@ from sqlalchemy.engine import Engine
 from cobranza import bootstrap, db
 from cobranza.channels.whatsapp.graph import GraphClient, GraphError
 from cobranza.channels.whatsapp.output import WhatsAppOutput
-from cobranza.channels.whatsapp.parse import Inbound
+from cobranza.channels.whatsapp.parse import parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.testing.fake_graph import FakeGraphAPI
+from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
 
@@ -185,7 +186,7 @@ def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> 
 
 
 def test_a_delivery_retried_after_a_restart_is_still_a_duplicate(migrated_sqlite: Engine) -> None:
-    message = Inbound("wamid.reintento", WA_ID, "text", datetime.now(timezone.utc), "hola")
+    (message,), _ = parse_webhook(load_fixture("whatsapp/text"))  # Meta delivers it twice
     before = _new_process_store(str(migrated_sqlite.url))
     assert asyncio.run(before.accept(message)) is True
     after_restart = _new_process_store(str(migrated_sqlite.url))  # a new process, same database
