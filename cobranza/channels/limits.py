@@ -31,7 +31,7 @@ from rasa.core.channels.channel import UserMessage
 
 from cobranza import bootstrap, responses
 from cobranza.bootstrap import App
-from cobranza.clock import Clock, SystemClock
+from cobranza.clock import Clock
 from cobranza.config import Settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import MAX_MESSAGE_CHARS
@@ -124,11 +124,11 @@ class RateLimiter:
         self,
         per_sender: int,
         per_address: int,
-        clock: Clock | None = None,
+        clock: Clock,
         window_seconds: float = WINDOW_SECONDS,
         max_keys: int = MAX_TRACKED_KEYS,
     ) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.window = window_seconds
         self._senders = _Buckets(per_sender, window_seconds, max_keys)
         self._addresses = _Buckets(per_address, window_seconds, max_keys)
@@ -172,7 +172,7 @@ class InboundGate:
         self.notice = notice
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> InboundGate:
+    def from_settings(cls, settings: Settings, clock: Clock) -> InboundGate:
         limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_per_address_per_minute, clock
         )
