@@ -10,9 +10,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from cobranza.clock import Clock, FixedClock, SystemClock
 from cobranza.errors import CobranzaError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +77,7 @@ class ConsoleSettings:
 @dataclass(frozen=True)
 class Settings:
     # The URL may carry the database password: a Secret, so a repr of the settings never
-    # shows it; :attr:`database_url` reveals it for the engine, :attr:`masked_database_url`
+    # shows it; :attr:`database_url` reveals it for the engine, :func:`cobranza.db.masked_url`
     # hides it for logs and CLI output.
     database: Secret
     persona_profiles_dir: Path
@@ -103,18 +105,14 @@ class Settings:
     # or Twilio number, a web chat session) and per client address (web chat).
     rate_limit_per_minute: int = 20
     rate_limit_per_address_per_minute: int = 120
+    # The web chat's session signing key (cobranza/channels/webchat.py). Unset: the channel
+    # makes a random one per process, and sessions do not survive a restart.
+    webchat_session_secret: Secret | None = None
 
     @property
     def database_url(self) -> str:
         """The database URL, password included: for the engine and migrations only."""
         return self.database.reveal()
-
-    @property
-    def masked_database_url(self) -> str:
-        """The database URL with any password hidden, for logs and CLI output."""
-        from sqlalchemy.engine import make_url
-
-        return str(make_url(self.database_url).render_as_string(hide_password=True))
 
 
 LEGAL_CONTACT_HOURS = (time(7, 0), time(22, 0))
@@ -212,6 +210,14 @@ def _console_security(env: Mapping[str, str]) -> ConsoleSecurity:
     )
 
 
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    raw = env.get(name, "").strip()
+    return Secret(raw) if raw else None
+
+
+WEBCHAT_SECRET_ENV = "WEBCHAT_SESSION_SECRET"  # noqa: S105 (the variable's name, not a secret)
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -229,7 +235,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env.get("PERSONA_PROFILES_DIR", "").strip() or PROJECT_ROOT / "persona_profiles"
     )
     time_zone = env.get("COBRANZA_DEFAULT_TIME_ZONE", "").strip() or "America/Mexico_City"
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import ZoneInfoNotFoundError
 
     try:
         ZoneInfo(time_zone)
@@ -276,6 +282,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "COBRANZA_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
             Settings.rate_limit_per_address_per_minute,
         ),
+        webchat_session_secret=_secret(env, WEBCHAT_SECRET_ENV),
         database=Secret(database_url),
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,
@@ -306,3 +313,73 @@ def load_console_settings(
         host=env.get("CONSOLE_HOST", "").strip() or ConsoleSettings.host,
         port=_port(env, "CONSOLE_PORT", ConsoleSettings.port),
     )
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """The WhatsApp Cloud API channel's settings (cobranza/channels/whatsapp/). Read only when
+    that channel starts: the other processes do not need them."""
+
+    verify_token: Secret
+    app_secret: Secret
+    access_token: Secret
+    phone_number_id: str
+    api_url: str
+    template_name: str = "mensaje_pendiente"
+    template_language: str = "es_MX"
+    timeout_seconds: float = 10.0
+    max_attempts: int = 4
+
+    REQUIRED = (
+        "WHATSAPP_VERIFY_TOKEN",
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_ACCESS_TOKEN",
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WHATSAPP_API_URL",
+    )
+
+
+def load_whatsapp_settings(environ: Mapping[str, str] | None = None) -> WhatsAppSettings:
+    """Every WHATSAPP_* variable at once; a missing one stops the channel with its name."""
+    env = os.environ if environ is None else environ
+    values = {name: env.get(name, "").strip() for name in WhatsAppSettings.REQUIRED}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ConfigError(
+            "the WhatsApp channel cannot start: set "
+            + ", ".join(missing)
+            + " (README: Connecting a WhatsApp Business number)"
+        )
+    api_url = values["WHATSAPP_API_URL"].rstrip("/")
+    if not api_url.startswith(("https://", "http://")):
+        raise ConfigError(f"WHATSAPP_API_URL must be an http(s) URL, got {api_url!r}")
+    return WhatsAppSettings(
+        verify_token=Secret(values["WHATSAPP_VERIFY_TOKEN"]),
+        app_secret=Secret(values["WHATSAPP_APP_SECRET"]),
+        access_token=Secret(values["WHATSAPP_ACCESS_TOKEN"]),
+        phone_number_id=values["WHATSAPP_PHONE_NUMBER_ID"],
+        api_url=api_url,
+        template_name=env.get("WHATSAPP_TEMPLATE_NAME", "").strip()
+        or WhatsAppSettings.template_name,
+        template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "").strip()
+        or WhatsAppSettings.template_language,
+    )
+
+
+NLU_TODAY_ENV = "COBRANZA_NLU_TODAY"
+
+
+def nlu_clock(environ: Mapping[str, str] | None = None) -> Clock:
+    """The NLU's clock (cobranza/nlu/normalizer.py): fixed at noon, Mexico City, of
+    ``COBRANZA_NLU_TODAY`` when it is set (evaluations against a reference date, which is that
+    same date in every Mexican zone), else the system clock. A malformed value is an error: an
+    evaluation must not silently use today."""
+    env = os.environ if environ is None else environ
+    raw = env.get(NLU_TODAY_ENV, "").strip()
+    if not raw:
+        return SystemClock()
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as error:
+        raise ValueError(f"{NLU_TODAY_ENV} is not an ISO date (YYYY-MM-DD): {raw!r}") from error
+    return FixedClock(datetime.combine(day, time(12), tzinfo=ZoneInfo("America/Mexico_City")))

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 from rasa.core.channels.channel import UserMessage
 
-from cobranza import responses
-from cobranza.clock import Clock, SystemClock
+from cobranza import bootstrap, responses
+from cobranza.bootstrap import App
+from cobranza.clock import Clock
 from cobranza.config import Settings
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import MAX_MESSAGE_CHARS
@@ -123,11 +124,11 @@ class RateLimiter:
         self,
         per_sender: int,
         per_address: int,
-        clock: Clock | None = None,
+        clock: Clock,
         window_seconds: float = WINDOW_SECONDS,
         max_keys: int = MAX_TRACKED_KEYS,
     ) -> None:
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.window = window_seconds
         self._senders = _Buckets(per_sender, window_seconds, max_keys)
         self._addresses = _Buckets(per_address, window_seconds, max_keys)
@@ -171,11 +172,17 @@ class InboundGate:
         self.notice = notice
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> InboundGate:
+    def from_settings(cls, settings: Settings, clock: Clock) -> InboundGate:
         limiter = RateLimiter(
             settings.rate_limit_per_minute, settings.rate_limit_per_address_per_minute, clock
         )
         return cls(limiter, responses.text(RATE_LIMIT_NOTICE))
+
+    @classmethod
+    def for_app(cls, app: App | None = None) -> InboundGate:
+        """The gate on the App's settings and clock (the process's own when none is given)."""
+        app = app or bootstrap.app()
+        return cls.from_settings(app.settings, app.clock)
 
     async def admit(
         self,

@@ -30,7 +30,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from cobranza.channels.limits import InboundGate, bound_user_text
-from cobranza.config import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class LocalRestInput(RestInput):
     """``POST /webhooks/rest/webhook {"sender": "ana", "message": "hola"}``, development only."""
 
     def __init__(self, gate: InboundGate | None = None) -> None:
-        self.gate = gate or InboundGate.from_settings(load_settings())
+        self.gate = gate or InboundGate.for_app()
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> LocalRestInput:

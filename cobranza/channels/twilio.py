@@ -53,7 +53,6 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from cobranza.channels.limits import InboundGate, bound_user_text
-from cobranza.config import load_settings
 from cobranza.domain.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -175,7 +174,7 @@ class TwilioWhatsAppInput(TwilioInput):
         self.auth_token: str = auth_token
         self.webhook_url = webhook_url
         self.validator = RequestValidator(auth_token)
-        self.gate = gate or InboundGate.from_settings(load_settings())
+        self.gate = gate or InboundGate.for_app()
         if not webhook_url:
             logger.warning(
                 "Twilio WhatsApp: no webhook_url; checking signatures against request.url, "

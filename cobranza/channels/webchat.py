@@ -36,7 +36,6 @@ import hmac
 import html
 import json
 import logging
-import os
 import re
 import secrets
 import string
@@ -54,14 +53,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from cobranza import bootstrap
 from cobranza.channels.limits import InboundGate, bound_user_text
-from cobranza.config import load_settings
+from cobranza.config import WEBCHAT_SECRET_ENV, Settings
 from cobranza.domain.text import MAX_MESSAGE_CHARS
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "webchat"
-SECRET_ENV = "WEBCHAT_SESSION_SECRET"  # noqa: S105 (the variable's name, not a secret)
+SECRET_ENV = WEBCHAT_SECRET_ENV
 SESSION_ID_PREFIX = "web-"
 # Letters only (22 of 52: 125 random bits): no digit, so no id is ever a phone number.
 SESSION_ID_ALPHABET = string.ascii_letters
@@ -120,9 +120,11 @@ class SessionSigner:
         self._secret = secret
 
     @classmethod
-    def from_environment(cls) -> SessionSigner:
-        secret = os.environ.get(SECRET_ENV, "").strip()
-        if secret:
+    def from_settings(cls, settings: Settings) -> SessionSigner:
+        """The signer on ``WEBCHAT_SESSION_SECRET`` (:class:`cobranza.config.Settings`), or on a
+        random secret for this process when it is unset."""
+        if settings.webchat_session_secret is not None:
+            secret = settings.webchat_session_secret.reveal()
             if len(secret) < 32:
                 logger.warning(
                     "%s is shorter than 32 characters: use a long random value", SECRET_ENV
@@ -335,8 +337,12 @@ class WebChatInput(SocketIOInput):
             metadata_key,
         )
         self.error_evt = error_evt
-        self.signer = signer or SessionSigner.from_environment()
-        self.gate = gate or InboundGate.from_settings(load_settings())
+        if signer is None or gate is None:
+            app = bootstrap.app()
+            signer = signer or SessionSigner.from_settings(app.settings)
+            gate = gate or InboundGate.for_app(app)
+        self.signer = signer
+        self.gate = gate
 
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:

@@ -74,7 +74,7 @@ def cmd_db_upgrade(args: argparse.Namespace, app: App) -> None:
     db.upgrade(app.engine)
     after = db.current_revision(app.engine)
     state = "al día" if before == after else f"migrada de {before or 'vacía'} a {after}"
-    print(f"Base de datos {app.settings.masked_database_url}: {state}")
+    print(f"Base de datos {db.masked_url(app.settings.database_url)}: {state}")
 
 
 def cmd_db_current(args: argparse.Namespace, app: App) -> None:

@@ -119,3 +119,8 @@ def compare_type(
             and (inspected_type.precision, inspected_type.scale) == (14, 2)
         )
     return None
+
+
+def masked_url(url: str) -> str:
+    """A database URL with any password hidden, for logs and CLI output."""
+    return str(make_url(url).render_as_string(hide_password=True))

@@ -426,7 +426,7 @@ class Reminder(Base):
 
 class WhatsAppInbound(Base):
     """Every inbound WhatsApp message we accepted, stored as ``pending`` before the webhook
-    answers 200 and processed from here (cobranza/channels/whatsapp.py), so a crash after the
+    answers 200 and processed from here (cobranza/channels/whatsapp/), so a crash after the
     200 loses nothing. The message id de-duplicates retried deliveries across restarts; the
     timestamps tell when the debtor last wrote (the 24-hour customer-service window)."""
 

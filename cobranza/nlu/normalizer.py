@@ -14,9 +14,10 @@ It runs after ``DIETClassifier`` (and before ``EntitySynonymMapper``) and, for e
 ``time_zone`` (Rasa passes a user message's metadata to the NLU ``Message`` as ``metadata``),
 else ``America/Mexico_City`` (configurable as ``default_time_zone``). The clock is
 :class:`cobranza.clock.SystemClock` unless one is passed to the constructor. For evaluations
-against a fixed reference date (``scripts/nlu_report.py``), ``create`` reads the environment
-variable ``COBRANZA_NLU_TODAY`` (an ISO date) once: when set, the clock stands at noon of that
-day in Mexico City, which is that same date in every Mexican zone.
+against a fixed reference date (``scripts/nlu_report.py``), ``create`` takes its clock from
+:func:`cobranza.config.nlu_clock` (the settings are the one reader of the environment): when
+``COBRANZA_NLU_TODAY`` (an ISO date) is set, the clock stands at noon of that day in Mexico
+City, which is that same date in every Mexican zone.
 
 The component never raises on odd input: on any error it logs and leaves the message unchanged.
 """
@@ -24,10 +25,8 @@ The component never raises on odd input: on any error it logs and leaves the mes
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Mapping
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,7 +50,8 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from cobranza.clock import Clock, FixedClock, SystemClock
+from cobranza.clock import Clock, SystemClock
+from cobranza.config import nlu_clock
 from cobranza.domain.amounts import extract_amount, parse_amount
 from cobranza.domain.dates import extract_date, resolve_date
 
@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIME_ZONE = "America/Mexico_City"
 TIME_ZONE_METADATA_KEY = "time_zone"
-TODAY_VARIABLE = "COBRANZA_NLU_TODAY"
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
 
 
@@ -101,7 +100,7 @@ class EntityNormalizer(GraphComponent, EntityExtractorMixin):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> EntityNormalizer:
-        return cls(config, clock=clock_from_environment(os.environ))
+        return cls(config, clock=nlu_clock())
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Training examples keep the values their authors wrote."""
@@ -234,19 +233,6 @@ class EntityNormalizer(GraphComponent, EntityExtractorMixin):
             ENTITY_ATTRIBUTE_CONFIDENCE_TYPE: 1.0,
             EXTRACTOR: self.name,
         }
-
-
-def clock_from_environment(environ: Mapping[str, str]) -> Clock:
-    """A fixed clock at noon (Mexico City) of ``COBRANZA_NLU_TODAY`` when it is set, else the
-    system clock. A malformed value is an error: an evaluation must not silently use today."""
-    raw = environ.get(TODAY_VARIABLE, "").strip()
-    if not raw:
-        return SystemClock()
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError as error:
-        raise ValueError(f"{TODAY_VARIABLE} is not an ISO date (YYYY-MM-DD): {raw!r}") from error
-    return FixedClock(datetime.combine(day, time(12), tzinfo=ZoneInfo(DEFAULT_TIME_ZONE)))
 
 
 def _span(entity: dict[str, Any], text: str) -> str:

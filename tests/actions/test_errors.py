@@ -12,8 +12,8 @@ import pytest
 
 from actions import balance
 from actions.balance import ActionInformarSaldo
-from cobranza.db.repository import DebtorNotFound
 from cobranza.bootstrap import App
+from cobranza.db.repository import DebtorNotFound
 from tests.support.actions import (
     Domain,
     TrackerFactory,

@@ -28,9 +28,11 @@ import requests
 import yaml
 from sqlalchemy import select, text
 
-from cobranza import db
-from cobranza.channels.whatsapp import Inbound, WhatsAppStore
-from cobranza.config import PROJECT_ROOT
+from cobranza import bootstrap, db
+from cobranza.channels.whatsapp.parse import Inbound
+from cobranza.channels.whatsapp.store import WhatsAppStore
+from cobranza.clock import SystemClock
+from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
 from cobranza.testing.servers import Servers, running_servers
@@ -211,7 +213,11 @@ def first_life(
     while_down = f"wamid.durable.down.{time.monotonic_ns()}"
     now = datetime.now(timezone.utc).replace(microsecond=0)
     message = Inbound(while_down, WHILE_DOWN, "text", now, "hola")
-    assert asyncio.run(WhatsAppStore(database_url).accept(message))
+    app = bootstrap.build(
+        load_settings({"DATABASE_URL": database_url}), clock=SystemClock(), profiles={}
+    )
+    assert asyncio.run(WhatsAppStore.from_app(app).accept(message))
+    app.engine.dispose()
     # Ana's last message, one minute more than a session lasts before the restart.
     age_conversation(database_url, ANA, (session_expiry_minutes() + 1) * 60)
     return FirstLife(stranded, while_down, control_answers, juan_events)

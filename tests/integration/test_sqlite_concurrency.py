@@ -36,21 +36,23 @@ def _audit_writer(url: str, number: int, started: Any, errors: Any) -> None:
 
 def _conversation_writer(url: str, number: int, started: Any, errors: Any) -> None:
     """Writes like Rasa: tracker events through our tracker store, WhatsApp rows through the
-    channel's store (its own engine, as in the server)."""
+    channel's store (one App per process, their engine shared, as in the server)."""
     import asyncio
 
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from cobranza.channels.whatsapp import Inbound, WhatsAppStore
+    from cobranza import bootstrap
+    from cobranza.channels.tracker_store import CobranzaTrackerStore
+    from cobranza.channels.whatsapp.parse import Inbound
+    from cobranza.channels.whatsapp.store import WhatsAppStore
+    from cobranza.clock import SystemClock
     from cobranza.config import load_settings
-    from cobranza.db.tracker_store import CobranzaTrackerStore
 
-    store = CobranzaTrackerStore(
-        domain=Domain.empty(), settings=load_settings({"DATABASE_URL": url})
-    )
-    inbox = WhatsAppStore(url)
+    app = bootstrap.build(load_settings({"DATABASE_URL": url}), clock=SystemClock(), profiles={})
+    store = CobranzaTrackerStore(domain=Domain.empty(), app=app)
+    inbox = WhatsAppStore.from_app(app)
     sender = f"52155000{number:05d}"
     # As Rasa logs it: the action's SessionStarted, then the action itself (not earlier).
     started_at = time.time()

@@ -1,4 +1,4 @@
-"""Rasa's conversations in our database (cobranza/db/tracker_store.py), on SQLite and on
+"""Rasa's conversations in our database (cobranza/channels/tracker_store.py), on SQLite and on
 PostgreSQL: what a restart must find (a paused hand-off, a verified identity), sessions as
 domain.yml bounds them, configuration from DATABASE_URL only, and Alembic leaving Rasa's table
 alone."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,10 @@ from rasa.utils.endpoints import read_endpoint_config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 
-from cobranza import db
+from cobranza import bootstrap, db
+from cobranza.channels.tracker_store import CobranzaTrackerStore
+from cobranza.clock import SystemClock
 from cobranza.config import PROJECT_ROOT, ConfigError, load_settings
-from cobranza.db.tracker_store import CobranzaTrackerStore
 
 SENDER = "5216641234567"
 
@@ -67,9 +69,19 @@ def _handed_off(start: float) -> list[Event]:
     )
 
 
+@pytest.fixture
+def process_app() -> Iterator[None]:
+    """No process-wide App yet: the store builds it from the environment, as in `rasa run`."""
+    bootstrap.install(None)
+    yield
+    bootstrap.install(None)
+
+
 def _store(engine: Engine, domain: Domain) -> CobranzaTrackerStore:
+    """The store as one server process builds it: its own App (and engine) on the database."""
     settings = load_settings({"DATABASE_URL": engine.url.render_as_string(hide_password=False)})
-    return CobranzaTrackerStore(domain=domain, settings=settings)
+    app = bootstrap.build(settings, clock=SystemClock(), profiles={})
+    return CobranzaTrackerStore(domain=domain, app=app)
 
 
 def _check_a_restart_keeps_conversations(engine: Engine, domain: Domain) -> None:
@@ -165,7 +177,7 @@ def test_sqlite_engine_is_in_wal_mode_with_a_busy_timeout(
 
 
 def test_endpoints_yml_builds_our_store_from_database_url(
-    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch, process_app: None
 ) -> None:
     """The tracker_store block of the repository's endpoints.yml, as `rasa run` reads it: the
     database is DATABASE_URL's (one source of truth), not a default file of Rasa's."""
@@ -193,7 +205,11 @@ def test_endpoints_yml_builds_our_store_from_database_url(
     ],
 )
 def test_connection_settings_in_yaml_are_refused(
-    extra: dict[str, str], domain: Domain, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    extra: dict[str, str],
+    domain: Domain,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    process_app: None,
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ConfigError, match="DATABASE_URL") as refused:
@@ -202,7 +218,10 @@ def test_connection_settings_in_yaml_are_refused(
 
 
 def test_no_password_in_the_logs(
-    domain: Domain, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    domain: Domain,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    process_app: None,
 ) -> None:
     """A PostgreSQL URL with a password, a server that refuses the connection: the error names
     the variable, and neither it nor any log line carries the password."""

@@ -633,13 +633,15 @@ def test_issued_session_ids_are_never_a_phone_number(server: StubServer) -> None
 def test_signatures_survive_a_restart_with_the_environment_secret(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Each load_settings() is a process start reading WEBCHAT_SESSION_SECRET.
     monkeypatch.setenv(SECRET_ENV, "s" * 48)
-    first, second = SessionSigner.from_environment(), SessionSigner.from_environment()
+    first = SessionSigner.from_settings(load_settings())
+    second = SessionSigner.from_settings(load_settings())
     session_id = first.new_session_id()
     assert second.verify(session_id, first.sign(session_id))
     monkeypatch.delenv(SECRET_ENV)
     with caplog.at_level(logging.WARNING, logger="cobranza.channels.webchat"):
-        random_one = SessionSigner.from_environment()
+        random_one = SessionSigner.from_settings(load_settings())
     assert "will not survive a restart" in caplog.text
     assert not random_one.verify(session_id, first.sign(session_id))
 

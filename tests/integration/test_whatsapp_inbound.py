@@ -21,19 +21,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from cobranza import db
-from cobranza.channels.whatsapp import (
-    CONCURRENT_CONVERSATIONS,
-    Inbound,
-    WhatsAppConfig,
-    WhatsAppInput,
-    WhatsAppStore,
-    polite_replies,
-)
-from cobranza.config import Secret, load_settings
+from cobranza import bootstrap, db
+from cobranza.bootstrap import App
+from cobranza.channels.tracker_store import CobranzaTrackerStore
+from cobranza.channels.whatsapp import WhatsAppInput
+from cobranza.channels.whatsapp.config import CONCURRENT_CONVERSATIONS, polite_replies
+from cobranza.channels.whatsapp.parse import Inbound, parse_webhook
+from cobranza.channels.whatsapp.store import WhatsAppStore
+from cobranza.clock import Clock, FixedClock, SystemClock
+from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
-from cobranza.db.tracker_store import CobranzaTrackerStore
 from cobranza.testing.fake_graph import FakeGraphAPI
+from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"
 T0 = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
@@ -82,15 +81,25 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def _channel(engine: Engine, graph: FakeGraphAPI) -> WhatsAppInput:
-    config = WhatsAppConfig(
+def _app(engine: Engine, clock: Clock | None = None) -> App:
+    """What the Rasa server builds at start-up (cobranza.bootstrap), on the test's database."""
+    settings = load_settings({"DATABASE_URL": _url(engine)})
+    return bootstrap.build(settings, engine=engine, clock=clock or SystemClock(), profiles={})
+
+
+def _store(engine: Engine) -> WhatsAppStore:
+    return WhatsAppStore.from_app(_app(engine))
+
+
+def _channel(engine: Engine, graph: FakeGraphAPI, clock: Clock | None = None) -> WhatsAppInput:
+    config = WhatsAppSettings(
         verify_token=Secret("v"),
         app_secret=Secret("s"),
         access_token=Secret(TOKEN),
         phone_number_id=PHONE_ID,
         api_url=graph.base_url,
     )
-    return WhatsAppInput(config, WhatsAppStore(_url(engine)))
+    return WhatsAppInput(config, _app(engine, clock))
 
 
 def _recent(seconds: int = 0) -> datetime:
@@ -124,7 +133,7 @@ async def _deliver(channel: WhatsAppInput, agent: RecordingAgent, *messages: Inb
 
 
 def test_stored_pending_with_what_processing_needs(database: Engine) -> None:
-    store = WhatsAppStore(_url(database))
+    store = _store(database)
     text = Inbound("wamid.1", "5215512345678", "text", T0 + timedelta(seconds=1), "cuanto debo")
     image = Inbound("wamid.2", "5215512345678", "image", T0, None, "imagen")
     assert asyncio.run(store.accept(text)) and asyncio.run(store.accept(image))
@@ -171,6 +180,39 @@ def test_processed_in_order_per_sender_and_marked_done_once(
         "eco: dos",
         "eco: tres",
     ]
+
+
+def test_a_recorded_batch_is_answered_in_order_on_the_apps_clock(
+    migrated_sqlite: Engine, graph: FakeGraphAPI
+) -> None:
+    """Meta's batch of two entries, Ana's texts delivered out of order: each sender's messages
+    reach Rasa in the order they were written. The App's clock stands a minute after them, so
+    the 24-hour window is open and the answers go as text (the wall clock plays no part)."""
+    messages, statuses = parse_webhook(load_fixture("whatsapp/batch_multi_entry"))
+    written = max(m.sent_at for m in messages)
+    clock = FixedClock(written + timedelta(minutes=1))
+    channel, agent = _channel(migrated_sqlite, graph, clock), RecordingAgent()
+
+    async def go() -> None:
+        await channel.store.statuses(statuses)
+        assert await _deliver(channel, agent, *messages) == 3
+        await channel.idle()
+        await channel.client.close()
+
+    asyncio.run(go())
+    ana, beto = "5215512345678", "5213398765432"
+    assert [m.text for m in agent.received if m.sender_id == ana] == [
+        "Ya pagué",
+        "¿Me mandan mi comprobante?",
+    ]
+    assert [m.text for m in agent.received if m.sender_id == beto] == ["Buenas tardes"]
+    sent = graph.wait_for(3)
+    assert {m["type"] for m in sent} == {"text"}
+    assert [m["text"]["body"] for m in sent if m["to"] == ana] == [
+        "eco: Ya pagué",
+        "eco: ¿Me mandan mi comprobante?",
+    ]
+    assert {v[0] for v in _rows(migrated_sqlite).values()} == {"done"}
 
 
 def test_a_message_arriving_while_its_sender_is_busy_is_not_left_behind(
@@ -226,7 +268,7 @@ def test_what_a_crash_left_pending_is_processed_once_at_the_next_start(
 ) -> None:
     """Two messages stored, the process dies before its worker ran (nothing handled them).
     The next start processes them once; a second recovery finds nothing."""
-    crashed = WhatsAppStore(_url(database))
+    crashed = _store(database)
     for message in (
         _text("wamid.c1", "5215500000005", "hola", 1),
         _text("wamid.c2", "5215500000005", "cuanto debo", 2),
@@ -256,11 +298,10 @@ def test_a_turn_completed_before_the_crash_is_not_answered_again(
     """The crash fell after Rasa saved the turn (its answers went out) and before the row was
     marked: the conversation already has the message, so the restart only marks it done."""
     wa_id = "5215500000007"
-    crashed = WhatsAppStore(_url(migrated_sqlite))
+    crashed = _store(migrated_sqlite)
     assert asyncio.run(crashed.accept(_text("wamid.saved", wa_id, "hola", 1)))
     assert asyncio.run(crashed.accept(_text("wamid.unsaved", wa_id, "cuanto debo", 2)))
-    settings = load_settings({"DATABASE_URL": _url(migrated_sqlite)})
-    tracker_store = CobranzaTrackerStore(domain=Domain.empty(), settings=settings)
+    tracker_store = CobranzaTrackerStore(domain=Domain.empty(), app=_app(migrated_sqlite))
     events = [
         ActionExecuted("action_session_start"),
         SessionStarted(),
@@ -308,7 +349,7 @@ def test_processing_waits_for_the_action_server(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    store = WhatsAppStore(_url(migrated_sqlite))
+    store = _store(migrated_sqlite)
     assert asyncio.run(store.accept(_text("wamid.wait", "5215500000008", "hola")))
     channel, agent = _channel(migrated_sqlite, graph), RecordingAgent()
 
@@ -351,7 +392,7 @@ def test_messages_from_before_the_upgrade_count_as_handled(
         )
     db.upgrade(engine)
     assert _rows(engine) == {"wamid.viejo": ("done", None, None)}
-    assert asyncio.run(WhatsAppStore(_url(engine)).pending_senders()) == {}
+    assert asyncio.run(_store(engine).pending_senders()) == {}
     with pytest.raises(IntegrityError):  # the status CHECK constraint
         with engine.begin() as connection:
             connection.execute(text("UPDATE whatsapp_inbound SET status = 'olvidado'"))

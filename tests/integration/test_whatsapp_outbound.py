@@ -13,23 +13,22 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from cobranza import db
-from cobranza.channels.whatsapp import (
-    GraphClient,
-    GraphError,
-    WhatsAppConfig,
-    WhatsAppOutput,
-    WhatsAppStore,
-)
-from cobranza.config import Secret
+from cobranza import bootstrap, db
+from cobranza.channels.whatsapp.graph import GraphClient, GraphError
+from cobranza.channels.whatsapp.output import WhatsAppOutput
+from cobranza.channels.whatsapp.parse import parse_webhook
+from cobranza.channels.whatsapp.store import WhatsAppStore
+from cobranza.clock import SystemClock
+from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.testing.fake_graph import FakeGraphAPI
+from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
 
 
-def _config(graph: FakeGraphAPI, attempts: int = 4) -> WhatsAppConfig:
-    return WhatsAppConfig(
+def _config(graph: FakeGraphAPI, attempts: int = 4) -> WhatsAppSettings:
+    return WhatsAppSettings(
         verify_token=Secret("v"),
         app_secret=Secret("s"),
         access_token=Secret(TOKEN),
@@ -39,9 +38,19 @@ def _config(graph: FakeGraphAPI, attempts: int = 4) -> WhatsAppConfig:
     )
 
 
+def _new_process_store(url: str) -> WhatsAppStore:
+    """The store as a Rasa server builds it at start-up: its own App, engine and clock."""
+    settings = load_settings({"DATABASE_URL": url})
+    return WhatsAppStore.from_app(bootstrap.build(settings, clock=SystemClock(), profiles={}))
+
+
 @pytest.fixture
 def store(migrated_sqlite: Engine) -> WhatsAppStore:
-    return WhatsAppStore(str(migrated_sqlite.url))
+    return _new_process_store(str(migrated_sqlite.url))
+
+
+def _output(config: WhatsAppSettings, store: WhatsAppStore) -> WhatsAppOutput:
+    return WhatsAppOutput(GraphClient(config), store, store.clock)
 
 
 def _wrote(store: WhatsAppStore, wa_id: str, ago: timedelta) -> None:
@@ -78,7 +87,7 @@ def test_text_buttons_and_lists_within_the_window(
     graph: FakeGraphAPI, store: WhatsAppStore
 ) -> None:
     _wrote(store, WA_ID, timedelta(minutes=5))
-    output = WhatsAppOutput(GraphClient(_config(graph)), store)
+    output = _output(_config(graph), store)
     _run(output, {"text": "¡Hola! ¿En qué te ayudo?"})
     _run(
         output,
@@ -121,7 +130,7 @@ def test_outside_the_window_only_the_template_goes(
     graph: FakeGraphAPI, store: WhatsAppStore
 ) -> None:
     _wrote(store, WA_ID, timedelta(hours=25))
-    output = WhatsAppOutput(GraphClient(_config(graph)), store)
+    output = _output(_config(graph), store)
     _run(output, {"text": "Tu saldo es de $8,450.00"})
     (sent,) = graph.wait_for(1)
     assert sent["type"] == "template"
@@ -132,7 +141,7 @@ def test_outside_the_window_only_the_template_goes(
 def test_retries_429_and_5xx_then_succeeds(store: WhatsAppStore) -> None:
     _wrote(store, WA_ID, timedelta(minutes=1))
     with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={1: 429, 2: 503}) as graph:
-        output = WhatsAppOutput(GraphClient(_config(graph)), store)
+        output = _output(_config(graph), store)
         _run(output, {"text": "hola"})
         assert len(graph.wait_for(1)) == 1
         assert graph.request_count == 3 and len(graph.injected_failures) == 2
@@ -144,7 +153,7 @@ def test_gives_up_after_the_attempts_and_logs_no_number(
     _wrote(store, WA_ID, timedelta(minutes=1))
     caplog.set_level(logging.INFO)
     with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={n: 500 for n in range(1, 10)}) as graph:
-        output = WhatsAppOutput(GraphClient(_config(graph, attempts=3)), store)
+        output = _output(_config(graph, attempts=3), store)
         with pytest.raises(GraphError):
             _run(output, {"text": "Tu saldo es de $8,450.00"})
         assert graph.request_count == 3 and graph.messages == []
@@ -170,19 +179,17 @@ def test_a_refused_payload_is_not_retried(graph: FakeGraphAPI) -> None:
 def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> None:
     _wrote(store, WA_ID, timedelta(minutes=1))
     config = _config(graph)
-    wrong = WhatsAppConfig(**{**config.__dict__, "access_token": Secret("otro")})
+    wrong = WhatsAppSettings(**{**config.__dict__, "access_token": Secret("otro")})
     with pytest.raises(GraphError):
-        _run(WhatsAppOutput(GraphClient(wrong), store), {"text": "hola"})
+        _run(_output(wrong, store), {"text": "hola"})
     assert graph.rejected[0].status == 401
 
 
 def test_a_delivery_retried_after_a_restart_is_still_a_duplicate(migrated_sqlite: Engine) -> None:
-    from cobranza.channels.whatsapp import Inbound
-
-    message = Inbound("wamid.reintento", WA_ID, "text", datetime.now(timezone.utc), "hola")
-    before = WhatsAppStore(str(migrated_sqlite.url))
+    (message,), _ = parse_webhook(load_fixture("whatsapp/text"))  # Meta delivers it twice
+    before = _new_process_store(str(migrated_sqlite.url))
     assert asyncio.run(before.accept(message)) is True
-    after_restart = WhatsAppStore(str(migrated_sqlite.url))  # a new process, same database
+    after_restart = _new_process_store(str(migrated_sqlite.url))  # a new process, same database
     assert asyncio.run(after_restart.accept(message)) is False
 
 
@@ -193,7 +200,7 @@ def test_the_server_refuses_to_start_without_the_settings(
 
     from cobranza.config import PROJECT_ROOT, ConfigError
 
-    for name in WhatsAppConfig.REQUIRED:
+    for name in WhatsAppSettings.REQUIRED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WHATSAPP_VERIFY_TOKEN", "v")
     with pytest.raises(ConfigError, match=r"WHATSAPP_APP_SECRET.*WHATSAPP_API_URL"):

@@ -543,3 +543,97 @@ def test_status_updates_and_batching() -> None:
     assert status_update(TO, "wamid.C", "failed")["statuses"][0]["errors"][0]["code"] == 131026
     with pytest.raises(ValueError):
         status_update(TO, "wamid.A", "read", error_code=131047)
+
+
+# --- the builders against recorded payloads ---------------------------------------------------
+
+ANA = "5215512345678"
+
+
+def _value(payload: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = payload["entry"][0]["changes"][0]["value"]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("fixture", "built"),
+    [
+        ("whatsapp/text", lambda m: text_message(ANA, m["text"]["body"], m["id"], m["timestamp"])),
+        (
+            "whatsapp/button_reply",
+            lambda m: interactive_reply(
+                ANA,
+                "button_reply",
+                m["interactive"]["button_reply"]["id"],
+                m["interactive"]["button_reply"]["title"],
+                m["id"],
+                m["timestamp"],
+                context_id=m["context"]["id"],
+            ),
+        ),
+        (
+            "whatsapp/list_reply",
+            lambda m: interactive_reply(
+                ANA,
+                "list_reply",
+                m["interactive"]["list_reply"]["id"],
+                m["interactive"]["list_reply"]["title"],
+                m["id"],
+                m["timestamp"],
+                description=m["interactive"]["list_reply"]["description"],
+                context_id=m["context"]["id"],
+            ),
+        ),
+        ("whatsapp/image", lambda m: media_message(ANA, "image", m["id"], m["timestamp"])),
+        (
+            "whatsapp/audio_voice",
+            lambda m: media_message(ANA, "audio", m["id"], m["timestamp"], voice=True),
+        ),
+        ("whatsapp/location", lambda m: media_message(ANA, "location", m["id"], m["timestamp"])),
+        ("whatsapp/sticker", lambda m: media_message(ANA, "sticker", m["id"], m["timestamp"])),
+        (
+            "whatsapp/unsupported",
+            lambda m: media_message(ANA, "unsupported", m["id"], m["timestamp"]),
+        ),
+    ],
+)
+def test_built_webhooks_read_like_recorded_ones(fixture: str, built: Any) -> None:
+    """The e2e tests post what these builders make: it must be what Meta sends. Same envelope,
+    same keys where the channel reads them, and the channel reads both the same way."""
+    from cobranza.channels.whatsapp.parse import parse_webhook
+    from tests.fixtures import load_fixture
+
+    recorded = load_fixture(fixture)
+    (message,) = _value(recorded)["messages"]
+    ours = webhook_payload(built(message))
+    assert set(ours) == set(recorded) and set(ours["entry"][0]) == set(recorded["entry"][0])
+    assert set(_value(ours)) == set(_value(recorded))
+    assert set(_value(ours)["metadata"]) == set(_value(recorded)["metadata"])
+    (mine,) = _value(ours)["messages"]
+    kind = message["type"]
+    assert {"from", "id", "timestamp", "type", kind} <= set(mine) & set(message)
+    assert ("context" in mine) == ("context" in message)
+    recorded_read, ours_read = parse_webhook(recorded)[0][0], parse_webhook(ours)[0][0]
+    assert ours_read == recorded_read
+
+
+def test_built_statuses_read_like_recorded_ones() -> None:
+    from cobranza.channels.whatsapp.parse import parse_webhook
+    from tests.fixtures import load_fixture
+
+    recorded = [
+        _value(load_fixture("whatsapp/statuses"))["statuses"][0],
+        _value(load_fixture("whatsapp/status_failed"))["statuses"][0],
+    ]
+    ours = [
+        status_update(ANA, s["id"], s["status"], s["timestamp"], error_code=s["errors"][0]["code"])
+        if s["status"] == "failed"
+        else status_update(ANA, s["id"], s["status"], s["timestamp"])
+        for s in recorded
+    ]
+    for mine, theirs in zip(ours, recorded, strict=True):
+        assert {"id", "status", "timestamp", "recipient_id"} <= set(mine["statuses"][0])
+        assert ("errors" in mine["statuses"][0]) == ("errors" in theirs)
+    read_ours = parse_webhook(webhook_payload(ours))[1]
+    read_recorded = parse_webhook(webhook_payload([{"statuses": [s]} for s in recorded]))[1]
+    assert read_ours == read_recorded

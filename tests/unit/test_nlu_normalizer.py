@@ -19,8 +19,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.utils.io import read_model_configuration
 
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT
-from cobranza.nlu.normalizer import EntityNormalizer, amount_to_json, clock_from_environment
+from cobranza.config import PROJECT_ROOT, nlu_clock
+from cobranza.nlu.normalizer import EntityNormalizer, amount_to_json
 
 # Friday 20 November 2026, 18:00 UTC = 12:00 in Mexico City, 09:00 in Tijuana.
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=timezone.utc)
@@ -297,14 +297,14 @@ def test_create_reads_the_evaluation_date_from_the_environment(
 @pytest.mark.parametrize("raw", ["22/11/2026", "mañana", "2026-13-01"])
 def test_a_malformed_evaluation_date_is_an_error(raw: str) -> None:
     with pytest.raises(ValueError, match="COBRANZA_NLU_TODAY"):
-        clock_from_environment({"COBRANZA_NLU_TODAY": raw})
+        nlu_clock({"COBRANZA_NLU_TODAY": raw})
 
 
 def test_without_the_variable_the_clock_is_the_system_clock() -> None:
     from cobranza.clock import SystemClock
 
-    assert isinstance(clock_from_environment({}), SystemClock)
-    assert isinstance(clock_from_environment({"COBRANZA_NLU_TODAY": " "}), SystemClock)
+    assert isinstance(nlu_clock({}), SystemClock)
+    assert isinstance(nlu_clock({"COBRANZA_NLU_TODAY": " "}), SystemClock)
 
 
 def test_the_component_fits_the_default_recipe() -> None:

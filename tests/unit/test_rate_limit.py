@@ -20,6 +20,7 @@ from cobranza.channels.limits import (
     RateLimiter,
     Verdict,
 )
+from cobranza.clock import SystemClock
 from cobranza.config import ConfigError, Settings, load_settings
 
 START = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
@@ -220,7 +221,7 @@ def test_bad_limits_fail_with_the_variables_name(name: str, value: str) -> None:
 
 def test_a_limit_below_one_cannot_be_built() -> None:
     with pytest.raises(ValueError, match="at least one"):
-        RateLimiter(0, 10)
+        RateLimiter(0, 10, SystemClock())
 
 
 def test_the_notice_must_exist_in_the_domain(tmp_path: Any) -> None:

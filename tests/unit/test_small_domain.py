@@ -4,6 +4,7 @@ from datetime import date
 
 import pytest
 
+from cobranza import db
 from cobranza.clock import FixedClock, local_today
 from cobranza.config import ConfigError, Secret, load_settings
 from cobranza.domain.delinquency import bucket_for
@@ -66,6 +67,6 @@ def test_settings_defaults_and_validation() -> None:
 
 def test_database_password_is_masked() -> None:
     settings = load_settings({"DATABASE_URL": "postgresql://app:s3cr3t@db.internal/cobranza"})
-    assert "s3cr3t" not in settings.masked_database_url
+    assert "s3cr3t" not in db.masked_url(settings.database_url)
     assert "s3cr3t" not in repr(Secret("s3cr3t")) and str(Secret("s3cr3t")) == "**********"
     assert Secret("s3cr3t").reveal() == "s3cr3t"

@@ -41,6 +41,7 @@ from cobranza.channels.twilio import (
 )
 from cobranza.clock import FixedClock
 from cobranza.config import load_settings
+from tests.fixtures import load_fixture
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -52,25 +53,18 @@ PATH = "/webhooks/twilio_whatsapp/webhook"
 CLASS_PATH = "cobranza.channels.twilio.TwilioWhatsAppInput"
 
 
-def inbound(body: str = "¡Ya pagué! ¿Cuánto debo? Ñandú", **extra: str) -> dict[str, str]:
-    """Form fields as Twilio posts them for an incoming WhatsApp message."""
-    return {
-        "SmsMessageSid": "SM" + "1" * 32,
-        "NumMedia": "0",
-        "ProfileName": "Ana Pérez",
-        "SmsSid": "SM" + "1" * 32,
-        "WaId": "5215512345678",
-        "SmsStatus": "received",
-        "Body": body,
-        "To": BOT_NUMBER,
-        "NumSegments": "1",
-        "ReferralNumMedia": "0",
-        "MessageSid": "SM" + "1" * 32,
-        "AccountSid": ACCOUNT_SID,
-        "From": DEBTOR,
-        "ApiVersion": "2010-04-01",
-        **extra,
-    }
+def _form(name: str) -> dict[str, str]:
+    """A recorded form (tests/fixtures/twilio/): every field a string, as Twilio posts it."""
+    return {key: str(value) for key, value in load_fixture(f"twilio/{name}").items()}
+
+
+def inbound(body: str | None = None, **extra: str) -> dict[str, str]:
+    """Form fields as Twilio posts them for an incoming WhatsApp text (the recorded one, with
+    another ``Body`` or more fields when a test needs them)."""
+    form = _form("text")
+    if body is not None:
+        form["Body"] = body
+    return {**form, **extra}
 
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
@@ -260,7 +254,8 @@ def test_without_webhook_url_the_request_url_is_checked() -> None:
 
 def test_blank_fields_are_part_of_the_signature_location_message() -> None:
     # Twilio signs blank fields too (Body="" for a location); Sanic's request.form drops them.
-    params = inbound("", Latitude="19.4326", Longitude="-99.1332", Address="")
+    params = _form("location")
+    assert params["Body"] == "" and params["Address"] == ""
     statuses, agent = serve_and_post(channel(), signed_post(params))
 
     assert statuses == [204]
@@ -269,12 +264,8 @@ def test_blank_fields_are_part_of_the_signature_location_message() -> None:
 
 
 def test_media_without_text_is_signed_correctly_and_ignored_as_in_rasa() -> None:
-    params = inbound(
-        "",
-        NumMedia="1",
-        MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME",
-        MediaContentType0="image/jpeg",
-    )
+    params = _form("image")
+    assert params["Body"] == "" and params["NumMedia"] == "1"
     statuses, agent = serve_and_post(channel(), signed_post(params))
 
     assert statuses == [204]

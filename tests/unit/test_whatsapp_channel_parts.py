@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime, timezone
 
 import pytest
 
-from cobranza.channels.whatsapp import (
-    WhatsAppConfig,
-    parse_webhook,
-    polite_replies,
-    signature_valid,
-)
-from cobranza.config import ConfigError
+from cobranza.channels.whatsapp.config import polite_replies
+from cobranza.channels.whatsapp.parse import parse_webhook, signature_valid
+from cobranza.config import ConfigError, load_whatsapp_settings
 from cobranza.domain.text import shorten
+from tests.fixtures import fixture_names, load_fixture
 
 ENV = {
     "WHATSAPP_VERIFY_TOKEN": "verificame",
@@ -27,7 +25,7 @@ ENV = {
 
 
 def test_config_from_env_hides_secrets() -> None:
-    config = WhatsAppConfig.from_env(ENV)
+    config = load_whatsapp_settings(ENV)
     assert config.api_url == "http://127.0.0.1:9/v21.0"
     assert config.template_language == "es_MX"
     assert "secreto" not in repr(config) and "EAAG" not in repr(config)
@@ -36,7 +34,7 @@ def test_config_from_env_hides_secrets() -> None:
 def test_missing_settings_are_all_named() -> None:
     env = {k: v for k, v in ENV.items() if k not in ("WHATSAPP_APP_SECRET", "WHATSAPP_API_URL")}
     with pytest.raises(ConfigError) as error:
-        WhatsAppConfig.from_env(env)
+        load_whatsapp_settings(env)
     assert "WHATSAPP_APP_SECRET" in str(error.value) and "WHATSAPP_API_URL" in str(error.value)
     assert "WHATSAPP_ACCESS_TOKEN" not in str(error.value)
 
@@ -52,72 +50,67 @@ def test_signature() -> None:
     assert not signature_valid(body, good.replace("sha256=", "sha1="), "k")
 
 
-def _notification(
-    *messages: dict[str, object], statuses: list[dict[str, object]] | None = None
-) -> dict[str, object]:
-    value: dict[str, object] = {"messaging_product": "whatsapp", "messages": list(messages)}
-    if statuses:
-        value["statuses"] = statuses
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
-    }
+ANA = "5215512345678"
 
 
-def test_parse_text_interactive_media_and_statuses() -> None:
-    payload = _notification(
-        {
-            "id": "wamid.1",
-            "from": "5215512345678",
-            "timestamp": "1795000000",
-            "type": "text",
-            "text": {"body": "¡Hola! 😀"},
-        },
-        {
-            "id": "wamid.2",
-            "from": "5215512345678",
-            "timestamp": "1795000001",
-            "type": "interactive",
-            "interactive": {
-                "type": "button_reply",
-                "button_reply": {
-                    "id": '/informar{"plan_elegido": "pago_total"}',
-                    "title": "Pago total",
-                },
-            },
-        },
-        {
-            "id": "wamid.3",
-            "from": "5215512345678",
-            "timestamp": "1795000002",
-            "type": "audio",
-            "audio": {"id": "m1", "voice": True},
-        },
-        {
-            "id": "wamid.4",
-            "from": "5215512345678",
-            "timestamp": "1795000003",
-            "type": "unsupported",
-            "errors": [{"code": 131051}],
-        },
-        statuses=[
-            {
-                "id": "wamid.out",
-                "recipient_id": "5215512345678",
-                "status": "failed",
-                "timestamp": "1795000004",
-                "errors": [{"code": 131047, "title": "Re-engagement"}],
-            }
-        ],
-    )
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("whatsapp/text", ("text", "¡Hola! ¿Cuánto debo? 😀", "")),
+        ("whatsapp/button_reply", ("interactive", '/informar{"plan_elegido": "pago_total"}', "")),
+        ("whatsapp/list_reply", ("interactive", '/informar{"plan_elegido": "plan_6"}', "")),
+        ("whatsapp/context_reply", ("text", "Sí, ese mismo, lo pago el viernes", "")),
+        ("whatsapp/image", ("image", None, "imagen")),
+        ("whatsapp/audio_voice", ("audio", None, "audio")),
+        ("whatsapp/location", ("location", None, "ubicacion")),
+        ("whatsapp/sticker", ("sticker", None, "sticker")),
+        ("whatsapp/unsupported", ("unsupported", None, "otro")),
+    ],
+)
+def test_parse_each_kind_of_recorded_message(
+    fixture: str, expected: tuple[str, str | None, str]
+) -> None:
+    """Text and the id of a tapped button or row go to Rasa; the rest gets a polite answer."""
+    payload = load_fixture(fixture)
+    raw = payload["entry"][0]["changes"][0]["value"]["messages"][0]
     messages, statuses = parse_webhook(json.loads(json.dumps(payload)))
-    assert [(m.message_id, m.text, m.kind) for m in messages] == [
-        ("wamid.1", "¡Hola! 😀", ""),
-        ("wamid.2", '/informar{"plan_elegido": "pago_total"}', ""),
-        ("wamid.3", None, "audio"),
-        ("wamid.4", None, "otro"),
+    (message,) = messages
+    assert (message.message_type, message.text, message.kind) == expected
+    assert (message.message_id, message.wa_id) == (raw["id"], ANA)
+    assert message.sent_at == datetime.fromtimestamp(int(raw["timestamp"]), tz=timezone.utc)
+    assert statuses == []
+
+
+def test_parse_recorded_statuses() -> None:
+    messages, statuses = parse_webhook(load_fixture("whatsapp/statuses"))
+    assert messages == []
+    assert [(s.status, s.wa_id, s.error_code, s.error_title) for s in statuses] == [
+        ("sent", ANA, None, None),
+        ("delivered", ANA, None, None),
+        ("read", ANA, None, None),
     ]
-    assert statuses[0].status == "failed" and statuses[0].error_code == 131047
+    assert [s.occurred_at.timestamp() for s in statuses] == [1795000010, 1795000011, 1795000030]
+    _, (failed,) = parse_webhook(load_fixture("whatsapp/status_failed"))
+    assert failed.status == "failed" and failed.error_code == 131047
+    assert failed.error_title == "Re-engagement message"
+
+
+def test_parse_a_recorded_batch_of_two_entries() -> None:
+    """Every message and status of every entry and change, in the order Meta sent them (the
+    channel orders a sender's messages by their timestamps when it processes them)."""
+    messages, statuses = parse_webhook(load_fixture("whatsapp/batch_multi_entry"))
+    assert [(m.wa_id, m.text) for m in messages] == [
+        ("5213398765432", "Buenas tardes"),
+        (ANA, "¿Me mandan mi comprobante?"),
+        (ANA, "Ya pagué"),
+    ]
+    assert [(s.status, s.wa_id) for s in statuses] == [("read", ANA)]
+
+
+@pytest.mark.parametrize("fixture", fixture_names("whatsapp"))
+def test_every_recorded_payload_is_understood(fixture: str) -> None:
+    messages, statuses = parse_webhook(load_fixture(fixture))
+    assert messages or statuses
 
 
 @pytest.mark.parametrize(

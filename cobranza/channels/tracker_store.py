@@ -1,13 +1,18 @@
 """Rasa's conversations in our database: a paused hand-off or a verified identity survives a
 restart or a crash (Rasa's default tracker store is in memory).
 
-endpoints.yml names this class (``tracker_store: type: cobranza.db.tracker_store.
+endpoints.yml names this class (``tracker_store: type: cobranza.channels.tracker_store.
 CobranzaTrackerStore``) and nothing else: the database is ``DATABASE_URL`` from our settings, the
 one source of truth, so no URL or password is ever written in a YAML file. It is Rasa's
 :class:`SQLTrackerStore` (the ``events`` table, one row per event, sessions as domain.yml's
-``session_config`` bounds them) on an engine from :func:`cobranza.db.make_engine`, so
-SQLite gets the same WAL mode and busy timeout as the action server and the console writing the
-same file, and no log line carries the URL's password. Rasa runs the store's queries and commits
+``session_config`` bounds them) on the engine of the process's :class:`cobranza.bootstrap.App`
+(the one composition root), the very engine the WhatsApp channel's inbox uses in the Rasa
+server: SQLite gets the same WAL mode and busy timeout as the action server and the console
+writing the same file, and no log line carries the URL's password.
+
+It lives with the channels, not in ``cobranza/db/``: like them it is a plug-in Rasa loads by
+class path in the Rasa server, and like them it takes its engine from :mod:`cobranza.bootstrap`,
+which sits above ``db`` in the layers (.importlinter). Rasa runs the store's queries and commits
 on the server's event loop, where every webhook waits for them; here they run in a worker
 thread (Rasa's per-conversation lock still serialises the turns of one conversation).
 
@@ -30,8 +35,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.exc import SQLAlchemyError
 
-from cobranza import db
-from cobranza.config import ConfigError, Settings, load_settings
+from cobranza import bootstrap, db
+from cobranza.bootstrap import App
+from cobranza.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +56,8 @@ class CobranzaTrackerStore(SQLTrackerStore):
 
     Rasa creates a custom tracker store with ``host`` (the block's ``url``), ``domain``,
     ``event_broker`` and every other key of the block; any connection setting there is refused,
-    naming the key and never echoing its value. ``settings`` is for tests and tools.
+    naming the key and never echoing its value. ``app`` is for tests and tools; Rasa's store
+    uses the process's own (:func:`cobranza.bootstrap.app`).
     """
 
     def __init__(
@@ -58,7 +65,7 @@ class CobranzaTrackerStore(SQLTrackerStore):
         domain: Domain | None = None,
         event_broker: EventBroker | None = None,
         host: str | None = None,
-        settings: Settings | None = None,
+        app: App | None = None,
         **kwargs: Any,
     ) -> None:
         given = sorted(kwargs) + (["url"] if host is not None else [])
@@ -67,17 +74,18 @@ class CobranzaTrackerStore(SQLTrackerStore):
                 "endpoints.yml: the tracker store takes its database from DATABASE_URL only; "
                 f"remove {', '.join(given)} from the tracker_store block"
             )
-        if not isinstance(settings, Settings | None):
-            raise ConfigError("tracker store: settings must come from load_settings()")
-        settings = settings or load_settings()
-        self.engine = db.make_engine(settings.database_url)
+        if not isinstance(app, App | None):
+            raise ConfigError("tracker store: app must come from cobranza.bootstrap")
+        app = app or bootstrap.app()
+        settings = app.settings
+        self.engine = app.engine
         try:
             self._create_table()
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise ConfigError(
                 "the tracker store cannot use the database in DATABASE_URL "
-                f"({settings.masked_database_url}): {_reason(exc, settings)}"
+                f"({db.masked_url(settings.database_url)}): {_reason(exc, settings)}"
             ) from None  # the driver's exception is not chained: nothing more to leak
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
