@@ -60,9 +60,11 @@ def verified_phone(session: Session, conversation_id: str, now: datetime) -> str
     return None if verification is None else str(verification.phone)
 
 
-def extend(verification: IdentityVerification, now: datetime, ttl: timedelta) -> None:
+def extend(session: Session, verification_id: int, now: datetime, ttl: timedelta) -> None:
     """The debtor is still talking: the verification lasts as long as the session does."""
-    verification.expires_at = max(verification.expires_at, now + ttl)
+    verification = session.get(IdentityVerification, verification_id)
+    if verification is not None:
+        verification.expires_at = max(verification.expires_at, now + ttl)
 
 
 def end(session: Session, conversation_id: str, now: datetime) -> None:

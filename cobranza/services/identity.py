@@ -12,16 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cobranza.clock import Clock
+from cobranza.compliance import facts, rules
+from cobranza.compliance.rules import LOCK_HOURS, MAX_ATTEMPTS
 from cobranza.db import audit, verifications
 from cobranza.db import repository as repo
 from cobranza.db.models import IdentityAttempt
 
-MAX_ATTEMPTS = 3
-LOCK_HOURS = 24
+__all__ = [
+    "FAILED",
+    "LOCK_HOURS",
+    "MAX_ATTEMPTS",
+    "PROVEN_CHANNELS",
+    "VERIFIED",
+    "VerificationResult",
+    "lock_status",
+    "verify_birth_date",
+]
+
 FAILED = "identity_failed"
 VERIFIED = "identity_verified"
 # Channels (as the actions name them) whose sender id is a number the sender proved to hold.
@@ -39,44 +49,16 @@ class VerificationResult:
         return self.locked_until is not None
 
 
-def _failures_since_success(session: Session, where: object, since: datetime) -> list[datetime]:
-    rows = session.execute(
-        select(IdentityAttempt.succeeded, IdentityAttempt.attempted_at)
-        .where(where, IdentityAttempt.attempted_at >= since)
-        .order_by(IdentityAttempt.attempted_at, IdentityAttempt.id)
-    ).all()
-    failures: list[datetime] = []
-    for succeeded, attempted_at in rows:
-        failures = [] if succeeded else [*failures, attempted_at]
-    return failures
-
-
-def _status(failures: list[datetime]) -> VerificationResult:
-    if len(failures) >= MAX_ATTEMPTS:
-        return VerificationResult(
-            False, 0, failures[MAX_ATTEMPTS - 1] + timedelta(hours=LOCK_HOURS)
-        )
-    return VerificationResult(False, MAX_ATTEMPTS - len(failures), None)
-
-
 def lock_status(
     session: Session, phone: str | None, clock: Clock, conversation_id: str | None = None
 ) -> VerificationResult:
     """Locked if the number (failures from proven channels) or the conversation (any failure)
     has failed three times since its last success in the last 24 h; otherwise the attempts
-    left, the fewer of the two."""
-    since = clock.now() - timedelta(hours=LOCK_HOURS)
-    results = []
-    if phone:
-        where = (IdentityAttempt.phone == phone) & IdentityAttempt.proven.is_(True)
-        results.append(_status(_failures_since_success(session, where, since)))
-    if conversation_id:
-        where = IdentityAttempt.conversation_id == conversation_id
-        results.append(_status(_failures_since_success(session, where, since)))
-    locked = [r for r in results if r.locked]
-    if locked:
-        return max(locked, key=lambda r: r.locked_until or since)
-    return min(results, key=lambda r: r.attempts_left, default=_status([]))
+    left, the fewer of the two. The rule is the compliance core's
+    (:func:`cobranza.compliance.rules.identity_lock`), so disclosure and verification agree."""
+    now = clock.now()
+    lock = rules.identity_lock(facts.identity(session, phone, conversation_id, now), now)
+    return VerificationResult(False, lock.attempts_left, lock.locked_until)
 
 
 def verify_birth_date(
