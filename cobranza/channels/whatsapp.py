@@ -55,6 +55,7 @@ from cobranza.channels.limits import InboundGate, bound_user_text
 from cobranza.clock import Clock, SystemClock
 from cobranza.config import ConfigError, Secret, load_settings
 from cobranza.db.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.db.vocabulary import InboundStatus
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
 from cobranza.errors import CobranzaError
@@ -67,7 +68,7 @@ MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY = 3, 20, 1024
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION, ROW_ID, LIST_BUTTON = 10, 24, 72, 200, 20
 MAX_TEXT = 4096
 CONCURRENT_CONVERSATIONS = 4
-PENDING, DONE, FAILED = "pending", "done", "failed"  # whatsapp_inbound.status
+PENDING, DONE, FAILED = InboundStatus.PENDING, InboundStatus.DONE, InboundStatus.FAILED
 MESSAGE_ID_KEY = "whatsapp_message_id"  # in the UserMessage metadata Rasa stores with the turn
 PENDING_BATCH = 100  # pending rows a worker takes from the database at a time
 ACTIONS_PATIENCE = 120.0  # seconds to wait for the action server at start-up

@@ -50,6 +50,7 @@ from cobranza.compliance import decisions
 from cobranza.config import PROJECT_ROOT, ConfigError, ConsoleSecurity, Settings, load_settings
 from cobranza.db import audit
 from cobranza.db.models import Agent, HandoffTicket
+from cobranza.db.vocabulary import AuditAction, TicketOutcome, TicketStatus
 from cobranza.domain.money import format_mxn, to_pesos
 from cobranza.domain.phones import mask_phone
 from cobranza.errors import CobranzaError, NotFound, Rejected
@@ -91,12 +92,12 @@ MESSAGES = {
 WHATSAPP_WINDOW = timedelta(hours=24)
 MAX_REPLY = 4000
 OUTCOME_LABELS = {
-    "promesa_registrada": "Promesa registrada",
-    "convenio_registrado": "Convenio registrado",
-    "aclaracion_resuelta": "Aclaración resuelta",
-    "sin_acuerdo": "Sin acuerdo",
-    "numero_equivocado": "Número equivocado",
-    "devuelto_al_asistente": "Devuelto al asistente",
+    TicketOutcome.PROMESA_REGISTRADA: "Promesa registrada",
+    TicketOutcome.CONVENIO_REGISTRADO: "Convenio registrado",
+    TicketOutcome.ACLARACION_RESUELTA: "Aclaración resuelta",
+    TicketOutcome.SIN_ACUERDO: "Sin acuerdo",
+    TicketOutcome.NUMERO_EQUIVOCADO: "Número equivocado",
+    TicketOutcome.DEVUELTO_AL_ASISTENTE: "Devuelto al asistente",
 }
 PROMISE_REASONS = {
     "monto_invalido": "El monto debe ser mayor a cero.",
@@ -394,7 +395,7 @@ class Console:
         audit.record(
             session,
             self.clock.now(),
-            "agent_viewed_debtor",
+            AuditAction.AGENT_VIEWED_DEBTOR,
             phone,
             {"ticket": ticket["id"]},
             actor=f"agent:{agent['username']}",
@@ -433,7 +434,7 @@ class Console:
             "transcript": lines,
             "window": self._window(ticket["channel"], last_debtor_message(lines)),
             "canned": self.canned,
-            "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+            "outcomes": [{"code": c.value, "label": OUTCOME_LABELS[c]} for c in TicketOutcome],
         }
         if request.headers.get(POLL_HEADER) != "1":
             debtor, offers = await self.db(
@@ -476,7 +477,7 @@ class Console:
             raise _error(422, MESSAGES["unaddressable"])
 
     def _mine(self, ticket: dict[str, Any], agent: dict[str, str]) -> None:
-        if ticket["status"] != "claimed" or ticket["claimed_by"] != agent["username"]:
+        if ticket["status"] != TicketStatus.CLAIMED or ticket["claimed_by"] != agent["username"]:
             raise _error(409, "Primero toma el ticket: está libre o lo atiende otra persona.")
 
     async def reply(self, request: web.Request) -> web.Response:
@@ -537,7 +538,7 @@ class Console:
         audit.record(
             session,
             now,
-            "agent_reply" if result["allowed"] else "agent_reply_blocked",
+            AuditAction.AGENT_REPLY if result["allowed"] else AuditAction.AGENT_REPLY_BLOCKED,
             phone,
             {"ticket": ticket["id"], "rule": result["rule"]},
             actor=actor,

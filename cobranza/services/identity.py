@@ -19,11 +19,12 @@ from cobranza.clock import Clock
 from cobranza.db import audit, verifications
 from cobranza.db import repository as repo
 from cobranza.db.models import IdentityAttempt
+from cobranza.db.vocabulary import AuditAction
 
 MAX_ATTEMPTS = 3
 LOCK_HOURS = 24
-FAILED = "identity_failed"
-VERIFIED = "identity_verified"
+FAILED = AuditAction.IDENTITY_FAILED
+VERIFIED = AuditAction.IDENTITY_VERIFIED
 # Channels (as the actions name them) whose sender id is a number the sender proved to hold.
 PROVEN_CHANNELS = frozenset({"whatsapp"})
 
