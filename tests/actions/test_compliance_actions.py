@@ -117,13 +117,13 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     )
     notice = message(messages, "utter_solicitar_consentimiento")
     assert notice["aviso_url"] == action_app.settings.privacy_notice_url
-    assert all_slots(events)["consentimiento_en_curso"] is True
+    assert all_slots(events)["esperando"] == "consentimiento"
     assert _decisions(action_app, "consent_granted") == []
 
     events, messages = run_action(
         ActionProcesarRespuesta(),
         tracker_factory(
-            slots={**VERIFIED, "consentimiento_en_curso": True}, text="si", intent="afirmar"
+            slots={**VERIFIED, "esperando": "consentimiento"}, text="si", intent="afirmar"
         ),
         domain,
     )
@@ -151,12 +151,12 @@ def test_saying_no_records_nothing(action_app, tracker_factory, domain) -> None:
     events, messages = run_action(
         ActionProcesarRespuesta(),
         tracker_factory(
-            slots={**VERIFIED, "consentimiento_en_curso": True}, text="no", intent="negar"
+            slots={**VERIFIED, "esperando": "consentimiento"}, text="no", intent="negar"
         ),
         domain,
     )
     assert responses(messages) == ["utter_consentimiento_rechazado"]
-    assert all_slots(events)["consentimiento_en_curso"] is False
+    assert all_slots(events)["esperando"] is None
     with db.session_scope(action_app.sessions) as session:
         query = select(Consent).where(Consent.debtor_phone == PHONE)
         assert session.execute(query).scalars().all() == []
@@ -189,7 +189,7 @@ def test_another_topic_drops_the_pending_consent_question(
 ) -> None:  # type: ignore[no-untyped-def]
     events, _ = run_action(
         ActionInformarSaldo(),
-        tracker_factory(slots={**VERIFIED, "consentimiento_en_curso": True}),
+        tracker_factory(slots={**VERIFIED, "esperando": "consentimiento"}),
         domain,
     )
-    assert all_slots(events)["consentimiento_en_curso"] is False
+    assert all_slots(events)["esperando"] is None

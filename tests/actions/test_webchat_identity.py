@@ -8,7 +8,7 @@ from actions.identity import ActionSolicitarIdentidad
 from tests.actions.helpers import message, responses, run_action, slots
 
 WEB = "web-AbCdEfGhIjKlMnOpQrStUv"
-ASKED = {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+ASKED = {"esperando": "telefono", "intencion_pendiente": "consultar_saldo"}
 
 
 def _web(tracker_factory, **kwargs):  # type: ignore[no-untyped-def]
@@ -22,7 +22,7 @@ def test_a_debt_question_asks_for_the_phone_first(action_app, tracker_factory, d
         domain,
     )
     assert responses(messages) == ["utter_pedir_telefono"]
-    assert slots(events) == {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+    assert slots(events) == {"esperando": "telefono", "intencion_pendiente": "consultar_saldo"}
 
 
 def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, domain) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +34,7 @@ def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, doma
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     got = slots(events)
     assert got["telefono"] == "+525512345678" and got["deudor_encontrado"] is True
-    assert got["persona"] == "olvidadizo" and got["verificacion_en_curso"] is True
+    assert got["persona"] == "olvidadizo" and got["esperando"] == "fecha_nacimiento"
     assert not any("$" in str(m) for m in messages)
 
     events, messages = run_action(
@@ -45,7 +45,7 @@ def test_phone_then_birth_date_then_the_answer(action_app, tracker_factory, doma
                 "telefono": "+525512345678",
                 "deudor_encontrado": True,
                 "persona": "olvidadizo",
-                "verificacion_en_curso": True,
+                "esperando": "fecha_nacimiento",
                 "intencion_pendiente": "consultar_saldo",
             },
             text="12/03/1985",
@@ -68,7 +68,7 @@ def test_an_unknown_number_is_not_revealed(action_app, tracker_factory, domain) 
     assert slots(events)["deudor_encontrado"] is False
     after = {
         "telefono": "+525599990000",
-        "verificacion_en_curso": True,
+        "esperando": "fecha_nacimiento",
         "intencion_pendiente": "consultar_saldo",
     }
     for left in (2, 1):
@@ -183,7 +183,7 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
 ) -> None:  # type: ignore[no-untyped-def]
     asking = {
         **TYPED_MARIA,
-        "verificacion_en_curso": True,
+        "esperando": "fecha_nacimiento",
         "intencion_pendiente": "consultar_saldo",
     }
     for _ in range(3):
@@ -202,7 +202,7 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
     mine = tracker_factory(
         slots={
             "deudor_encontrado": True,
-            "verificacion_en_curso": True,
+            "esperando": "fecha_nacimiento",
             "intencion_pendiente": "consultar_saldo",
         },
         text="12/03/1985",
