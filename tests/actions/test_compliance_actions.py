@@ -17,6 +17,7 @@ from actions.consent import (
     ActionSolicitarConsentimiento,
 )
 from actions.identity import ActionSolicitarIdentidad
+from actions.promises import ActionProcesarPromesa
 from cobranza import db
 from cobranza.compliance import decisions
 from cobranza.db.models import AuditLog, Consent, Reminder
@@ -193,3 +194,22 @@ def test_another_topic_drops_the_pending_consent_question(
         domain,
     )
     assert all_slots(events)["esperando"] is None
+
+
+def test_a_new_question_replaces_the_pending_consent_question(
+    action_app, tracker_factory, domain
+) -> None:  # type: ignore[no-untyped-def]
+    """One pending question at a time: the promise's question is the one the debtor sees last,
+    so a later "sí" is not read as consent."""
+    events, messages = run_action(
+        ActionProcesarPromesa(),
+        tracker_factory(
+            slots={**VERIFIED, "esperando": "consentimiento"},
+            text="quiero prometer un pago",
+            intent="prometer_pago",
+        ),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_monto_promesa"]
+    assert all_slots(events)["esperando"] == "monto_promesa"
+    assert [e["value"] for e in events if e.get("name") == "esperando"] == ["monto_promesa"]
