@@ -12,22 +12,23 @@ from actions.handoff import misunderstood
 from actions.identity import ask_for_identity, capture_phone, verify_identity
 from actions.plans import register_plan
 from actions.promises import process_promise
+from actions.slots import PLAN_ELEGIDO, PROMISE_QUESTIONS, Esperando, waiting_for
 
 
 def route_answer(turn: Turn) -> list[EventType]:
-    slots = turn.tracker.slots
+    pending = waiting_for(turn.tracker)
     has_value = turn.amount() is not None or turn.date() is not None
-    if slots.get("telefono_en_curso"):
+    if pending is Esperando.TELEFONO:
         return capture_phone(turn)
-    if slots.get("verificacion_en_curso"):
+    if pending is Esperando.FECHA_NACIMIENTO:
         if turn.intent == "nlu_fallback" and turn.date() is None:
             return misunderstood(turn)
         return verify_identity(turn)
-    if slots.get("consentimiento_en_curso") and turn.intent in ("afirmar", "negar"):
+    if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
-    if slots.get("plan_elegido"):
+    if turn.tracker.get_slot(PLAN_ELEGIDO):
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
-    if slots.get("promesa_en_curso") and (turn.intent != "nlu_fallback" or has_value):
+    if pending in PROMISE_QUESTIONS and (turn.intent != "nlu_fallback" or has_value):
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if turn.intent == "nlu_fallback":
         return misunderstood(turn)

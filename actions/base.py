@@ -19,6 +19,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from actions.slots import (
+    ESPERANDO,
+    IDENTIDAD_VERIFICADA,
+    PERSONA,
+    TELEFONO,
+    ZONA_HORARIA,
+    Esperando,
+    waiting_for,
+)
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import local_today
@@ -71,7 +80,7 @@ class Turn:
         visitor typed (slot ``telefono``), which proves nothing until the date of birth
         matches it. A sender id is never read as a number on a channel that does not prove it."""
         candidate = (
-            self.tracker.sender_id if self.number_proven else self.tracker.get_slot("telefono")
+            self.tracker.sender_id if self.number_proven else self.tracker.get_slot(TELEFONO)
         )
         try:
             return normalize_phone(str(candidate or ""))
@@ -88,7 +97,7 @@ class Turn:
 
     @property
     def time_zone(self) -> str:
-        return self.tracker.get_slot("zona_horaria") or self.app.settings.default_time_zone
+        return self.tracker.get_slot(ZONA_HORARIA) or self.app.settings.default_time_zone
 
     @property
     def today(self) -> date:
@@ -96,7 +105,7 @@ class Turn:
 
     @property
     def profile(self) -> PersonaProfile:
-        name = self.tracker.get_slot("persona")
+        name = self.tracker.get_slot(PERSONA)
         profiles = self.app.profiles
         if name in profiles:
             return profiles[name]
@@ -192,9 +201,9 @@ def compliance_slots(turn: Turn, events: list[EventType]) -> list[EventType]:
         if event.get("event") == "slot":
             current[event["name"]] = event.get("value")
     wanted = flags.as_slots()
-    del wanted["zona_horaria"]  # set at session start; actions re-read it from the slot
+    del wanted[ZONA_HORARIA]  # set at session start; actions re-read it from the slot
     if flags.contacto_bloqueado:
-        wanted["identidad_verificada"] = False
+        wanted[IDENTIDAD_VERIFICADA] = False
     return [SlotSet(name, value) for name, value in wanted.items() if current.get(name) != value]
 
 
@@ -223,6 +232,16 @@ class DbAction(Action, metaclass=ABCMeta):
     @abstractmethod
     def handle(self, turn: Turn) -> list[EventType]: ...
 
+    def _drops_consent_question(self, tracker: Tracker, events: list[EventType]) -> bool:
+        """A pending consent question is forgotten by any action that does not answer it,
+        unless the action just asked a question of its own."""
+        asked = any(e.get("event") == "slot" and e.get("name") == ESPERANDO for e in events)
+        return (
+            not self.answers_consent_question
+            and not asked
+            and waiting_for(tracker) is Esperando.CONSENTIMIENTO
+        )
+
     def _run_sync(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
@@ -236,8 +255,8 @@ class DbAction(Action, metaclass=ABCMeta):
                 events = DbAction.identity_gate(turn)
             else:
                 events = self.handle(turn)
-            if tracker.get_slot("consentimiento_en_curso") and not self.answers_consent_question:
-                events = [*events, SlotSet("consentimiento_en_curso", False)]
+            if self._drops_consent_question(tracker, events):
+                events = [*events, SlotSet(ESPERANDO, None)]
             events += compliance_slots(turn, events)
         dispatcher.messages.extend(held.messages)  # committed: now they may be sent
         return events

@@ -9,8 +9,19 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
 from actions.handoff import hand_off
+from actions.slots import (
+    CONSENTIMIENTO,
+    DEUDOR_ENCONTRADO,
+    ESPERANDO,
+    IDENTIDAD_VERIFICADA,
+    PROMISE_QUESTIONS,
+    Esperando,
+    ask,
+    stop_waiting,
+)
 from cobranza.compliance import decisions
 from cobranza.db import audit, verifications
+from cobranza.db.vocabulary import AuditAction, BlockReason, HandoffReason
 from cobranza.domain.phones import mask_phone
 from cobranza.services import reminders
 from cobranza.services.consent import block_number, grant_consent, revoke_consent
@@ -31,19 +42,20 @@ def _for_review(turn: Turn, request: str, response: str) -> list[EventType]:
     audit.record(
         turn.session,
         turn.app.clock.now(),
-        "unverified_request",
+        AuditAction.UNVERIFIED_REQUEST,
         None,
         {"request": request, "channel": turn.channel, "claimed_phone": mask_phone(turn.phone)},
     )
     turn.say(response)
-    return hand_off(turn, "reporte_sin_verificar", announce=False)
+    return hand_off(turn, HandoffReason.REPORTE_SIN_VERIFICAR, announce=False)
 
 
-STOP_FLOWS = [
-    SlotSet("promesa_en_curso", False),
-    SlotSet("verificacion_en_curso", False),
-    SlotSet("consentimiento_en_curso", False),
-]
+def stop_flows(turn: Turn) -> list[EventType]:
+    """An opt-out or a wrong number ends the promise, the verification and the consent question
+    in progress (a number being asked for on the web chat stays asked)."""
+    return stop_waiting(
+        turn.tracker, Esperando.FECHA_NACIMIENTO, Esperando.CONSENTIMIENTO, *PROMISE_QUESTIONS
+    )
 
 
 class ActionNoContactar(DbAction):
@@ -51,9 +63,9 @@ class ActionNoContactar(DbAction):
         return "action_no_contactar"
 
     def handle(self, turn: Turn) -> list[EventType]:
-        known = turn.phone is not None and turn.tracker.get_slot("deudor_encontrado")
+        known = turn.phone is not None and turn.tracker.get_slot(DEUDOR_ENCONTRADO)
         if known and not _acts_for_the_number(turn):
-            return [*STOP_FLOWS, *_for_review(turn, "baja", "utter_baja_por_revisar")]
+            return [*stop_flows(turn), *_for_review(turn, "baja", "utter_baja_por_revisar")]
         if known:
             assert turn.phone is not None
             revoke_consent(
@@ -63,7 +75,7 @@ class ActionNoContactar(DbAction):
                 turn.app.clock,
             )
         turn.say("utter_baja_confirmada")
-        return STOP_FLOWS
+        return stop_flows(turn)
 
 
 class ActionNumeroEquivocado(DbAction):
@@ -71,13 +83,17 @@ class ActionNumeroEquivocado(DbAction):
         return "action_numero_equivocado"
 
     def handle(self, turn: Turn) -> list[EventType]:
-        stop = [SlotSet("identidad_verificada", False), *STOP_FLOWS[:2]]
+        stop = [SlotSet(IDENTIDAD_VERIFICADA, False), *stop_flows(turn)]
         if turn.phone is not None and not _acts_for_the_number(turn):
             review = _for_review(turn, "numero_equivocado", "utter_numero_equivocado_por_revisar")
             return [*stop, *review]
         if turn.phone is not None:
-            debtor = turn.phone if turn.tracker.get_slot("deudor_encontrado") else None
-            reason = "wrong_number" if "equivoc" in turn.text.lower() else "third_party"
+            debtor = turn.phone if turn.tracker.get_slot(DEUDOR_ENCONTRADO) else None
+            reason = (
+                BlockReason.WRONG_NUMBER
+                if "equivoc" in turn.text.lower()
+                else BlockReason.THIRD_PARTY
+            )
             block_number(
                 turn.session,
                 turn.phone,
@@ -105,12 +121,12 @@ class ActionContactoBloqueado(DbAction):
 def ask_consent(turn: Turn) -> list[EventType]:
     """The simplified privacy notice and the question; the answer goes through the router."""
     turn.say("utter_solicitar_consentimiento", aviso_url=turn.app.settings.privacy_notice_url)
-    return [SlotSet("consentimiento_en_curso", True)]
+    return [ask(Esperando.CONSENTIMIENTO)]
 
 
 def answer_consent(turn: Turn) -> list[EventType]:
     """ "sí" records the consent (source, time, notice) and schedules the reminder asked for."""
-    events: list[EventType] = [SlotSet("consentimiento_en_curso", False)]
+    events: list[EventType] = [SlotSet(ESPERANDO, None)]
     if turn.intent != "afirmar" or turn.phone is None:
         turn.say("utter_consentimiento_rechazado")
         return events
@@ -123,7 +139,7 @@ def answer_consent(turn: Turn) -> list[EventType]:
         turn.app.clock,
     )
     turn.say("utter_consentimiento_registrado")
-    return [*events, SlotSet("consentimiento", decisions.GRANTED), *schedule_reminder(turn)]
+    return [*events, SlotSet(CONSENTIMIENTO, decisions.GRANTED), *schedule_reminder(turn)]
 
 
 def schedule_reminder(turn: Turn) -> list[EventType]:

@@ -10,12 +10,14 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
+from actions.slots import MENSAJE_ASESOR, PERSONA
+from cobranza.db.vocabulary import HandoffReason
 from cobranza.services.handoff import next_attention, open_ticket
 
 LAST_MESSAGES = 10
 
 
-def _context(turn: Turn, reason: str, verified: bool) -> dict[str, Any]:
+def _context(turn: Turn, reason: HandoffReason, verified: bool) -> dict[str, Any]:
     """What the agent reads first. The persona is part of the debtor's file: only for a
     verified conversation."""
     messages = [
@@ -24,14 +26,14 @@ def _context(turn: Turn, reason: str, verified: bool) -> dict[str, Any]:
         if e.get("event") in ("user", "bot") and e.get("text")
     ][-LAST_MESSAGES:]
     return {
-        "reason": reason,
-        "persona": turn.tracker.get_slot("persona") if verified else None,
+        "reason": reason.value,
+        "persona": turn.tracker.get_slot(PERSONA) if verified else None,
         "last_intent": turn.intent,
         "messages": messages,
     }
 
 
-def hand_off(turn: Turn, reason: str, announce: bool = True) -> list[EventType]:
+def hand_off(turn: Turn, reason: HandoffReason, announce: bool = True) -> list[EventType]:
     verified = disclosure_allowed(turn)  # the server's record, not the slot
     open_ticket(
         turn.session,
@@ -72,7 +74,7 @@ class ActionHandoff(DbAction):
         return "action_handoff"
 
     def handle(self, turn: Turn) -> list[EventType]:
-        return hand_off(turn, "solicitud_agente")
+        return hand_off(turn, HandoffReason.SOLICITUD_AGENTE)
 
 
 def misunderstood(turn: Turn) -> list[EventType]:
@@ -80,7 +82,7 @@ def misunderstood(turn: Turn) -> list[EventType]:
     limit = int(turn.profile.escalation.get("failed_understandings", 2))
     recent = _user_intents(turn)[-limit:]
     if len(recent) >= limit and all(i == "nlu_fallback" for i in recent):
-        return hand_off(turn, "no_entendido")
+        return hand_off(turn, HandoffReason.NO_ENTENDIDO)
     turn.say("utter_no_entendi")
     return []
 
@@ -94,7 +96,7 @@ class ActionInsulto(DbAction):
     def handle(self, turn: Turn) -> list[EventType]:
         limit = int(turn.profile.escalation.get("insults", 2))
         if _user_intents(turn).count("insulto") >= limit:
-            return hand_off(turn, "insultos")
+            return hand_off(turn, HandoffReason.INSULTOS)
         turn.say("utter_calma_insulto")
         return []
 
@@ -110,7 +112,7 @@ class ActionMensajeAsesor(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        text = str(tracker.get_slot("mensaje_asesor") or "").strip()
+        text = str(tracker.get_slot(MENSAJE_ASESOR) or "").strip()
         if text:
             dispatcher.utter_message(response="utter_mensaje_asesor", texto=text)
-        return [SlotSet("mensaje_asesor", None)]
+        return [SlotSet(MENSAJE_ASESOR, None)]

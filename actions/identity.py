@@ -13,7 +13,23 @@ from rasa_sdk.events import EventType, SlotSet
 from actions import balance, consent, plans, promises, situations
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
+from actions.slots import (
+    DEUDOR_ENCONTRADO,
+    ESPERANDO,
+    IDENTIDAD_VERIFICADA,
+    INTENCION_PENDIENTE,
+    PERSONA,
+    PROMESA_FECHA,
+    PROMESA_MONTO,
+    TELEFONO,
+    ZONA_HORARIA,
+    Esperando,
+    ask,
+    stop_waiting,
+    waiting_for,
+)
 from cobranza.compliance.decisions import blocks_for
+from cobranza.db.vocabulary import HandoffReason
 from cobranza.domain.dates import extract_date
 from cobranza.domain.phones import InvalidPhone, normalize_phone
 from cobranza.services.identity import lock_status, verify_birth_date
@@ -37,7 +53,10 @@ CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
 def _locked(turn: Turn, until_utc: object) -> list[EventType]:
     local = until_utc.astimezone(ZoneInfo(turn.time_zone))  # type: ignore[attr-defined]
     turn.say("utter_identidad_bloqueada", hora_desbloqueo=local.strftime("%H:%M del %d/%m/%Y"))
-    return [SlotSet("verificacion_en_curso", False), SlotSet("intencion_pendiente", None)]
+    return [
+        *stop_waiting(turn.tracker, Esperando.FECHA_NACIMIENTO),
+        SlotSet(INTENCION_PENDIENTE, None),
+    ]
 
 
 def ask_for_identity(turn: Turn) -> list[EventType]:
@@ -46,20 +65,20 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
     typed = not turn.number_proven  # web chat, REST: the visitor types the number
     if turn.phone is None and typed:
         turn.say("utter_pedir_telefono")
-        return [SlotSet("telefono_en_curso", True), *_pending(turn)]
-    if turn.phone is None or not (turn.tracker.get_slot("deudor_encontrado") or typed):
+        return [ask(Esperando.TELEFONO), *_pending(turn)]
+    if turn.phone is None or not (turn.tracker.get_slot(DEUDOR_ENCONTRADO) or typed):
         turn.say("utter_no_encontrado")
         return []
     if blocks_for(turn.session, turn.phone):
         turn.say("utter_contacto_bloqueado")
-        return [SlotSet("verificacion_en_curso", False)]
-    if turn.tracker.get_slot("verificacion_en_curso") and turn.date() is not None:
+        return stop_waiting(turn.tracker, Esperando.FECHA_NACIMIENTO)
+    if waiting_for(turn.tracker) is Esperando.FECHA_NACIMIENTO and turn.date() is not None:
         return verify_identity(turn)  # the birth date, classified as something else
     status = lock_status(turn.session, turn.phone, turn.app.clock, turn.conversation_id)
     if status.locked:
         return _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
-    return [SlotSet("verificacion_en_curso", True), *_pending(turn)]
+    return [ask(Esperando.FECHA_NACIMIENTO), *_pending(turn)]
 
 
 def _pending(turn: Turn) -> list[EventType]:
@@ -74,10 +93,10 @@ def _pending(turn: Turn) -> list[EventType]:
             else ""
         )
         events += [
-            SlotSet("promesa_monto", None if amount is None else str(amount)),
-            SlotSet("promesa_fecha", None if due is None else due.isoformat()),
+            SlotSet(PROMESA_MONTO, None if amount is None else str(amount)),
+            SlotSet(PROMESA_FECHA, None if due is None else due.isoformat()),
         ]
-    events.append(SlotSet("intencion_pendiente", pending or None))
+    events.append(SlotSet(INTENCION_PENDIENTE, pending or None))
     return events
 
 
@@ -97,13 +116,13 @@ def capture_phone(turn: Turn) -> list[EventType]:
         return []
     context = session_context(turn.session, phone, turn.app.settings.default_time_zone)
     events: list[EventType] = [
-        SlotSet("telefono", phone),
-        SlotSet("telefono_en_curso", False),
-        SlotSet("deudor_encontrado", context["found"]),
-        SlotSet("persona", context["persona"]),
-        SlotSet("zona_horaria", context["time_zone"]),
+        SlotSet(TELEFONO, phone),
+        SlotSet(ESPERANDO, None),
+        SlotSet(DEUDOR_ENCONTRADO, context["found"]),
+        SlotSet(PERSONA, context["persona"]),
+        SlotSet(ZONA_HORARIA, context["time_zone"]),
     ]
-    turn.tracker.slots.update({"telefono": phone, "deudor_encontrado": context["found"]})
+    turn.tracker.slots.update({TELEFONO: phone, DEUDOR_ENCONTRADO: context["found"]})
     if blocks_for(turn.session, phone):
         turn.say("utter_contacto_bloqueado")
         return events
@@ -111,7 +130,7 @@ def capture_phone(turn: Turn) -> list[EventType]:
     if status.locked:
         return events + _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
-    return [*events, SlotSet("verificacion_en_curso", True)]
+    return [*events, ask(Esperando.FECHA_NACIMIENTO)]
 
 
 def session_started_at(turn: Turn) -> datetime | None:
@@ -138,7 +157,7 @@ def verify_identity(turn: Turn) -> list[EventType]:
     )
     if result.locked:
         return _locked(turn, result.locked_until) + hand_off(
-            turn, "identidad_bloqueada", announce=False
+            turn, HandoffReason.IDENTIDAD_BLOQUEADA, announce=False
         )
     if not result.verified:
         name = (
@@ -150,13 +169,13 @@ def verify_identity(turn: Turn) -> list[EventType]:
         return []
     turn.say("utter_identidad_confirmada")
     events: list[EventType] = [
-        SlotSet("identidad_verificada", True),
-        SlotSet("verificacion_en_curso", False),
-        SlotSet("intencion_pendiente", None),
+        SlotSet(IDENTIDAD_VERIFICADA, True),
+        SlotSet(ESPERANDO, None),
+        SlotSet(INTENCION_PENDIENTE, None),
     ]
-    follow = CONTINUE.get(str(turn.tracker.get_slot("intencion_pendiente")))
+    follow = CONTINUE.get(str(turn.tracker.get_slot(INTENCION_PENDIENTE)))
     if follow is not None:
-        turn.tracker.slots["identidad_verificada"] = True
+        turn.tracker.slots[IDENTIDAD_VERIFICADA] = True
         events += follow(turn)
     return events
 

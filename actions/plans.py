@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from actions.slots import PAGO_REPORTADO, PERSONA, PLAN_ELEGIDO
 from cobranza.domain.text import shorten
 from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
 from cobranza.services.hardship import register_discount_request
@@ -33,7 +34,7 @@ def _offer_values(offer: Offer) -> dict[str, Any]:
 
 
 def offer_plans(turn: Turn) -> list[EventType]:
-    if turn.tracker.get_slot("pago_reportado"):
+    if turn.tracker.get_slot(PAGO_REPORTADO):
         turn.say("utter_sin_presion")
         return []
     assert turn.phone is not None
@@ -78,7 +79,7 @@ class ActionOfrecerPlanes(DbAction):
 def register_plan(turn: Turn) -> list[EventType]:
     """The debtor picked an offer (button or list row): store the agreement, read back its
     terms and folio."""
-    code = turn.tracker.get_slot("plan_elegido")
+    code = turn.tracker.get_slot(PLAN_ELEGIDO)
     assert turn.phone is not None
     try:
         agreement, offer = accept_offer(
@@ -86,14 +87,14 @@ def register_plan(turn: Turn) -> list[EventType]:
         )
     except UnknownOffer:
         turn.say("utter_plan_no_disponible")
-        return [SlotSet("plan_elegido", None), *offer_plans(turn)]
+        return [SlotSet(PLAN_ELEGIDO, None), *offer_plans(turn)]
     turn.say(
         "utter_plan_confirmado",
         folio=agreement.folio,
         terminos=turn.response_text(f"utter_oferta_{offer.plan_type}", **_offer_values(offer)),
         total=money(Decimal(agreement.total_amount)),
     )
-    return [SlotSet("plan_elegido", None)]
+    return [SlotSet(PLAN_ELEGIDO, None)]
 
 
 def handle_discount(turn: Turn) -> list[EventType]:
@@ -108,7 +109,7 @@ def handle_discount(turn: Turn) -> list[EventType]:
         ),
         None,
     )
-    events: list[EventType] = [SlotSet("persona", persona)]
+    events: list[EventType] = [SlotSet(PERSONA, persona)]
     if settlement is None:
         turn.say("utter_sin_descuento")
         return events + offer_plans_for(turn, profile_name=persona)
@@ -124,7 +125,7 @@ def handle_discount(turn: Turn) -> list[EventType]:
 
 def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:
     """Offer plans right after the persona changed in this turn (the slot is not set yet)."""
-    turn.tracker.slots["persona"] = profile_name
+    turn.tracker.slots[PERSONA] = profile_name
     return offer_plans(turn)
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from actions.slots import ESPERANDO, PROMESA_FECHA, PROMESA_MONTO, Esperando, ask, waiting_for
 from cobranza.services.promises import (
     AMOUNT_ABOVE_BALANCE,
     AMOUNT_NOT_POSITIVE,
@@ -21,19 +22,23 @@ from cobranza.services.promises import (
 )
 
 RESET = [
-    SlotSet("promesa_en_curso", False),
-    SlotSet("promesa_monto", None),
-    SlotSet("promesa_fecha", None),
-    SlotSet("promesa_por_confirmar", False),
+    SlotSet(ESPERANDO, None),
+    SlotSet(PROMESA_MONTO, None),
+    SlotSet(PROMESA_FECHA, None),
 ]
 
 
 def _state(amount: Decimal | None, due: date | None, confirming: bool) -> list[EventType]:
+    """The promise so far, and the question just asked: the read-back when ``confirming``,
+    else the amount when it is missing, else the date."""
+    if confirming:
+        question = Esperando.CONFIRMACION_PROMESA
+    else:
+        question = Esperando.MONTO_PROMESA if amount is None else Esperando.FECHA_PROMESA
     return [
-        SlotSet("promesa_en_curso", True),
-        SlotSet("promesa_monto", None if amount is None else str(amount)),
-        SlotSet("promesa_fecha", None if due is None else due.isoformat()),
-        SlotSet("promesa_por_confirmar", confirming),
+        ask(question),
+        SlotSet(PROMESA_MONTO, None if amount is None else str(amount)),
+        SlotSet(PROMESA_FECHA, None if due is None else due.isoformat()),
     ]
 
 
@@ -42,9 +47,9 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
     verification, when the message is the birth date and the promise came before it)."""
     assert turn.phone is not None
     slots = turn.tracker.slots
-    amount = Decimal(slots["promesa_monto"]) if slots.get("promesa_monto") else None
-    due = date.fromisoformat(slots["promesa_fecha"]) if slots.get("promesa_fecha") else None
-    confirming = bool(slots.get("promesa_por_confirmar"))
+    amount = Decimal(slots[PROMESA_MONTO]) if slots.get(PROMESA_MONTO) else None
+    due = date.fromisoformat(slots[PROMESA_FECHA]) if slots.get(PROMESA_FECHA) else None
+    confirming = waiting_for(turn.tracker) is Esperando.CONFIRMACION_PROMESA
     new_amount = turn.amount() if read_message else None
     new_date = turn.date() if read_message else None
 
@@ -71,7 +76,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
         return RESET
     if confirming and turn.intent == "negar" and new_amount is None and new_date is None:
         turn.say("utter_promesa_cancelada")
-        return [*RESET, SlotSet("promesa_en_curso", True)]
+        return [*RESET, ask(Esperando.MONTO_PROMESA)]
 
     amount = new_amount if new_amount is not None else amount
     due = new_date if new_date is not None else due

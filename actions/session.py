@@ -12,6 +12,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from actions import slots
 from actions.base import channel_name
 from cobranza import bootstrap
 from cobranza.bootstrap import App
@@ -72,20 +73,20 @@ class ActionSessionStart(Action):
             logger.exception("session start failed for %s", mask_phone(tracker.sender_id))
             context = {
                 "found": False,
-                "persona": None,
-                "zona_horaria": app.settings.default_time_zone,
-                "en_horario": False,
-                "consentimiento": decisions.NONE,
-                "contacto_bloqueado": False,
+                slots.PERSONA: None,
+                slots.ZONA_HORARIA: app.settings.default_time_zone,
+                slots.EN_HORARIO: False,
+                slots.CONSENTIMIENTO: decisions.NONE,
+                slots.CONTACTO_BLOQUEADO: False,
             }
         return [
             SessionStarted(),
-            SlotSet("deudor_encontrado", context["found"]),
-            SlotSet("persona", context["persona"]),
-            SlotSet("zona_horaria", context["zona_horaria"]),
-            SlotSet("en_horario", context["en_horario"]),
-            SlotSet("consentimiento", context["consentimiento"]),
-            SlotSet("contacto_bloqueado", context["contacto_bloqueado"]),
-            SlotSet("aviso_privacidad_url", app.settings.privacy_notice_url),
+            SlotSet(slots.DEUDOR_ENCONTRADO, context["found"]),
+            SlotSet(slots.PERSONA, context[slots.PERSONA]),
+            SlotSet(slots.ZONA_HORARIA, context[slots.ZONA_HORARIA]),
+            SlotSet(slots.EN_HORARIO, context[slots.EN_HORARIO]),
+            SlotSet(slots.CONSENTIMIENTO, context[slots.CONSENTIMIENTO]),
+            SlotSet(slots.CONTACTO_BLOQUEADO, context[slots.CONTACTO_BLOQUEADO]),
+            SlotSet(slots.AVISO_PRIVACIDAD_URL, app.settings.privacy_notice_url),
             ActionExecuted("action_listen"),
         ]

@@ -7,6 +7,8 @@ from rasa_sdk.events import EventType, SlotSet
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from actions.plans import offer_plans_for
+from actions.slots import PAGO_REPORTADO, PERSONA, PROMISE_QUESTIONS, stop_waiting
+from cobranza.db.vocabulary import HandoffReason
 from cobranza.services.disputes import open_dispute
 from cobranza.services.hardship import declare_hardship
 from cobranza.services.payments import record_payment_claim
@@ -22,7 +24,7 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
     turn.say("utter_gracias_pago")
     if amount is None or paid_on is None:
         turn.say("utter_pedir_datos_pago")
-    return [SlotSet("pago_reportado", True), SlotSet("promesa_en_curso", False)]
+    return [SlotSet(PAGO_REPORTADO, True), *stop_waiting(turn.tracker, *PROMISE_QUESTIONS)]
 
 
 def hardship(turn: Turn) -> list[EventType]:
@@ -30,16 +32,16 @@ def hardship(turn: Turn) -> list[EventType]:
     persona = declare_hardship(
         turn.session, turn.phone, turn.text, turn.app.profiles, turn.app.clock
     )
-    turn.tracker.slots["persona"] = persona
+    turn.tracker.slots[PERSONA] = persona
     turn.say("utter_empatia_dificultad")
-    return [SlotSet("persona", persona), *offer_plans_for(turn, persona)]
+    return [SlotSet(PERSONA, persona), *offer_plans_for(turn, persona)]
 
 
 def dispute(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     open_dispute(turn.session, turn.phone, turn.text, turn.app.clock)
     turn.say("utter_disputa_recibida", horas=DISPUTE_REVIEW_HOURS)
-    return hand_off(turn, "disputa", announce=False)
+    return hand_off(turn, HandoffReason.DISPUTA, announce=False)
 
 
 class ActionPagoRealizado(DbAction):

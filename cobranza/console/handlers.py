@@ -27,6 +27,7 @@ from cobranza.console.rasa import (
     transcript,
 )
 from cobranza.db.models import Agent
+from cobranza.db.vocabulary import TicketOutcome, TicketStatus
 from cobranza.domain.phones import mask_phone
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
 from cobranza.services import agents, tickets
@@ -57,12 +58,12 @@ MESSAGES = {
     "offer_gone": "Esa oferta ya no está disponible para este deudor.",
 }
 OUTCOME_LABELS = {
-    "promesa_registrada": "Promesa registrada",
-    "convenio_registrado": "Convenio registrado",
-    "aclaracion_resuelta": "Aclaración resuelta",
-    "sin_acuerdo": "Sin acuerdo",
-    "numero_equivocado": "Número equivocado",
-    "devuelto_al_asistente": "Devuelto al asistente",
+    TicketOutcome.PROMESA_REGISTRADA: "Promesa registrada",
+    TicketOutcome.CONVENIO_REGISTRADO: "Convenio registrado",
+    TicketOutcome.ACLARACION_RESUELTA: "Aclaración resuelta",
+    TicketOutcome.SIN_ACUERDO: "Sin acuerdo",
+    TicketOutcome.NUMERO_EQUIVOCADO: "Número equivocado",
+    TicketOutcome.DEVUELTO_AL_ASISTENTE: "Devuelto al asistente",
 }
 PROMISE_REASONS = {
     "monto_invalido": "El monto debe ser mayor a cero.",
@@ -195,7 +196,7 @@ class Handlers:
             "transcript": lines,
             "window": self.window(ticket["channel"], last_debtor_message(lines)),
             "canned": self.canned,
-            "outcomes": [{"code": c, "label": OUTCOME_LABELS[c]} for c in tickets.OUTCOMES],
+            "outcomes": [{"code": c.value, "label": OUTCOME_LABELS[c]} for c in TicketOutcome],
         }
         if with_file:
             debtor, offers = await self._work(
@@ -240,7 +241,7 @@ class Handlers:
 
     @staticmethod
     def mine(ticket: dict[str, Any], agent: dict[str, str]) -> None:
-        if ticket["status"] != "claimed" or ticket["claimed_by"] != agent["username"]:
+        if ticket["status"] != TicketStatus.CLAIMED or ticket["claimed_by"] != agent["username"]:
             raise Taken(MESSAGES["not_mine"])
 
     async def reply(

@@ -8,18 +8,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cobranza.db.models import AuditLog
+from cobranza.db.vocabulary import AuditAction
 
 
 def record(
     session: Session,
     at: datetime,
-    action: str,
+    action: AuditAction | str,
     phone: str | None,
     details: dict[str, Any] | None = None,
     actor: str = "bot",
 ) -> None:
+    """``action`` is an :class:`AuditAction`; a plain string is accepted only when it is one of
+    their values (an unknown action raises ``ValueError``, so the list stays complete). The row
+    stores the plain value."""
+    code = AuditAction(action).value
     session.add(
         AuditLog(
-            occurred_at=at, actor=actor, action=action, debtor_phone=phone, details=details or {}
+            occurred_at=at, actor=actor, action=code, debtor_phone=phone, details=details or {}
         )
     )

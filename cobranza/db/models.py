@@ -32,6 +32,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
+from cobranza.db.vocabulary import (
+    AgreementStatus,
+    BlockReason,
+    ConsentStatus,
+    ContactDirection,
+    DebtStatus,
+    InboundStatus,
+    InstallmentStatus,
+    LockoutScope,
+    LoginOutcome,
+    PromiseStatus,
+    ReminderStatus,
+    TicketStatus,
+)
 from cobranza.domain.money import CENT
 
 NAMING_CONVENTION = {
@@ -46,20 +60,21 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 Base: Any = declarative_base(metadata=metadata)
 
 
-PROMISE_STATUSES = ("pending", "kept", "broken", "cancelled")
-AGREEMENT_STATUSES = ("active", "completed", "broken", "cancelled")
-INSTALLMENT_STATUSES = ("pending", "paid", "missed", "cancelled")
+# The stored codes live in cobranza/db/vocabulary.py; the CHECK constraints list their values.
+PROMISE_STATUSES = PromiseStatus.values()
+AGREEMENT_STATUSES = AgreementStatus.values()
+INSTALLMENT_STATUSES = InstallmentStatus.values()
 PLAN_TYPES = ("pay_in_full", "settlement", "installments")
-DEBT_STATUSES = ("active", "disputed", "paused", "paid", "written_off")
-CONSENT_STATUSES = ("granted", "revoked")
+DEBT_STATUSES = DebtStatus.values()
+CONSENT_STATUSES = ConsentStatus.values()
 CHANNELS = ("whatsapp", "webchat", "sms", "voice", "email", "rest", "agent")
-CONTACT_DIRECTIONS = ("outbound", "inbound")
-TICKET_STATUSES = ("open", "claimed", "closed")
-BLOCK_REASONS = ("wrong_number", "third_party")
-REMINDER_STATUSES = ("pending", "sent", "cancelled")
-LOGIN_OUTCOMES = ("pending", "failed", "succeeded", "refused", "forgiven")
-LOCKOUT_SCOPES = ("user", "address")
-INBOUND_STATUSES = ("pending", "done", "failed")
+CONTACT_DIRECTIONS = ContactDirection.values()
+TICKET_STATUSES = TicketStatus.values()
+BLOCK_REASONS = BlockReason.values()
+REMINDER_STATUSES = ReminderStatus.values()
+LOGIN_OUTCOMES = LoginOutcome.values()
+LOCKOUT_SCOPES = LockoutScope.values()
+INBOUND_STATUSES = InboundStatus.values()
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -188,7 +203,7 @@ class Debt(Base):
     balance_as_of = Column(Date, nullable=False)  # the date the balance was calculated
     last_payment_on = Column(Date, nullable=True)
     last_payment_amount = Column(MONEY, nullable=True)
-    status = Column(String(16), nullable=False, default="active")
+    status = Column(String(16), nullable=False, default=DebtStatus.ACTIVE.value)
 
     debtor = relationship("Debtor", back_populates="debts")
     creditor = relationship("Creditor")
@@ -240,7 +255,7 @@ class Promise(Base):
     amount = Column(MONEY, nullable=False)
     due_date = Column(Date, nullable=False)
     channel = Column(String(16), nullable=False)
-    status = Column(String(16), nullable=False, default="pending")
+    status = Column(String(16), nullable=False, default=PromiseStatus.PENDING.value)
     created_by = Column(String(60), nullable=False, default="bot")
     created_at = Column(UTCDateTime, nullable=False, default=_now)
     updated_at = Column(UTCDateTime, nullable=False, default=_now, onupdate=_now)
@@ -272,7 +287,7 @@ class PaymentAgreement(Base):
     discount_amount = Column(MONEY, nullable=False, default=0)
     total_amount = Column(MONEY, nullable=False)
     channel = Column(String(16), nullable=False)
-    status = Column(String(16), nullable=False, default="active")
+    status = Column(String(16), nullable=False, default=AgreementStatus.ACTIVE.value)
     created_by = Column(String(60), nullable=False, default="bot")
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
@@ -297,7 +312,7 @@ class AgreementInstallment(Base):
     number = Column(Integer, nullable=False)
     amount = Column(MONEY, nullable=False)
     due_date = Column(Date, nullable=False)
-    status = Column(String(16), nullable=False, default="pending")
+    status = Column(String(16), nullable=False, default=InstallmentStatus.PENDING.value)
     paid_at = Column(UTCDateTime, nullable=True)
 
     agreement = relationship("PaymentAgreement", back_populates="installments")
@@ -371,7 +386,7 @@ class HandoffTicket(Base):
     debt_id = Column(Integer, ForeignKey("debts.id", ondelete="SET NULL"), nullable=True)
     reason = Column(String(40), nullable=False)
     priority = Column(Integer, nullable=False, default=0)
-    status = Column(String(16), nullable=False, default="open")
+    status = Column(String(16), nullable=False, default=TicketStatus.OPEN.value)
     context = Column(JSON, nullable=False, default=dict)
     created_at = Column(UTCDateTime, nullable=False, default=_now)
     claimed_by = Column(String(60), nullable=True)
@@ -419,7 +434,7 @@ class Reminder(Base):
     reference = Column(String(24), nullable=False)  # the folio of the promise or agreement
     due_on = Column(Date, nullable=False)  # the payment date being reminded
     scheduled_for = Column(UTCDateTime, nullable=False)
-    status = Column(String(16), nullable=False, default="pending")
+    status = Column(String(16), nullable=False, default=ReminderStatus.PENDING.value)
     status_reason = Column(String(60), nullable=True)  # the compliance rule that cancelled it
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
@@ -446,7 +461,7 @@ class WhatsAppInbound(Base):
     # What processing needs, kept only while the message is pending (cleared when done/failed).
     body = Column(Text, nullable=True)  # the text, or the payload of a button or list reply
     polite_kind = Column(String(20), nullable=True)  # media: which polite answer (imagen, …)
-    status = Column(String(16), nullable=False, default="pending")
+    status = Column(String(16), nullable=False, default=InboundStatus.PENDING.value)
     status_reason = Column(String(60), nullable=True)  # failed: the error's class, no content
     processed_at = Column(UTCDateTime, nullable=True)
 

@@ -17,6 +17,7 @@ from cobranza.db.models import (
     Payment,
     Promise,
 )
+from cobranza.db.vocabulary import DebtStatus, TicketStatus
 from cobranza.errors import NotFound
 
 
@@ -35,8 +36,12 @@ def get_debtor(session: Session, phone: str) -> Debtor:
     return debtor
 
 
+# Debts still owed (paid and written-off ones are not).
+ACTIVE_DEBT_STATUSES = (DebtStatus.ACTIVE, DebtStatus.PAUSED, DebtStatus.DISPUTED)
+
+
 def active_debts(debtor: Debtor) -> list[Debt]:
-    return [d for d in debtor.debts if d.status in ("active", "paused", "disputed")]
+    return [d for d in debtor.debts if d.status in ACTIVE_DEBT_STATUSES]
 
 
 def promise_counts_since(session: Session, phone: str, since: datetime) -> dict[str, int]:
@@ -100,7 +105,7 @@ def window_start(now: datetime, days: int) -> datetime:
 def open_ticket_for(session: Session, sender_id: str) -> HandoffTicket | None:
     return session.execute(
         select(HandoffTicket)
-        .where(HandoffTicket.sender_id == sender_id, HandoffTicket.status != "closed")
+        .where(HandoffTicket.sender_id == sender_id, HandoffTicket.status != TicketStatus.CLOSED)
         .order_by(HandoffTicket.id.desc())
         .limit(1)
     ).scalar_one_or_none()

@@ -30,6 +30,7 @@ from cobranza.db.models import (
     PaymentAgreement,
     Promise,
 )
+from cobranza.db.vocabulary import AuditAction
 from cobranza.domain import phones
 from cobranza.domain.folios import AGREEMENT_PREFIX, PROMISE_PREFIX, new_folio
 from cobranza.domain.geography import canonical_state, resolve_zone
@@ -672,7 +673,7 @@ def load_demo(session: Session, today: date) -> dict[str, int]:
         session.add(
             AuditLog(
                 actor="cli",
-                action="demo_portfolio_loaded",
+                action=AuditAction.DEMO_PORTFOLIO_LOADED.value,
                 details={**summary, "as_of": today.isoformat()},
             )
         )

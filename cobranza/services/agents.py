@@ -29,6 +29,7 @@ from cobranza.clock import Clock
 from cobranza.config import ConsoleSecurity
 from cobranza.db import audit, session_scope
 from cobranza.db.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
+from cobranza.db.vocabulary import AuditAction, LockoutScope, LoginOutcome
 from cobranza.errors import Rejected
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -92,7 +93,9 @@ def add_agent(
     )
     session.add(agent)
     session.flush()
-    audit.record(session, clock.now(), "agent_added", None, {"agent": username}, actor="cli")
+    audit.record(
+        session, clock.now(), AuditAction.AGENT_ADDED, None, {"agent": username}, actor="cli"
+    )
     return agent
 
 
@@ -109,7 +112,7 @@ def set_active(session: Session, username: str, active: bool, clock: Clock) -> i
         ended = session.execute(
             delete(AgentSession).where(AgentSession.agent_id == agent.id)
         ).rowcount
-    action = "agent_enabled" if active else "agent_disabled"
+    action = AuditAction.AGENT_ENABLED if active else AuditAction.AGENT_DISABLED
     details = {"agent": username, "sessions_ended": ended}
     audit.record(session, clock.now(), action, None, details, actor="cli")
     session.flush()
@@ -176,14 +179,14 @@ def log_in(
         now = clock.now()
         _forget_old(session, now, policy)
         locked = _locked_until(session, key, address, now)
-        outcome = "pending" if locked is None else "refused"
+        outcome = LoginOutcome.PENDING if locked is None else LoginOutcome.REFUSED
         attempt = ConsoleLoginAttempt(
             occurred_at=now, username=key, address=address, outcome=outcome
         )
         session.add(attempt)
         if locked is not None:
             details = {"agent": key, "address": address}
-            audit.record(session, now, "agent_login_refused", None, details)
+            audit.record(session, now, AuditAction.AGENT_LOGIN_REFUSED, None, details)
         session.flush()
         attempt_id = int(attempt.id)
     if locked is not None:  # raised after the refusal is committed
@@ -214,15 +217,17 @@ def _admit(
     now = clock.now()
     by_user, by_address = _failures(session, key, address, now - policy.failure_window)
     over = {
-        "user": by_user > policy.max_failures_per_user,
-        "address": by_address > policy.max_failures_per_address,
+        LockoutScope.USER: by_user > policy.max_failures_per_user,
+        LockoutScope.ADDRESS: by_address > policy.max_failures_per_address,
     }
     if any(over.values()):
-        for scope, subject in (("user", key), ("address", address)):
+        for scope, subject in ((LockoutScope.USER, key), (LockoutScope.ADDRESS, address)):
             if over[scope]:
                 _lock(session, scope, subject, now, policy)
-        _mark(session, attempt_id, "refused")
-        audit.record(session, now, "agent_login_refused", None, {"agent": key, "address": address})
+        _mark(session, attempt_id, LoginOutcome.REFUSED)
+        audit.record(
+            session, now, AuditAction.AGENT_LOGIN_REFUSED, None, {"agent": key, "address": address}
+        )
         session.flush()
         return (_locked_until(session, key, address, now) or now + policy.lockout) - now
     agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
@@ -238,14 +243,14 @@ def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) ->
     if agent is None or not agent.active:
         return None
     now = clock.now()
-    _mark(session, candidate.attempt_id, "succeeded")
+    _mark(session, candidate.attempt_id, LoginOutcome.SUCCEEDED)
     session.execute(
         update(ConsoleLoginAttempt)
         .where(
             ConsoleLoginAttempt.username == key,
-            ConsoleLoginAttempt.outcome == "failed",
+            ConsoleLoginAttempt.outcome == LoginOutcome.FAILED,
         )
-        .values(outcome="forgiven")
+        .values(outcome=LoginOutcome.FORGIVEN)
         .execution_options(synchronize_session=False)
     )
     token = secrets.token_urlsafe(32)
@@ -260,7 +265,7 @@ def _succeed(session: Session, candidate: _Candidate, key: str, clock: Clock) ->
             last_seen_at=now,
         )
     )
-    audit.record(session, now, "agent_login", None, {}, actor=f"agent:{agent.username}")
+    audit.record(session, now, AuditAction.AGENT_LOGIN, None, {}, actor=f"agent:{agent.username}")
     session.flush()
     return Login(token, agent, expires)
 
@@ -275,17 +280,19 @@ def _fail(
 ) -> None:
     """Audit the failure; the one that reaches a limit starts the lockout."""
     now = clock.now()
-    _mark(session, attempt_id, "failed")
-    audit.record(session, now, "agent_login_failed", None, {"agent": key, "address": address})
+    _mark(session, attempt_id, LoginOutcome.FAILED)
+    audit.record(
+        session, now, AuditAction.AGENT_LOGIN_FAILED, None, {"agent": key, "address": address}
+    )
     session.flush()
     by_user, by_address = _failures(session, key, address, now - policy.failure_window)
     if by_user >= policy.max_failures_per_user:
-        _lock(session, "user", key, now, policy)
+        _lock(session, LockoutScope.USER, key, now, policy)
     if by_address >= policy.max_failures_per_address:
-        _lock(session, "address", address, now, policy)
+        _lock(session, LockoutScope.ADDRESS, address, now, policy)
 
 
-COUNTED = ("pending", "failed")
+COUNTED = (LoginOutcome.PENDING, LoginOutcome.FAILED)
 KEEP_ATTEMPTS = timedelta(days=1)  # the audit log keeps every failure and lockout for good
 
 
@@ -330,8 +337,10 @@ def _locked_until(session: Session, key: str, address: str, now: datetime) -> da
     until = session.execute(
         select(func.max(ConsoleLockout.locked_until)).where(
             or_(
-                and_(ConsoleLockout.scope == "user", ConsoleLockout.subject == key),
-                and_(ConsoleLockout.scope == "address", ConsoleLockout.subject == address),
+                and_(ConsoleLockout.scope == LockoutScope.USER, ConsoleLockout.subject == key),
+                and_(
+                    ConsoleLockout.scope == LockoutScope.ADDRESS, ConsoleLockout.subject == address
+                ),
             ),
             ConsoleLockout.locked_until > now,
         )
@@ -360,7 +369,7 @@ def _lock(
     until = now + policy.lockout
     session.add(ConsoleLockout(scope=scope, subject=subject, locked_at=now, locked_until=until))
     details = {"scope": scope, "subject": subject, "until": until.isoformat()}
-    audit.record(session, now, "agent_login_locked", None, details)
+    audit.record(session, now, AuditAction.AGENT_LOGIN_LOCKED, None, details)
 
 
 TOUCH_EVERY = timedelta(seconds=30)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db.models import Consent, ContactBlock
+from cobranza.db.vocabulary import AuditAction, ConsentStatus
 
 # Channels a revocation covers: opting out anywhere stops contact everywhere.
 CONTACT_CHANNELS = ("whatsapp", "sms", "voice", "email", "webchat")
@@ -20,12 +21,12 @@ def revoke_consent(session: Session, phone: str, source: str, clock: Clock) -> N
             Consent(
                 debtor_phone=phone,
                 channel=channel,
-                status="revoked",
+                status=ConsentStatus.REVOKED,
                 source=source,
                 recorded_at=now,
             )
         )
-    audit.record(session, now, "consent_revoked", phone, {"source": source})
+    audit.record(session, now, AuditAction.CONSENT_REVOKED, phone, {"source": source})
     session.flush()
 
 
@@ -38,7 +39,9 @@ def block_number(
             phone=phone, debtor_phone=debtor_phone, reason=reason, source=source, created_at=now
         )
     )
-    audit.record(session, now, "number_blocked", debtor_phone, {"reason": reason, "source": source})
+    audit.record(
+        session, now, AuditAction.NUMBER_BLOCKED, debtor_phone, {"reason": reason, "source": source}
+    )
     session.flush()
 
 
@@ -50,13 +53,17 @@ def grant_consent(
     now = clock.now()
     session.add(
         Consent(
-            debtor_phone=phone, channel=channel, status="granted", source=source, recorded_at=now
+            debtor_phone=phone,
+            channel=channel,
+            status=ConsentStatus.GRANTED,
+            source=source,
+            recorded_at=now,
         )
     )
     audit.record(
         session,
         now,
-        "consent_granted",
+        AuditAction.CONSENT_GRANTED,
         phone,
         {"channel": channel, "source": source, "privacy_notice": notice_url},
     )
@@ -84,7 +91,7 @@ def remove_blocks(session: Session, phone: str, reason: str, actor: str, clock: 
     audit.record(
         session,
         clock.now(),
-        "number_unblocked",
+        AuditAction.NUMBER_UNBLOCKED,
         phone,
         {"removed": len(blocks), "reason": reason.strip()},
         actor=actor,

@@ -20,6 +20,7 @@ from cobranza.compliance import decisions
 from cobranza.config import Settings
 from cobranza.db import audit
 from cobranza.db.models import HandoffTicket
+from cobranza.db.vocabulary import AuditAction
 from cobranza.domain.money import format_mxn, to_pesos
 from cobranza.errors import NotFound, Rejected
 from cobranza.personas.profiles import PersonaProfile
@@ -84,7 +85,7 @@ class Desk:
         audit.record(
             session,
             self.clock.now(),
-            "agent_viewed_debtor",
+            AuditAction.AGENT_VIEWED_DEBTOR,
             phone,
             {"ticket": ticket_id},
             actor=f"agent:{agent}",
@@ -158,7 +159,7 @@ class Desk:
         audit.record(
             session,
             now,
-            "agent_reply" if result["allowed"] else "agent_reply_blocked",
+            AuditAction.AGENT_REPLY if result["allowed"] else AuditAction.AGENT_REPLY_BLOCKED,
             phone,
             {"ticket": ticket["id"], "rule": result["rule"]},
             actor=actor,

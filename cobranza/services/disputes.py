@@ -6,17 +6,18 @@ from sqlalchemy.orm import Session
 
 from cobranza.clock import Clock
 from cobranza.db import audit
+from cobranza.db.vocabulary import AuditAction, DebtStatus
 from cobranza.services.promises import primary_debt
 
 
 def open_dispute(session: Session, phone: str, said: str, clock: Clock) -> str:
     """Mark the debt disputed; returns its contract number."""
     debt = primary_debt(session, phone)
-    debt.status = "disputed"
+    debt.status = DebtStatus.DISPUTED
     audit.record(
         session,
         clock.now(),
-        "dispute_opened",
+        AuditAction.DISPUTE_OPENED,
         phone,
         {"debt_id": debt.id, "said": (said or "")[:500]},
     )

@@ -13,23 +13,15 @@ from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debtor, HandoffTicket
+from cobranza.db.vocabulary import AuditAction, HandoffReason, TicketStatus
 
-REASONS = (
-    "solicitud_agente",
-    "disputa",
-    "dificultad",
-    "no_entendido",
-    "insultos",
-    "identidad_bloqueada",
-    "descuento_fuera_de_politica",
-    "reporte_sin_verificar",
-)
-REASON_WEIGHT = {
-    "disputa": 30,
-    "identidad_bloqueada": 20,
-    "insultos": 10,
-    "dificultad": 15,
-    "reporte_sin_verificar": 25,
+REASONS = HandoffReason.values()
+REASON_WEIGHT: dict[str, int] = {
+    HandoffReason.DISPUTA: 30,
+    HandoffReason.IDENTIDAD_BLOQUEADA: 20,
+    HandoffReason.INSULTOS: 10,
+    HandoffReason.DIFICULTAD: 15,
+    HandoffReason.REPORTE_SIN_VERIFICAR: 25,
 }
 
 
@@ -72,7 +64,7 @@ def open_ticket(
         debt_id=debts[0].id if debts else None,
         reason=reason,
         priority=priority(balance, dpd, reason),
-        status="open",
+        status=TicketStatus.OPEN,
         context={**context, "claimed_phone": phone, "identity_verified": verified},
         created_at=now,
     )
@@ -87,7 +79,7 @@ def open_ticket(
     audit.record(
         session,
         now,
-        "handoff_opened",
+        AuditAction.HANDOFF_OPENED,
         ticket.debtor_phone,
         {"ticket": ticket.id, "reason": reason, "channel": channel, "verified": verified},
     )

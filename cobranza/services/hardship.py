@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db import repository as repo
+from cobranza.db.vocabulary import AuditAction
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services import views
 
@@ -29,7 +30,7 @@ def declare_hardship(
     if debtor.hardship_declared_at is None:
         debtor.hardship_declared_at = clock.now()
         debtor.hardship_reason = (said or "")[:200]
-    audit.record(session, clock.now(), "hardship_declared", phone)
+    audit.record(session, clock.now(), AuditAction.HARDSHIP_DECLARED, phone)
     return _reassign(session, phone, profiles, clock)
 
 
@@ -39,5 +40,5 @@ def register_discount_request(
     debtor = repo.get_debtor(session, phone)
     debtor.discount_requests = (debtor.discount_requests or 0) + 1
     debtor.last_discount_request_at = clock.now()
-    audit.record(session, clock.now(), "discount_requested", phone)
+    audit.record(session, clock.now(), AuditAction.DISCOUNT_REQUESTED, phone)
     return _reassign(session, phone, profiles, clock)

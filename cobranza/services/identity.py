@@ -20,6 +20,7 @@ from cobranza.compliance.rules import LOCK_HOURS, MAX_ATTEMPTS
 from cobranza.db import audit, verifications
 from cobranza.db import repository as repo
 from cobranza.db.models import IdentityAttempt
+from cobranza.db.vocabulary import AuditAction
 
 __all__ = [
     "FAILED",
@@ -32,8 +33,8 @@ __all__ = [
     "verify_birth_date",
 ]
 
-FAILED = "identity_failed"
-VERIFIED = "identity_verified"
+FAILED = AuditAction.IDENTITY_FAILED
+VERIFIED = AuditAction.IDENTITY_VERIFIED
 # Channels (as the actions name them) whose sender id is a number the sender proved to hold.
 PROVEN_CHANNELS = frozenset({"whatsapp"})
 

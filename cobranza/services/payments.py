@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cobranza.clock import Clock
 from cobranza.db import audit
+from cobranza.db.vocabulary import AuditAction
 from cobranza.services.promises import primary_debt
 
 
@@ -48,7 +49,7 @@ def record_payment_claim(
     audit.record(
         session,
         clock.now(),
-        "payment_claimed",
+        AuditAction.PAYMENT_CLAIMED,
         phone,
         {
             "debt_id": debt.id,

@@ -10,6 +10,7 @@ from cobranza.clock import Clock, local_today
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import AgreementInstallment, PaymentAgreement
+from cobranza.db.vocabulary import AgreementStatus, AuditAction
 from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
 from cobranza.errors import NotFound
@@ -59,7 +60,7 @@ def accept_offer(
         discount_amount=to_pesos(offer.discount),
         total_amount=to_pesos(offer.total),
         channel=channel,
-        status="active",
+        status=AgreementStatus.ACTIVE,
         created_by=created_by,
         created_at=now,
     )
@@ -76,7 +77,7 @@ def accept_offer(
     audit.record(
         session,
         now,
-        "agreement_recorded",
+        AuditAction.AGREEMENT_RECORDED,
         phone,
         {"folio": agreement.folio, "offer": code, "total": str(to_pesos(offer.total))},
         actor=created_by,

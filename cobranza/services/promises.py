@@ -14,6 +14,7 @@ from cobranza.clock import Clock, local_today
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debt, Promise
+from cobranza.db.vocabulary import AuditAction, DebtStatus, PromiseStatus
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
 from cobranza.errors import Rejected
 from cobranza.personas.profiles import PersonaProfile
@@ -33,7 +34,11 @@ class PromiseRejected(Rejected):
 
 def primary_debt(session: Session, phone: str) -> Debt:
     """The active debt a conversation is about: the most overdue, then the largest."""
-    debts = [d for d in repo.active_debts(repo.get_debtor(session, phone)) if d.status == "active"]
+    debts = [
+        d
+        for d in repo.active_debts(repo.get_debtor(session, phone))
+        if d.status == DebtStatus.ACTIVE
+    ]
     if not debts:
         raise repo.DebtorNotFound(phone)
     return max(debts, key=lambda d: (d.days_past_due, d.current_balance))
@@ -80,10 +85,15 @@ def record_promise(
         return existing  # the same promise again (a repeated "sí", a retried delivery)
     now = clock.now()
     if existing is not None:  # a new amount for the same day replaces the earlier promise
-        existing.status = "cancelled"
+        existing.status = PromiseStatus.CANCELLED
         existing.resolved_at = now
         audit.record(
-            session, now, "promise_superseded", phone, {"folio": existing.folio}, actor=created_by
+            session,
+            now,
+            AuditAction.PROMISE_SUPERSEDED,
+            phone,
+            {"folio": existing.folio},
+            actor=created_by,
         )
         session.flush()
     promise = Promise(
@@ -93,7 +103,7 @@ def record_promise(
         amount=amount,
         due_date=due,
         channel=channel,
-        status="pending",
+        status=PromiseStatus.PENDING,
         created_by=created_by,
         created_at=now,
         updated_at=now,
@@ -109,7 +119,7 @@ def record_promise(
     audit.record(
         session,
         now,
-        "promise_recorded",
+        AuditAction.PROMISE_RECORDED,
         phone,
         {"folio": promise.folio, "amount": str(amount), "due_date": due.isoformat()},
         actor=created_by,
@@ -122,6 +132,8 @@ def _pending_for(session: Session, debt_id: int, due: date) -> Promise | None:
     """The pending promise for this debt and day (at most one: a unique index says so)."""
     return session.execute(
         select(Promise).where(
-            Promise.debt_id == debt_id, Promise.status == "pending", Promise.due_date == due
+            Promise.debt_id == debt_id,
+            Promise.status == PromiseStatus.PENDING,
+            Promise.due_date == due,
         )
     ).scalar_one_or_none()

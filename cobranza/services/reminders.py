@@ -21,6 +21,13 @@ from cobranza.db.models import (
     Promise,
     Reminder,
 )
+from cobranza.db.vocabulary import (
+    AgreementStatus,
+    AuditAction,
+    InstallmentStatus,
+    PromiseStatus,
+    ReminderStatus,
+)
 
 REMIND_AT = time(10, 0)  # local time, the day before the payment
 LAST_CHANCE_AT = time(8, 0)  # local time, on the day, when the day before has passed
@@ -38,7 +45,7 @@ def next_commitment(session: Session, phone: str, today: date) -> Commitment | N
     """The nearest pending promise or agreement instalment, today or later."""
     promise = session.execute(
         select(Promise.folio, Promise.due_date)
-        .where(Promise.debtor_phone == phone, Promise.status == "pending")
+        .where(Promise.debtor_phone == phone, Promise.status == PromiseStatus.PENDING)
         .where(Promise.due_date >= today)
         .order_by(Promise.due_date, Promise.id.desc())  # the latest promise for that day
         .limit(1)
@@ -48,8 +55,8 @@ def next_commitment(session: Session, phone: str, today: date) -> Commitment | N
         .join(AgreementInstallment.agreement)
         .where(
             PaymentAgreement.debtor_phone == phone,
-            PaymentAgreement.status == "active",
-            AgreementInstallment.status == "pending",
+            PaymentAgreement.status == AgreementStatus.ACTIVE,
+            AgreementInstallment.status == InstallmentStatus.PENDING,
             AgreementInstallment.due_date >= today,
         )
         .order_by(AgreementInstallment.due_date)
@@ -86,7 +93,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
             Reminder.debtor_phone == phone,
             Reminder.reference == commitment.reference,
             Reminder.due_on == commitment.due_on,
-            Reminder.status == "pending",
+            Reminder.status == ReminderStatus.PENDING,
         )
     ).scalar_one_or_none()
     if existing is not None:
@@ -100,7 +107,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
         reference=commitment.reference,
         due_on=commitment.due_on,
         scheduled_for=when,
-        status="pending",
+        status=ReminderStatus.PENDING,
         created_at=now,
     )
     try:
@@ -116,7 +123,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
     audit.record(
         session,
         now,
-        "reminder_scheduled",
+        AuditAction.REMINDER_SCHEDULED,
         phone,
         {"reference": commitment.reference, "scheduled_for": when.isoformat()},
     )
@@ -134,7 +141,7 @@ def due(
     pending = (
         session.execute(
             select(Reminder)
-            .where(Reminder.status == "pending", Reminder.scheduled_for <= now)
+            .where(Reminder.status == ReminderStatus.PENDING, Reminder.scheduled_for <= now)
             .order_by(Reminder.scheduled_for, Reminder.id)
         )
         .scalars()
@@ -153,7 +160,7 @@ def due(
         )
         final = set(decision.blocked_by) & FINAL_RULES
         if final:
-            reminder.status = "cancelled"
+            reminder.status = ReminderStatus.CANCELLED
             reminder.status_reason = sorted(final)[0]
         results.append((reminder, decision))
     session.flush()
@@ -162,7 +169,7 @@ def due(
 
 def mark_sent(session: Session, reminder: Reminder, clock: Clock) -> None:
     """After the channel delivered it: counts towards the caps."""
-    reminder.status = "sent"
+    reminder.status = ReminderStatus.SENT
     decisions.record_contact(
         session, reminder.debtor_phone, reminder.channel, "bot:recordatorio", clock.now()
     )

@@ -17,16 +17,10 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit, verifications
 from cobranza.db.models import HandoffTicket
+from cobranza.db.vocabulary import AuditAction, TicketOutcome, TicketStatus
 from cobranza.errors import Conflict
 
-OUTCOMES = (
-    "promesa_registrada",
-    "convenio_registrado",
-    "aclaracion_resuelta",
-    "sin_acuerdo",
-    "numero_equivocado",
-    "devuelto_al_asistente",
-)
+OUTCOMES = TicketOutcome.values()
 
 
 # Parts of a ticket's context that belong to the debtor's file (older tickets kept the persona).
@@ -60,7 +54,7 @@ def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
     tickets = (
         session.execute(
             select(HandoffTicket)
-            .where(HandoffTicket.status != "closed")
+            .where(HandoffTicket.status != TicketStatus.CLOSED)
             .order_by(HandoffTicket.priority.desc(), HandoffTicket.created_at, HandoffTicket.id)
         )
         .scalars()
@@ -101,8 +95,8 @@ def claim(session: Session, ticket_id: int, agent: str, clock: Clock) -> bool:
     now = clock.now()
     won = session.execute(
         update(HandoffTicket)
-        .where(HandoffTicket.id == ticket_id, HandoffTicket.status == "open")
-        .values(status="claimed", claimed_by=agent, claimed_at=now)
+        .where(HandoffTicket.id == ticket_id, HandoffTicket.status == TicketStatus.OPEN)
+        .values(status=TicketStatus.CLAIMED, claimed_by=agent, claimed_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:
@@ -111,14 +105,19 @@ def claim(session: Session, ticket_id: int, agent: str, clock: Clock) -> bool:
     ticket = _get(session, ticket_id)
     session.refresh(ticket)
     audit.record(
-        session, now, "ticket_claimed", ticket.debtor_phone, {"ticket": ticket_id}, f"agent:{agent}"
+        session,
+        now,
+        AuditAction.TICKET_CLAIMED,
+        ticket.debtor_phone,
+        {"ticket": ticket_id},
+        f"agent:{agent}",
     )
     return True
 
 
 def _owned(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
     ticket = _get(session, ticket_id)
-    if ticket.status != "claimed" or ticket.claimed_by != agent:
+    if ticket.status != TicketStatus.CLAIMED or ticket.claimed_by != agent:
         raise TicketError(f"el ticket {ticket_id} no está asignado a {agent}")
     return ticket
 
@@ -128,11 +127,11 @@ def close(session: Session, ticket_id: int, agent: str, outcome: str, clock: Clo
         raise TicketError(f"resultado desconocido {outcome!r}; use uno de {', '.join(OUTCOMES)}")
     ticket = _owned(session, ticket_id, agent)
     now = clock.now()
-    ticket.status, ticket.outcome, ticket.closed_at = "closed", outcome, now
+    ticket.status, ticket.outcome, ticket.closed_at = TicketStatus.CLOSED, outcome, now
     audit.record(
         session,
         now,
-        "ticket_closed",
+        AuditAction.TICKET_CLOSED,
         ticket.debtor_phone,
         {"ticket": ticket_id, "outcome": outcome},
         f"agent:{agent}",
@@ -142,5 +141,5 @@ def close(session: Session, ticket_id: int, agent: str, outcome: str, clock: Clo
 
 def hand_back(session: Session, ticket_id: int, agent: str, clock: Clock) -> HandoffTicket:
     """Close the ticket as returned to the assistant; the caller resumes the conversation."""
-    close(session, ticket_id, agent, "devuelto_al_asistente", clock)
+    close(session, ticket_id, agent, TicketOutcome.DEVUELTO_AL_ASISTENTE, clock)
     return _get(session, ticket_id)

@@ -113,7 +113,7 @@ def test_no_folio_unless_the_promise_was_committed(
     tracker = tracker_factory(slots=verified, text=text, intent="prometer_pago", entities=ents)
     events, _ = run_action(ActionProcesarPromesa(), tracker, domain)
     state = {**verified, **{e["name"]: e["value"] for e in events if e["event"] == "slot"}}
-    assert state["promesa_por_confirmar"] is True
+    assert state["esperando"] == "confirmacion_promesa"
     confirm = tracker_factory(slots=state, text="si", intent="afirmar", server_verified=False)
     with failing_commits(action_app):
         events, messages = run_action(ActionProcesarPromesa(), confirm, domain)

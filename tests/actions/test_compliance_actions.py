@@ -17,6 +17,7 @@ from actions.consent import (
     ActionSolicitarConsentimiento,
 )
 from actions.identity import ActionSolicitarIdentidad
+from actions.promises import ActionProcesarPromesa
 from cobranza import db
 from cobranza.bootstrap import App
 from cobranza.compliance import decisions
@@ -124,13 +125,13 @@ def test_reminder_without_consent_shows_the_notice_then_records_consent(
     )
     notice = message(messages, "utter_solicitar_consentimiento")
     assert notice["aviso_url"] == action_app.settings.privacy_notice_url
-    assert all_slots(events)["consentimiento_en_curso"] is True
+    assert all_slots(events)["esperando"] == "consentimiento"
     assert _decisions(action_app, "consent_granted") == []
 
     events, messages = run_action(
         ActionProcesarRespuesta(),
         tracker_factory(
-            slots={**VERIFIED, "consentimiento_en_curso": True}, text="si", intent="afirmar"
+            slots={**VERIFIED, "esperando": "consentimiento"}, text="si", intent="afirmar"
         ),
         domain,
     )
@@ -160,12 +161,12 @@ def test_saying_no_records_nothing(
     events, messages = run_action(
         ActionProcesarRespuesta(),
         tracker_factory(
-            slots={**VERIFIED, "consentimiento_en_curso": True}, text="no", intent="negar"
+            slots={**VERIFIED, "esperando": "consentimiento"}, text="no", intent="negar"
         ),
         domain,
     )
     assert responses(messages) == ["utter_consentimiento_rechazado"]
-    assert all_slots(events)["consentimiento_en_curso"] is False
+    assert all_slots(events)["esperando"] is None
     with db.session_scope(action_app.sessions) as session:
         query = select(Consent).where(Consent.debtor_phone == PHONE)
         assert session.execute(query).scalars().all() == []
@@ -202,7 +203,26 @@ def test_another_topic_drops_the_pending_consent_question(
 ) -> None:
     events, _ = run_action(
         ActionInformarSaldo(),
-        tracker_factory(slots={**VERIFIED, "consentimiento_en_curso": True}),
+        tracker_factory(slots={**VERIFIED, "esperando": "consentimiento"}),
         domain,
     )
-    assert all_slots(events)["consentimiento_en_curso"] is False
+    assert all_slots(events)["esperando"] is None
+
+
+def test_a_new_question_replaces_the_pending_consent_question(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """One pending question at a time: the promise's question is the one the debtor sees last,
+    so a later "sí" is not read as consent."""
+    events, messages = run_action(
+        ActionProcesarPromesa(),
+        tracker_factory(
+            slots={**VERIFIED, "esperando": "consentimiento"},
+            text="quiero prometer un pago",
+            intent="prometer_pago",
+        ),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_monto_promesa"]
+    assert all_slots(events)["esperando"] == "monto_promesa"
+    assert [e["value"] for e in events if e.get("name") == "esperando"] == ["monto_promesa"]

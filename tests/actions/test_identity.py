@@ -22,7 +22,7 @@ def test_asks_for_birth_date_and_discloses_nothing(
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     assert not any("$" in str(m) or "CrediFácil" in str(m) for m in messages)
     assert slots(events) == {
-        "verificacion_en_curso": True,
+        "esperando": "fecha_nacimiento",
         "intencion_pendiente": "consultar_saldo",
     }
 
@@ -31,7 +31,7 @@ def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
     for text in ("12/03/1985", "naci el 12 de marzo de 1985", "12-03-85"):
-        state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+        state = {**FOUND, "esperando": "fecha_nacimiento", "intencion_pendiente": "consultar_saldo"}
         events, messages = run_action(
             ActionProcesarRespuesta(),
             tracker_factory(slots=state, text=text, intent="informar"),
@@ -47,7 +47,7 @@ def test_correct_birth_date_in_any_format_verifies_and_answers_the_question(
 def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
-    state = {**FOUND, "verificacion_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+    state = {**FOUND, "esperando": "fecha_nacimiento", "intencion_pendiente": "consultar_saldo"}
     for attempts_left, text in ((2, "01/01/1990"), (1, "no se")):
         events, messages = run_action(
             ActionProcesarRespuesta(),

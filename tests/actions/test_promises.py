@@ -66,11 +66,11 @@ def test_promise_in_one_message_confirmed_once(
     state, messages = step(tracker_factory, domain, VERIFIED, text, "prometer_pago", ents)
     confirm = message(messages, "utter_confirmar_promesa")
     assert (confirm["monto"], confirm["fecha"]) == ("$2,000.00", "viernes 27 de noviembre")
-    assert state["promesa_por_confirmar"] is True
+    assert state["esperando"] == "confirmacion_promesa"
     done, messages = step(tracker_factory, domain, state, "si", "afirmar")
     recorded = message(messages, "utter_promesa_registrada")
     assert recorded["folio"].startswith("PP-20261122-")
-    assert done["promesa_en_curso"] is False
+    assert done["esperando"] is None
     # a repeated "sí" (duplicate delivery) does not store a second promise
     step(tracker_factory, domain, state, "si", "afirmar")
     stored = promises_of(action_app)
@@ -112,7 +112,7 @@ def test_invalid_promises_are_explained_not_recorded(
     assert response in responses(messages)
     assert "utter_confirmar_promesa" not in responses(messages)
     assert promises_of(action_app) == []
-    assert state["promesa_en_curso"] is True
+    assert state["esperando"] == ("fecha_promesa" if "fecha" in response else "monto_promesa")
 
 
 def test_no_without_a_correction_starts_over(

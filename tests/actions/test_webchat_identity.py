@@ -13,7 +13,7 @@ from cobranza.bootstrap import App
 from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 WEB = "web-AbCdEfGhIjKlMnOpQrStUv"
-ASKED = {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+ASKED = {"esperando": "telefono", "intencion_pendiente": "consultar_saldo"}
 
 
 def _web(tracker_factory: TrackerFactory, **kwargs: Any) -> Tracker:
@@ -29,7 +29,7 @@ def test_a_debt_question_asks_for_the_phone_first(
         domain,
     )
     assert responses(messages) == ["utter_pedir_telefono"]
-    assert slots(events) == {"telefono_en_curso": True, "intencion_pendiente": "consultar_saldo"}
+    assert slots(events) == {"esperando": "telefono", "intencion_pendiente": "consultar_saldo"}
 
 
 def test_phone_then_birth_date_then_the_answer(
@@ -43,7 +43,7 @@ def test_phone_then_birth_date_then_the_answer(
     assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
     got = slots(events)
     assert got["telefono"] == "+525512345678" and got["deudor_encontrado"] is True
-    assert got["persona"] == "olvidadizo" and got["verificacion_en_curso"] is True
+    assert got["persona"] == "olvidadizo" and got["esperando"] == "fecha_nacimiento"
     assert not any("$" in str(m) for m in messages)
 
     events, messages = run_action(
@@ -54,7 +54,7 @@ def test_phone_then_birth_date_then_the_answer(
                 "telefono": "+525512345678",
                 "deudor_encontrado": True,
                 "persona": "olvidadizo",
-                "verificacion_en_curso": True,
+                "esperando": "fecha_nacimiento",
                 "intencion_pendiente": "consultar_saldo",
             },
             text="12/03/1985",
@@ -79,7 +79,7 @@ def test_an_unknown_number_is_not_revealed(
     assert slots(events)["deudor_encontrado"] is False
     after = {
         "telefono": "+525599990000",
-        "verificacion_en_curso": True,
+        "esperando": "fecha_nacimiento",
         "intencion_pendiente": "consultar_saldo",
     }
     for left in (2, 1):
@@ -198,7 +198,7 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
 ) -> None:
     asking = {
         **TYPED_MARIA,
-        "verificacion_en_curso": True,
+        "esperando": "fecha_nacimiento",
         "intencion_pendiente": "consultar_saldo",
     }
     for _ in range(3):
@@ -217,7 +217,7 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
     mine = tracker_factory(
         slots={
             "deudor_encontrado": True,
-            "verificacion_en_curso": True,
+            "esperando": "fecha_nacimiento",
             "intencion_pendiente": "consultar_saldo",
         },
         text="12/03/1985",

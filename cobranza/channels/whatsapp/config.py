@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cobranza import responses
 from cobranza.config import ConfigError, WhatsAppSettings, load_whatsapp_settings
+from cobranza.db.vocabulary import InboundStatus
 
 __all__ = [
     "ACTIONS_PATIENCE",
@@ -44,7 +45,7 @@ MAX_BUTTONS, BUTTON_TITLE, BUTTON_BODY = 3, 20, 1024
 MAX_ROWS, ROW_TITLE, ROW_DESCRIPTION, ROW_ID, LIST_BUTTON = 10, 24, 72, 200, 20
 MAX_TEXT = 4096
 CONCURRENT_CONVERSATIONS = 4
-PENDING, DONE, FAILED = "pending", "done", "failed"  # whatsapp_inbound.status
+PENDING, DONE, FAILED = InboundStatus.PENDING, InboundStatus.DONE, InboundStatus.FAILED
 MESSAGE_ID_KEY = "whatsapp_message_id"  # in the UserMessage metadata Rasa stores with the turn
 PENDING_BATCH = 100  # pending rows a worker takes from the database at a time
 ACTIONS_PATIENCE = 120.0  # seconds to wait for the action server at start-up
