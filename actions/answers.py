@@ -26,7 +26,7 @@ def route_answer(turn: Turn) -> list[EventType]:
         return verify_identity(turn)
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
-    if turn.tracker.get_slot(PLAN_ELEGIDO):
+    if turn.slot(PLAN_ELEGIDO):
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if pending in PROMISE_QUESTIONS and (turn.intent != "nlu_fallback" or has_value):
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)

@@ -67,6 +67,18 @@ class Turn:
     session: Session
     app: App
     disclosure: decisions.Decision | None = field(default=None, init=False)
+    # Slots set earlier in this action run: Rasa applies the SlotSet events only after the
+    # action, so the later steps of the same run read them here (never by editing the tracker).
+    updates: dict[str, Any] = field(default_factory=dict, init=False)
+
+    def slot(self, name: str) -> Any:
+        """A slot as this run has left it so far: what it set wins over the tracker."""
+        return self.updates[name] if name in self.updates else self.tracker.get_slot(name)
+
+    def set_slot(self, name: str, value: Any) -> SlotSet:
+        """Set a slot for the rest of this run and return the event that sets it in Rasa."""
+        self.updates[name] = value
+        return SlotSet(name, value)
 
     @property
     def number_proven(self) -> bool:
@@ -79,9 +91,7 @@ class Turn:
         """The sender's own number on WhatsApp and Twilio; on other channels the number the
         visitor typed (slot ``telefono``), which proves nothing until the date of birth
         matches it. A sender id is never read as a number on a channel that does not prove it."""
-        candidate = (
-            self.tracker.sender_id if self.number_proven else self.tracker.get_slot(TELEFONO)
-        )
+        candidate = self.tracker.sender_id if self.number_proven else self.slot(TELEFONO)
         try:
             return normalize_phone(str(candidate or ""))
         except InvalidPhone:
@@ -97,7 +107,7 @@ class Turn:
 
     @property
     def time_zone(self) -> str:
-        return self.tracker.get_slot(ZONA_HORARIA) or self.app.settings.default_time_zone
+        return self.slot(ZONA_HORARIA) or self.app.settings.default_time_zone
 
     @property
     def today(self) -> date:
@@ -105,7 +115,7 @@ class Turn:
 
     @property
     def profile(self) -> PersonaProfile:
-        name = self.tracker.get_slot(PERSONA)
+        name = self.slot(PERSONA)
         profiles = self.app.profiles
         if name in profiles:
             return profiles[name]

@@ -63,7 +63,7 @@ class ActionNoContactar(DbAction):
         return "action_no_contactar"
 
     def handle(self, turn: Turn) -> list[EventType]:
-        known = turn.phone is not None and turn.tracker.get_slot(DEUDOR_ENCONTRADO)
+        known = turn.phone is not None and turn.slot(DEUDOR_ENCONTRADO)
         if known and not _acts_for_the_number(turn):
             return [*stop_flows(turn), *_for_review(turn, "baja", "utter_baja_por_revisar")]
         if known:
@@ -88,7 +88,7 @@ class ActionNumeroEquivocado(DbAction):
             review = _for_review(turn, "numero_equivocado", "utter_numero_equivocado_por_revisar")
             return [*stop, *review]
         if turn.phone is not None:
-            debtor = turn.phone if turn.tracker.get_slot(DEUDOR_ENCONTRADO) else None
+            debtor = turn.phone if turn.slot(DEUDOR_ENCONTRADO) else None
             reason = (
                 BlockReason.WRONG_NUMBER
                 if "equivoc" in turn.text.lower()

@@ -27,7 +27,7 @@ def _context(turn: Turn, reason: HandoffReason, verified: bool) -> dict[str, Any
     ][-LAST_MESSAGES:]
     return {
         "reason": reason.value,
-        "persona": turn.tracker.get_slot(PERSONA) if verified else None,
+        "persona": turn.slot(PERSONA) if verified else None,
         "last_intent": turn.intent,
         "messages": messages,
     }

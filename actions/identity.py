@@ -66,7 +66,7 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
     if turn.phone is None and typed:
         turn.say("utter_pedir_telefono")
         return [ask(Esperando.TELEFONO), *_pending(turn)]
-    if turn.phone is None or not (turn.tracker.get_slot(DEUDOR_ENCONTRADO) or typed):
+    if turn.phone is None or not (turn.slot(DEUDOR_ENCONTRADO) or typed):
         turn.say("utter_no_encontrado")
         return []
     if blocks_for(turn.session, turn.phone):
@@ -116,13 +116,12 @@ def capture_phone(turn: Turn) -> list[EventType]:
         return []
     context = session_context(turn.session, phone, turn.app.settings.default_time_zone)
     events: list[EventType] = [
-        SlotSet(TELEFONO, phone),
+        turn.set_slot(TELEFONO, phone),
         SlotSet(ESPERANDO, None),
-        SlotSet(DEUDOR_ENCONTRADO, context["found"]),
+        turn.set_slot(DEUDOR_ENCONTRADO, context["found"]),
         SlotSet(PERSONA, context["persona"]),
         SlotSet(ZONA_HORARIA, context["time_zone"]),
     ]
-    turn.tracker.slots.update({TELEFONO: phone, DEUDOR_ENCONTRADO: context["found"]})
     if blocks_for(turn.session, phone):
         turn.say("utter_contacto_bloqueado")
         return events
@@ -169,13 +168,12 @@ def verify_identity(turn: Turn) -> list[EventType]:
         return []
     turn.say("utter_identidad_confirmada")
     events: list[EventType] = [
-        SlotSet(IDENTIDAD_VERIFICADA, True),
+        turn.set_slot(IDENTIDAD_VERIFICADA, True),
         SlotSet(ESPERANDO, None),
         SlotSet(INTENCION_PENDIENTE, None),
     ]
-    follow = CONTINUE.get(str(turn.tracker.get_slot(INTENCION_PENDIENTE)))
+    follow = CONTINUE.get(str(turn.slot(INTENCION_PENDIENTE)))
     if follow is not None:
-        turn.tracker.slots[IDENTIDAD_VERIFICADA] = True
         events += follow(turn)
     return events
 

@@ -34,7 +34,7 @@ def _offer_values(offer: Offer) -> dict[str, Any]:
 
 
 def offer_plans(turn: Turn) -> list[EventType]:
-    if turn.tracker.get_slot(PAGO_REPORTADO):
+    if turn.slot(PAGO_REPORTADO):
         turn.say("utter_sin_presion")
         return []
     assert turn.phone is not None
@@ -79,7 +79,7 @@ class ActionOfrecerPlanes(DbAction):
 def register_plan(turn: Turn) -> list[EventType]:
     """The debtor picked an offer (button or list row): store the agreement, read back its
     terms and folio."""
-    code = turn.tracker.get_slot(PLAN_ELEGIDO)
+    code = turn.slot(PLAN_ELEGIDO)
     assert turn.phone is not None
     try:
         agreement, offer = accept_offer(
@@ -109,10 +109,10 @@ def handle_discount(turn: Turn) -> list[EventType]:
         ),
         None,
     )
-    events: list[EventType] = [SlotSet(PERSONA, persona)]
+    events: list[EventType] = [turn.set_slot(PERSONA, persona)]
     if settlement is None:
         turn.say("utter_sin_descuento")
-        return events + offer_plans_for(turn, profile_name=persona)
+        return events + offer_plans(turn)
     turn.say(
         "utter_descuento_disponible",
         porcentaje=format(settlement.discount_pct.normalize(), "f"),
@@ -124,9 +124,8 @@ def handle_discount(turn: Turn) -> list[EventType]:
 
 
 def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:
-    """Offer plans right after the persona changed in this turn (the slot is not set yet)."""
-    turn.tracker.slots[PERSONA] = profile_name
-    return offer_plans(turn)
+    """Offer plans right after the persona changed in this run, under the new persona."""
+    return [turn.set_slot(PERSONA, profile_name), *offer_plans(turn)]
 
 
 class ActionSolicitarDescuento(DbAction):

@@ -46,9 +46,8 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
     """Advance the promise with this message (``read_message=False`` right after identity
     verification, when the message is the birth date and the promise came before it)."""
     assert turn.phone is not None
-    slots = turn.tracker.slots
-    amount = Decimal(slots[PROMESA_MONTO]) if slots.get(PROMESA_MONTO) else None
-    due = date.fromisoformat(slots[PROMESA_FECHA]) if slots.get(PROMESA_FECHA) else None
+    amount = Decimal(turn.slot(PROMESA_MONTO)) if turn.slot(PROMESA_MONTO) else None
+    due = date.fromisoformat(turn.slot(PROMESA_FECHA)) if turn.slot(PROMESA_FECHA) else None
     confirming = waiting_for(turn.tracker) is Esperando.CONFIRMACION_PROMESA
     new_amount = turn.amount() if read_message else None
     new_date = turn.date() if read_message else None

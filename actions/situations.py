@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, SlotSet
 from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from actions.plans import offer_plans_for
-from actions.slots import PAGO_REPORTADO, PERSONA, PROMISE_QUESTIONS, stop_waiting
+from actions.slots import PAGO_REPORTADO, PROMISE_QUESTIONS, stop_waiting
 from cobranza.db.vocabulary import HandoffReason
 from cobranza.services.disputes import open_dispute
 from cobranza.services.hardship import declare_hardship
@@ -32,9 +32,8 @@ def hardship(turn: Turn) -> list[EventType]:
     persona = declare_hardship(
         turn.session, turn.phone, turn.text, turn.app.profiles, turn.app.clock
     )
-    turn.tracker.slots[PERSONA] = persona
     turn.say("utter_empatia_dificultad")
-    return [SlotSet(PERSONA, persona), *offer_plans_for(turn, persona)]
+    return offer_plans_for(turn, persona)
 
 
 def dispute(turn: Turn) -> list[EventType]:
