@@ -21,8 +21,8 @@ from actions.slots import (
 )
 from cobranza.compliance import decisions
 from cobranza.db import audit, verifications
-from cobranza.db.vocabulary import AuditAction, BlockReason, HandoffReason
 from cobranza.domain.phones import mask_phone
+from cobranza.domain.vocabulary import AuditAction, BlockReason, HandoffReason
 from cobranza.services import reminders
 from cobranza.services.consent import block_number, grant_consent, revoke_consent
 

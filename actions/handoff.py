@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
 from actions.slots import MENSAJE_ASESOR, PERSONA
-from cobranza.db.vocabulary import HandoffReason
+from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.handoff import next_attention, open_ticket
 
 LAST_MESSAGES = 10

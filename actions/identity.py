@@ -29,9 +29,9 @@ from actions.slots import (
     waiting_for,
 )
 from cobranza.compliance.decisions import blocks_for
-from cobranza.db.vocabulary import HandoffReason
 from cobranza.domain.dates import extract_date
 from cobranza.domain.phones import InvalidPhone, normalize_phone
+from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.identity import lock_status, verify_birth_date
 from cobranza.services.views import session_context
 

@@ -8,7 +8,7 @@ from actions.base import DbAction, Turn
 from actions.handoff import hand_off
 from actions.plans import offer_plans_for
 from actions.slots import PAGO_REPORTADO, PROMISE_QUESTIONS, stop_waiting
-from cobranza.db.vocabulary import HandoffReason
+from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.disputes import open_dispute
 from cobranza.services.hardship import declare_hardship
 from cobranza.services.payments import record_payment_claim

@@ -54,6 +54,7 @@ from cobranza.compliance.rules import (
 from cobranza.config import Settings
 from cobranza.db import audit, verifications
 from cobranza.db.models import ContactAttempt
+from cobranza.domain.vocabulary import AuditAction
 
 __all__ = [
     "CONTACT",
@@ -76,8 +77,8 @@ __all__ = [
     "record_contact",
 ]
 
-CONTACT = "contact_decision"
-DISCLOSURE = "disclosure_decision"
+CONTACT = AuditAction.CONTACT_DECISION
+DISCLOSURE = AuditAction.DISCLOSURE_DECISION
 
 # Business-initiated messages go out on WhatsApp: the consent the dialogue asks for and shows.
 PROACTIVE_CHANNEL = "whatsapp"

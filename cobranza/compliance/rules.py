@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from cobranza.domain.geography import ZoneResolution, resolve_zone
 from cobranza.domain.phones import area_code
+from cobranza.domain.vocabulary import BlockReason, ConsentStatus, Rule
 
 # Consent state of a channel as the dialogue sees it (slot ``consentimiento``).
 GRANTED, REVOKED, NONE = "otorgado", "revocado", "sin_registro"
@@ -198,14 +199,14 @@ class Decision:
         failed = self.blocked_by
         if failed:
             return failed[0]
-        return "reply" if any(c.rule == "reply" for c in self.checks) else "all_rules_met"
+        return Rule.REPLY if any(c.rule == Rule.REPLY for c in self.checks) else Rule.ALL_RULES_MET
 
     @property
     def reason(self) -> str:
         failed = [c for c in self.checks if not c.passed]
         if failed:
             return failed[0].reason
-        replies = [c for c in self.checks if c.rule == "reply"]
+        replies = [c for c in self.checks if c.rule == Rule.REPLY]
         return replies[0].reason if replies else "Se cumplen todas las reglas."
 
     @property
@@ -290,7 +291,7 @@ def window_check(local: datetime, hours: tuple[time, time]) -> Check:
         f"({opening}–{closing})."
     )
     return Check(
-        "contact_window",
+        Rule.CONTACT_WINDOW,
         ok,
         reason,
         {"local_time": local.isoformat(), "window": [opening, closing]},
@@ -302,7 +303,7 @@ def window_check(local: datetime, hours: tuple[time, time]) -> Check:
 
 def unknown_debtor_check() -> Check:
     """``debtor_known`` (contact): only numbers of a debtor in the portfolio are contacted."""
-    return Check("debtor_known", False, "El número no corresponde a ningún deudor registrado.")
+    return Check(Rule.DEBTOR_KNOWN, False, "El número no corresponde a ningún deudor registrado.")
 
 
 def reply_check(now: datetime, reply_to: datetime | None, window: timedelta) -> Check | None:
@@ -312,7 +313,7 @@ def reply_check(now: datetime, reply_to: datetime | None, window: timedelta) -> 
         return None
     minutes = int((now - reply_to).total_seconds() // 60)
     return Check(
-        "reply",
+        Rule.REPLY,
         True,
         f"Respuesta a un mensaje que el deudor envió hace {minutes} min: no es un contacto nuevo.",
         {"debtor_wrote_at": reply_to.isoformat()},
@@ -323,11 +324,13 @@ def third_party_check(blocks: Sequence[Block]) -> Check:
     """``third_party``: a number flagged as wrong number / third party is never contacted
     again (``blocks`` oldest first; the first flag is the one shown)."""
     if not blocks:
-        return Check("third_party", True, "El número no está marcado como equivocado ni tercero.")
+        return Check(
+            Rule.THIRD_PARTY, True, "El número no está marcado como equivocado ni tercero."
+        )
     first = blocks[0]
-    label = "número equivocado" if first.reason == "wrong_number" else "un tercero"
+    label = "número equivocado" if first.reason == BlockReason.WRONG_NUMBER else "un tercero"
     return Check(
-        "third_party",
+        Rule.THIRD_PARTY,
         False,
         f"El número quedó marcado como {label} el {first.created_at:%Y-%m-%d}: "
         "no se vuelve a contactar por esta deuda.",
@@ -348,7 +351,7 @@ def consent_state(records: Iterable[ConsentRecord], channel: str) -> tuple[str, 
     revocations = [
         r
         for r in ordered
-        if r.status == "revoked" and (since is None or (r.recorded_at, r.id) >= since)
+        if r.status == ConsentStatus.REVOKED and (since is None or (r.recorded_at, r.id) >= since)
     ]
     if revocations:
         newest = revocations[-1]
@@ -357,7 +360,7 @@ def consent_state(records: Iterable[ConsentRecord], channel: str) -> tuple[str, 
             "source": newest.source,
             "recorded_at": newest.recorded_at.isoformat(),
         }
-    if latest is not None and latest.status == "granted":
+    if latest is not None and latest.status == ConsentStatus.GRANTED:
         return GRANTED, {
             "channel": channel,
             "source": latest.source,
@@ -370,7 +373,7 @@ def opt_out_check(state: str, inputs: dict[str, Any]) -> Check:
     """``opt_out``: a revocation on any channel stops all business-initiated contact."""
     revoked = state == REVOKED
     return Check(
-        "opt_out",
+        Rule.OPT_OUT,
         not revoked,
         "El deudor pidió no ser contactado (revocación vigente)."
         if revoked
@@ -383,7 +386,7 @@ def consent_check(state: str, inputs: dict[str, Any], channel: str) -> Check:
     """``consent``: the channel needs a consent record in force (latest record = granted)."""
     granted = state == GRANTED
     return Check(
-        "consent",
+        Rule.CONSENT,
         granted,
         f"Hay consentimiento vigente para {channel}."
         if granted
@@ -401,7 +404,7 @@ def daily_cap_check(outbound: Iterable[datetime], local: datetime, cap: int) -> 
     start_of_day = local.replace(hour=0, minute=0, second=0, microsecond=0)
     today = contacts_since(outbound, start_of_day)
     return Check(
-        "daily_cap",
+        Rule.DAILY_CAP,
         today < cap,
         f"{today} contacto(s) hoy (hora local); el límite diario es {cap}.",
         {"count": today, "cap": cap, "since": start_of_day.isoformat()},
@@ -412,7 +415,7 @@ def weekly_cap_check(outbound: Iterable[datetime], now: datetime, cap: int) -> C
     """``weekly_cap``: at most ``cap`` in the last 7 × 24 real hours."""
     week = contacts_since(outbound, now.astimezone(timezone.utc) - WEEK)
     return Check(
-        "weekly_cap",
+        Rule.WEEKLY_CAP,
         week < cap,
         f"{week} contacto(s) en los últimos 7 días; el límite semanal es {cap}.",
         {"count": week, "cap": cap},
@@ -422,7 +425,7 @@ def weekly_cap_check(outbound: Iterable[datetime], now: datetime, cap: int) -> C
 def dispute_check(disputed_debts: Sequence[str]) -> Check:
     """``dispute``: no automated contact while a debt is disputed."""
     return Check(
-        "dispute",
+        Rule.DISPUTE,
         not disputed_debts,
         "Hay una aclaración (disputa) pendiente: solo un asesor puede dar seguimiento."
         if disputed_debts
@@ -434,7 +437,7 @@ def dispute_check(disputed_debts: Sequence[str]) -> Check:
 def handoff_check(open_tickets: Sequence[int]) -> Check:
     """``open_handoff``: no automated contact while a hand-off ticket is open or claimed."""
     return Check(
-        "open_handoff",
+        Rule.OPEN_HANDOFF,
         not open_tickets,
         "La conversación está con un asesor (ticket abierto)."
         if open_tickets
@@ -537,7 +540,7 @@ def is_verified(
 def identity_check(verified: bool) -> Check:
     """``identity``: debt details only to a debtor verified in this conversation."""
     return Check(
-        "identity",
+        Rule.IDENTITY,
         verified,
         "Identidad verificada en esta conversación."
         if verified
@@ -548,7 +551,7 @@ def identity_check(verified: bool) -> Check:
 def identity_lock_check(lock: IdentityLock) -> Check:
     """``identity_lock``: nothing is disclosed while verification is locked."""
     return Check(
-        "identity_lock",
+        Rule.IDENTITY_LOCK,
         not lock.locked,
         f"Verificación bloqueada hasta {lock.locked_until:%Y-%m-%d %H:%M} UTC."
         if lock.locked_until
@@ -566,7 +569,7 @@ def disclosure_decision(
     verified = is_verified(facts.verification, facts.phone, facts.conversation_id, now)
     checks = [
         Check(
-            "debtor_known",
+            Rule.DEBTOR_KNOWN,
             facts.debtor is not None,
             "Deudor registrado." if facts.debtor else "El número no corresponde a ningún deudor.",
         ),

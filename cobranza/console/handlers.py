@@ -27,8 +27,8 @@ from cobranza.console.rasa import (
     transcript,
 )
 from cobranza.db.models import Agent
-from cobranza.db.vocabulary import TicketOutcome, TicketStatus
 from cobranza.domain.phones import mask_phone
+from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
 from cobranza.services import agents, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified

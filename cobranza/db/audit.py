@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cobranza.db.models import AuditLog
-from cobranza.db.vocabulary import AuditAction
+from cobranza.domain.vocabulary import AuditAction
 
 
 def record(

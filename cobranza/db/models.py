@@ -32,7 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-from cobranza.db.vocabulary import (
+from cobranza.domain.money import CENT
+from cobranza.domain.vocabulary import (
     AgreementStatus,
     BlockReason,
     ConsentStatus,
@@ -46,7 +47,6 @@ from cobranza.db.vocabulary import (
     ReminderStatus,
     TicketStatus,
 )
-from cobranza.domain.money import CENT
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,7 +60,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 Base: Any = declarative_base(metadata=metadata)
 
 
-# The stored codes live in cobranza/db/vocabulary.py; the CHECK constraints list their values.
+# The stored codes live in cobranza/domain/vocabulary.py; the CHECK constraints list their values.
 PROMISE_STATUSES = PromiseStatus.values()
 AGREEMENT_STATUSES = AgreementStatus.values()
 INSTALLMENT_STATUSES = InstallmentStatus.values()

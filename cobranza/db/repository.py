@@ -17,7 +17,7 @@ from cobranza.db.models import (
     Payment,
     Promise,
 )
-from cobranza.db.vocabulary import DebtStatus, TicketStatus
+from cobranza.domain.vocabulary import DebtStatus, TicketStatus
 from cobranza.errors import NotFound
 
 

@@ -30,10 +30,10 @@ from cobranza.db.models import (
     PaymentAgreement,
     Promise,
 )
-from cobranza.db.vocabulary import AuditAction
 from cobranza.domain import phones
 from cobranza.domain.folios import AGREEMENT_PREFIX, PROMISE_PREFIX, new_folio
 from cobranza.domain.geography import canonical_state, resolve_zone
+from cobranza.domain.vocabulary import AuditAction
 
 SYNTHETIC_COUNT = 1000
 RANDOM_SEED = 5215512345678

@@ -29,7 +29,7 @@ from cobranza.clock import Clock
 from cobranza.config import ConsoleSecurity
 from cobranza.db import audit, session_scope
 from cobranza.db.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
-from cobranza.db.vocabulary import AuditAction, LockoutScope, LoginOutcome
+from cobranza.domain.vocabulary import AuditAction, LockoutScope, LoginOutcome
 from cobranza.errors import Rejected
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

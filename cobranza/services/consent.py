@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db.models import Consent, ContactBlock
-from cobranza.db.vocabulary import AuditAction, ConsentStatus
+from cobranza.domain.vocabulary import AuditAction, ConsentStatus
 
 # Channels a revocation covers: opting out anywhere stops contact everywhere.
 CONTACT_CHANNELS = ("whatsapp", "sms", "voice", "email", "webchat")

@@ -20,8 +20,8 @@ from cobranza.compliance import decisions
 from cobranza.config import Settings
 from cobranza.db import audit
 from cobranza.db.models import HandoffTicket
-from cobranza.db.vocabulary import AuditAction
 from cobranza.domain.money import format_mxn, to_pesos
+from cobranza.domain.vocabulary import AuditAction, Rule
 from cobranza.errors import NotFound, Rejected
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services import tickets, views
@@ -144,14 +144,14 @@ class Desk:
                 reply_to=last,
                 actor=actor,
             )
-            if decision.allowed and decision.rule != "reply":
+            if decision.allowed and decision.rule != Rule.REPLY:
                 decisions.record_contact(session, phone, ticket["channel"], actor, now)
             result = {"allowed": decision.allowed, "rule": decision.rule, "reason": decision.reason}
         else:
             recent = last is not None and now - last <= self.settings.reply_window
             result = {
                 "allowed": recent,
-                "rule": "reply" if recent else "debtor_known",
+                "rule": Rule.REPLY if recent else Rule.DEBTOR_KNOWN,
                 "reason": "Respuesta a un mensaje reciente."
                 if recent
                 else "Sin número registrado: solo se puede responder a un mensaje reciente.",

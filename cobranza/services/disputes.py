@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from cobranza.clock import Clock
 from cobranza.db import audit
-from cobranza.db.vocabulary import AuditAction, DebtStatus
+from cobranza.domain.vocabulary import AuditAction, DebtStatus
 from cobranza.services.promises import primary_debt
 
 

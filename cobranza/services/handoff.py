@@ -13,7 +13,7 @@ from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debtor, HandoffTicket
-from cobranza.db.vocabulary import AuditAction, HandoffReason, TicketStatus
+from cobranza.domain.vocabulary import AuditAction, HandoffReason, TicketStatus
 
 REASONS = HandoffReason.values()
 REASON_WEIGHT: dict[str, int] = {

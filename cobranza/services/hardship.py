@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit
 from cobranza.db import repository as repo
-from cobranza.db.vocabulary import AuditAction
+from cobranza.domain.vocabulary import AuditAction
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services import views
 

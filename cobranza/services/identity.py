@@ -20,7 +20,7 @@ from cobranza.compliance.rules import LOCK_HOURS, MAX_ATTEMPTS
 from cobranza.db import audit, verifications
 from cobranza.db import repository as repo
 from cobranza.db.models import IdentityAttempt
-from cobranza.db.vocabulary import AuditAction
+from cobranza.domain.vocabulary import AuditAction
 
 __all__ = [
     "FAILED",

@@ -10,9 +10,9 @@ from cobranza.clock import Clock, local_today
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import AgreementInstallment, PaymentAgreement
-from cobranza.db.vocabulary import AgreementStatus, AuditAction
 from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
+from cobranza.domain.vocabulary import AgreementStatus, AuditAction
 from cobranza.errors import NotFound
 from cobranza.personas.offers import Offer, compute_offers
 from cobranza.personas.profiles import PersonaProfile

@@ -14,8 +14,8 @@ from cobranza.clock import Clock, local_today
 from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debt, Promise
-from cobranza.db.vocabulary import AuditAction, DebtStatus, PromiseStatus
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
+from cobranza.domain.vocabulary import AuditAction, DebtStatus, PromiseStatus
 from cobranza.errors import Rejected
 from cobranza.personas.profiles import PersonaProfile
 

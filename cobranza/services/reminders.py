@@ -21,18 +21,19 @@ from cobranza.db.models import (
     Promise,
     Reminder,
 )
-from cobranza.db.vocabulary import (
+from cobranza.domain.vocabulary import (
     AgreementStatus,
     AuditAction,
     InstallmentStatus,
     PromiseStatus,
     ReminderStatus,
+    Rule,
 )
 
 REMIND_AT = time(10, 0)  # local time, the day before the payment
 LAST_CHANCE_AT = time(8, 0)  # local time, on the day, when the day before has passed
 # Rules that will not change by waiting: the reminder is cancelled instead of retried.
-FINAL_RULES = frozenset({"opt_out", "consent", "third_party", "debtor_known"})
+FINAL_RULES = frozenset({Rule.OPT_OUT, Rule.CONSENT, Rule.THIRD_PARTY, Rule.DEBTOR_KNOWN})
 
 
 @dataclass(frozen=True)

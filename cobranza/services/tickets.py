@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit, verifications
 from cobranza.db.models import HandoffTicket
-from cobranza.db.vocabulary import AuditAction, TicketOutcome, TicketStatus
+from cobranza.domain.vocabulary import AuditAction, TicketOutcome, TicketStatus
 from cobranza.errors import Conflict
 
 OUTCOMES = TicketOutcome.values()

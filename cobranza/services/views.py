@@ -18,6 +18,7 @@ from cobranza.db.models import Debt, Debtor
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, normalize_phone
+from cobranza.domain.vocabulary import DebtStatus
 from cobranza.personas.engine import Assignment, DebtorFacts, assign_persona
 from cobranza.personas.offers import compute_offers
 from cobranza.personas.profiles import PersonaProfile
@@ -152,7 +153,7 @@ def debtor_offers(
                 ],
             }
             for debt in repo.active_debts(debtor)
-            if debt.status == "active"
+            if debt.status == DebtStatus.ACTIVE
         ],
     }
 

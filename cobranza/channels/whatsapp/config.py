@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cobranza import responses
 from cobranza.config import ConfigError, WhatsAppSettings, load_whatsapp_settings
-from cobranza.db.vocabulary import InboundStatus
+from cobranza.domain.vocabulary import InboundStatus
 
 __all__ = [
     "ACTIONS_PATIENCE",

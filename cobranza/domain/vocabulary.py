@@ -155,6 +155,26 @@ class BlockReason(Code):
     THIRD_PARTY = "third_party"
 
 
+class Rule(Code):
+    """The compliance rules a decision names (``checks[].rule`` and ``rule`` in the audit
+    details of ``contact_decision`` and ``disclosure_decision``; cobranza/compliance/rules.py).
+    ``all_rules_met`` is the rule of a decision nothing blocked."""
+
+    CONTACT_WINDOW = "contact_window"
+    REPLY = "reply"
+    THIRD_PARTY = "third_party"
+    OPT_OUT = "opt_out"
+    CONSENT = "consent"
+    DAILY_CAP = "daily_cap"
+    WEEKLY_CAP = "weekly_cap"
+    DISPUTE = "dispute"
+    OPEN_HANDOFF = "open_handoff"
+    IDENTITY = "identity"
+    IDENTITY_LOCK = "identity_lock"
+    DEBTOR_KNOWN = "debtor_known"
+    ALL_RULES_MET = "all_rules_met"
+
+
 class HandoffReason(Code):
     """``handoff_tickets.reason``: why a person takes over. The deliberate exception to the
     English rule: these codes are Spanish, stored in every ticket since the first schema and
