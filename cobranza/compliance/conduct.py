@@ -10,7 +10,7 @@ persona profiles — against :data:`PATTERNS`.
 Patterns are regular expressions over *folded* text (see :func:`fold`): NFKD, combining marks
 dropped, lower case, whitespace collapsed to single spaces — so write them without accents or
 capitals (``prision``, ``juridico``, ``ultima advertencia``). Every rule needs at least one bad
-example sentence in ``tests/unit/test_conduct.py``.
+example sentence in ``tests/unit/compliance/test_conduct.py``.
 
 Locations name the file and the place inside it so that a conversation designer knows what to
 fix: ``domain.yml → utter_x (variante 2, botón 1)`` or ``persona_profiles/en_apuros.yml →

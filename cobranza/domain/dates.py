@@ -6,7 +6,7 @@ caller computes from an injectable clock: this module never reads the wall clock
 decide first; ``dateparser`` is asked only about short texts that no rule recognised and that
 hold no digits or number words (it reads "1500" as the year 1500).
 
-Choices for ambiguous expressions (tested in ``tests/unit/test_dates.py``):
+Choices for ambiguous expressions (tested in ``tests/unit/domain/test_dates.py``):
 
 - **Relative expressions prefer the future.** "15 de diciembre" is the next 15 December on or
   after today; "el 15" / "el día 15" is the next 15th on or after today (if today is the 20th,

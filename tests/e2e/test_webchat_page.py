@@ -13,7 +13,7 @@ import pytest
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.domain.text import MAX_MESSAGE_CHARS
-from tests.integration.test_webchat_channel import (
+from tests.integration.channels.test_webchat_channel import (
     BUTTONS,
     LIST_ROWS,
     StubServer,

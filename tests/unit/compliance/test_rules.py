@@ -5,7 +5,7 @@ run them over random facts: never outside the contact window, never over the cap
 revocation or on a flagged number, never while a case is paused, never disclosing without this
 conversation's current verification of this number, never while verification is locked.
 
-The database side (that the facts are gathered right) is tests/integration/test_compliance.py.
+The database side (that the facts are gathered right) is tests/integration/compliance/test_compliance.py.
 """
 
 from __future__ import annotations

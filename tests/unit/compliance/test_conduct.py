@@ -15,8 +15,9 @@ from cobranza.compliance.conduct import (
     fold,
     scan_texts,
 )
+from cobranza.config import PROJECT_ROOT
 
-ROOT = Path(__file__).parents[2]
+ROOT = PROJECT_ROOT
 
 # At least one bad sentence per rule code; a rule without examples fails
 # test_every_rule_has_examples. Accents and capitals vary on purpose.

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cobranza.config import PROJECT_ROOT
 from cobranza.db import audit, models
 from cobranza.domain import vocabulary as v
 
@@ -80,9 +81,8 @@ def test_the_audit_log_refuses_an_unlisted_action() -> None:
 
 
 def test_docs_list_every_enum_and_value_and_the_exceptions() -> None:
-    from pathlib import Path
 
-    text = (Path(__file__).parents[2] / "docs" / "vocabulary.md").read_text(encoding="utf-8")
+    text = (PROJECT_ROOT / "docs" / "vocabulary.md").read_text(encoding="utf-8")
     for enum in ENUMS:
         assert f"`{enum.__name__}`" in text, enum
         for value in enum.values():

@@ -3,13 +3,12 @@ and the questions the assistant can wait on are exactly the values of ``esperand
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from actions import slots
+from cobranza.config import PROJECT_ROOT
 
-DOMAIN = yaml.safe_load((Path(__file__).parents[2] / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 
 
 def test_every_slot_name_is_declared_in_the_domain_and_nothing_else() -> None:

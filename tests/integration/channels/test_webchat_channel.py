@@ -95,7 +95,7 @@ class _SanicTestMode:
     """Several Sanic apps in one process, as sanic-testing allows: each app start rewrites some
     Sanic methods in place ("touch-up"); test mode keeps the originals under ``_<name>``. When
     the last running stub server stops they are put back, so later code in this process starts
-    from pristine Sanic (as tests/unit/test_twilio_channel.py does)."""
+    from pristine Sanic (as tests/unit/channels/test_twilio_channel.py does)."""
 
     running = 0
     previous = False
