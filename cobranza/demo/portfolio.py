@@ -1,5 +1,8 @@
 """The demo portfolio: six documented debtors (README) plus 1,000 synthetic ones.
 
+The data (creditors, places, names, the six debtors, the scenario mix and its ranges) lives in
+``portfolio.yml``, checked by :mod:`cobranza.demo.data`; this module is only the generator.
+
 Deterministic: the same ``today`` gives the same portfolio, row for row. History (payments,
 promises, hardship, discount requests) is dated relative to ``today`` so the persona rules see
 it as recent. Loading is idempotent: debtors already in the database are left alone.
@@ -12,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,188 +32,11 @@ from cobranza.db.models import (
     PaymentAgreement,
     Promise,
 )
+from cobranza.demo.data import PortfolioData, demo_data
 from cobranza.domain import phones
 from cobranza.domain.folios import AGREEMENT_PREFIX, PROMISE_PREFIX, new_folio
 from cobranza.domain.geography import canonical_state, resolve_zone
 from cobranza.domain.vocabulary import AuditAction
-
-SYNTHETIC_COUNT = 1000
-RANDOM_SEED = 5215512345678
-
-CREDITORS: tuple[dict[str, Any], ...] = (
-    {
-        "code": "credifacil",
-        "name": "CrediFácil Demo",
-        "legal_name": "CrediFácil Demo, S.A. de C.V., SOFOM, E.N.R.",
-        "clabe": "012180001234567897",
-        "bank": "BBVA México",
-        "convenience_store_reference_prefix": "CF",
-        "card_payment_url": "https://pagos.credifacil.example/tarjeta",
-        "customer_service_phone": "800 111 2233",
-    },
-    {
-        "code": "tiendahogar",
-        "name": "Tienda Hogar Demo",
-        "legal_name": "Tienda Hogar Demo, S.A. de C.V.",
-        "clabe": "002180009876543215",
-        "bank": "Citibanamex",
-        "convenience_store_reference_prefix": "TH",
-        "card_payment_url": "https://pagos.tiendahogar.example/tarjeta",
-        "customer_service_phone": "800 222 3344",
-    },
-    {
-        "code": "motopresta",
-        "name": "MotoPresta Demo",
-        "legal_name": "MotoPresta Demo, S.A.P.I. de C.V., SOFOM, E.N.R.",
-        "clabe": "014180005555666671",
-        "bank": "Santander",
-        "convenience_store_reference_prefix": "MP",
-        "card_payment_url": None,
-        "customer_service_phone": "800 333 4455",
-    },
-)
-
-PRODUCTS = {
-    "credifacil": ("Préstamo personal", "Crédito de nómina", "Tarjeta de crédito"),
-    "tiendahogar": ("Crédito departamental", "Crédito para muebles"),
-    "motopresta": ("Crédito para motocicleta",),
-}
-
-# (state, municipality, lada): every Mexican time zone appears at least once.
-PLACES = (
-    ("Ciudad de México", "Coyoacán", "55"),
-    ("Ciudad de México", "Iztapalapa", "55"),
-    ("Estado de México", "Ecatepec de Morelos", "55"),
-    ("Jalisco", "Guadalajara", "33"),
-    ("Jalisco", "Puerto Vallarta", "322"),
-    ("Puebla", "Puebla", "222"),
-    ("Guanajuato", "León", "477"),
-    ("Veracruz", "Veracruz", "229"),
-    ("Oaxaca", "Oaxaca de Juárez", "951"),
-    ("Michoacán", "Morelia", "443"),
-    ("Querétaro", "Querétaro", "442"),
-    ("Chiapas", "Tuxtla Gutiérrez", "961"),
-    ("Tabasco", "Centro", "993"),
-    ("Guerrero", "Acapulco de Juárez", "744"),
-    ("Quintana Roo", "Benito Juárez", "998"),
-    ("Quintana Roo", "Othón P. Blanco", "983"),
-    ("Yucatán", "Mérida", "999"),
-    ("Campeche", "Campeche", "981"),
-    ("Nuevo León", "Monterrey", "81"),
-    ("Coahuila", "Saltillo", "844"),
-    ("Coahuila", "Torreón", "871"),
-    ("Durango", "Durango", "618"),
-    ("Tamaulipas", "Tampico", "833"),
-    ("Tamaulipas", "Matamoros", "868"),
-    ("Tamaulipas", "Reynosa", "899"),
-    ("Tamaulipas", "Nuevo Laredo", "867"),
-    ("Coahuila", "Piedras Negras", "878"),
-    ("Chihuahua", "Chihuahua", "614"),
-    ("Chihuahua", "Cuauhtémoc", "625"),
-    ("Chihuahua", "Juárez", "656"),
-    ("Chihuahua", "Ojinaga", "626"),
-    ("Sonora", "Hermosillo", "662"),
-    ("Sonora", "Cajeme", "644"),
-    ("Sinaloa", "Mazatlán", "669"),
-    ("Sinaloa", "Culiacán", "667"),
-    ("Baja California Sur", "La Paz", "612"),
-    ("Nayarit", "Tepic", "311"),
-    ("Nayarit", "Bahía de Banderas", "329"),
-    ("Baja California", "Tijuana", "664"),
-    ("Baja California", "Mexicali", "686"),
-    ("Baja California", "Ensenada", "646"),
-)
-
-WOMEN_NAMES = (
-    "María",
-    "Guadalupe",
-    "Juana",
-    "Margarita",
-    "Verónica",
-    "Leticia",
-    "Rosa",
-    "Alejandra",
-    "Gabriela",
-    "Daniela",
-    "Fernanda",
-    "Adriana",
-    "Claudia",
-    "Mónica",
-    "Sofía",
-    "Valeria",
-    "Ximena",
-    "Itzel",
-    "Karla",
-    "Brenda",
-)
-MEN_NAMES = (
-    "José",
-    "Juan",
-    "Miguel",
-    "Luis",
-    "Jorge",
-    "Francisco",
-    "Alejandro",
-    "Eduardo",
-    "Ricardo",
-    "Fernando",
-    "Roberto",
-    "Héctor",
-    "Arturo",
-    "Sergio",
-    "Javier",
-    "Diego",
-    "Emiliano",
-    "Santiago",
-    "Óscar",
-    "Raúl",
-)
-WOMEN_SECOND = ("", "", "", "Elena", "del Carmen", "Isabel", "Fernanda", "José")
-MEN_SECOND = ("", "", "", "José", "Luis", "Antonio", "Ángel", "Alberto")
-SURNAMES = (
-    "Hernández",
-    "García",
-    "Martínez",
-    "López",
-    "González",
-    "Pérez",
-    "Rodríguez",
-    "Sánchez",
-    "Ramírez",
-    "Cruz",
-    "Flores",
-    "Gómez",
-    "Morales",
-    "Vázquez",
-    "Reyes",
-    "Jiménez",
-    "Torres",
-    "Díaz",
-    "Gutiérrez",
-    "Ruiz",
-    "Mendoza",
-    "Aguilar",
-    "Ortiz",
-    "Moreno",
-    "Castillo",
-    "Romero",
-    "Álvarez",
-    "Méndez",
-    "Chávez",
-    "Rivera",
-    "Juárez",
-    "Domínguez",
-    "Herrera",
-    "Medina",
-    "Castro",
-)
-HARDSHIP_REASONS = (
-    "perdió su empleo",
-    "enfermedad en la familia",
-    "le redujeron el sueldo",
-    "gastos médicos",
-    "cerró su negocio",
-)
 
 
 @dataclass
@@ -241,95 +66,9 @@ class DebtorPlan:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def documented_debtors() -> list[DebtorPlan]:
-    """The six debtors the README lists, exactly."""
-    return [
-        DebtorPlan(
-            "+525512345678",
-            "María Fernanda López Hernández",
-            date(1985, 3, 12),
-            "Ciudad de México",
-            "Coyoacán",
-            "credifacil",
-            "Préstamo personal",
-            Decimal("15000.00"),
-            Decimal("8450.00"),
-            12,
-            on_time_payments=18,
-        ),
-        DebtorPlan(
-            "+526641234567",
-            "Juan Carlos Pérez Ramírez",
-            date(1979, 11, 2),
-            "Baja California",
-            "Tijuana",
-            "tiendahogar",
-            "Crédito departamental",
-            Decimal("30000.00"),
-            Decimal("23900.50"),
-            47,
-            on_time_payments=6,
-            hardship_reason="perdió su empleo",
-        ),
-        DebtorPlan(
-            "+529981234567",
-            "Ana Sofía Torres Gómez",
-            date(1992, 7, 25),
-            "Quintana Roo",
-            "Benito Juárez (Cancún)",
-            "credifacil",
-            "Tarjeta de crédito",
-            Decimal("18000.00"),
-            Decimal("12000.00"),
-            75,
-            on_time_payments=3,
-            late_payments=3,
-            discount_requests=2,
-        ),
-        DebtorPlan(
-            "+528112345678",
-            "Carlos Alberto Méndez Ruiz",
-            date(1988, 1, 30),
-            "Nuevo León",
-            "Monterrey",
-            "motopresta",
-            "Crédito para motocicleta",
-            Decimal("25000.00"),
-            Decimal("15000.00"),
-            40,
-            on_time_payments=4,
-            late_payments=2,
-            broken_promises=3,
-        ),
-        DebtorPlan(
-            "+526561234567",
-            "Luis Ortega Díaz",
-            date(1990, 5, 5),
-            "Chihuahua",
-            "Juárez",
-            "credifacil",
-            "Crédito de nómina",
-            Decimal("9000.00"),
-            Decimal("5600.00"),
-            20,
-            on_time_payments=8,
-            consent="revoked",
-        ),
-        DebtorPlan(
-            "+523312345678",
-            "Patricia Ruiz Salazar",
-            date(1970, 9, 14),
-            "Jalisco",
-            "Guadalajara",
-            "tiendahogar",
-            "Crédito para muebles",
-            Decimal("40000.00"),
-            Decimal("31250.75"),
-            95,
-            late_payments=2,
-            consent="none",
-        ),
-    ]
+def documented_debtors(data: PortfolioData) -> list[DebtorPlan]:
+    """The six debtors the README lists, exactly as ``portfolio.yml`` writes them."""
+    return [DebtorPlan(**spec) for spec in data.documented]
 
 
 def _synthetic_phone(rng: random.Random, lada: str, taken: set[str]) -> str:
@@ -350,73 +89,55 @@ def _money(rng: random.Random, low: int, high: int) -> Decimal:
     return Decimal(pesos) + Decimal(cents) / 100
 
 
-def synthetic_debtors(rng: random.Random, taken: set[str]) -> Iterator[DebtorPlan]:
-    scenarios = (
-        ("olvidadizo",) * 30
-        + ("en_apuros",) * 15
-        + ("negociador",) * 15
-        + ("reincidente",) * 15
-        + ("general",) * 25
-    )
-    for index in range(SYNTHETIC_COUNT):
-        state, municipality, lada = PLACES[index % len(PLACES)]
-        creditor = CREDITORS[rng.randrange(len(CREDITORS))]["code"]
+def synthetic_debtors(
+    data: PortfolioData, rng: random.Random, taken: set[str]
+) -> Iterator[DebtorPlan]:
+    scenarios = tuple(s for s in data.scenarios for _ in range(s.weight))
+    consents = tuple(data.consent_weights)
+    weights = tuple(data.consent_weights.values())
+    for index in range(data.synthetic_count):
+        place = data.places[index % len(data.places)]
+        creditor = data.creditors[rng.randrange(len(data.creditors))]["code"]
         scenario = scenarios[rng.randrange(len(scenarios))]
-        original = _money(rng, 3000, 90000).quantize(Decimal("1"))
-        balance = min(original, _money(rng, 800, int(original)))
+        original = _money(rng, *data.original_pesos).quantize(Decimal("1"))
+        balance = min(original, _money(rng, data.min_balance_pesos, int(original)))
         first, second = (
-            (WOMEN_NAMES, WOMEN_SECOND) if rng.random() < 0.5 else (MEN_NAMES, MEN_SECOND)
+            (data.women_names, data.women_second)
+            if rng.random() < 0.5
+            else (data.men_names, data.men_second)
         )
         name = " ".join(
             part
             for part in (
                 rng.choice(first),
                 rng.choice(second),
-                rng.choice(SURNAMES),
-                rng.choice(SURNAMES),
+                rng.choice(data.surnames),
+                rng.choice(data.surnames),
             )
             if part
         )
         plan = DebtorPlan(
-            phone=_synthetic_phone(rng, lada, taken),
+            phone=_synthetic_phone(rng, place.lada, taken),
             full_name=name,
-            date_of_birth=date(rng.randint(1955, 2003), rng.randint(1, 12), rng.randint(1, 28)),
-            state=state,
-            municipality=municipality,
+            date_of_birth=date(
+                rng.randint(*data.birth_years), rng.randint(1, 12), rng.randint(1, 28)
+            ),
+            state=place.state,
+            municipality=place.municipality,
             creditor_code=creditor,
-            product=rng.choice(PRODUCTS[creditor]),
+            product=rng.choice(data.products[creditor]),
             original=original,
             balance=balance,
-            days_past_due=rng.randint(1, 180),
-            consent=rng.choices(("granted", "revoked", "none"), weights=(88, 5, 7))[0],
-            second_debt=rng.random() < 0.08,
+            days_past_due=rng.randint(*data.days_past_due),
+            consent=rng.choices(consents, weights=weights)[0],
+            second_debt=rng.random() < data.second_debt_probability,
         )
-        if scenario == "olvidadizo":
-            plan.days_past_due = rng.randint(1, 30)
-            plan.on_time_payments = rng.randint(4, 18)
-            plan.late_payments = rng.randint(0, 1)
-            plan.kept_promises = rng.randint(0, 2)
-        elif scenario == "en_apuros":
-            plan.hardship_reason = rng.choice(HARDSHIP_REASONS)
-            plan.on_time_payments = rng.randint(2, 10)
-            plan.late_payments = rng.randint(0, 3)
-            plan.broken_promises = rng.randint(0, 1)
-        elif scenario == "negociador":
-            plan.discount_requests = rng.randint(2, 5)
-            plan.on_time_payments = rng.randint(0, 6)
-            plan.late_payments = rng.randint(1, 5)
-            plan.days_past_due = rng.randint(31, 180)
-        elif scenario == "reincidente":
-            plan.broken_promises = rng.randint(2, 5)
-            plan.late_payments = rng.randint(2, 6)
-            plan.on_time_payments = rng.randint(0, 4)
-        else:
-            plan.on_time_payments = rng.randint(0, 5)
-            plan.late_payments = rng.randint(0, 6)
-            plan.kept_promises = rng.randint(0, 1)
-            plan.discount_requests = rng.randint(0, 1)
-        plan.pending_promise = rng.random() < 0.15
-        plan.agreement = rng.random() < 0.05
+        if scenario.hardship:
+            plan.hardship_reason = rng.choice(data.hardship_reasons)
+        for fact, low, high in scenario.draws:
+            setattr(plan, fact, rng.randint(low, high))
+        plan.pending_promise = rng.random() < data.pending_promise_probability
+        plan.agreement = rng.random() < data.agreement_probability
         yield plan
 
 
@@ -430,7 +151,12 @@ def _months_back(day: date, months: int) -> date:
 
 
 def _rows_for(
-    plan: DebtorPlan, today: date, creditors: dict[str, Creditor], rng: random.Random, serial: int
+    data: PortfolioData,
+    plan: DebtorPlan,
+    today: date,
+    creditors: dict[str, Creditor],
+    rng: random.Random,
+    serial: int,
 ) -> list[object]:
     zone = resolve_zone(plan.state, plan.municipality, phones.area_code(plan.phone)).zone
     due_missed = today - timedelta(days=plan.days_past_due)
@@ -518,7 +244,7 @@ def _rows_for(
                 debtor=debtor,
                 channel="whatsapp",
                 status="granted",
-                source="contrato de crédito (cláusula de medios de contacto)",
+                source=data.consent_sources["granted"],
                 recorded_at=_utc(debt.opened_on, 10, zone),
             )
         )
@@ -528,7 +254,7 @@ def _rows_for(
                 debtor=debtor,
                 channel="whatsapp",
                 status="revoked",
-                source="mensaje BAJA por WhatsApp",
+                source=data.consent_sources["revoked"],
                 recorded_at=_utc(today - timedelta(days=rng.randint(2, 20)), 18, zone),
             )
         )
@@ -544,17 +270,18 @@ def _rows_for(
             )
         )
     if plan.second_debt:
-        other = CREDITORS[(list(creditors).index(plan.creditor_code) + 1) % len(CREDITORS)]["code"]
+        next_one = (list(creditors).index(plan.creditor_code) + 1) % len(data.creditors)
+        other = data.creditors[next_one]["code"]
         rows.append(
             Debt(
                 debtor=debtor,
                 creditor=creditors[other],
-                product=PRODUCTS[other][0],
+                product=data.products[other][0],
                 contract_number=f"{creditors[other].convenience_store_reference_prefix}-{serial:07d}-B",
                 opened_on=_months_back(today, 12),
-                original_amount=Decimal("6000.00"),
-                current_balance=Decimal("2150.00"),
-                days_past_due=min(plan.days_past_due, 15),
+                original_amount=data.second_debt_original,
+                current_balance=data.second_debt_balance,
+                days_past_due=min(plan.days_past_due, data.second_debt_max_days_past_due),
                 balance_as_of=today,
                 status="active",
             )
@@ -623,17 +350,19 @@ def _agreement(
     return [agreement, first, second]
 
 
-def portfolio(today: date) -> list[DebtorPlan]:
-    rng = random.Random(RANDOM_SEED)
-    documented = documented_debtors()
+def portfolio(today: date, data: PortfolioData | None = None) -> list[DebtorPlan]:
+    data = data or demo_data()
+    rng = random.Random(data.seed)
+    documented = documented_debtors(data)
     taken = {p.phone for p in documented}
-    return documented + list(synthetic_debtors(rng, taken))
+    return documented + list(synthetic_debtors(data, rng, taken))
 
 
 def load_demo(session: Session, today: date) -> dict[str, int]:
     """Insert the demo portfolio's missing debtors; returns what was added."""
+    data = demo_data()
     creditors = {c.code: c for c in session.execute(select(Creditor)).scalars()}
-    for spec in CREDITORS:
+    for spec in data.creditors:
         if spec["code"] not in creditors:
             creditor = Creditor(**spec)
             session.add(creditor)
@@ -647,11 +376,11 @@ def load_demo(session: Session, today: date) -> dict[str, int]:
         "folio": set(session.execute(select(Promise.folio)).scalars())
         | set(session.execute(select(PaymentAgreement.folio)).scalars()),
     }
-    plans = portfolio(today)
-    rng = random.Random(RANDOM_SEED + 1)
+    plans = portfolio(today, data)
+    rng = random.Random(data.seed + 1)
     added = skipped = 0
     for serial, plan in enumerate(plans, start=1):
-        rows = _rows_for(plan, today, creditors, rng, serial)  # always, to keep rng in step
+        rows = _rows_for(data, plan, today, creditors, rng, serial)  # always, to keep rng in step
         if plan.phone in taken["phone"]:
             continue
         contracts = {r.contract_number for r in rows if isinstance(r, Debt)}
