@@ -20,3 +20,12 @@ class Rejected(CobranzaError):
 
 class Conflict(CobranzaError):
     """The state changed under the request: another agent has the ticket, it is closed."""
+
+
+class InvalidFiles(CobranzaError):
+    """Files a person edits (persona profiles, the demo portfolio) do not validate; ``problems``
+    lists every one as ``file: key: message``, so a designer fixes them all in one pass."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))

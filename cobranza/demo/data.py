@@ -22,18 +22,14 @@ import jsonschema
 import yaml
 
 from cobranza.domain import phones
-from cobranza.errors import CobranzaError
+from cobranza.errors import InvalidFiles
 
 DATA_PATH = Path(__file__).with_name("portfolio.yml")
 SCHEMA_PATH = Path(__file__).with_name("portfolio.schema.json")
 
 
-class PortfolioDataError(CobranzaError):
+class PortfolioDataError(InvalidFiles):
     """The demo data is invalid; ``problems`` lists ``file: key: message``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)

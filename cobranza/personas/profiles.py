@@ -18,17 +18,13 @@ import jsonschema
 import yaml
 
 from cobranza.domain.delinquency import BUCKETS
-from cobranza.errors import CobranzaError
+from cobranza.errors import InvalidFiles
 
 SCHEMA_PATH = Path(__file__).with_name("persona_profile.schema.json")
 
 
-class ProfileError(CobranzaError):
+class ProfileError(InvalidFiles):
     """One or more persona profiles are invalid; ``problems`` lists ``file: field: message``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 @dataclass(frozen=True)
