@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from cobranza.responses import responses
+
 __all__ = [
     "PATTERNS",
     "ConductRule",
@@ -469,10 +471,8 @@ def _load_yaml(path: Path) -> Any:
 
 
 def _domain_texts(domain_path: Path) -> list[tuple[str, str]]:
-    domain = _load_yaml(domain_path) or {}
-    responses = domain.get("responses") or {}
     texts: list[tuple[str, str]] = []
-    for name, variants in responses.items():
+    for name, variants in responses(domain_path).items():
         for number, variant in enumerate(variants or [], start=1):
             where = f"{domain_path.name} → {name} (variante {number}"
             if isinstance(variant, str):
