@@ -2,18 +2,35 @@
 
 The servers run on the wall clock, so the demo portfolio they read is generated as of today in
 Mexico City (as `make run` does), not as of the fixed day the other tests use: days past due,
-persona windows and promise dates then mean the same to the servers as to the portfolio."""
+persona windows and promise dates then mean the same to the servers as to the portfolio.
+
+The browser tests share one headless Chromium per module: Debian's package (installed by
+scripts/ensure_chromium.sh), driven by Playwright, so no browser is downloaded."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +71,28 @@ def database_url(seeded_today_url: str, tmp_path_factory: pytest.TempPathFactory
     copy = tmp_path_factory.mktemp("e2e-db") / "e2e.db"
     shutil.copyfile(make_url(seeded_today_url).database or "", copy)
     return f"sqlite:///{copy}"
+
+
+def _missing(reason: str) -> None:
+    """Same policy as the PostgreSQL tests: skip locally, fail on CI."""
+    if os.environ.get("CI"):
+        pytest.fail(reason + " — CI must run the browser tests")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.is_file():
+        _missing(f"{CHROMIUM} is not installed: run scripts/ensure_chromium.sh (Debian's chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing(
+            "Playwright for Python is not installed in the virtualenv (pip install playwright)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()

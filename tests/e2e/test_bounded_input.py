@@ -22,7 +22,7 @@ from cobranza.config import PROJECT_ROOT
 from cobranza.domain.text import MAX_MESSAGE_CHARS
 from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
 from cobranza.testing.servers import Servers, running_servers
-from tests.integration.channels.test_webchat_channel import Chat, flood
+from tests.support.webchat import Chat, flood
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,6 @@ from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import AuditLog, HandoffTicket, PaymentAgreement, Promise
 from cobranza.services import agents
 from cobranza.testing.servers import Servers, running_servers
-from tests.e2e.test_webchat_page import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +43,7 @@ def servers(model: Path, database_url: str) -> Iterator[Servers]:
 
 
 def test_agent_takes_over_from_the_web_chat_and_hands_back(
-    browser: Any,  # noqa: F811 - the imported fixture
+    browser: Any,
     servers: Servers,
     database_url: str,
 ) -> None:
@@ -124,7 +123,7 @@ def test_agent_takes_over_from_the_web_chat_and_hands_back(
 
 
 def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
-    browser: Any,  # noqa: F811 - the imported fixture
+    browser: Any,
     servers: Servers,
     database_url: str,
 ) -> None:

@@ -36,7 +36,7 @@ from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
 from cobranza.testing.servers import Servers, running_servers
-from tests.e2e.test_whatsapp import body
+from tests.support.whatsapp import body
 
 pytestmark = pytest.mark.slow
 

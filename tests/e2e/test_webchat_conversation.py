@@ -17,7 +17,6 @@ from cobranza import db
 from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import PaymentAgreement, Promise
 from cobranza.testing.servers import Servers, running_servers
-from tests.e2e.test_webchat_page import browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,7 @@ def servers(model: Path, database_url: str) -> Iterator[Servers]:
 
 
 def test_a_whole_conversation_on_the_page(
-    browser: Any,  # noqa: F811 - the imported fixture
+    browser: Any,
     servers: Servers,
     database_url: str,
 ) -> None:

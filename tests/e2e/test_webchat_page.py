@@ -1,19 +1,17 @@
 """End to end in a real browser: Debian's Chromium (driven by Playwright, no downloaded browser)
 on the web chat page served by the channel, against the stub bot of the channel's integration
-tests. Install the browser with scripts/ensure_chromium.sh."""
+tests (tests/support/webchat.py). Install the browser with scripts/ensure_chromium.sh."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.domain.text import MAX_MESSAGE_CHARS
-from tests.integration.channels.test_webchat_channel import (
+from tests.support.webchat import (
     BUTTONS,
     LIST_ROWS,
     StubServer,
@@ -23,43 +21,8 @@ from tests.integration.channels.test_webchat_channel import (
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = PROJECT_ROOT / "results" / "webchat.png"
 TIMEOUT_MS = 10_000
-
-
-def _missing(reason: str) -> None:
-    """Same policy as the PostgreSQL tests: skip locally, fail on CI."""
-    if os.environ.get("CI"):
-        pytest.fail(reason + " — CI must run the browser tests")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        _missing(f"{CHROMIUM} is not installed: run scripts/ensure_chromium.sh (Debian's chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing(
-            "Playwright for Python is not installed in the virtualenv (pip install playwright)"
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from cobranza.testing.fake_graph import (
     webhook_payload,
 )
 from cobranza.testing.servers import Servers, running_servers
+from tests.support.whatsapp import body
 
 pytestmark = pytest.mark.slow
 
@@ -91,16 +92,6 @@ class Conversation:
 
     def say(self, wa_id: str, text: str, expect: int = 1) -> list[dict[str, Any]]:
         return self.send(wa_id, text_message(wa_id, text, self.next_id(), int(time.time())), expect)
-
-
-def body(messages: list[dict[str, Any]]) -> str:
-    parts = []
-    for m in messages:
-        if m["type"] == "text":
-            parts.append(m["text"]["body"])
-        elif m["type"] == "interactive":
-            parts.append(m["interactive"]["body"]["text"])
-    return "\n".join(parts)
 
 
 @pytest.fixture
