@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -63,7 +63,6 @@ class DebtorPlan:
     consent: str = "granted"  # granted | revoked | none
     agreement: bool = False
     second_debt: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def documented_debtors(data: PortfolioData) -> list[DebtorPlan]:
