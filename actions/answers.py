@@ -9,7 +9,13 @@ from rasa_sdk.events import EventType
 from actions.base import DbAction, Turn, disclosure_allowed
 from actions.consent import answer_consent
 from actions.handoff import misunderstood
-from actions.identity import ask_for_identity, capture_phone, verify_identity
+from actions.identity import (
+    ask_for_identity,
+    birth_date,
+    capture_phone,
+    keep_waiting,
+    verify_identity,
+)
 from actions.plans import register_plan
 from actions.promises import process_promise
 from actions.slots import PLAN_ELEGIDO, PROMISE_QUESTIONS, Esperando, waiting_for
@@ -21,9 +27,13 @@ def route_answer(turn: Turn) -> list[EventType]:
     if pending is Esperando.TELEFONO:
         return capture_phone(turn)
     if pending is Esperando.FECHA_NACIMIENTO:
-        if turn.intent == "nlu_fallback" and turn.date() is None:
+        if birth_date(turn) is not None:
+            return verify_identity(turn)
+        if turn.intent == "nlu_fallback" and not has_value:
             return misunderstood(turn)
-        return verify_identity(turn)
+        return keep_waiting(turn)  # never a failed attempt
+    if pending is None and birth_date(turn) is not None and not disclosure_allowed(turn):
+        return ask_for_identity(turn)  # the date of birth before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
     if turn.slot(PLAN_ELEGIDO):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
@@ -29,7 +30,7 @@ from actions.slots import (
     waiting_for,
 )
 from cobranza.compliance.decisions import blocks_for
-from cobranza.domain.dates import extract_date
+from cobranza.domain.birth_dates import extract_birth_date
 from cobranza.domain.phones import InvalidPhone, normalize_phone
 from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.identity import lock_status, verify_birth_date
@@ -53,15 +54,20 @@ CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
 def _locked(turn: Turn, until_utc: object) -> list[EventType]:
     local = until_utc.astimezone(ZoneInfo(turn.time_zone))  # type: ignore[attr-defined]
     turn.say("utter_identidad_bloqueada", hora_desbloqueo=local.strftime("%H:%M del %d/%m/%Y"))
-    return [
-        *stop_waiting(turn.tracker, Esperando.FECHA_NACIMIENTO),
-        SlotSet(INTENCION_PENDIENTE, None),
-    ]
+    waiting = turn.slot(ESPERANDO) == Esperando.FECHA_NACIMIENTO.value
+    return [*([SlotSet(ESPERANDO, None)] if waiting else []), SlotSet(INTENCION_PENDIENTE, None)]
+
+
+def birth_date(turn: Turn) -> date | None:
+    """The date of birth in this message, wherever it stands in it and however it is written;
+    a relative or partial date ("el viernes", "12 de marzo") is not one."""
+    return extract_birth_date(turn.text, turn.today)
 
 
 def ask_for_identity(turn: Turn) -> list[EventType]:
     """A debt topic from a sender who is not verified: no account, locked, or ask the date of
-    birth and remember what was asked."""
+    birth and remember what was asked. A date of birth in the same message is checked at once,
+    whether or not it was asked for yet."""
     typed = not turn.number_proven  # web chat, REST: the visitor types the number
     if turn.phone is None and typed:
         turn.say("utter_pedir_telefono")
@@ -72,32 +78,57 @@ def ask_for_identity(turn: Turn) -> list[EventType]:
     if blocks_for(turn.session, turn.phone):
         turn.say("utter_contacto_bloqueado")
         return stop_waiting(turn.tracker, Esperando.FECHA_NACIMIENTO)
-    if waiting_for(turn.tracker) is Esperando.FECHA_NACIMIENTO and turn.date() is not None:
-        return verify_identity(turn)  # the birth date, classified as something else
+    pending = _pending(turn)
+    if birth_date(turn) is not None:
+        return [*pending, *verify_identity(turn)]
     status = lock_status(turn.session, turn.phone, turn.app.clock, turn.conversation_id)
     if status.locked:
         return _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
-    return [ask(Esperando.FECHA_NACIMIENTO), *_pending(turn)]
+    return [ask(Esperando.FECHA_NACIMIENTO), *pending]
+
+
+def keep_waiting(turn: Turn) -> list[EventType]:
+    """Waiting for the date of birth, a message without one (a promise, "sí", a question): never
+    a failed attempt. What it asks for is kept for after verification, and the question is
+    asked again."""
+    return ask_for_identity(turn)
 
 
 def _pending(turn: Turn) -> list[EventType]:
-    """Remember what was asked, to answer it right after verification."""
-    pending = turn.intent
-    events: list[EventType] = []
-    if turn.intent in ("prometer_pago", "informar"):  # keep "te pago 2 mil el viernes" for later
+    """Remember what was asked, to answer it right after verification. A message that asks
+    for nothing ("sí", "no sé") leaves the earlier request as it was; a promise given in steps
+    before verification ("te pago 2 mil", then "el viernes") keeps both parts."""
+    intent = turn.intent
+    if intent in ("prometer_pago", "informar"):  # keep "te pago 2 mil el viernes" for later
         amount, due = turn.amount(), turn.date()
-        pending = (
-            "prometer_pago"
-            if (amount is not None or due is not None or pending == "prometer_pago")
-            else ""
-        )
-        events += [
-            SlotSet(PROMESA_MONTO, None if amount is None else str(amount)),
-            SlotSet(PROMESA_FECHA, None if due is None else due.isoformat()),
+        if due is not None and due == birth_date(turn):
+            due = None  # "te pago 2 mil, nací el 12/03/1985": 1985 is not the promise's day
+        if intent == "informar" and (
+            amount is None
+            if waiting_for(turn.tracker) is Esperando.FECHA_NACIMIENTO
+            else amount is None and due is None
+        ):
+            return []  # asked for the date of birth, "12 de marzo" is an incomplete one
+        if turn.slot(INTENCION_PENDIENTE) == "prometer_pago":
+            amount = amount if amount is not None else _decimal(turn.slot(PROMESA_MONTO))
+            due = due if due is not None else _day(turn.slot(PROMESA_FECHA))
+        return [
+            turn.set_slot(INTENCION_PENDIENTE, "prometer_pago"),
+            turn.set_slot(PROMESA_MONTO, None if amount is None else str(amount)),
+            turn.set_slot(PROMESA_FECHA, None if due is None else due.isoformat()),
         ]
-    events.append(SlotSet(INTENCION_PENDIENTE, pending or None))
-    return events
+    if intent in CONTINUE:
+        return [turn.set_slot(INTENCION_PENDIENTE, intent)]
+    return []
+
+
+def _decimal(value: object) -> Decimal | None:
+    return Decimal(str(value)) if value else None
+
+
+def _day(value: object) -> date | None:
+    return date.fromisoformat(str(value)) if value else None
 
 
 PHONE_IN_TEXT = re.compile(r"(?:\+?52\s*1?)?[\s-]*(?:\d[\s.-]*){10}")
@@ -119,17 +150,34 @@ def capture_phone(turn: Turn) -> list[EventType]:
         turn.set_slot(TELEFONO, phone),
         SlotSet(ESPERANDO, None),
         turn.set_slot(DEUDOR_ENCONTRADO, context["found"]),
-        SlotSet(PERSONA, context["persona"]),
-        SlotSet(ZONA_HORARIA, context["time_zone"]),
+        turn.set_slot(PERSONA, context["persona"]),
+        turn.set_slot(ZONA_HORARIA, context["time_zone"]),
     ]
     if blocks_for(turn.session, phone):
         turn.say("utter_contacto_bloqueado")
         return events
+    assert match is not None
+    given = _given_birth_date(turn, turn.text[: match.start()] + turn.text[match.end() :])
+    if given is not None:  # already said: checked now, not asked again
+        asked = turn.set_slot(ESPERANDO, Esperando.FECHA_NACIMIENTO.value)
+        return [*events, asked, *verify_identity(turn, given)]
     status = lock_status(turn.session, phone, turn.app.clock, turn.conversation_id)
     if status.locked:
         return events + _locked(turn, status.locked_until)
     turn.say("utter_pedir_fecha_nacimiento")
     return [*events, ask(Esperando.FECHA_NACIMIENTO)]
+
+
+def _given_birth_date(turn: Turn, rest: str) -> date | None:
+    """A date of birth the visitor gave with the number (``rest``: the message without it) or
+    in the message that made us ask for the number ("hola" → "12/03/1985" → the number)."""
+    found = extract_birth_date(rest, turn.today)
+    if found is not None:
+        return found
+    said = [e for e in turn.tracker.events if e.get("event") == "user"]
+    if len(said) < 2:
+        return None
+    return extract_birth_date(str(said[-2].get("text") or ""), turn.today)
 
 
 def session_started_at(turn: Turn) -> datetime | None:
@@ -139,11 +187,14 @@ def session_started_at(turn: Turn) -> datetime | None:
     return datetime.fromtimestamp(stamp, timezone.utc) if isinstance(stamp, (int, float)) else None
 
 
-def verify_identity(turn: Turn) -> list[EventType]:
-    """The answer to the birth-date question: verified (then continue), wrong, or locked."""
+def verify_identity(turn: Turn, given: date | None = None) -> list[EventType]:
+    """A date of birth given (in this message, or ``given``): verified (then continue), wrong,
+    or locked. Only a message that holds one is an attempt; any other is answered by
+    :func:`keep_waiting`."""
     assert turn.phone is not None
-    match = extract_date(turn.text, turn.today)
-    claimed = match.value if match else None
+    claimed = given or birth_date(turn)
+    if claimed is None:
+        return keep_waiting(turn)
     result = verify_birth_date(
         turn.session,
         turn.phone,
@@ -159,13 +210,8 @@ def verify_identity(turn: Turn) -> list[EventType]:
             turn, HandoffReason.IDENTIDAD_BLOQUEADA, announce=False
         )
     if not result.verified:
-        name = (
-            "utter_fecha_nacimiento_incorrecta"
-            if claimed
-            else "utter_fecha_nacimiento_no_entendida"
-        )
-        turn.say(name, intentos=result.attempts_left)
-        return []
+        turn.say("utter_fecha_nacimiento_incorrecta", intentos=result.attempts_left)
+        return [ask(Esperando.FECHA_NACIMIENTO)]
     turn.say("utter_identidad_confirmada")
     events: list[EventType] = [
         turn.set_slot(IDENTIDAD_VERIFICADA, True),

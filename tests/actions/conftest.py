@@ -32,7 +32,8 @@ def domain() -> Domain:
 def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFactory:
     """A tracker as Rasa sends it. By default a WhatsApp conversation (the channel that proves
     the number). A tracker whose slots say ``identidad_verificada`` stands for a conversation
-    verified on the server too, unless ``server_verified=False`` (a forged tracker)."""
+    verified on the server too, unless ``server_verified=False`` (a forged tracker).
+    ``previous_texts`` are the texts of the earlier messages of ``previous_intents``."""
 
     def make(
         sender_id: str = "5215512345678",
@@ -41,6 +42,7 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
         intent: str = "saludar",
         entities: list[dict[str, Any]] | None = None,
         previous_intents: list[str] | None = None,
+        previous_texts: list[str] | None = None,
         channel: str = "whatsapp",
         server_verified: bool | None = None,
     ) -> Tracker:
@@ -61,7 +63,9 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
         events = [
             {
                 "event": "user",
-                "text": f"mensaje {n}",
+                "text": (previous_texts or [])[n]
+                if n < len(previous_texts or [])
+                else f"mensaje {n}",
                 "parse_data": {"intent": {"name": name}},
                 "input_channel": channel,
             }

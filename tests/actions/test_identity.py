@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.balance import ActionInformarSaldo
+from actions.identity import ActionSolicitarIdentidad
 from cobranza import db
 from cobranza.bootstrap import App
-from cobranza.db.models import HandoffTicket
+from cobranza.db.models import AuditLog, HandoffTicket
+from cobranza.domain.vocabulary import AuditAction
+from cobranza.services.identity import lock_status
 from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
 
 FOUND = {"deudor_encontrado": True, "persona": "olvidadizo", "zona_horaria": "America/Mexico_City"}
@@ -48,7 +52,7 @@ def test_three_failures_lock_for_24_hours_and_open_a_ticket(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
     state = {**FOUND, "esperando": "fecha_nacimiento", "intencion_pendiente": "consultar_saldo"}
-    for attempts_left, text in ((2, "01/01/1990"), (1, "no se")):
+    for attempts_left, text in ((2, "01/01/1990"), (1, "nací el 5 de mayo del 90")):
         events, messages = run_action(
             ActionProcesarRespuesta(),
             tracker_factory(slots=state, text=text, intent="informar"),
@@ -104,3 +108,168 @@ def test_promise_said_before_verification_is_kept(
     )
     confirm = message(messages, "utter_confirmar_promesa")
     assert confirm["monto"] == "$2,000.00" and confirm["fecha"] == "viernes 27 de noviembre"
+
+
+WAITING = {**FOUND, "esperando": "fecha_nacimiento", "intencion_pendiente": "consultar_saldo"}
+
+
+def failures(rt: App) -> int:
+    """Failed verifications on record (audit rows) for the demo debtor."""
+    with db.session_scope(rt.sessions) as session:
+        return session.execute(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.action == AuditAction.IDENTITY_FAILED.value)
+        ).scalar_one()
+
+
+def attempts_left(rt: App) -> int:
+    with db.session_scope(rt.sessions) as session:
+        return lock_status(session, "+525512345678", rt.clock, "5215512345678").attempts_left
+
+
+def test_birth_date_right_after_the_greeting_verifies(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """Nothing asked yet: the debtor answers the greeting's request for the date of birth."""
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(
+            slots=FOUND, text="12/03/1985", intent="informar", previous_intents=["saludar"]
+        ),
+        domain,
+    )
+    assert slots(events)["identidad_verificada"] is True
+    assert responses(messages) == ["utter_identidad_confirmada"]
+    assert slots(events)["esperando"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "waiting"),
+    [
+        ("soy Juan, nací el 12 de marzo del 85", "informar", False),
+        ("soy Juan, nací el 12 de marzo del 85", "nlu_fallback", True),
+        ("doce de marzo de mil novecientos ochenta y cinco", "informar", True),
+        ("nací el doce de marzo del 85", "nlu_fallback", False),
+    ],
+)
+def test_birth_date_inside_a_sentence_and_in_words_verifies(
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    text: str,
+    intent: str,
+    waiting: bool,
+) -> None:
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=WAITING if waiting else FOUND, text=text, intent=intent),
+        domain,
+    )
+    assert slots(events).get("identidad_verificada") is True
+    assert responses(messages)[0] == "utter_identidad_confirmada"
+    assert failures(action_app) == 0
+
+
+def test_debt_topic_with_the_birth_date_in_the_same_message_is_answered(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    _events, messages = run_action(
+        ActionSolicitarIdentidad(),
+        tracker_factory(
+            slots=FOUND, text="cuanto debo? naci el 12/03/1985", intent="consultar_saldo"
+        ),
+        domain,
+    )
+    assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]
+
+
+def test_promise_while_waiting_is_no_failure_and_is_resumed_after_verification(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    state = dict(WAITING)
+    # the same promise, however the model classifies it
+    for action, intent in (
+        (ActionProcesarRespuesta(), "informar"),
+        (ActionSolicitarIdentidad(), "prometer_pago"),
+    ):
+        events, messages = run_action(
+            action,
+            tracker_factory(slots=WAITING, text="te pago 2000 el viernes", intent=intent),
+            domain,
+        )
+        assert responses(messages) == ["utter_pedir_fecha_nacimiento"], intent
+        kept = slots(events)
+        assert kept["intencion_pendiente"] == "prometer_pago"
+        assert kept["promesa_monto"] == "2000.00" and kept["promesa_fecha"] == "2026-11-27"
+        assert "identidad_verificada" not in kept
+        state.update(kept)
+    assert failures(action_app) == 0 and attempts_left(action_app) == 3
+    # a "sí" meanwhile keeps the promise
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=state, text="sí", intent="afirmar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+    state.update(slots(events))
+    assert state["intencion_pendiente"] == "prometer_pago"
+    assert failures(action_app) == 0
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=state, text="12/03/1985", intent="informar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_identidad_confirmada", "utter_confirmar_promesa"]
+    confirm = message(messages, "utter_confirmar_promesa")
+    assert confirm["monto"] == "$2,000.00" and confirm["fecha"] == "viernes 27 de noviembre"
+    assert slots(events)["esperando"] == "confirmacion_promesa"
+
+
+def test_answers_that_are_not_a_birth_date_never_count_as_failures(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    for text, intent in (
+        ("sí", "afirmar"),
+        ("no", "negar"),
+        ("no sé", "informar"),
+        ("12 de marzo", "informar"),  # no year: asked again, not a wrong date
+        ("¿y eso para qué?", "nlu_fallback"),
+        ("es un abuso, ya no me estén molestando", "nlu_fallback"),
+    ):
+        events, messages = run_action(
+            ActionProcesarRespuesta(),
+            tracker_factory(slots=WAITING, text=text, intent=intent),
+            domain,
+        )
+        assert responses(messages) in (["utter_pedir_fecha_nacimiento"], ["utter_no_entendi"])
+        assert "identidad_verificada" not in slots(events)
+        assert slots(events).get("intencion_pendiente", "consultar_saldo") == "consultar_saldo"
+    assert failures(action_app) == 0 and attempts_left(action_app) == 3
+
+
+def test_only_wrong_birth_dates_lock_even_between_other_answers(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    answers = (  # the answer, its intent, the failures on record after it
+        ("01/01/1990", "informar", 1),
+        ("sí", "afirmar", 1),
+        ("te pago 2000 el viernes", "informar", 1),
+        ("02/02/1980", "informar", 2),
+        ("no", "negar", 2),
+        ("3 de marzo de 1975", "informar", 3),
+    )
+    for text, intent, failed in answers:
+        _, messages = run_action(
+            ActionProcesarRespuesta(),
+            tracker_factory(slots=WAITING, text=text, intent=intent),
+            domain,
+        )
+        assert failures(action_app) == failed, text
+    assert responses(messages) == ["utter_identidad_bloqueada"]
+    _events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=WAITING, text="12/03/1985", intent="informar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_identidad_bloqueada"]

@@ -225,3 +225,61 @@ def test_three_wrong_dates_lock_the_conversation_not_the_number(
     )
     _, messages = run_action(ActionProcesarRespuesta(), mine, domain)
     assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]
+
+
+def test_birth_date_before_the_number_is_not_asked_again(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "hola" → "12/03/1985": the number is asked for, then the date already given is checked."""
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        _web(tracker_factory, text="12/03/1985", intent="informar", previous_intents=["saludar"]),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_telefono"]
+    assert slots(events) == {"esperando": "telefono"}
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        _web(
+            tracker_factory,
+            slots={"esperando": "telefono"},
+            text="55 1234 5678",
+            intent="informar",
+            previous_intents=["saludar", "informar"],
+            previous_texts=["hola", "12/03/1985"],
+        ),
+        domain,
+    )
+    assert responses(messages) == ["utter_identidad_confirmada"]
+    got = slots(events)
+    assert got["identidad_verificada"] is True and got["esperando"] is None
+
+
+def test_number_and_birth_date_in_one_message(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    _events, messages = run_action(
+        ActionProcesarRespuesta(),
+        _web(
+            tracker_factory,
+            slots=ASKED,
+            text="mi cel es 55 1234 5678 y naci el 12 de marzo de 1985",
+            intent="informar",
+        ),
+        domain,
+    )
+    assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]
+    assert message(messages, "utter_saldo")["saldo"] == "$8,450.00"
+
+
+def test_a_wrong_birth_date_with_the_number_counts_once(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        _web(tracker_factory, slots=ASKED, text="5512345678, 01/01/1990", intent="informar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_fecha_nacimiento_incorrecta"]
+    assert messages[0]["intentos"] == 2
+    assert slots(events)["esperando"] == "fecha_nacimiento"
