@@ -19,12 +19,14 @@ from sqlalchemy import select
 from cobranza import db
 from cobranza.db import verifications
 from cobranza.db.models import (
+    AuditLog,
     Consent,
     ContactBlock,
     HandoffTicket,
     PaymentAgreement,
     Promise,
 )
+from cobranza.domain.vocabulary import AuditAction
 from cobranza.testing.servers import Servers, port_open, running_servers
 
 pytestmark = pytest.mark.slow
@@ -186,6 +188,37 @@ def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) ->
     assert (
         "identidad confirmada" in answered and "opciones" in answered and "$12,000.00" in answered
     )
+
+
+def test_birth_date_first_and_a_promise_while_it_is_pending(
+    servers: Servers, database_url: str
+) -> None:
+    """The date of birth right after the greeting is not asked again; while it is pending, a
+    promise and a "sí" are no failed attempts, and the promise is read back once verified."""
+    first = "fecha-primero"
+    servers.say(first, "hola")
+    asked = texts(servers.say(first, "30/01/1988"))
+    assert "número de celular" in asked and "fecha de nacimiento" not in asked
+    assert "identidad confirmada" in texts(servers.say(first, "81 1234 5678"))
+
+    sender = "promete-antes"
+    assert "número de celular" in texts(servers.say(sender, "cuanto debo"))
+    assert "fecha de nacimiento" in texts(servers.say(sender, "656 123 4567"))
+    for answer in ("te pago 2000 el viernes", "sí"):
+        kept = texts(servers.say(sender, answer))
+        assert "fecha de nacimiento" in kept and "intentos" not in kept, answer
+    resumed = texts(servers.say(sender, "naci el 5 de mayo del 90"))
+    assert "identidad confirmada" in resumed and "¿Confirmas $2,000.00" in resumed
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        failed = session.execute(
+            select(AuditLog).where(
+                AuditLog.action == AuditAction.IDENTITY_FAILED.value,
+                AuditLog.debtor_phone.in_(["+528112345678", "+526561234567"]),
+            )
+        ).all()
+    engine.dispose()
+    assert failed == []
 
 
 def test_reminder_asks_consent_with_the_privacy_notice_first(
