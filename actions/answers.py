@@ -16,7 +16,7 @@ from actions.identity import (
     keep_waiting,
     verify_identity,
 )
-from actions.plans import register_plan
+from actions.plans import plans_just_offered, register_offer, register_plan, typed_choice
 from actions.promises import process_promise
 from actions.slots import PLAN_ELEGIDO, PROMISE_QUESTIONS, Esperando, waiting_for
 
@@ -40,6 +40,10 @@ def route_answer(turn: Turn) -> list[EventType]:
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if pending in PROMISE_QUESTIONS and (turn.intent != "nlu_fallback" or has_value):
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
+    answering = pending is None and plans_just_offered(turn) and disclosure_allowed(turn)
+    chosen = typed_choice(turn) if answering else None
+    if chosen is not None:  # "la segunda", "el de 12" right after "¿Cuál opción prefieres?"
+        return register_offer(turn, chosen)
     if turn.intent == "nlu_fallback":
         return misunderstood(turn)
     if turn.intent == "informar" and has_value:

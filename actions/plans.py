@@ -10,12 +10,17 @@ from rasa_sdk.events import EventType, SlotSet
 from actions.base import DbAction, Turn, money, spoken_date
 from actions.slots import PAGO_REPORTADO, PERSONA, PLAN_ELEGIDO
 from cobranza.domain.text import shorten
+from cobranza.personas.negotiation import choose_offer
 from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
 from cobranza.services.hardship import register_discount_request
 from cobranza.services.plans import UnknownOffer, accept_offer, current_offers
 
 FREQUENCY_WORDS = {"semanal": "semanales", "quincenal": "quincenales", "mensual": "mensuales"}
 MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list
+
+
+CHOOSE = "utter_elige_opcion"  # "¿Cuál opción prefieres?" with the offers as buttons
+ASK_FOR_PLANS = "solicitar_opciones_pago"
 
 
 def _offer_values(offer: Offer) -> dict[str, Any]:
@@ -42,6 +47,9 @@ def offer_plans(turn: Turn) -> list[EventType]:
     if not offers:
         turn.say("utter_sin_opciones")
         return []
+    named = choose_offer(turn.text, offers) if turn.intent == ASK_FOR_PLANS else None
+    if named is not None:  # "quiero el de 6 pagos": the plan it names, as its button would
+        return register_offer(turn, named.code)
     turn.say("utter_opciones_intro")
     for offer in offers:
         turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer))
@@ -55,11 +63,11 @@ def offer_plans(turn: Turn) -> list[EventType]:
         for offer in offers
     ]
     if len(choices) <= MAX_BUTTONS:
-        turn.dispatcher.utter_message(response="utter_elige_opcion", buttons=choices)
+        turn.dispatcher.utter_message(response=CHOOSE, buttons=choices)
     else:
         rows = [{"id": c["payload"], "title": shorten(c["title"], 24)} for c in choices[:10]]
         turn.dispatcher.utter_message(
-            response="utter_elige_opcion",
+            response=CHOOSE,
             buttons=choices,
             json_message={"type": "list", "rows": rows},
         )
@@ -79,11 +87,15 @@ class ActionOfrecerPlanes(DbAction):
 def register_plan(turn: Turn) -> list[EventType]:
     """The debtor picked an offer (button or list row): store the agreement, read back its
     terms and folio."""
-    code = turn.slot(PLAN_ELEGIDO)
+    return register_offer(turn, str(turn.slot(PLAN_ELEGIDO)))
+
+
+def register_offer(turn: Turn, code: str) -> list[EventType]:
+    """Store the agreement for offer ``code`` and read back its terms and folio."""
     assert turn.phone is not None
     try:
         agreement, offer = accept_offer(
-            turn.session, turn.phone, str(code), turn.profile, turn.app.clock, turn.channel
+            turn.session, turn.phone, code, turn.profile, turn.app.clock, turn.channel
         )
     except UnknownOffer:
         turn.say("utter_plan_no_disponible")
@@ -95,6 +107,23 @@ def register_plan(turn: Turn) -> list[EventType]:
         total=money(Decimal(agreement.total_amount)),
     )
     return [SlotSet(PLAN_ELEGIDO, None)]
+
+
+def plans_just_offered(turn: Turn) -> bool:
+    """Was the assistant's last message the question "which option?" (``utter_elige_opcion``)?
+    Then "la segunda" or "el de 12" answers it."""
+    said = [e for e in turn.tracker.events if e.get("event") == "bot"]
+    return bool(said) and (said[-1].get("metadata") or {}).get("utter_action") == CHOOSE
+
+
+def typed_choice(turn: Turn) -> str | None:
+    """The code of the offer a typed answer to "which option?" names, as its button would."""
+    if turn.phone is None:
+        return None
+    chosen = choose_offer(
+        turn.text, current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
+    )
+    return None if chosen is None else chosen.code
 
 
 def handle_discount(turn: Turn) -> list[EventType]:

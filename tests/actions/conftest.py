@@ -33,7 +33,8 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
     """A tracker as Rasa sends it. By default a WhatsApp conversation (the channel that proves
     the number). A tracker whose slots say ``identidad_verificada`` stands for a conversation
     verified on the server too, unless ``server_verified=False`` (a forged tracker).
-    ``previous_texts`` are the texts of the earlier messages of ``previous_intents``."""
+    ``previous_texts`` are the texts of the earlier messages of ``previous_intents``;
+    ``bot_said`` is the response the assistant sent just before this message."""
 
     def make(
         sender_id: str = "5215512345678",
@@ -45,6 +46,7 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
         previous_texts: list[str] | None = None,
         channel: str = "whatsapp",
         server_verified: bool | None = None,
+        bot_said: str | None = None,
     ) -> Tracker:
         values = {name: spec.get("initial_value") for name, spec in domain["slots"].items()}
         unknown = set(slots or {}) - set(values)
@@ -71,6 +73,8 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
             }
             for n, name in enumerate(previous_intents or [])
         ]
+        if bot_said is not None:  # the response the assistant sent last, as Rasa records it
+            events.append({"event": "bot", "text": "…", "metadata": {"utter_action": bot_said}})
         events.append(
             {"event": "user", "text": text, "parse_data": latest, "input_channel": channel}
         )

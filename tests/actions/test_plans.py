@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from actions.answers import ActionProcesarRespuesta
@@ -84,6 +85,71 @@ def test_choosing_an_offer_stores_the_agreement(
             Decimal("4225.00"),
             Decimal("4225.00"),
         ]
+
+
+def _agreements(action_app: App) -> list[PaymentAgreement]:
+    with db.session_scope(action_app.sessions) as session:
+        found = session.execute(select(PaymentAgreement)).scalars().all()
+        session.expunge_all()
+        return list(found)
+
+
+def test_a_plan_named_in_words_is_chosen_as_its_button_would(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "quiero el de 2 pagos" asks for the plans by name: the plan is stored, not the list shown
+    again (on WhatsApp many people type instead of pressing a button)."""
+    before = len(_agreements(action_app))
+    tracker = tracker_factory(
+        slots=MARIA, text="quiero el de 2 pagos", intent="solicitar_opciones_pago"
+    )
+    _, messages = run_action(ActionOfrecerPlanes(), tracker, domain)
+    assert responses(messages) == ["utter_plan_confirmado"]
+    assert "$4,225.00" in message(messages, "utter_plan_confirmado")["terminos"]
+    agreements = _agreements(action_app)
+    assert len(agreements) == before + 1 and agreements[-1].plan_type == "installments"
+
+
+def test_asking_for_the_plans_without_naming_one_lists_them(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    tracker = tracker_factory(
+        slots=MARIA, text="que opciones tengo", intent="solicitar_opciones_pago"
+    )
+    _, messages = run_action(ActionOfrecerPlanes(), tracker, domain)
+    assert responses(messages)[-1] == "utter_elige_opcion"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "plan_type"),
+    [
+        ("la segunda", "nlu_fallback", "installments"),
+        ("la primera opcion", "nlu_fallback", "pay_in_full"),
+        ("pago total", "informar", "pay_in_full"),
+    ],
+)
+def test_a_typed_answer_to_which_option_chooses_it(
+    action_app: App,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    text: str,
+    intent: str,
+    plan_type: str,
+) -> None:
+    tracker = tracker_factory(slots=MARIA, text=text, intent=intent, bot_said="utter_elige_opcion")
+    _, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert responses(messages) == ["utter_plan_confirmado"], text
+    assert _agreements(action_app)[-1].plan_type == plan_type
+
+
+def test_an_ordinal_means_nothing_when_no_options_were_shown(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    before = len(_agreements(action_app))
+    tracker = tracker_factory(slots=MARIA, text="la segunda", intent="nlu_fallback")
+    _, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert "utter_plan_confirmado" not in responses(messages)
+    assert len(_agreements(action_app)) == before
 
 
 def test_an_offer_that_is_not_allowed_is_refused(
