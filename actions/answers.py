@@ -14,6 +14,7 @@ from actions.identity import (
     birth_date,
     capture_phone,
     keep_waiting,
+    typed_phone,
     verify_identity,
 )
 from actions.plans import plans_just_offered, register_offer, register_plan, typed_choice
@@ -34,6 +35,8 @@ def route_answer(turn: Turn) -> list[EventType]:
         return keep_waiting(turn)  # never a failed attempt
     if pending is None and birth_date(turn) is not None and not disclosure_allowed(turn):
         return ask_for_identity(turn)  # the date of birth before it was asked for
+    if pending is None and typed_phone(turn) and not disclosure_allowed(turn):
+        return capture_phone(turn)  # web chat, REST: the number before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
     if turn.slot(PLAN_ELEGIDO):

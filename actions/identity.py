@@ -134,6 +134,16 @@ def _day(value: object) -> date | None:
 PHONE_IN_TEXT = re.compile(r"(?:\+?52\s*1?)?[\s-]*(?:\d[\s.-]*){10}")
 
 
+def typed_phone(turn: Turn) -> bool:
+    """Does the visitor give a number on a channel where numbers are typed (web chat, REST)?
+    On WhatsApp the sender's own number is the one that counts."""
+    return (
+        not turn.number_proven
+        and turn.slot(TELEFONO) is None
+        and bool(PHONE_IN_TEXT.search(turn.text))
+    )
+
+
 def capture_phone(turn: Turn) -> list[EventType]:
     """Web chat: the number the visitor typed. Whether a debtor has it is not said (that would
     let anyone probe numbers): the date of birth is asked either way and fails the same way."""

@@ -67,6 +67,22 @@ def test_phone_then_birth_date_then_the_answer(
     assert slots(events)["identidad_verificada"] is True
 
 
+def test_the_number_before_it_was_asked_for(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "hola" → "55 1234 5678": the number is taken, then the date of birth is asked (it used
+    to be answered "Entendido" and asked for again at the first debt question)."""
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        _web(tracker_factory, text="55 1234 5678", intent="informar"),
+        domain,
+    )
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+    got = slots(events)
+    assert got["telefono"] == "+525512345678" and got["esperando"] == "fecha_nacimiento"
+    assert not any("$" in str(m) for m in messages)
+
+
 def test_an_unknown_number_is_not_revealed(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
