@@ -286,6 +286,36 @@ def test_the_http_api_needs_the_token(servers: Servers) -> None:
     assert tracker.status_code == 200 and tracker.json()["sender_id"] == "5215512345678"
 
 
+def test_a_number_given_unasked_and_a_typed_plan_choice(
+    servers: Servers, database_url: str
+) -> None:
+    """ "hola" → the number, unasked: the date of birth comes next. After the plans, "la
+    segunda" chooses the second offer as its button would."""
+    sender = "escribe-todo"
+    servers.say(sender, "hola")
+    asked = texts(servers.say(sender, "81 1234 5678"))
+    assert "fecha de nacimiento" in asked and "$" not in asked
+    assert "identidad confirmada" in texts(servers.say(sender, "30/01/1988"))
+    plans = servers.say(sender, "que opciones tengo")
+    buttons = [b for r in plans for b in r.get("buttons", [])]
+    assert len(buttons) >= 2
+    chosen = texts(servers.say(sender, "la segunda"))
+    assert "folio CV-" in chosen
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        agreement = session.execute(
+            select(PaymentAgreement).where(PaymentAgreement.debtor_phone == "+528112345678")
+        ).scalar_one()
+        folio, kind, count = agreement.folio, agreement.plan_type, len(agreement.installments)
+    engine.dispose()
+    assert folio in chosen
+    second = buttons[1]["title"]  # the agreement is the second button's offer
+    if kind == "installments":
+        assert second.startswith(f"{count} pagos"), (second, count)
+    else:
+        assert "pagos" not in second, (second, kind)
+
+
 def test_ctrl_c_stops_every_server(servers: Servers) -> None:
     servers.interrupt()
     deadline = time.monotonic() + 30
