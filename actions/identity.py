@@ -11,9 +11,13 @@ from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions import balance, consent, plans, promises, situations
+from actions.balance import tell_balance, tell_payment_methods
 from actions.base import DbAction, Turn
+from actions.consent import reminder_or_consent
 from actions.handoff import hand_off
+from actions.plans import handle_discount, offer_plans
+from actions.promises import process_promise
+from actions.situations import dispute, hardship, payment_claim
 from actions.slots import (
     DEUDOR_ENCONTRADO,
     ESPERANDO,
@@ -38,16 +42,16 @@ from cobranza.services.views import session_context
 
 # What to do once verified, by the intent that triggered the verification.
 CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
-    "consultar_saldo": balance.tell_balance,
-    "consultar_detalle_deuda": balance.tell_balance,
-    "consultar_metodos_pago": balance.tell_payment_methods,
-    "solicitar_opciones_pago": plans.offer_plans,
-    "solicitar_descuento": plans.handle_discount,
-    "prometer_pago": lambda turn: promises.process_promise(turn, read_message=False),
-    "informar_pago_realizado": lambda turn: situations.payment_claim(turn, read_message=False),
-    "dificultad_economica": situations.hardship,
-    "disputar_deuda": situations.dispute,
-    "pedir_recordatorio": consent.reminder_or_consent,
+    "consultar_saldo": tell_balance,
+    "consultar_detalle_deuda": tell_balance,
+    "consultar_metodos_pago": tell_payment_methods,
+    "solicitar_opciones_pago": offer_plans,
+    "solicitar_descuento": handle_discount,
+    "prometer_pago": lambda turn: process_promise(turn, read_message=False),
+    "informar_pago_realizado": lambda turn: payment_claim(turn, read_message=False),
+    "dificultad_economica": hardship,
+    "disputar_deuda": dispute,
+    "pedir_recordatorio": reminder_or_consent,
 }
 
 
