@@ -18,6 +18,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from cobranza.config import Settings
 from cobranza.domain.geography import ZoneResolution, resolve_zone
 from cobranza.domain.phones import area_code
 from cobranza.domain.vocabulary import BlockReason, ConsentStatus, Rule
@@ -35,26 +36,6 @@ WEEK = timedelta(days=7)
 # How far back the contact history must reach for the caps: the rolling week and the debtor's
 # local calendar day (which starts at most a day and a DST hour ago) both fit in it.
 CONTACT_HISTORY = timedelta(days=8)
-
-
-class Settings(Protocol):
-    """The settings the rules read (``cobranza.config.Settings`` has them): a protocol, so the
-    rules do not import the configuration loader and its dependencies."""
-
-    @property
-    def default_time_zone(self) -> str: ...
-
-    @property
-    def contact_hours(self) -> tuple[time, time]: ...
-
-    @property
-    def daily_contact_cap(self) -> int: ...
-
-    @property
-    def weekly_contact_cap(self) -> int: ...
-
-    @property
-    def reply_window(self) -> timedelta: ...
 
 
 # --- the facts the rules read (gathered by cobranza/compliance/facts.py) --------------------
