@@ -17,6 +17,7 @@ from actions.identity import (
     typed_phone,
     verify_identity,
 )
+from actions.negotiation import accept_proposal, decline_proposal, proposal_in, reply_to
 from actions.plans import plans_just_offered, register_offer, register_plan, typed_choice
 from actions.promises import process_promise
 from actions.slots import PLAN_ELEGIDO, PROMISE_QUESTIONS, Esperando, waiting_for
@@ -39,6 +40,10 @@ def route_answer(turn: Turn) -> list[EventType]:
         return capture_phone(turn)  # web chat, REST: the number before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
+    if pending is Esperando.PROPUESTA and turn.intent in ("afirmar", "negar"):
+        if not disclosure_allowed(turn):
+            return ask_for_identity(turn)
+        return accept_proposal(turn) if turn.intent == "afirmar" else decline_proposal(turn)
     if turn.slot(PLAN_ELEGIDO):
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if pending in PROMISE_QUESTIONS and (turn.intent != "nlu_fallback" or has_value):
@@ -47,6 +52,9 @@ def route_answer(turn: Turn) -> list[EventType]:
     chosen = typed_choice(turn) if answering else None
     if chosen is not None:  # "la segunda", "el de 12" right after "¿Cuál opción prefieres?"
         return register_offer(turn, chosen)
+    proposal = proposal_in(turn) if has_value and disclosure_allowed(turn) else None
+    if proposal is not None:  # "500 cada quincena" read as a bare amount
+        return reply_to(turn, proposal)
     if turn.intent == "nlu_fallback":
         return misunderstood(turn)
     if turn.intent == "informar" and has_value:

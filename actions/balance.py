@@ -50,6 +50,7 @@ def tell_payment_methods(turn: Turn) -> list[EventType]:
 
 class ActionInformarSaldo(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_informar_saldo"
@@ -60,6 +61,7 @@ class ActionInformarSaldo(DbAction):
 
 class ActionMetodosPago(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_metodos_pago"

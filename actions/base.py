@@ -132,10 +132,15 @@ class Turn:
     def say(self, response: str, **values: Any) -> None:
         self.dispatcher.utter_message(response=response, **values)
 
-    def response_text(self, name: str, **values: Any) -> str:
-        """A response's text from domain.yml, filled in (for button titles)."""
+    def template(self, name: str) -> str:
+        """A response's text from domain.yml as written (its first variation)."""
         variants = self.domain.get("responses", {}).get(name) or [{"text": name}]
-        return str(variants[0].get("text", name)).format(**values)
+        return str(variants[0].get("text", name))
+
+    def response_text(self, name: str, **values: Any) -> str:
+        """A response's text from domain.yml, filled in (for button titles and parts of a
+        message)."""
+        return self.template(name).format(**values)
 
     def _entities(self, name: str) -> list[dict[str, Any]]:
         return [
@@ -232,6 +237,11 @@ class DbAction(Action, metaclass=ABCMeta):
     # the capabilities (to answer what was asked once verified) and they need this module, so
     # this module does not import it.
     identity_gate: ClassVar[Callable[[Turn], list[EventType]]]
+    # Debt topics set ``answers_other_requests``: the message's other request ("¿cuánto debo y
+    # me hacen descuento?") is answered too, by actions/capabilities.py: answer_requests, handed
+    # over by actions/__init__.py for the same reason as the gate.
+    answers_other_requests = False
+    second_pass: ClassVar[Callable[[Turn, str, Callable[[Turn], list[EventType]]], list[EventType]]]
     # Anything but an answer drops a pending consent question (a "sí" later must not be read
     # as consent to something the debtor no longer sees).
     answers_consent_question = False
@@ -263,6 +273,8 @@ class DbAction(Action, metaclass=ABCMeta):
             turn = Turn(tracker, held, domain, session, app)
             if self.requires_identity and not disclosure_allowed(turn):
                 events = DbAction.identity_gate(turn)
+            elif self.answers_other_requests:
+                events = DbAction.second_pass(turn, turn.intent, self.handle)
             else:
                 events = self.handle(turn)
             if self._drops_consent_question(tracker, events):

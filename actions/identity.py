@@ -4,20 +4,15 @@ debtor asked for in the first place."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.balance import tell_balance, tell_payment_methods
 from actions.base import DbAction, Turn
-from actions.consent import reminder_or_consent
+from actions.capabilities import AFTER_VERIFICATION
 from actions.handoff import hand_off
-from actions.plans import handle_discount, offer_plans
-from actions.promises import process_promise
-from actions.situations import dispute, hardship, payment_claim
 from actions.slots import (
     DEUDOR_ENCONTRADO,
     ESPERANDO,
@@ -39,20 +34,6 @@ from cobranza.domain.phones import InvalidPhone, normalize_phone
 from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.identity import lock_status, verify_birth_date
 from cobranza.services.views import session_context
-
-# What to do once verified, by the intent that triggered the verification.
-CONTINUE: dict[str, Callable[[Turn], list[EventType]]] = {
-    "consultar_saldo": tell_balance,
-    "consultar_detalle_deuda": tell_balance,
-    "consultar_metodos_pago": tell_payment_methods,
-    "solicitar_opciones_pago": offer_plans,
-    "solicitar_descuento": handle_discount,
-    "prometer_pago": lambda turn: process_promise(turn, read_message=False),
-    "informar_pago_realizado": lambda turn: payment_claim(turn, read_message=False),
-    "dificultad_economica": hardship,
-    "disputar_deuda": dispute,
-    "pedir_recordatorio": reminder_or_consent,
-}
 
 
 def _locked(turn: Turn, until_utc: object) -> list[EventType]:
@@ -122,7 +103,7 @@ def _pending(turn: Turn) -> list[EventType]:
             turn.set_slot(PROMESA_MONTO, None if amount is None else str(amount)),
             turn.set_slot(PROMESA_FECHA, None if due is None else due.isoformat()),
         ]
-    if intent in CONTINUE:
+    if intent in AFTER_VERIFICATION:
         return [turn.set_slot(INTENCION_PENDIENTE, intent)]
     return []
 
@@ -232,7 +213,7 @@ def verify_identity(turn: Turn, given: date | None = None) -> list[EventType]:
         SlotSet(ESPERANDO, None),
         SlotSet(INTENCION_PENDIENTE, None),
     ]
-    follow = CONTINUE.get(str(turn.slot(INTENCION_PENDIENTE)))
+    follow = AFTER_VERIFICATION.get(str(turn.slot(INTENCION_PENDIENTE)))
     if follow is not None:
         events += follow(turn)
     return events

@@ -8,24 +8,38 @@ from typing import Any
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from actions.negotiation import FREQUENCY_WORDS, pending_terms, proposal_in, reply_to, terms_text
 from actions.slots import PAGO_REPORTADO, PERSONA, PLAN_ELEGIDO
+from cobranza.domain.requests import is_question
 from cobranza.domain.text import shorten
-from cobranza.personas.negotiation import choose_offer
-from cobranza.personas.offers import PLAN_SETTLEMENT, Offer
+from cobranza.personas.negotiation import choose_offer, render_lines, schedule_lines
+from cobranza.personas.offers import PLAN_INSTALLMENTS, PLAN_PAY_IN_FULL, PLAN_SETTLEMENT, Offer
 from cobranza.services.hardship import register_discount_request
-from cobranza.services.plans import UnknownOffer, accept_offer, current_offers
+from cobranza.services.plans import (
+    UnknownOffer,
+    accept_offer,
+    current_offers,
+    latest_agreement,
+    stored_terms,
+)
 
-FREQUENCY_WORDS = {"semanal": "semanales", "quincenal": "quincenales", "mensual": "mensuales"}
 MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list
 
 
 CHOOSE = "utter_elige_opcion"  # "¿Cuál opción prefieres?" with the offers as buttons
 ASK_FOR_PLANS = "solicitar_opciones_pago"
+ASK_FOR_DISCOUNT = "solicitar_descuento"
+PLAN_NAMES = {
+    PLAN_PAY_IN_FULL: "utter_plan_pago_total",
+    PLAN_SETTLEMENT: "utter_plan_liquidacion",
+    PLAN_INSTALLMENTS: "utter_plan_parcialidades",
+}
 
 
-def _offer_values(offer: Offer) -> dict[str, Any]:
+def _offer_values(turn: Turn, offer: Offer) -> dict[str, Any]:
     first, last = offer.installments[0], offer.installments[-1]
     return {
+        "terminos": terms_text(turn, offer),
         "total": money(offer.total),
         "saldo": money(offer.balance),
         "descuento": money(offer.discount),
@@ -47,16 +61,21 @@ def offer_plans(turn: Turn) -> list[EventType]:
     if not offers:
         turn.say("utter_sin_opciones")
         return []
-    named = choose_offer(turn.text, offers) if turn.intent == ASK_FOR_PLANS else None
+    choosing = turn.intent == ASK_FOR_PLANS and not is_question(turn.text)
+    named = choose_offer(turn.text, offers) if choosing else None
     if named is not None:  # "quiero el de 6 pagos": the plan it names, as its button would
         return register_offer(turn, named.code)
+    proposal = proposal_in(turn) if turn.intent == ASK_FOR_PLANS else None
+    if proposal is not None:  # "lo quiero en 12 pagos" when 12 is not among them
+        return reply_to(turn, proposal)
     turn.say("utter_opciones_intro")
     for offer in offers:
-        turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(offer))
+        turn.say(f"utter_oferta_{offer.plan_type}", **_offer_values(turn, offer))
     choices = [
         {
             "title": shorten(
-                turn.response_text(f"utter_titulo_{offer.plan_type}", **_offer_values(offer)), 20
+                turn.response_text(f"utter_titulo_{offer.plan_type}", **_offer_values(turn, offer)),
+                20,
             ),
             "payload": f'/informar{{"plan_elegido": "{offer.code}"}}',
         }
@@ -76,6 +95,7 @@ def offer_plans(turn: Turn) -> list[EventType]:
 
 class ActionOfrecerPlanes(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_ofrecer_planes"
@@ -94,7 +114,7 @@ def register_offer(turn: Turn, code: str) -> list[EventType]:
     """Store the agreement for offer ``code`` and read back its terms and folio."""
     assert turn.phone is not None
     try:
-        agreement, offer = accept_offer(
+        agreement, _ = accept_offer(
             turn.session, turn.phone, code, turn.profile, turn.app.clock, turn.channel
         )
     except UnknownOffer:
@@ -103,7 +123,7 @@ def register_offer(turn: Turn, code: str) -> list[EventType]:
     turn.say(
         "utter_plan_confirmado",
         folio=agreement.folio,
-        terminos=turn.response_text(f"utter_oferta_{offer.plan_type}", **_offer_values(offer)),
+        terminos=terms_text(turn, stored_terms(agreement)),
         total=money(Decimal(agreement.total_amount)),
     )
     return [SlotSet(PLAN_ELEGIDO, None)]
@@ -130,6 +150,9 @@ def handle_discount(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     persona = register_discount_request(turn.session, turn.phone, turn.app.profiles, turn.app.clock)
     profile = turn.app.profiles[persona]
+    proposal = proposal_in(turn) if turn.intent == ASK_FOR_DISCOUNT else None
+    if proposal is not None:  # "¿me lo dejan en 10 mil?": weighed under the persona now in force
+        return [turn.set_slot(PERSONA, persona), *reply_to(turn, proposal)]
     settlement = next(
         (
             o
@@ -159,9 +182,51 @@ def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:
 
 class ActionSolicitarDescuento(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_solicitar_descuento"
 
     def handle(self, turn: Turn) -> list[EventType]:
         return handle_discount(turn)
+
+
+def _calendar(turn: Turn, name: str, offer: Offer) -> None:
+    lines = render_lines(schedule_lines(offer), turn.template("utter_calendario_linea"))
+    turn.say("utter_calendario", plan=name, lineas="\n".join(lines))
+
+
+def show_calendar(turn: Turn) -> list[EventType]:
+    """ "ver calendario": every payment of the terms waiting for a "sí", else of the debtor's
+    agreement as stored, else of each plan on offer."""
+    assert turn.phone is not None
+    pending = pending_terms(turn)
+    if pending is not None:
+        _calendar(turn, _plan_name(turn, pending), pending)
+        return []
+    agreement = latest_agreement(turn.session, turn.phone)
+    if agreement is not None:
+        name = turn.response_text("utter_plan_convenio", folio=agreement.folio)
+        _calendar(turn, name, stored_terms(agreement))
+        return []
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
+    plans = [o for o in offers if len(o.installments) > 1]
+    if not plans:
+        turn.say("utter_sin_calendario")
+    for offer in plans:
+        _calendar(turn, _plan_name(turn, offer), offer)
+    return []
+
+
+def _plan_name(turn: Turn, offer: Offer) -> str:
+    return turn.response_text(PLAN_NAMES[offer.plan_type], pagos=len(offer.installments))
+
+
+class ActionVerCalendario(DbAction):
+    requires_identity = True
+
+    def name(self) -> str:
+        return "action_ver_calendario"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return show_calendar(turn)

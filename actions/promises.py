@@ -9,7 +9,18 @@ from decimal import Decimal
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
-from actions.slots import ESPERANDO, PROMESA_FECHA, PROMESA_MONTO, Esperando, ask, waiting_for
+from actions.negotiation import proposal_in, reply_to
+from actions.slots import (
+    ESPERANDO,
+    PROMESA_FECHA,
+    PROMESA_MONTO,
+    Esperando,
+    ask,
+    promise_state,
+    waiting_for,
+)
+from cobranza.domain.money import to_pesos
+from cobranza.personas.negotiation import Kind
 from cobranza.services.promises import (
     AMOUNT_ABOVE_BALANCE,
     AMOUNT_NOT_POSITIVE,
@@ -26,20 +37,6 @@ RESET = [
     SlotSet(PROMESA_MONTO, None),
     SlotSet(PROMESA_FECHA, None),
 ]
-
-
-def _state(amount: Decimal | None, due: date | None, confirming: bool) -> list[EventType]:
-    """The promise so far, and the question just asked: the read-back when ``confirming``,
-    else the amount when it is missing, else the date."""
-    if confirming:
-        question = Esperando.CONFIRMACION_PROMESA
-    else:
-        question = Esperando.MONTO_PROMESA if amount is None else Esperando.FECHA_PROMESA
-    return [
-        ask(question),
-        SlotSet(PROMESA_MONTO, None if amount is None else str(amount)),
-        SlotSet(PROMESA_FECHA, None if due is None else due.isoformat()),
-    ]
 
 
 def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
@@ -77,14 +74,19 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
         turn.say("utter_promesa_cancelada")
         return [*RESET, ask(Esperando.MONTO_PROMESA)]
 
+    proposal = proposal_in(turn) if read_message else None
+    if proposal is not None and proposal.kind is not Kind.PROMISE:
+        return reply_to(turn, proposal)  # "500 cada quincena": a plan, not a promise
+    if proposal is not None:  # "la mitad el 15"
+        new_amount = to_pesos(proposal.total or 0)
     amount = new_amount if new_amount is not None else amount
     due = new_date if new_date is not None else due
     if amount is None:
         turn.say("utter_pedir_monto_promesa")
-        return _state(None, due, False)
+        return promise_state(None, due, False)
     if due is None:
         turn.say("utter_pedir_fecha_promesa", monto=money(amount))
-        return _state(amount, None, False)
+        return promise_state(amount, None, False)
     debt = primary_debt(turn.session, turn.phone)
     reason = check_promise(
         amount, due, Decimal(debt.current_balance), turn.today, turn.profile.promise_max_days_ahead
@@ -92,7 +94,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
     if reason:
         return _explain(turn, reason, amount, due)
     turn.say("utter_confirmar_promesa", monto=money(amount), fecha=spoken_date(due))
-    return _state(amount, due, True)
+    return promise_state(amount, due, True)
 
 
 def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventType]:
@@ -101,15 +103,16 @@ def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventT
     if reason in (AMOUNT_NOT_POSITIVE, AMOUNT_ABOVE_BALANCE):
         debt = primary_debt(turn.session, turn.phone)
         turn.say(f"utter_promesa_{reason}", saldo=money(Decimal(debt.current_balance)))
-        return _state(None, due, False)
+        return promise_state(None, due, False)
     limit = turn.today + timedelta(days=turn.profile.promise_max_days_ahead)
     assert reason in (DATE_IN_PAST, DATE_BEYOND_HORIZON)
     turn.say(f"utter_promesa_{reason}", fecha_limite=spoken_date(limit))
-    return _state(amount, None, False)
+    return promise_state(amount, None, False)
 
 
 class ActionProcesarPromesa(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_procesar_promesa"

@@ -45,6 +45,7 @@ def dispute(turn: Turn) -> list[EventType]:
 
 class ActionPagoRealizado(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_pago_realizado"
@@ -55,6 +56,7 @@ class ActionPagoRealizado(DbAction):
 
 class ActionDificultad(DbAction):
     requires_identity = True
+    answers_other_requests = True
 
     def name(self) -> str:
         return "action_dificultad"

@@ -6,6 +6,8 @@ Spanish: designers read them in domain.yml, the stories and the rules."""
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from enum import Enum
 
 from rasa_sdk import Tracker
@@ -26,6 +28,7 @@ INTENCION_PENDIENTE = "intencion_pendiente"
 PROMESA_MONTO = "promesa_monto"
 PROMESA_FECHA = "promesa_fecha"
 PLAN_ELEGIDO = "plan_elegido"
+PROPUESTA = "propuesta"
 PAGO_REPORTADO = "pago_reportado"
 
 ALL = frozenset(
@@ -45,6 +48,7 @@ ALL = frozenset(
         PROMESA_MONTO,
         PROMESA_FECHA,
         PLAN_ELEGIDO,
+        PROPUESTA,
         PAGO_REPORTADO,
     }
 )
@@ -62,6 +66,7 @@ class Esperando(str, Enum):
     MONTO_PROMESA = "monto_promesa"  # promise: how much (the date may be known)
     FECHA_PROMESA = "fecha_promesa"  # promise: which day (the amount is known)
     CONFIRMACION_PROMESA = "confirmacion_promesa"  # promise read back: "sí" / "no" / correction
+    PROPUESTA = "propuesta"  # terms from the debtor's own proposal read back: "sí" / "no"
 
     def __str__(self) -> str:
         return self.value
@@ -92,3 +97,17 @@ def stop_waiting(tracker: Tracker, *questions: Esperando) -> list[EventType]:
     if pending is None or (questions and pending not in questions):
         return []
     return [SlotSet(ESPERANDO, None)]
+
+
+def promise_state(amount: Decimal | None, due: date | None, confirming: bool) -> list[EventType]:
+    """The promise so far, and the question just asked: the read-back when ``confirming``,
+    else the amount when it is missing, else the date."""
+    if confirming:
+        question = Esperando.CONFIRMACION_PROMESA
+    else:
+        question = Esperando.MONTO_PROMESA if amount is None else Esperando.FECHA_PROMESA
+    return [
+        ask(question),
+        SlotSet(PROMESA_MONTO, None if amount is None else str(amount)),
+        SlotSet(PROMESA_FECHA, None if due is None else due.isoformat()),
+    ]

@@ -29,6 +29,7 @@ Pure: no database, no clock; ``today`` is the debtor's local date.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,10 +70,12 @@ __all__ = [
     "choose_offer",
     "evaluate",
     "plan_violations",
+    "proposal_from_token",
     "render_lines",
     "render_summary",
     "schedule_lines",
     "schedule_summary",
+    "terms_token",
 ]
 
 #: Frequencies from the most frequent to the least.
@@ -482,9 +485,10 @@ def _partial_then_rest(
         return _promise(
             Proposal(Kind.PROMISE, total=amounts[0], first_date=dates[0]), balance, profile, today
         )
-    reasons = plan_violations(amounts, dates, balance, profile, today)
+    reasons = plan_violations(amounts, dates, balance, profile, today, proposal.frequency)
     if not reasons:
-        return Accepted(_plan(f"propuesta_plan_{len(amounts)}", balance, amounts, dates, None))
+        code = f"propuesta_plan_{len(amounts)}"
+        return Accepted(_plan(code, balance, amounts, dates, proposal.frequency))
     if profile.installments.max_installments < 2:
         return CounterOffer(
             _fallback(balance, days_past_due, profile, today, plan=False), tuple(reasons)
@@ -681,6 +685,16 @@ class ScheduleSummary:
     runs: tuple[Run, ...]
 
 
+def frequency_of(dates: Sequence[date]) -> str | None:
+    """The frequency the payments after the first keep ("semanal" for 7 days apart, "quincenal"
+    for 13 to 16, "mensual" for 28 to 31), or ``None`` when they keep none."""
+    gaps = {(b - a).days for a, b in pairwise(dates[1:])}
+    for frequency, low, high in (("semanal", 7, 7), ("quincenal", 13, 16), ("mensual", 28, 31)):
+        if gaps and all(low <= gap <= high for gap in gaps):
+            return frequency
+    return None
+
+
 def schedule_summary(offer: Offer) -> ScheduleSummary:
     """The terms of ``offer`` as data: payments grouped into runs of equal amounts (a down
     payment, the regular payments, a last one that differs), the total and the savings."""
@@ -693,7 +707,7 @@ def schedule_summary(offer: Offer) -> ScheduleSummary:
             runs.append(Run(1, inst.amount, inst.due_date, inst.due_date))
     return ScheduleSummary(
         offer.plan_type,
-        offer.frequency,
+        offer.frequency or frequency_of([i.due_date for i in offer.installments]),
         len(offer.installments),
         offer.total,
         offer.balance,
@@ -711,6 +725,19 @@ def _day(day: date) -> str:
     return str(format_date(day, "d 'de' MMMM", locale="es_MX"))
 
 
+def _spelled_out(runs: Sequence[Run]) -> list[Run]:
+    """Runs of two payments are read as two payments ("del 25 al 10" would hide that there are
+    only two dates)."""
+    out: list[Run] = []
+    for run in runs:
+        if run.count == 2:
+            out += [Run(1, run.amount, run.first_date, run.first_date)]
+            out += [Run(1, run.amount, run.last_date, run.last_date)]
+        else:
+            out.append(run)
+    return out
+
+
 def render_summary(summary: ScheduleSummary, templates: Mapping[str, str]) -> str:
     """The summary in the caller's format strings (``domain.yml`` responses):
 
@@ -723,8 +750,9 @@ def render_summary(summary: ScheduleSummary, templates: Mapping[str, str]) -> st
     """
     every = templates.get(f"every_{summary.frequency}", "") if summary.frequency else ""
     parts = []
-    last = len(summary.runs) - 1
-    for index, run in enumerate(summary.runs):
+    runs = _spelled_out(summary.runs)
+    last = len(runs) - 1
+    for index, run in enumerate(runs):
         if run.count == 1:
             key = "single"
             if last > 0 and index in (0, last):
@@ -759,3 +787,34 @@ def render_lines(lines: Sequence[Installment], template: str) -> list[str]:
         template.format(numero=i.number, monto=format_mxn(i.amount), fecha=_day(i.due_date))
         for i in lines
     ]
+
+
+# --- terms waiting for the debtor's "sí" ---------------------------------------------------------
+
+
+def terms_token(terms: Terms) -> str:
+    """The terms as the dialogue keeps them while it waits for "sí" (slot ``propuesta``)."""
+    if isinstance(terms, PromiseTerms):
+        return json.dumps({"promesa": [terms.amount, terms.due_date.isoformat()]})
+    payments = [[i.amount, i.due_date.isoformat()] for i in terms.installments]
+    return json.dumps({"tipo": terms.plan_type, "pagos": payments, "frecuencia": terms.frequency})
+
+
+def proposal_from_token(token: str) -> Proposal | None:
+    """The terms of a token as the exact proposal they make, to be evaluated again before
+    anything is stored (a token proves nothing: the persona decides again, today). ``None`` for
+    anything that is not a token :func:`terms_token` wrote."""
+    try:
+        data = json.loads(token)
+        if "promesa" in data:
+            amount, due = data["promesa"]
+            return Proposal(Kind.PROMISE, total=int(amount), first_date=date.fromisoformat(due))
+        parts = tuple((int(a), date.fromisoformat(d)) for a, d in data["pagos"])
+        frequency = data.get("frecuencia")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not parts or frequency not in (None, *FREQUENCIES):
+        return None
+    if data.get("tipo") == PLAN_SETTLEMENT and len(parts) == 1:
+        return Proposal(Kind.SETTLEMENT_AMOUNT, total=parts[0][0], first_date=parts[0][1])
+    return Proposal(Kind.PARTIAL_THEN_REST, amounts_and_dates=parts, frequency=frequency)

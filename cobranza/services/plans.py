@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cobranza.clock import Clock, local_today
@@ -14,7 +15,7 @@ from cobranza.domain.folios import AGREEMENT_PREFIX, new_folio
 from cobranza.domain.money import to_centavos, to_pesos
 from cobranza.domain.vocabulary import AgreementStatus, AuditAction
 from cobranza.errors import NotFound
-from cobranza.personas.offers import Offer, compute_offers
+from cobranza.personas.offers import Installment, Offer, compute_offers
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.promises import primary_debt
 
@@ -47,7 +48,19 @@ def accept_offer(
     offers = {o.code: o for o in current_offers(session, phone, profile, clock)}
     if code not in offers:
         raise UnknownOffer(code)
-    offer = offers[code]
+    return record_agreement(session, phone, offers[code], clock, channel, created_by), offers[code]
+
+
+def record_agreement(
+    session: Session,
+    phone: str,
+    offer: Offer,
+    clock: Clock,
+    channel: str,
+    created_by: str = "bot",
+) -> PaymentAgreement:
+    """Store ``offer`` as the debtor's agreement on the debt the conversation is about. The
+    caller computed the offer on the server (an offer shown, or terms the persona accepted)."""
     debt = primary_debt(session, phone)
     debtor = repo.get_debtor(session, phone)
     now = clock.now()
@@ -79,8 +92,36 @@ def accept_offer(
         now,
         AuditAction.AGREEMENT_RECORDED,
         phone,
-        {"folio": agreement.folio, "offer": code, "total": str(to_pesos(offer.total))},
+        {"folio": agreement.folio, "offer": offer.code, "total": str(to_pesos(offer.total))},
         actor=created_by,
     )
     session.flush()
-    return agreement, offer
+    return agreement
+
+
+def latest_agreement(session: Session, phone: str) -> PaymentAgreement | None:
+    """The debtor's newest active agreement, if any."""
+    return session.execute(
+        select(PaymentAgreement)
+        .where(
+            PaymentAgreement.debtor_phone == phone,
+            PaymentAgreement.status == AgreementStatus.ACTIVE,
+        )
+        .order_by(PaymentAgreement.created_at.desc(), PaymentAgreement.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def stored_terms(agreement: PaymentAgreement) -> Offer:
+    """An agreement's terms exactly as stored, to read back to the debtor."""
+    return Offer(
+        agreement.folio,
+        agreement.plan_type,
+        to_centavos(Decimal(agreement.balance_at_agreement)),
+        to_centavos(Decimal(agreement.discount_amount)),
+        to_centavos(Decimal(agreement.total_amount)),
+        tuple(
+            Installment(i.number, to_centavos(Decimal(i.amount)), i.due_date)
+            for i in sorted(agreement.installments, key=lambda i: i.number)
+        ),
+    )

@@ -29,10 +29,13 @@ from cobranza.personas.negotiation import (
     Proposal,
     choose_offer,
     evaluate,
+    frequency_of,
+    proposal_from_token,
     render_lines,
     render_summary,
     schedule_lines,
     schedule_summary,
+    terms_token,
 )
 from cobranza.personas.offers import (
     PLAN_INSTALLMENTS,
@@ -458,12 +461,25 @@ def test_a_settlement_states_its_savings(profiles: dict) -> None:
     )
 
 
-def test_equal_payments_are_one_run(profiles: dict) -> None:
+def test_two_equal_payments_are_named_one_by_one(profiles: dict) -> None:
+    """ "2 pagos del 15 al 31" would hide that there are only two dates."""
     plan = compute_offers(845000, 12, profiles["olvidadizo"], TODAY)[1]
     summary = schedule_summary(plan)
+    assert [(r.count, r.amount) for r in summary.runs] == [(2, 422500)]
     assert render_summary(summary, TEMPLATES) == (
-        "2 pagos de $4,225.00 cada quincena del 15 de diciembre al 31 de diciembre. "
+        "enganche de $4,225.00 el 15 de diciembre y último pago de $4,225.00 el 31 de diciembre. "
         "Total: $8,450.00."
+    )
+
+
+def test_three_equal_payments_are_one_run() -> None:
+    day = date(2026, 12, 15)
+    plan = Offer(
+        "p", PLAN_INSTALLMENTS, 900, 0, 900,
+        tuple(Installment(n + 1, 300, day + timedelta(days=15 * n)) for n in range(3)),
+    )  # fmt: skip
+    assert render_summary(schedule_summary(plan), TEMPLATES).startswith(
+        "3 pagos de $3.00 cada quincena del 15 de diciembre al 14 de enero."
     )
 
 
@@ -481,3 +497,39 @@ def test_a_persona_without_plans_counters_with_paying_in_full(profiles: dict) ->
         assert isinstance(outcome, CounterOffer) and isinstance(outcome.terms, Offer)
         assert [r.code for r in outcome.reasons] == [NO_PLANS]
         assert amounts_and_dates(outcome.terms) == [(1200000, "2026-12-15")]
+
+
+@settings(max_examples=600, deadline=None)
+@given(case=cases())
+def test_terms_read_back_are_accepted_as_they_are_on_yes(profiles: dict, case: Case) -> None:
+    """Whatever the answer (the debtor's terms or the closest ones), the terms read back and
+    kept for the "sí" are accepted, unchanged, when weighed again the same day."""
+    balance, dpd, today, persona, proposal = case
+    profile = profiles[persona]
+    terms = evaluate(proposal, balance, dpd, profile, today).terms
+    token = terms_token(terms)
+    again = proposal_from_token(token)
+    assert again is not None
+    outcome = evaluate(again, balance, dpd, profile, today)
+    assert isinstance(outcome, Accepted), (terms, outcome)
+    assert terms_token(outcome.terms) == token
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "{}", "[]", '{"pagos": []}', '{"pagos": [["x", "2026-12-01"]]}', '{"promesa": 5}',
+     '{"pagos": [[100, "2026-12-01"]], "frecuencia": "diaria"}', "null", '{"pagos": 7}'],
+)  # fmt: skip
+def test_a_token_not_written_by_terms_token_is_no_proposal(token: str) -> None:
+    assert proposal_from_token(token) is None
+
+
+def test_the_frequency_is_read_from_the_dates() -> None:
+    day = date(2026, 12, 15)
+    assert frequency_of([day, day + timedelta(15), day + timedelta(30)]) == "quincenal"
+    # the first payment may come early (a down payment): the gaps after it decide
+    assert frequency_of([day, day + timedelta(3), day + timedelta(10)]) == "semanal"
+    assert frequency_of([day, day + timedelta(3), day + timedelta(12)]) is None
+    assert frequency_of([day, day + timedelta(20), day + timedelta(27)]) == "semanal"
+    assert frequency_of([day, day + timedelta(30), day + timedelta(61)]) == "mensual"
+    assert frequency_of([day, day + timedelta(9)]) is None

@@ -1,0 +1,75 @@
+"""What the assistant can answer about a debt, by the intent that asks for it; and the second
+pass that answers every request a message makes, not only the one the model recognised.
+
+Used twice: after verification, to answer what the debtor asked before it (the identity gate,
+actions/identity.py), and after every debt action (``DbAction.topic``), to answer the other
+request of a message such as "¿cuánto debo y me hacen descuento?" (cobranza/domain/requests.py
+finds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rasa_sdk.events import EventType
+
+from actions.balance import tell_balance, tell_payment_methods
+from actions.base import Turn
+from actions.consent import reminder_or_consent
+from actions.plans import handle_discount, offer_plans
+from actions.promises import process_promise
+from actions.situations import dispute, hardship, payment_claim
+from cobranza.domain.requests import requests_in
+
+Capability = Callable[[Turn], list[EventType]]
+
+# What to do once verified, by the intent that triggered the verification (the message then is
+# the date of birth: nothing is read off it).
+AFTER_VERIFICATION: dict[str, Capability] = {
+    "consultar_saldo": tell_balance,
+    "consultar_detalle_deuda": tell_balance,
+    "consultar_metodos_pago": tell_payment_methods,
+    "solicitar_opciones_pago": offer_plans,
+    "solicitar_descuento": handle_discount,
+    "prometer_pago": lambda turn: process_promise(turn, read_message=False),
+    "informar_pago_realizado": lambda turn: payment_claim(turn, read_message=False),
+    "dificultad_economica": hardship,
+    "disputar_deuda": dispute,
+    "pedir_recordatorio": reminder_or_consent,
+}
+
+# The requests a second pass answers (they ask nothing back), in the order they are answered:
+# what the debtor owes before what to do about it, and where to pay last.
+ALSO_ANSWERED: dict[str, Capability] = {
+    "consultar_saldo": tell_balance,
+    "solicitar_descuento": handle_discount,
+    "solicitar_opciones_pago": offer_plans,
+    "consultar_metodos_pago": tell_payment_methods,
+}
+ORDER = ["informar_pago_realizado", "dificultad_economica", "consultar_saldo"]
+ORDER += ["consultar_detalle_deuda", *ALSO_ANSWERED]
+
+# A topic whose answer already covers a request: the balance detail is the balance, the plans
+# include the settlement, and hardship offers the plans.
+COVERED = {
+    "consultar_detalle_deuda": {"consultar_saldo"},
+    "solicitar_opciones_pago": {"solicitar_descuento"},
+    "dificultad_economica": {"solicitar_opciones_pago", "solicitar_descuento"},
+}
+
+
+def _rank(intent: str) -> int:
+    return ORDER.index(intent) if intent in ORDER else -1
+
+
+def answer_requests(turn: Turn, topic: str, answer: Capability) -> list[EventType]:
+    """Answer the topic, and the message's other request (at most one) in a sensible order."""
+    covered = {topic, *COVERED.get(topic, ())}
+    other = next(
+        (i for i in requests_in(turn.text) if i in ALSO_ANSWERED and i not in covered), None
+    )
+    if other is None:
+        return answer(turn)
+    first, second = (answer, ALSO_ANSWERED[other])
+    if _rank(other) < _rank(topic):
+        first, second = second, first
+    return [*first(turn), *second(turn)]

@@ -1,0 +1,60 @@
+"""The requests a debtor's message makes besides the one the model recognised.
+
+Rasa's classifier gives one intent per message, but debtors ask two things at once: "¿cuánto
+debo y me hacen descuento?", "ya pagué 500 pero quiero un plan para el resto", "te pago el
+viernes, ¿a qué cuenta deposito?". :func:`requests_in` finds the requests a message makes by
+their wording (a second pass after the model), named by the intent that answers each, in the
+order the message makes them. Only requests that can be answered without a question back are
+listed: the balance, a discount, the plans, where to pay.
+
+Pure: folded text in, intent names out.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cobranza.domain.amounts import fold
+
+__all__ = ["CUES", "is_question", "requests_in"]
+
+CUES: dict[str, re.Pattern[str]] = {
+    "consultar_saldo": re.compile(
+        r"\b(?:cuanto\s+(?:le\s+|te\s+|les\s+)?(?:debo|adeudo|es\s+lo\s+que\s+debo|tengo\s+que\s+pagar|"
+        r"seria\s+el\s+total)|(?:mi|el)\s+saldo|cuanto\s+es\s+en\s+total|a\s+cuanto\s+asciende|"
+        r"(?:mi|la)\s+deuda\s+total)\b"
+    ),
+    "solicitar_descuento": re.compile(
+        r"\b(?:descuentos?|desc|rebaja|quita|condon\w*|me\s+(?:lo|la)\s+(?:dejan|bajan|rebajan)|"
+        r"me\s+bajan)\b"
+    ),
+    "solicitar_opciones_pago": re.compile(
+        r"\b(?:un\s+plan|planes|plan\s+de\s+pagos?|opciones\s+de\s+pago|mas\s+plazo|mas\s+tiempo|"
+        r"parcialidades|en\s+pagos|a\s+meses|en\s+abonos|convenio)\b"
+    ),
+    "consultar_metodos_pago": re.compile(
+        r"\b(?:donde\s+(?:le\s+|te\s+)?(?:pago|deposito|transfiero)|como\s+(?:le\s+|te\s+)?"
+        r"(?:pago|deposito|transfiero)|(?:a\s+)?que\s+cuenta|la\s+clabe|clabe|"
+        r"numero\s+de\s+cuenta|referencia\s+de\s+pago|en\s+el\s+oxxo|en\s+oxxo)\b"
+    ),
+}
+
+
+def requests_in(text: str) -> list[str]:
+    """The intents whose request ``text`` makes, in the order it makes them."""
+    folded = fold(text)
+    found = [
+        (match.start(), intent) for intent, cue in CUES.items() if (match := cue.search(folded))
+    ]
+    return [intent for _, intent in sorted(found)]
+
+
+_QUESTION = re.compile(
+    r"\?|^\s*(?:y\s+)?(?:hay|tienen|tiene|manejan|existe|puedo|se\s+puede|me\s+(?:dan|pueden|hacen)|"
+    r"cual|cuales|que|como|cuanto|cuantos|donde|cuando)\b"
+)
+
+
+def is_question(text: str) -> bool:
+    """Does the message ask rather than choose ("¿hay descuento?" is no choice of the discount)?"""
+    return bool(_QUESTION.search(fold(text)))
