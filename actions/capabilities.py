@@ -16,7 +16,7 @@ from actions.balance import tell_balance, tell_payment_methods
 from actions.base import Turn
 from actions.consent import reminder_or_consent
 from actions.plans import handle_discount, offer_plans
-from actions.promises import process_promise
+from actions.promises import process_promise, reschedule
 from actions.situations import dispute, hardship, payment_claim
 from cobranza.domain.requests import requests_in
 
@@ -31,6 +31,7 @@ AFTER_VERIFICATION: dict[str, Capability] = {
     "solicitar_opciones_pago": offer_plans,
     "solicitar_descuento": handle_discount,
     "prometer_pago": lambda turn: process_promise(turn, read_message=False),
+    "reprogramar_promesa": lambda turn: reschedule(turn, read_message=False),
     "informar_pago_realizado": lambda turn: payment_claim(turn, read_message=False),
     "dificultad_economica": hardship,
     "disputar_deuda": dispute,

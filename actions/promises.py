@@ -12,6 +12,7 @@ from actions.base import DbAction, Turn, money, spoken_date
 from actions.negotiation import proposal_in, reply_to
 from actions.slots import (
     ESPERANDO,
+    PROMESA_ANTERIOR,
     PROMESA_FECHA,
     PROMESA_MONTO,
     Esperando,
@@ -28,6 +29,7 @@ from cobranza.services.promises import (
     DATE_IN_PAST,
     PromiseRejected,
     check_promise,
+    pending_promise,
     primary_debt,
     record_promise,
 )
@@ -36,6 +38,7 @@ RESET = [
     SlotSet(ESPERANDO, None),
     SlotSet(PROMESA_MONTO, None),
     SlotSet(PROMESA_FECHA, None),
+    SlotSet(PROMESA_ANTERIOR, None),
 ]
 
 
@@ -51,6 +54,8 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
 
     if confirming and turn.intent == "afirmar" and new_amount is None and new_date is None:
         assert amount is not None and due is not None
+        renewed = pending_promise(turn.session, turn.phone)
+        replaces = turn.slot(PROMESA_ANTERIOR)
         try:
             promise = record_promise(
                 turn.session,
@@ -60,15 +65,17 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
                 turn.profile,
                 turn.app.clock,
                 turn.channel,
+                replaces=replaces,
             )
         except PromiseRejected as rejected:  # the balance or the day changed meanwhile
             return _explain(turn, rejected.reason, amount, due)
-        turn.say(
-            "utter_promesa_registrada",
-            monto=money(amount),
-            fecha=spoken_date(due),
-            folio=promise.folio,
-        )
+        values = {"monto": money(amount), "fecha": spoken_date(due), "folio": promise.folio}
+        if renewed is not None and renewed.folio == replaces and renewed.folio != promise.folio:
+            turn.say(
+                "utter_promesa_reprogramada", fecha_anterior=spoken_date(renewed.due_date), **values
+            )
+        else:
+            turn.say("utter_promesa_registrada", **values)
         return RESET
     if confirming and turn.intent == "negar" and new_amount is None and new_date is None:
         turn.say("utter_promesa_cancelada")
@@ -108,6 +115,44 @@ def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventT
     assert reason in (DATE_IN_PAST, DATE_BEYOND_HORIZON)
     turn.say(f"utter_promesa_{reason}", fecha_limite=spoken_date(limit))
     return promise_state(amount, None, False)
+
+
+def reschedule(turn: Turn, read_message: bool = True) -> list[EventType]:
+    """ "No voy a poder pagar el viernes": the pending promise is renewed for a new day within
+    the persona's horizon (it then counts as broken and renewed); a new day in the message is
+    read back at once, else asked for. Without a pending promise this is a new promise."""
+    assert turn.phone is not None
+    pending = pending_promise(turn.session, turn.phone)
+    if pending is None:
+        return process_promise(turn, read_message)
+    new_date = turn.date() if read_message else None
+    if new_date == pending.due_date:  # the day they cannot make, not a new one
+        new_date = None
+    events = [
+        turn.set_slot(PROMESA_ANTERIOR, pending.folio),
+        turn.set_slot(PROMESA_MONTO, str(Decimal(pending.amount))),
+        turn.set_slot(PROMESA_FECHA, None if new_date is None else new_date.isoformat()),
+    ]
+    if new_date is None:
+        limit = turn.today + timedelta(days=turn.profile.promise_max_days_ahead)
+        turn.say(
+            "utter_reprogramar_pedir_fecha",
+            monto=money(Decimal(pending.amount)),
+            fecha=spoken_date(pending.due_date),
+            fecha_limite=spoken_date(limit),
+        )
+        return [*events, ask(Esperando.FECHA_PROMESA)]
+    return [*events, *process_promise(turn, read_message=False)]
+
+
+class ActionReprogramarPromesa(DbAction):
+    requires_identity = True
+
+    def name(self) -> str:
+        return "action_reprogramar_promesa"
+
+    def handle(self, turn: Turn) -> list[EventType]:
+        return reschedule(turn)
 
 
 class ActionProcesarPromesa(DbAction):

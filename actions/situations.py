@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
+
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.base import DbAction, Turn
+from actions.base import DbAction, Turn, money, spoken_date
 from actions.handoff import hand_off
 from actions.plans import offer_plans_for
 from actions.slots import PAGO_REPORTADO, PROMISE_QUESTIONS, stop_waiting
+from cobranza.db.models import Promise
+from cobranza.domain.requests import mentions_promise
 from cobranza.domain.vocabulary import HandoffReason
 from cobranza.services.disputes import open_dispute
 from cobranza.services.hardship import declare_hardship
 from cobranza.services.payments import record_payment_claim
+from cobranza.services.promises import pending_promise
 
 DISPUTE_REVIEW_HOURS = 48
 
@@ -20,10 +26,35 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
     assert turn.phone is not None
     amount = turn.amount() if read_message else None
     paid_on = turn.date() if read_message else None
+    promise = pending_promise(turn.session, turn.phone) if read_message else None
+    if amount is None and promise is not None and mentions_promise(turn.text):
+        return promise_claim(turn, promise, paid_on)
     record_payment_claim(turn.session, turn.phone, amount, paid_on, turn.channel, turn.app.clock)
     turn.say("utter_gracias_pago")
     if amount is None or paid_on is None:
         turn.say("utter_pedir_datos_pago")
+    return [SlotSet(PAGO_REPORTADO, True), *stop_waiting(turn.tracker, *PROMISE_QUESTIONS)]
+
+
+def promise_claim(turn: Turn, promise: Promise, paid_on: date | None) -> list[EventType]:
+    """ "ya pagué lo que prometí": the claim is for the pending promise's amount."""
+    assert turn.phone is not None
+    amount = Decimal(promise.amount)
+    record_payment_claim(
+        turn.session,
+        turn.phone,
+        amount,
+        paid_on or turn.today,
+        turn.channel,
+        turn.app.clock,
+        promise_folio=promise.folio,
+    )
+    turn.say(
+        "utter_gracias_pago_promesa",
+        monto=money(amount),
+        fecha=spoken_date(promise.due_date),
+        folio=promise.folio,
+    )
     return [SlotSet(PAGO_REPORTADO, True), *stop_waiting(turn.tracker, *PROMISE_QUESTIONS)]
 
 

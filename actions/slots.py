@@ -27,6 +27,7 @@ ESPERANDO = "esperando"
 INTENCION_PENDIENTE = "intencion_pendiente"
 PROMESA_MONTO = "promesa_monto"
 PROMESA_FECHA = "promesa_fecha"
+PROMESA_ANTERIOR = "promesa_anterior"
 PLAN_ELEGIDO = "plan_elegido"
 PROPUESTA = "propuesta"
 PAGO_REPORTADO = "pago_reportado"
@@ -47,6 +48,7 @@ ALL = frozenset(
         INTENCION_PENDIENTE,
         PROMESA_MONTO,
         PROMESA_FECHA,
+        PROMESA_ANTERIOR,
         PLAN_ELEGIDO,
         PROPUESTA,
         PAGO_REPORTADO,

@@ -16,7 +16,7 @@ import re
 
 from cobranza.domain.amounts import fold
 
-__all__ = ["CUES", "is_question", "requests_in"]
+__all__ = ["CUES", "is_question", "mentions_promise", "requests_in"]
 
 CUES: dict[str, re.Pattern[str]] = {
     "consultar_saldo": re.compile(
@@ -58,3 +58,14 @@ _QUESTION = re.compile(
 def is_question(text: str) -> bool:
     """Does the message ask rather than choose ("¿hay descuento?" is no choice of the discount)?"""
     return bool(_QUESTION.search(fold(text)))
+
+
+_PROMISE = re.compile(
+    r"\b(?:lo\s+que\s+(?:prometi|quede|acordamos|quedamos|dije)|lo\s+prometido|lo\s+acordado|"
+    r"(?:la|mi)\s+promesa|lo\s+de\s+(?:la\s+promesa|lo\s+prometido))\b"
+)
+
+
+def mentions_promise(text: str) -> bool:
+    """ "ya pagué lo que prometí": the message is about the debtor's own promise."""
+    return bool(_PROMISE.search(fold(text)))

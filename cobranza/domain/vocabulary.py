@@ -44,6 +44,7 @@ class AuditAction(Code):
     # what the debtor said or agreed
     PROMISE_RECORDED = "promise_recorded"
     PROMISE_SUPERSEDED = "promise_superseded"
+    PROMISE_RESCHEDULED = "promise_rescheduled"
     AGREEMENT_RECORDED = "agreement_recorded"
     PAYMENT_CLAIMED = "payment_claimed"
     HARDSHIP_DECLARED = "hardship_declared"

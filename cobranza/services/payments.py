@@ -43,8 +43,10 @@ def record_payment_claim(
     paid_on: date | None,
     channel: str,
     clock: Clock,
+    promise_folio: str | None = None,
 ) -> None:
-    """Keep the debtor's word that they paid, for reconciliation against the bank's records."""
+    """Keep the debtor's word that they paid (for ``promise_folio``, when they said it was what
+    they promised), for reconciliation against the bank's records."""
     debt = primary_debt(session, phone)
     audit.record(
         session,
@@ -56,6 +58,7 @@ def record_payment_claim(
             "channel": channel,
             "amount": None if amount is None else str(amount),
             "paid_on": None if paid_on is None else paid_on.isoformat(),
+            "promise": promise_folio,
         },
     )
     session.flush()

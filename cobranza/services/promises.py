@@ -3,7 +3,7 @@ once with a folio."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -68,10 +68,12 @@ def record_promise(
     clock: Clock,
     channel: str,
     created_by: str = "bot",
+    replaces: str | None = None,
 ) -> Promise:
     """Validate and store a promise; the same pending promise (debt, amount, date) is returned
     instead of being stored twice, and a new amount for the same day supersedes the earlier
-    one (one pending promise per debt and day)."""
+    one (one pending promise per debt and day). ``replaces`` is the folio of the pending
+    promise the debtor said they cannot keep: it counts as broken, and this one renews it."""
     debtor = repo.get_debtor(session, phone)
     debt = primary_debt(session, phone)
     today = local_today(clock, debtor.time_zone)
@@ -96,6 +98,8 @@ def record_promise(
             actor=created_by,
         )
         session.flush()
+    if replaces is not None:
+        _break_for_renewal(session, phone, replaces, due, now, created_by)
     promise = Promise(
         folio=new_folio(PROMISE_PREFIX, today),
         debt_id=debt.id,
@@ -137,3 +141,42 @@ def _pending_for(session: Session, debt_id: int, due: date) -> Promise | None:
             Promise.due_date == due,
         )
     ).scalar_one_or_none()
+
+
+def pending_promise(session: Session, phone: str) -> Promise | None:
+    """The debtor's pending promise on the debt a conversation is about (the soonest due)."""
+    debt = primary_debt(session, phone)
+    return session.execute(
+        select(Promise)
+        .where(Promise.debt_id == debt.id, Promise.status == PromiseStatus.PENDING)
+        .order_by(Promise.due_date, Promise.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _break_for_renewal(
+    session: Session, phone: str, folio: str, due: date, now: datetime, actor: str
+) -> None:
+    """The promise the debtor cannot keep: broken (it counts in the history), renewed by the
+    one being stored. Anything but the debtor's own pending promise is left alone."""
+    old = session.execute(
+        select(Promise).where(
+            Promise.folio == folio,
+            Promise.debtor_phone == phone,
+            Promise.status == PromiseStatus.PENDING,
+        )
+    ).scalar_one_or_none()
+    if old is None or old.due_date == due:
+        return
+    old.status = PromiseStatus.BROKEN
+    old.resolved_at = now
+    old.updated_at = now
+    audit.record(
+        session,
+        now,
+        AuditAction.PROMISE_RESCHEDULED,
+        phone,
+        {"folio": old.folio, "due_date": old.due_date.isoformat(), "new_due_date": due.isoformat()},
+        actor=actor,
+    )
+    session.flush()
