@@ -7,7 +7,9 @@ from __future__ import annotations
 from rasa_sdk.events import EventType
 
 from actions.base import DbAction, Turn, disclosure_allowed
+from actions.capabilities import AFTER_VERIFICATION
 from actions.consent import answer_consent
+from actions.debts import debt_just_chosen, focus_on
 from actions.handoff import misunderstood
 from actions.identity import (
     ask_for_identity,
@@ -20,7 +22,13 @@ from actions.identity import (
 from actions.negotiation import accept_proposal, decline_proposal, proposal_in, reply_to
 from actions.plans import plans_just_offered, register_offer, register_plan, typed_choice
 from actions.promises import process_promise
-from actions.slots import PLAN_ELEGIDO, PROMISE_QUESTIONS, Esperando, waiting_for
+from actions.slots import (
+    INTENCION_PENDIENTE,
+    PLAN_ELEGIDO,
+    PROMISE_QUESTIONS,
+    Esperando,
+    waiting_for,
+)
 
 
 def route_answer(turn: Turn) -> list[EventType]:
@@ -40,6 +48,9 @@ def route_answer(turn: Turn) -> list[EventType]:
         return capture_phone(turn)  # web chat, REST: the number before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
+    chosen = debt_just_chosen(turn) if disclosure_allowed(turn) else None
+    if chosen is not None:  # "la tarjeta", or its button, after "¿De cuál crédito?"
+        return continue_with_debt(turn, chosen)
     if pending is Esperando.PROPUESTA and turn.intent in ("afirmar", "negar"):
         if not disclosure_allowed(turn):
             return ask_for_identity(turn)
@@ -61,6 +72,17 @@ def route_answer(turn: Turn) -> list[EventType]:
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     turn.say("utter_entendido")
     return []
+
+
+def continue_with_debt(turn: Turn, contract: str) -> list[EventType]:
+    """The debt is chosen: answer what was asked before the question (plans, a discount, a
+    promise), now about that debt."""
+    pending = AFTER_VERIFICATION.get(str(turn.slot(INTENCION_PENDIENTE)))
+    events = focus_on(turn, contract)
+    if pending is None:
+        turn.say("utter_credito_elegido")
+        return events
+    return [*events, *pending(turn)]
 
 
 class ActionProcesarRespuesta(DbAction):

@@ -7,13 +7,29 @@ from decimal import Decimal
 from rasa_sdk.events import EventType
 
 from actions.base import DbAction, Turn, money, spoken_date
+from cobranza.db.models import Debt
 from cobranza.services.payments import payment_methods
-from cobranza.services.promises import primary_debt
+from cobranza.services.promises import open_debts
 
 
 def tell_balance(turn: Turn) -> list[EventType]:
+    """Each open debt's balance; with several, the total too."""
     assert turn.phone is not None
-    debt = primary_debt(turn.session, turn.phone)
+    debts = open_debts(turn.session, turn.phone)
+    if not debts:
+        turn.say("utter_sin_adeudos")
+        return []
+    if len(debts) > 1:
+        turn.say("utter_saldo_varios", creditos=len(debts))
+    for debt in debts:
+        _tell_debt(turn, debt)
+    if len(debts) > 1:
+        total = sum(Decimal(d.current_balance) for d in debts)
+        turn.say("utter_saldo_total", total=money(total))
+    return []
+
+
+def _tell_debt(turn: Turn, debt: Debt) -> None:
     turn.say(
         "utter_saldo",
         acreedor=debt.creditor.name,
@@ -29,12 +45,11 @@ def tell_balance(turn: Turn) -> list[EventType]:
             monto=money(Decimal(debt.last_payment_amount)),
             fecha=spoken_date(debt.last_payment_on),
         )
-    return []
 
 
 def tell_payment_methods(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
-    methods = payment_methods(turn.session, turn.phone)
+    methods = payment_methods(turn.session, turn.phone, turn.contract)
     turn.say(
         "utter_metodos_pago",
         acreedor=methods.creditor,

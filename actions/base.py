@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.slots import (
+    CREDITO,
     ESPERANDO,
     IDENTIDAD_VERIFICADA,
     PERSONA,
@@ -96,6 +97,14 @@ class Turn:
             return normalize_phone(str(candidate or ""))
         except InvalidPhone:
             return None
+
+    @property
+    def contract(self) -> str | None:
+        """The contract of the debt the debtor chose (slot ``credito``), if they chose one. A
+        button sets it, so it proves nothing: the services only take it when it is one of the
+        debtor's own debts."""
+        value = self.slot(CREDITO)
+        return str(value) if value else None
 
     @property
     def conversation_id(self) -> str:

@@ -77,13 +77,13 @@ def proposal_in(turn: Turn) -> Proposal | None:
     """The counter-proposal in this message, if it makes one."""
     if turn.phone is None:
         return None
-    debt = primary_debt(turn.session, turn.phone)
+    debt = primary_debt(turn.session, turn.phone, turn.contract)
     return read_proposal(turn.text, to_centavos(Decimal(debt.current_balance)), turn.today)
 
 
 def _weigh(turn: Turn, proposal: Proposal) -> Outcome:
     assert turn.phone is not None
-    debt = primary_debt(turn.session, turn.phone)
+    debt = primary_debt(turn.session, turn.phone, turn.contract)
     balance = to_centavos(Decimal(debt.current_balance))
     return evaluate(proposal, balance, debt.days_past_due, turn.profile, turn.today)
 
@@ -139,7 +139,12 @@ def accept_proposal(turn: Turn) -> list[EventType]:
         return _read_back(turn, outcome)  # the balance or the day changed meanwhile
     assert isinstance(outcome.terms, Offer)
     agreement = record_agreement(
-        turn.session, turn.phone, outcome.terms, turn.app.clock, turn.channel
+        turn.session,
+        turn.phone,
+        outcome.terms,
+        turn.app.clock,
+        turn.channel,
+        contract=turn.contract,
     )
     turn.say(
         "utter_plan_confirmado",

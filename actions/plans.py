@@ -8,6 +8,7 @@ from typing import Any
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from actions.debts import ask_which_debt, debt_choice_needed
 from actions.negotiation import FREQUENCY_WORDS, pending_terms, proposal_in, reply_to, terms_text
 from actions.slots import PAGO_REPORTADO, PERSONA, PLAN_ELEGIDO
 from cobranza.domain.requests import is_question
@@ -57,7 +58,9 @@ def offer_plans(turn: Turn) -> list[EventType]:
         turn.say("utter_sin_presion")
         return []
     assert turn.phone is not None
-    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
+    if debt_choice_needed(turn):
+        return ask_which_debt(turn, ASK_FOR_PLANS)
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock, turn.contract)
     if not offers:
         turn.say("utter_sin_opciones")
         return []
@@ -115,7 +118,13 @@ def register_offer(turn: Turn, code: str) -> list[EventType]:
     assert turn.phone is not None
     try:
         agreement, _ = accept_offer(
-            turn.session, turn.phone, code, turn.profile, turn.app.clock, turn.channel
+            turn.session,
+            turn.phone,
+            code,
+            turn.profile,
+            turn.app.clock,
+            turn.channel,
+            contract=turn.contract,
         )
     except UnknownOffer:
         turn.say("utter_plan_no_disponible")
@@ -141,13 +150,16 @@ def typed_choice(turn: Turn) -> str | None:
     if turn.phone is None:
         return None
     chosen = choose_offer(
-        turn.text, current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
+        turn.text,
+        current_offers(turn.session, turn.phone, turn.profile, turn.app.clock, turn.contract),
     )
     return None if chosen is None else chosen.code
 
 
 def handle_discount(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
+    if debt_choice_needed(turn):
+        return ask_which_debt(turn, ASK_FOR_DISCOUNT)
     persona = register_discount_request(turn.session, turn.phone, turn.app.profiles, turn.app.clock)
     profile = turn.app.profiles[persona]
     proposal = proposal_in(turn) if turn.intent == ASK_FOR_DISCOUNT else None
@@ -156,7 +168,9 @@ def handle_discount(turn: Turn) -> list[EventType]:
     settlement = next(
         (
             o
-            for o in current_offers(turn.session, turn.phone, profile, turn.app.clock)
+            for o in current_offers(
+                turn.session, turn.phone, profile, turn.app.clock, turn.contract
+            )
             if o.plan_type == PLAN_SETTLEMENT
         ),
         None,
@@ -209,7 +223,7 @@ def show_calendar(turn: Turn) -> list[EventType]:
         name = turn.response_text("utter_plan_convenio", folio=agreement.folio)
         _calendar(turn, name, stored_terms(agreement))
         return []
-    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock)
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock, turn.contract)
     plans = [o for o in offers if len(o.installments) > 1]
     if not plans:
         turn.say("utter_sin_calendario")

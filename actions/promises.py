@@ -9,6 +9,7 @@ from decimal import Decimal
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
+from actions.debts import ask_which_debt, debt_choice_needed
 from actions.negotiation import proposal_in, reply_to
 from actions.slots import (
     ESPERANDO,
@@ -66,6 +67,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
                 turn.app.clock,
                 turn.channel,
                 replaces=replaces,
+                contract=turn.contract,
             )
         except PromiseRejected as rejected:  # the balance or the day changed meanwhile
             return _explain(turn, rejected.reason, amount, due)
@@ -81,6 +83,11 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
         turn.say("utter_promesa_cancelada")
         return [*RESET, ask(Esperando.MONTO_PROMESA)]
 
+    if not confirming and debt_choice_needed(turn):  # which debt first; what was said is kept
+        kept_amount = new_amount if new_amount is not None else amount
+        kept_due = new_date if new_date is not None else due
+        asked = ask_which_debt(turn, "prometer_pago")
+        return [*promise_state(kept_amount, kept_due, False), *asked]
     proposal = proposal_in(turn) if read_message else None
     if proposal is not None and proposal.kind is not Kind.PROMISE:
         return reply_to(turn, proposal)  # "500 cada quincena": a plan, not a promise
@@ -94,7 +101,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
     if due is None:
         turn.say("utter_pedir_fecha_promesa", monto=money(amount))
         return promise_state(amount, None, False)
-    debt = primary_debt(turn.session, turn.phone)
+    debt = primary_debt(turn.session, turn.phone, turn.contract)
     reason = check_promise(
         amount, due, Decimal(debt.current_balance), turn.today, turn.profile.promise_max_days_ahead
     )
@@ -108,7 +115,7 @@ def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventT
     """Say why, and forget the part that has to change."""
     assert turn.phone is not None
     if reason in (AMOUNT_NOT_POSITIVE, AMOUNT_ABOVE_BALANCE):
-        debt = primary_debt(turn.session, turn.phone)
+        debt = primary_debt(turn.session, turn.phone, turn.contract)
         turn.say(f"utter_promesa_{reason}", saldo=money(Decimal(debt.current_balance)))
         return promise_state(None, due, False)
     limit = turn.today + timedelta(days=turn.profile.promise_max_days_ahead)

@@ -29,7 +29,15 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
     promise = pending_promise(turn.session, turn.phone) if read_message else None
     if amount is None and promise is not None and mentions_promise(turn.text):
         return promise_claim(turn, promise, paid_on)
-    record_payment_claim(turn.session, turn.phone, amount, paid_on, turn.channel, turn.app.clock)
+    record_payment_claim(
+        turn.session,
+        turn.phone,
+        amount,
+        paid_on,
+        turn.channel,
+        turn.app.clock,
+        contract=turn.contract,
+    )
     turn.say("utter_gracias_pago")
     if amount is None or paid_on is None:
         turn.say("utter_pedir_datos_pago")

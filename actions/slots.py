@@ -30,6 +30,7 @@ PROMESA_FECHA = "promesa_fecha"
 PROMESA_ANTERIOR = "promesa_anterior"
 PLAN_ELEGIDO = "plan_elegido"
 PROPUESTA = "propuesta"
+CREDITO = "credito"
 PAGO_REPORTADO = "pago_reportado"
 
 ALL = frozenset(
@@ -51,6 +52,7 @@ ALL = frozenset(
         PROMESA_ANTERIOR,
         PLAN_ELEGIDO,
         PROPUESTA,
+        CREDITO,
         PAGO_REPORTADO,
     }
 )

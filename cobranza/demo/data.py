@@ -50,6 +50,17 @@ class Scenario:
 
 
 @dataclass(frozen=True)
+class SecondDebt:
+    """A documented debtor's second debt, exactly as written."""
+
+    creditor_code: str
+    product: str
+    original: Decimal
+    balance: Decimal
+    days_past_due: int
+
+
+@dataclass(frozen=True)
 class PortfolioData:
     seed: int
     documented: tuple[dict[str, Any], ...]  # DebtorPlan fields, typed (Decimal, date)
@@ -119,6 +130,9 @@ def _cross_checks(data: dict[str, Any], label: str) -> list[str]:
             )
         if Decimal(debtor["balance"]) > Decimal(debtor["original"]):
             problems.append(f"{where}.balance: {debtor['balance']} mayor que original")
+        second_debt = debtor.get("second_debt")
+        if second_debt is not None:
+            problems += _second_debt_problems(f"{where}.second_debt", second_debt, products)
     synthetic = data["synthetic"]
     ranges = [(key, synthetic[key]) for key in ("original_pesos", "birth_years", "days_past_due")]
     for name, scenario in synthetic["scenarios"].items():
@@ -136,6 +150,31 @@ def _cross_checks(data: dict[str, Any], label: str) -> list[str]:
     return problems
 
 
+def _second_debt_problems(where: str, debt: dict[str, Any], products: dict[str, Any]) -> list[str]:
+    if debt["creditor"] not in products:
+        return [f"{where}.creditor: '{debt['creditor']}' no está en creditors"]
+    problems = []
+    if debt["product"] not in products[debt["creditor"]]:
+        problems.append(
+            f"{where}.product: '{debt['product']}' no es un producto de {debt['creditor']}"
+        )
+    if Decimal(debt["balance"]) > Decimal(debt["original"]):
+        problems.append(f"{where}.balance: {debt['balance']} mayor que original")
+    return problems
+
+
+def _second_debt(spec: dict[str, Any] | None) -> SecondDebt | None:
+    if spec is None:
+        return None
+    return SecondDebt(
+        creditor_code=spec["creditor"],
+        product=spec["product"],
+        original=Decimal(spec["original"]),
+        balance=Decimal(spec["balance"]),
+        days_past_due=spec["days_past_due"],
+    )
+
+
 def _pair(values: list[int]) -> tuple[int, int]:
     low, high = values
     return low, high
@@ -147,8 +186,9 @@ def _build(data: dict[str, Any]) -> PortfolioData:
     names = data["names"]
     documented = tuple(
         {
-            **{k: v for k, v in debtor.items() if k != "creditor"},
+            **{k: v for k, v in debtor.items() if k not in ("creditor", "second_debt")},
             "creditor_code": debtor["creditor"],
+            "second_debt": _second_debt(debtor.get("second_debt")),
             "date_of_birth": date.fromisoformat(debtor["date_of_birth"]),
             "original": Decimal(debtor["original"]),
             "balance": Decimal(debtor["balance"]),

@@ -1,6 +1,6 @@
-"""The demo portfolio: six documented debtors (README) plus 1,000 synthetic ones.
+"""The demo portfolio: seven documented debtors (README) plus 1,000 synthetic ones.
 
-The data (creditors, places, names, the six debtors, the scenario mix and its ranges) lives in
+The data (creditors, places, names, the seven debtors, the scenario mix and its ranges) lives in
 ``portfolio.yml``, checked by :mod:`cobranza.demo.data`; this module is only the generator.
 
 Deterministic: the same ``today`` gives the same portfolio, row for row. History (payments,
@@ -32,7 +32,7 @@ from cobranza.db.models import (
     PaymentAgreement,
     Promise,
 )
-from cobranza.demo.data import PortfolioData, demo_data
+from cobranza.demo.data import PortfolioData, SecondDebt, demo_data
 from cobranza.domain import phones
 from cobranza.domain.folios import AGREEMENT_PREFIX, PROMISE_PREFIX, new_folio
 from cobranza.domain.geography import canonical_state, resolve_zone
@@ -62,11 +62,12 @@ class DebtorPlan:
     discount_requests: int = 0
     consent: str = "granted"  # granted | revoked | none
     agreement: bool = False
-    second_debt: bool = False
+    # a synthetic debtor's second debt is drawn (True); a documented one's is written out
+    second_debt: bool | SecondDebt | None = None
 
 
 def documented_debtors(data: PortfolioData) -> list[DebtorPlan]:
-    """The six debtors the README lists, exactly as ``portfolio.yml`` writes them."""
+    """The seven debtors the README lists, exactly as ``portfolio.yml`` writes them."""
     return [DebtorPlan(**spec) for spec in data.documented]
 
 
@@ -268,24 +269,40 @@ def _rows_for(
                 outcome=rng.choice(("delivered", "read", "right_party", "failed")),
             )
         )
-    if plan.second_debt:
-        next_one = (list(creditors).index(plan.creditor_code) + 1) % len(data.creditors)
-        other = data.creditors[next_one]["code"]
+    second = _second_debt(data, plan)
+    if second is not None:
+        other = creditors[second.creditor_code]
         rows.append(
             Debt(
                 debtor=debtor,
-                creditor=creditors[other],
-                product=data.products[other][0],
-                contract_number=f"{creditors[other].convenience_store_reference_prefix}-{serial:07d}-B",
+                creditor=other,
+                product=second.product,
+                contract_number=f"{other.convenience_store_reference_prefix}-{serial:07d}-B",
                 opened_on=_months_back(today, 12),
-                original_amount=data.second_debt_original,
-                current_balance=data.second_debt_balance,
-                days_past_due=min(plan.days_past_due, data.second_debt_max_days_past_due),
+                original_amount=second.original,
+                current_balance=second.balance,
+                days_past_due=second.days_past_due,
                 balance_as_of=today,
                 status="active",
             )
         )
     return rows
+
+
+def _second_debt(data: PortfolioData, plan: DebtorPlan) -> SecondDebt | None:
+    """A documented debtor's second debt as written; a synthetic one's with the next creditor
+    in the list, for its first product."""
+    if isinstance(plan.second_debt, SecondDebt) or not plan.second_debt:
+        return plan.second_debt or None
+    next_one = [c["code"] for c in data.creditors].index(plan.creditor_code) + 1
+    other = data.creditors[next_one % len(data.creditors)]["code"]
+    return SecondDebt(
+        creditor_code=other,
+        product=data.products[other][0],
+        original=data.second_debt_original,
+        balance=data.second_debt_balance,
+        days_past_due=min(plan.days_past_due, data.second_debt_max_days_past_due),
+    )
 
 
 def _promise(

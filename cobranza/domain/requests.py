@@ -16,7 +16,7 @@ import re
 
 from cobranza.domain.amounts import fold
 
-__all__ = ["CUES", "is_question", "mentions_promise", "requests_in"]
+__all__ = ["CUES", "choose_named", "is_question", "mentions_promise", "requests_in"]
 
 CUES: dict[str, re.Pattern[str]] = {
     "consultar_saldo": re.compile(
@@ -69,3 +69,32 @@ _PROMISE = re.compile(
 def mentions_promise(text: str) -> bool:
     """ "ya pagué lo que prometí": the message is about the debtor's own promise."""
     return bool(_PROMISE.search(fold(text)))
+
+
+_ORDINAL_WORDS = {
+    "primero": 0, "primera": 0, "primer": 0, "1": 0,
+    "segundo": 1, "segunda": 1, "2": 1,
+    "tercero": 2, "tercera": 2, "tercer": 2, "3": 2,
+}  # fmt: skip
+_FILLER = frozenset({"credito", "de", "del", "para", "la", "el", "los", "las", "mi", "personal"})
+
+
+def _same_word(name_word: str, typed: str) -> bool:
+    """ "moto" names "motocicleta", "tarjetas" names "tarjeta"."""
+    if name_word == typed:
+        return True
+    short, long = sorted((name_word, typed), key=len)
+    return len(short) >= 4 and long.startswith(short)
+
+
+def choose_named(text: str, names: list[str]) -> int | None:
+    """Which of ``names`` (shown in this order) a typed answer picks: by a word of its name
+    ("la tarjeta", "el prestamo", "lo de la moto") or by its place ("el segundo"). ``None``
+    when it picks none or several."""
+    words = set(re.findall(r"[a-z0-9]+", fold(text)))
+    picked = {i for w, i in _ORDINAL_WORDS.items() if w in words and i < len(names)}
+    for index, name in enumerate(names):
+        own = {w for w in re.findall(r"[a-z0-9]+", fold(name)) if w not in _FILLER}
+        if any(_same_word(w, x) for w in own for x in words):
+            picked.add(index)
+    return picked.pop() if len(picked) == 1 else None

@@ -23,8 +23,8 @@ class PaymentMethods:
     card_payment_url: str | None
 
 
-def payment_methods(session: Session, phone: str) -> PaymentMethods:
-    debt = primary_debt(session, phone)
+def payment_methods(session: Session, phone: str, contract: str | None = None) -> PaymentMethods:
+    debt = primary_debt(session, phone, contract)
     creditor = debt.creditor
     digits = "".join(c for c in debt.contract_number if c.isdigit())
     return PaymentMethods(
@@ -44,10 +44,11 @@ def record_payment_claim(
     channel: str,
     clock: Clock,
     promise_folio: str | None = None,
+    contract: str | None = None,
 ) -> None:
     """Keep the debtor's word that they paid (for ``promise_folio``, when they said it was what
     they promised), for reconciliation against the bank's records."""
-    debt = primary_debt(session, phone)
+    debt = primary_debt(session, phone, contract)
     audit.record(
         session,
         clock.now(),

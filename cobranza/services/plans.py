@@ -25,10 +25,15 @@ class UnknownOffer(NotFound):
 
 
 def current_offers(
-    session: Session, phone: str, profile: PersonaProfile, clock: Clock
+    session: Session,
+    phone: str,
+    profile: PersonaProfile,
+    clock: Clock,
+    contract: str | None = None,
 ) -> list[Offer]:
+    """The offers for the debt in question (``contract``: the one the debtor chose)."""
     debtor = repo.get_debtor(session, phone)
-    debt = primary_debt(session, phone)
+    debt = primary_debt(session, phone, contract)
     today = local_today(clock, debtor.time_zone)
     return compute_offers(
         to_centavos(Decimal(debt.current_balance)), debt.days_past_due, profile, today
@@ -43,12 +48,16 @@ def accept_offer(
     clock: Clock,
     channel: str,
     created_by: str = "bot",
+    contract: str | None = None,
 ) -> tuple[PaymentAgreement, Offer]:
     """Store the agreement for the offer ``code``, recomputed here (never taken from the chat)."""
-    offers = {o.code: o for o in current_offers(session, phone, profile, clock)}
+    offers = {o.code: o for o in current_offers(session, phone, profile, clock, contract)}
     if code not in offers:
         raise UnknownOffer(code)
-    return record_agreement(session, phone, offers[code], clock, channel, created_by), offers[code]
+    agreement = record_agreement(
+        session, phone, offers[code], clock, channel, created_by, contract=contract
+    )
+    return agreement, offers[code]
 
 
 def record_agreement(
@@ -58,10 +67,11 @@ def record_agreement(
     clock: Clock,
     channel: str,
     created_by: str = "bot",
+    contract: str | None = None,
 ) -> PaymentAgreement:
     """Store ``offer`` as the debtor's agreement on the debt the conversation is about. The
     caller computed the offer on the server (an offer shown, or terms the persona accepted)."""
-    debt = primary_debt(session, phone)
+    debt = primary_debt(session, phone, contract)
     debtor = repo.get_debtor(session, phone)
     now = clock.now()
     agreement = PaymentAgreement(

@@ -32,16 +32,23 @@ class PromiseRejected(Rejected):
         super().__init__(reason)
 
 
-def primary_debt(session: Session, phone: str) -> Debt:
-    """The active debt a conversation is about: the most overdue, then the largest."""
+def open_debts(session: Session, phone: str) -> list[Debt]:
+    """The debtor's active debts, the most overdue first (then the largest)."""
     debts = [
         d
         for d in repo.active_debts(repo.get_debtor(session, phone))
         if d.status == DebtStatus.ACTIVE
     ]
+    return sorted(debts, key=lambda d: (d.days_past_due, d.current_balance), reverse=True)
+
+
+def primary_debt(session: Session, phone: str, contract: str | None = None) -> Debt:
+    """The active debt a conversation is about: the one the debtor chose (``contract``, when it
+    is one of theirs), else the most overdue, then the largest."""
+    debts = open_debts(session, phone)
     if not debts:
         raise repo.DebtorNotFound(phone)
-    return max(debts, key=lambda d: (d.days_past_due, d.current_balance))
+    return next((d for d in debts if d.contract_number == contract), debts[0])
 
 
 def check_promise(
@@ -69,13 +76,14 @@ def record_promise(
     channel: str,
     created_by: str = "bot",
     replaces: str | None = None,
+    contract: str | None = None,
 ) -> Promise:
     """Validate and store a promise; the same pending promise (debt, amount, date) is returned
     instead of being stored twice, and a new amount for the same day supersedes the earlier
     one (one pending promise per debt and day). ``replaces`` is the folio of the pending
     promise the debtor said they cannot keep: it counts as broken, and this one renews it."""
     debtor = repo.get_debtor(session, phone)
-    debt = primary_debt(session, phone)
+    debt = primary_debt(session, phone, contract)
     today = local_today(clock, debtor.time_zone)
     reason = check_promise(
         amount, due, Decimal(debt.current_balance), today, profile.promise_max_days_ahead
@@ -144,11 +152,10 @@ def _pending_for(session: Session, debt_id: int, due: date) -> Promise | None:
 
 
 def pending_promise(session: Session, phone: str) -> Promise | None:
-    """The debtor's pending promise on the debt a conversation is about (the soonest due)."""
-    debt = primary_debt(session, phone)
+    """The debtor's pending promise (the soonest due, whichever debt it is for)."""
     return session.execute(
         select(Promise)
-        .where(Promise.debt_id == debt.id, Promise.status == PromiseStatus.PENDING)
+        .where(Promise.debtor_phone == phone, Promise.status == PromiseStatus.PENDING)
         .order_by(Promise.due_date, Promise.id)
         .limit(1)
     ).scalar_one_or_none()

@@ -53,7 +53,7 @@ def test_a_bug_is_a_technical_error_logged_with_its_traceback(
     def broken(*args: object) -> object:
         raise KeyError("creditor")
 
-    monkeypatch.setattr(balance, "primary_debt", broken)
+    monkeypatch.setattr(balance, "open_debts", broken)
     events, messages = _run(action_app, tracker_factory, domain, caplog)
     assert responses(messages) == ["utter_error_tecnico"] and events == []
     bugs = [r for r in caplog.records if r.exc_info and r.exc_info[0] is KeyError]
@@ -73,7 +73,7 @@ def test_our_unhandled_error_is_answered_without_naming_the_debtor(
     def vanished(session: object, phone: str) -> object:
         raise DebtorNotFound(phone)
 
-    monkeypatch.setattr(balance, "primary_debt", vanished)
+    monkeypatch.setattr(balance, "open_debts", vanished)
     events, messages = _run(action_app, tracker_factory, domain, caplog)
     assert responses(messages) == ["utter_error_tecnico"] and events == []
     assert "5512345678" not in caplog.text

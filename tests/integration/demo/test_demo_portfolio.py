@@ -1,4 +1,4 @@
-"""The demo portfolio: the six documented debtors exactly, 1,000+ synthetic ones spread over
+"""The demo portfolio: the seven documented debtors exactly, 1,000+ synthetic ones spread over
 personas, buckets and every time zone, deterministic and idempotent, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def test_portfolio_spread(
         debts = session.execute(select(Debt)).scalars().all()
         promises = Counter(session.execute(select(Promise.status)).scalars())
         payments = session.execute(select(func.count()).select_from(Payment)).scalar_one()
-    assert len(debtors) >= 1006
+    assert len(debtors) >= 1007
     personas = Counter(d.persona for d in debtors)
     assert set(personas) == set(profiles) and min(personas.values()) >= 50, personas
     assert set(Counter(bucket_for(d.days_past_due) for d in debts)) >= set(BUCKETS)
@@ -188,7 +188,7 @@ def test_every_debtor_gets_offers_that_add_up(
 ) -> None:
     with db.session_scope(seeded_sessions) as session:
         rows = session.execute(select(Debt, Debtor.persona).join(Debtor)).all()
-    assert len(rows) > 1006
+    assert len(rows) > 1007
     for debt, persona in rows:
         balance = to_centavos(debt.current_balance)
         offers = compute_offers(balance, debt.days_past_due, profiles[persona], DEMO_TODAY)
@@ -213,7 +213,7 @@ def test_load_is_deterministic_and_idempotent(tmp_path: Path) -> None:
         engine = db.make_engine(f"sqlite:///{tmp_path / name}.db")
         db.upgrade(engine)
         with db.session_scope(db.make_session_factory(engine)) as session:
-            assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+            assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1007
         engines.append(engine)
     with db.session_scope(db.make_session_factory(engines[0])) as session:
         assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 0
@@ -227,7 +227,7 @@ def test_portfolio_on_postgres(
     db.upgrade(empty_postgres)
     factory = db.make_session_factory(empty_postgres)
     with db.session_scope(factory) as session:
-        assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1006
+        assert portfolio.load_demo(session, DEMO_TODAY)["debtors_added"] == 1007
         views.reassign_personas(session, profiles, clock)
     with db.session_scope(factory) as session:
         report = views.debtor_report(session, "+526641234567", profiles, clock)

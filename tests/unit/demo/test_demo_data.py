@@ -19,7 +19,7 @@ Change = Callable[[dict[str, Any]], None]
 
 def test_packaged_data_is_valid() -> None:
     data = load_data()
-    assert data.synthetic_count == 1000 and len(data.documented) == 6
+    assert data.synthetic_count == 1000 and len(data.documented) == 7
     maria = data.documented[0]
     assert maria["full_name"] == "María Fernanda López Hernández"
     assert maria["date_of_birth"] == date(1985, 3, 12) and maria["balance"] == Decimal("8450.00")

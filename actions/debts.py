@@ -1,0 +1,61 @@
+"""Debtors with several debts: the balance lists each; a plan, a discount or a promise first asks
+which debt it is for (a button, or typed: "la tarjeta", "el préstamo", "el segundo"), then
+continues with what was asked. The choice is kept in the slot ``credito`` for the session."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rasa_sdk.events import EventType, SlotSet
+
+from actions.base import Turn, money
+from actions.slots import CREDITO, INTENCION_PENDIENTE
+from cobranza.db.models import Debt
+from cobranza.domain.requests import choose_named
+from cobranza.domain.text import shorten
+from cobranza.services.promises import open_debts
+
+CHOOSE_DEBT = "utter_elige_credito"  # "¿De cuál crédito?" with a button per debt
+
+
+def _debts(turn: Turn) -> list[Debt]:
+    assert turn.phone is not None
+    return open_debts(turn.session, turn.phone)
+
+
+def debt_choice_needed(turn: Turn) -> bool:
+    """Several debts and none chosen yet (a contract that is not theirs counts as none)."""
+    debts = _debts(turn)
+    return len(debts) > 1 and turn.contract not in {d.contract_number for d in debts}
+
+
+def ask_which_debt(turn: Turn, intent: str) -> list[EventType]:
+    """Ask which debt, remembering what was asked (``intent``) to answer it once chosen."""
+    buttons = [
+        {
+            "title": shorten(f"{d.product} {money(Decimal(d.current_balance))}", 20),
+            "payload": f'/informar{{"credito": "{d.contract_number}"}}',
+        }
+        for d in _debts(turn)
+    ]
+    turn.dispatcher.utter_message(response=CHOOSE_DEBT, buttons=buttons)
+    return [turn.set_slot(INTENCION_PENDIENTE, intent)]
+
+
+def debt_just_chosen(turn: Turn) -> str | None:
+    """The contract this message chose: a button's ``credito`` entity, or a typed answer to
+    "¿De cuál crédito?"."""
+    debts = _debts(turn)
+    contracts = [d.contract_number for d in debts]
+    for entity in turn.tracker.latest_message.get("entities") or []:
+        if entity.get("entity") == "credito" and entity.get("value") in contracts:
+            return str(entity["value"])
+    said = [e for e in turn.tracker.events if e.get("event") == "bot"]
+    asked = bool(said) and (said[-1].get("metadata") or {}).get("utter_action") == CHOOSE_DEBT
+    index = choose_named(turn.text, [d.product for d in debts]) if asked else None
+    return None if index is None else contracts[index]
+
+
+def focus_on(turn: Turn, contract: str) -> list[EventType]:
+    """Remember the chosen debt; the caller then answers what was pending."""
+    return [turn.set_slot(CREDITO, contract), SlotSet(INTENCION_PENDIENTE, None)]
