@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from babel.lists import format_list
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import Turn, money
@@ -33,12 +34,15 @@ def ask_which_debt(turn: Turn, intent: str) -> list[EventType]:
     """Ask which debt, remembering what was asked (``intent``) to answer it once chosen."""
     buttons = [
         {
-            "title": shorten(f"{d.product} {money(Decimal(d.current_balance))}", 20),
+            "title": shorten(d.product, 20),
             "payload": f'/informar{{"credito": "{d.contract_number}"}}',
         }
         for d in _debts(turn)
     ]
-    turn.dispatcher.utter_message(response=CHOOSE_DEBT, buttons=buttons)
+    listed = [f"{d.product}: {money(Decimal(d.current_balance))}" for d in _debts(turn)]
+    turn.dispatcher.utter_message(
+        response=CHOOSE_DEBT, buttons=buttons, creditos=format_list(listed, locale="es_MX")
+    )
     return [turn.set_slot(INTENCION_PENDIENTE, intent)]
 
 
