@@ -23,7 +23,7 @@ from tests.support.actions import (
     message,
     responses,
     run_action,
-    slots,
+    run_turn,
 )
 
 ROBERTO_ID = "5214421234567"
@@ -49,11 +49,11 @@ def _run(
     state: dict[str, Any],
     text: str,
     intent: str,
-    **extra: Any,
+    **conversation: Any,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    tracker = tracker_factory(sender_id=ROBERTO_ID, slots=state, text=text, intent=intent, **extra)
-    events, messages = run_action(action, tracker, domain)
-    return {**state, **slots(events)}, messages
+    return run_turn(
+        action, tracker_factory, domain, state, text, intent, sender_id=ROBERTO_ID, **conversation
+    )
 
 
 def test_the_balance_lists_each_debt_and_the_total(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 
@@ -17,7 +16,7 @@ from cobranza import db
 from cobranza.bootstrap import App
 from cobranza.db.models import AuditLog, Promise
 from cobranza.services.promises import record_promise
-from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
+from tests.support.actions import Domain, TrackerFactory, message, responses, run_turn
 
 MARIA = {
     "deudor_encontrado": True,
@@ -51,28 +50,14 @@ def _promises(action_app: App) -> dict[str, tuple[str, date, Decimal]]:
         return {p.folio: (p.status, p.due_date, Decimal(p.amount)) for p in rows}
 
 
-def _say(
-    tracker_factory: TrackerFactory,
-    domain: Domain,
-    action: Any,
-    state: dict[str, Any],
-    text: str,
-    intent: str,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    events, messages = run_action(
-        action, tracker_factory(slots=state, text=text, intent=intent), domain
-    )
-    return {**state, **slots(events)}, messages
-
-
 def test_cannot_pay_on_friday_asks_a_new_day_then_renews_the_promise(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
     old = _promise_on_friday(action_app)
-    state, messages = _say(
+    state, messages = run_turn(
+        ActionReprogramarPromesa(),
         tracker_factory,
         domain,
-        ActionReprogramarPromesa(),
         MARIA,
         "no voy a poder pagar el viernes",
         "reprogramar_promesa",
@@ -81,12 +66,12 @@ def test_cannot_pay_on_friday_asks_a_new_day_then_renews_the_promise(
     assert (asked["monto"], asked["fecha"]) == ("$2,000.00", "viernes 27 de noviembre")
     assert state["esperando"] == "fecha_promesa" and state["promesa_anterior"] == old
 
-    state, messages = _say(
-        tracker_factory, domain, ActionProcesarRespuesta(), state, "el domingo", "informar"
+    state, messages = run_turn(
+        ActionProcesarRespuesta(), tracker_factory, domain, state, "el domingo", "informar"
     )
     assert responses(messages) == ["utter_confirmar_promesa"]
-    state, messages = _say(
-        tracker_factory, domain, ActionProcesarRespuesta(), state, "si", "afirmar"
+    state, messages = run_turn(
+        ActionProcesarRespuesta(), tracker_factory, domain, state, "si", "afirmar"
     )
     renewed = message(messages, "utter_promesa_reprogramada")
     assert renewed["fecha_anterior"] == "viernes 27 de noviembre"
@@ -105,10 +90,10 @@ def test_a_new_day_in_the_same_message_is_read_back_at_once(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
     old = _promise_on_friday(action_app)
-    state, messages = _say(
+    state, messages = run_turn(
+        ActionReprogramarPromesa(),
         tracker_factory,
         domain,
-        ActionReprogramarPromesa(),
         MARIA,
         "lo del viernes no voy a poder, puede ser el domingo?",
         "reprogramar_promesa",
@@ -122,10 +107,10 @@ def test_a_day_beyond_the_persona_horizon_is_refused(
 ) -> None:
     """Renewing is no way around the horizon: olvidadizo promises reach 7 days at most."""
     old = _promise_on_friday(action_app)
-    _, messages = _say(
+    _, messages = run_turn(
+        ActionReprogramarPromesa(),
         tracker_factory,
         domain,
-        ActionReprogramarPromesa(),
         MARIA,
         "no llego el viernes, mejor el 20 de diciembre",
         "reprogramar_promesa",
@@ -137,10 +122,10 @@ def test_a_day_beyond_the_persona_horizon_is_refused(
 def test_without_a_pending_promise_it_is_a_new_promise(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
-    state, messages = _say(
+    state, messages = run_turn(
+        ActionReprogramarPromesa(),
         tracker_factory,
         domain,
-        ActionReprogramarPromesa(),
         MARIA,
         "puedo cambiar la fecha de mi pago?",
         "reprogramar_promesa",
@@ -153,10 +138,10 @@ def test_paid_what_i_promised_is_a_claim_for_the_promise(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:
     old = _promise_on_friday(action_app)
-    _, messages = _say(
+    _, messages = run_turn(
+        ActionPagoRealizado(),
         tracker_factory,
         domain,
-        ActionPagoRealizado(),
         MARIA,
         "ya pague lo que prometi",
         "informar_pago_realizado",

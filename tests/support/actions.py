@@ -68,3 +68,20 @@ def message(messages: list[dict[str, Any]], response: str) -> dict[str, Any]:
 def entity(name: str, text: str, span: str, value: Any) -> dict[str, Any]:
     start = text.index(span)
     return {"entity": name, "start": start, "end": start + len(span), "value": value}
+
+
+def run_turn(
+    action: Action,
+    tracker_factory: TrackerFactory,
+    domain: Domain,
+    state: dict[str, Any],
+    text: str,
+    intent: str,
+    **conversation: Any,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One message ``text`` (read as ``intent``) to ``action`` with the slots ``state``; the
+    slots after it and what it said. ``conversation``: more of the tracker factory's arguments
+    (``sender_id``, ``entities``, ``bot_said``)."""
+    tracker = tracker_factory(slots=state, text=text, intent=intent, **conversation)
+    events, messages = run_action(action, tracker, domain)
+    return {**state, **slots(events)}, messages
