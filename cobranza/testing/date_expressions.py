@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from cobranza.errors import Rejected
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _EXPRESSION = re.compile(
@@ -44,7 +46,7 @@ _EXPRESSION = re.compile(
 )
 
 
-class InvalidDateExpression(ValueError):
+class InvalidDateExpression(Rejected):
     """Not an expression of the language; the message quotes it and shows the grammar."""
 
 
