@@ -15,16 +15,19 @@ PIP_VERSION := 24.3.1
 COVERAGE_FLOOR := 87
 COVERAGE    := --cov=cobranza --cov=actions --cov-report=term:skip-covered \
                --cov-fail-under=$(COVERAGE_FLOOR)
+# `make test` fails when fewer whole conversations than this share reach the right outcome
+# (`make eval-conversations`): what passed when set, rounded down (61/69, 88.4%).
+EVAL_FLOOR  := 0.88
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-whatsapp bench-abuse nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
@@ -78,19 +81,23 @@ lint: $(STAMP) ## ruff, mypy and the layer contracts (.importlinter)
 test-stories: $(MODEL) ## Dialogue test stories (tests/test_stories.yml), failing on any wrong prediction
 	$(BIN)/rasa test core --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --out results/core --quiet
 
-test: lint validate test-stories ## Every test: lint, types, data validation, stories, unit, integration, end to end
+test: lint validate test-stories ## Every test: lint, types, data validation, stories, unit, integration, end to end, whole conversations
 	@if [ -z "$${COBRANZA_TEST_POSTGRES_URL:-}" ]; then \
 	  url="$$(scripts/ensure_postgres.sh)" || { echo "warning: no PostgreSQL; its tests will be skipped" >&2; url=; }; \
 	  export COBRANZA_TEST_POSTGRES_URL="$$url"; \
 	fi; \
 	scripts/ensure_chromium.sh >/dev/null || echo "warning: no Chromium; the browser tests will be skipped" >&2; \
 	$(BIN)/python -m pytest $(COVERAGE)
+	$(BIN)/python scripts/eval_conversations.py --quiet --floor $(EVAL_FLOOR)
 
 test-fast: $(STAMP) ## Unit tests only
 	$(BIN)/python -m pytest tests/unit
 
 bench: db train ## Latency and throughput of full conversations over REST (prints numbers)
 	$(BIN)/python scripts/bench.py
+
+eval-conversations: db train ## Whole conversations (tests/conversations/) over REST and WhatsApp: share with the right outcome
+	$(BIN)/python scripts/eval_conversations.py
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py
