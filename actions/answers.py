@@ -7,7 +7,7 @@ from __future__ import annotations
 from rasa_sdk.events import EventType
 
 from actions.base import DbAction, Turn, disclosure_allowed
-from actions.capabilities import AFTER_VERIFICATION
+from actions.capabilities import answer_pending, first_pending
 from actions.consent import answer_consent
 from actions.debts import debt_just_chosen, focus_on
 from actions.handoff import misunderstood
@@ -77,12 +77,12 @@ def route_answer(turn: Turn) -> list[EventType]:
 def continue_with_debt(turn: Turn, contract: str) -> list[EventType]:
     """The debt is chosen: answer what was asked before the question (plans, a discount, a
     promise), now about that debt."""
-    pending = AFTER_VERIFICATION.get(str(turn.slot(INTENCION_PENDIENTE)))
+    pending = turn.slot(INTENCION_PENDIENTE)
     events = focus_on(turn, contract)
-    if pending is None:
+    if first_pending(pending) is None:
         turn.say("utter_credito_elegido")
         return events
-    return [*events, *pending(turn)]
+    return [*events, *answer_pending(turn, pending)]
 
 
 class ActionProcesarRespuesta(DbAction):

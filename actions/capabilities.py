@@ -62,15 +62,46 @@ def _rank(intent: str) -> int:
     return ORDER.index(intent) if intent in ORDER else -1
 
 
-def answer_requests(turn: Turn, topic: str, answer: Capability) -> list[EventType]:
-    """Answer the topic, and the message's other request (at most one) in a sensible order."""
+def _other_request(turn: Turn, topic: str) -> str | None:
     covered = {topic, *COVERED.get(topic, ())}
-    other = next(
+    return next(
         (i for i in requests_in(turn.text) if i in ALSO_ANSWERED and i not in covered), None
     )
+
+
+def answer_requests(turn: Turn, topic: str, answer: Capability) -> list[EventType]:
+    """Answer the topic, and the message's other request (at most one) in a sensible order."""
+    other = _other_request(turn, topic)
     if other is None:
         return answer(turn)
     first, second = (answer, ALSO_ANSWERED[other])
     if _rank(other) < _rank(topic):
         first, second = second, first
     return [*first(turn), *second(turn)]
+
+
+# --- what was asked before a question of ours (the date of birth, which debt) ----------------
+
+
+def pending_requests(turn: Turn, intent: str) -> str:
+    """What to keep in ``intencion_pendiente`` for a message asked before a question of ours:
+    its intent, and its other request when it makes one ("¿cuánto debo y me hacen
+    descuento?" before the date of birth: both are answered after it)."""
+    other = _other_request(turn, intent)
+    return intent if other is None else f"{intent} {other}"
+
+
+def first_pending(pending: object) -> str | None:
+    """The intent a kept ``intencion_pendiente`` starts with."""
+    intents = str(pending or "").split()
+    return intents[0] if intents else None
+
+
+def answer_pending(turn: Turn, pending: object) -> list[EventType]:
+    """Answer what was kept, in a sensible order (the message then is an answer to our
+    question: nothing is read off it)."""
+    intents = [i for i in str(pending or "").split() if i in AFTER_VERIFICATION]
+    events: list[EventType] = []
+    for intent in sorted(intents, key=_rank):
+        events += AFTER_VERIFICATION[intent](turn)
+    return events

@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn
-from actions.capabilities import AFTER_VERIFICATION
+from actions.capabilities import (
+    AFTER_VERIFICATION,
+    answer_pending,
+    first_pending,
+    pending_requests,
+)
 from actions.handoff import hand_off
 from actions.slots import (
     DEUDOR_ENCONTRADO,
@@ -95,16 +100,16 @@ def _pending(turn: Turn) -> list[EventType]:
             else amount is None and due is None
         ):
             return []  # asked for the date of birth, "12 de marzo" is an incomplete one
-        if turn.slot(INTENCION_PENDIENTE) == "prometer_pago":
+        if first_pending(turn.slot(INTENCION_PENDIENTE)) == "prometer_pago":
             amount = amount if amount is not None else _decimal(turn.slot(PROMESA_MONTO))
             due = due if due is not None else _day(turn.slot(PROMESA_FECHA))
         return [
-            turn.set_slot(INTENCION_PENDIENTE, "prometer_pago"),
+            turn.set_slot(INTENCION_PENDIENTE, pending_requests(turn, "prometer_pago")),
             turn.set_slot(PROMESA_MONTO, None if amount is None else str(amount)),
             turn.set_slot(PROMESA_FECHA, None if due is None else due.isoformat()),
         ]
     if intent in AFTER_VERIFICATION:
-        return [turn.set_slot(INTENCION_PENDIENTE, intent)]
+        return [turn.set_slot(INTENCION_PENDIENTE, pending_requests(turn, intent))]
     return []
 
 
@@ -213,10 +218,7 @@ def verify_identity(turn: Turn, given: date | None = None) -> list[EventType]:
         SlotSet(ESPERANDO, None),
         SlotSet(INTENCION_PENDIENTE, None),
     ]
-    follow = AFTER_VERIFICATION.get(str(turn.slot(INTENCION_PENDIENTE)))
-    if follow is not None:
-        events += follow(turn)
-    return events
+    return [*events, *answer_pending(turn, turn.slot(INTENCION_PENDIENTE))]
 
 
 class ActionSolicitarIdentidad(DbAction):

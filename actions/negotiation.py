@@ -13,11 +13,12 @@ from babel.lists import format_list
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import Turn, money, spoken_date
-from actions.slots import ESPERANDO, PROPUESTA, Esperando, ask, promise_state, waiting_for
+from actions.slots import ESPERANDO, PERSONA, PROPUESTA, Esperando, ask, promise_state, waiting_for
 from cobranza.domain.money import to_centavos, to_pesos
 from cobranza.personas.negotiation import (
     Accepted,
     CounterOffer,
+    Kind,
     Outcome,
     PromiseTerms,
     Proposal,
@@ -30,6 +31,7 @@ from cobranza.personas.negotiation import (
 )
 from cobranza.personas.offers import Offer
 from cobranza.personas.proposals import read_proposal
+from cobranza.services.hardship import register_discount_request
 from cobranza.services.plans import record_agreement, stored_terms
 from cobranza.services.promises import primary_debt
 
@@ -90,8 +92,18 @@ def _weigh(turn: Turn, proposal: Proposal) -> Outcome:
 
 def reply_to(turn: Turn, proposal: Proposal) -> list[EventType]:
     """Weigh the proposal and read back the terms that fit (the debtor's own, or the closest
-    ones and why), asking for a "sí"; a promise goes to the promise's own read-back."""
-    return _read_back(turn, _weigh(turn, proposal))
+    ones and why), asking for a "sí"; a promise goes to the promise's own read-back.
+
+    A settlement for less ("¿me lo dejan en 10 mil?"), whatever the model read, is a discount
+    request: recorded (it counts for the persona) and weighed under the persona then in force."""
+    assert turn.phone is not None
+    events: list[EventType] = []
+    if proposal.kind is Kind.SETTLEMENT_AMOUNT or turn.intent == "solicitar_descuento":
+        persona = register_discount_request(
+            turn.session, turn.phone, turn.app.profiles, turn.app.clock
+        )
+        events.append(turn.set_slot(PERSONA, persona))
+    return [*events, *_read_back(turn, _weigh(turn, proposal))]
 
 
 def _read_back(turn: Turn, outcome: Outcome) -> list[EventType]:

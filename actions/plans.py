@@ -160,11 +160,11 @@ def handle_discount(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     if debt_choice_needed(turn):
         return ask_which_debt(turn, ASK_FOR_DISCOUNT)
+    proposal = proposal_in(turn) if turn.intent == ASK_FOR_DISCOUNT else None
+    if proposal is not None:  # "¿me lo dejan en 10 mil?"
+        return reply_to(turn, proposal)
     persona = register_discount_request(turn.session, turn.phone, turn.app.profiles, turn.app.clock)
     profile = turn.app.profiles[persona]
-    proposal = proposal_in(turn) if turn.intent == ASK_FOR_DISCOUNT else None
-    if proposal is not None:  # "¿me lo dejan en 10 mil?": weighed under the persona now in force
-        return [turn.set_slot(PERSONA, persona), *reply_to(turn, proposal)]
     settlement = next(
         (
             o

@@ -141,6 +141,7 @@ class Expectation:
     verified: bool
     identity_failures: int = 0
     promise: PromiseFact | None = None
+    renewed_promises: int = 0  # promises made in the conversation, then broken and renewed
     agreement: AgreementFact | None = None
     consent: str | None = None
     block: str | None = None
@@ -223,6 +224,7 @@ def _expectation(raw: dict[str, Any], where: str, problems: list[str]) -> Expect
         verified=raw["verified"],
         identity_failures=raw.get("identity_failures", 0),
         promise=promise,
+        renewed_promises=raw.get("renewed_promises", 0),
         agreement=agreement,
         consent=raw.get("consent"),
         block=raw.get("block"),
@@ -540,12 +542,27 @@ def _listed(rows: Sequence[object]) -> str:
 
 
 def _promise(want: PromiseFact | None, found: list[PromiseRow], debtor: str, today: date) -> str:
+    """The pending promise the conversation leaves (those it renewed are counted apart)."""
+    found = [p for p in found if p.status != PromiseStatus.BROKEN.value]
     if want is None:
         return f"promise: none expected, found {_listed(found)}" if found else ""
     wanted = PromiseRow(debtor, want.amount, want.due.on(today), PromiseStatus.PENDING.value)
     if found != [wanted]:
         return f"promise: expected {wanted} ({want.due}), found {_listed(found)}"
     return ""
+
+
+def _renewed(expected: int, outcome: Outcome) -> str:
+    """Promises of this conversation broken and renewed ("no voy a poder pagar el viernes"):
+    each is audited ``promise_rescheduled``."""
+    broken = [p for p in outcome.promises if p.status == PromiseStatus.BROKEN.value]
+    renewed = outcome.audited(AuditAction.PROMISE_RESCHEDULED)
+    if len(broken) == len(renewed) == expected:
+        return ""
+    return (
+        f"renewed_promises: expected {expected}, found {len(broken)} broken "
+        f"and {len(renewed)} audited as rescheduled"
+    )
 
 
 def _agreement(
@@ -625,6 +642,7 @@ def compare(expect: Expectation, outcome: Outcome, debtor: str, today: date) -> 
             f"counted {outcome.identity_failures}"
         ),
         _promise(expect.promise, outcome.promises, debtor, today),
+        _renewed(expect.renewed_promises, outcome),
         _agreement(expect.agreement, outcome.agreements, debtor, today),
         _codes("consent", expect.consent, outcome.consents),
         _codes("block", expect.block, outcome.blocks),

@@ -273,3 +273,32 @@ def test_only_wrong_birth_dates_lock_even_between_other_answers(
         domain,
     )
     assert responses(messages) == ["utter_identidad_bloqueada"]
+
+
+def test_two_requests_before_verification_are_both_answered_after_it(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "cuanto debo y me hacen descuento?" as the first message: both are kept through the
+    date of birth and answered, the balance first."""
+    ana = {**FOUND, "persona": "negociador", "zona_horaria": "America/Cancun"}
+    tracker = tracker_factory(
+        sender_id="5219981234567",
+        slots=ana,
+        text="cuanto debo y me hacen descuento?",
+        intent="solicitar_descuento",
+    )
+    events, messages = run_action(ActionInformarSaldo(), tracker, domain)
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+    kept = slots(events)["intencion_pendiente"]
+    assert kept == "solicitar_descuento consultar_saldo"
+    state = {**ana, **slots(events)}
+    _, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(
+            sender_id="5219981234567", slots=state, text="25/07/1992", intent="informar"
+        ),
+        domain,
+    )
+    said = responses(messages)
+    assert said[:2] == ["utter_identidad_confirmada", "utter_saldo"], said
+    assert "utter_descuento_disponible" in said
