@@ -10,15 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 
 from actions.balance import tell_balance, tell_payment_methods
 from actions.base import Turn
 from actions.consent import reminder_or_consent
+from actions.negotiation import proposal_in, reply_to
 from actions.plans import handle_discount, offer_plans
 from actions.promises import process_promise, reschedule
 from actions.situations import dispute, hardship, payment_claim
+from actions.slots import INTENCION_PENDIENTE, PROMESA_MONTO, PROPUESTA_PENDIENTE
+from cobranza.domain.money import to_pesos
 from cobranza.domain.requests import requests_in
+from cobranza.personas.negotiation import Kind
+from cobranza.personas.proposals import read_proposal
 
 Capability = Callable[[Turn], list[EventType]]
 
@@ -99,9 +104,51 @@ def first_pending(pending: object) -> str | None:
 
 def answer_pending(turn: Turn, pending: object) -> list[EventType]:
     """Answer what was kept, in a sensible order (the message then is an answer to our
-    question: nothing is read off it)."""
+    question: nothing is read off it); a proposal kept as written is weighed now."""
     intents = [i for i in str(pending or "").split() if i in AFTER_VERIFICATION]
-    events: list[EventType] = []
+    kept = turn.slot(PROPUESTA_PENDIENTE)
+    events: list[EventType] = [SlotSet(PROPUESTA_PENDIENTE, None)] if kept else []
     for intent in sorted(intents, key=_rank):
-        events += AFTER_VERIFICATION[intent](turn)
+        if kept and intent in PROPOSING:
+            events += _weigh_kept(turn, str(kept), intent)
+            kept = None
+        else:
+            events += AFTER_VERIFICATION[intent](turn)
     return events
+
+
+# The intents a counter-proposal comes with.
+PROPOSING = ("prometer_pago", "solicitar_opciones_pago", "solicitar_descuento")
+# Any amount fits a balance this large: the shape of a proposal is read before the balance may
+# be (a settlement is an amount below the balance).
+_ANY_BALANCE = 10**15
+
+
+def keep_proposal(turn: Turn) -> list[EventType]:
+    """Before verification: a message that makes a proposal is kept as written, with its
+    intent (and its other request), to be weighed once verified."""
+    intent = "prometer_pago" if turn.intent == "informar" else turn.intent
+    settling = intent == "solicitar_descuento"
+    if intent not in PROPOSING or (
+        read_proposal(turn.text, _ANY_BALANCE, turn.today, settling=settling) is None
+    ):
+        return []
+    return [
+        turn.set_slot(INTENCION_PENDIENTE, pending_requests(turn, intent)),
+        turn.set_slot(PROPUESTA_PENDIENTE, turn.text),
+    ]
+
+
+def _weigh_kept(turn: Turn, text: str, intent: str) -> list[EventType]:
+    """The proposal kept before verification, weighed now; "la mitad" alone is a promise
+    whose day is asked."""
+    proposal = proposal_in(turn, text, settling=intent == "solicitar_descuento")
+    if proposal is None:
+        return AFTER_VERIFICATION[intent](turn)
+    if proposal.kind is Kind.PROMISE and proposal.first_date is None:
+        amount = to_pesos(proposal.total or 0)
+        return [
+            turn.set_slot(PROMESA_MONTO, str(amount)),
+            *process_promise(turn, read_message=False),
+        ]
+    return reply_to(turn, proposal)

@@ -15,6 +15,7 @@ from actions.capabilities import (
     AFTER_VERIFICATION,
     answer_pending,
     first_pending,
+    keep_proposal,
     pending_requests,
 )
 from actions.handoff import hand_off
@@ -26,6 +27,7 @@ from actions.slots import (
     PERSONA,
     PROMESA_FECHA,
     PROMESA_MONTO,
+    PROPUESTA_PENDIENTE,
     TELEFONO,
     ZONA_HORARIA,
     Esperando,
@@ -45,7 +47,8 @@ def _locked(turn: Turn, until_utc: object) -> list[EventType]:
     local = until_utc.astimezone(ZoneInfo(turn.time_zone))  # type: ignore[attr-defined]
     turn.say("utter_identidad_bloqueada", hora_desbloqueo=local.strftime("%H:%M del %d/%m/%Y"))
     waiting = turn.slot(ESPERANDO) == Esperando.FECHA_NACIMIENTO.value
-    return [*([SlotSet(ESPERANDO, None)] if waiting else []), SlotSet(INTENCION_PENDIENTE, None)]
+    forget = [SlotSet(INTENCION_PENDIENTE, None), SlotSet(PROPUESTA_PENDIENTE, None)]
+    return [*([SlotSet(ESPERANDO, None)] if waiting else []), *forget]
 
 
 def birth_date(turn: Turn) -> date | None:
@@ -88,8 +91,13 @@ def keep_waiting(turn: Turn) -> list[EventType]:
 def _pending(turn: Turn) -> list[EventType]:
     """Remember what was asked, to answer it right after verification. A message that asks
     for nothing ("sí", "no sé") leaves the earlier request as it was; a promise given in steps
-    before verification ("te pago 2 mil", then "el viernes") keeps both parts."""
+    before verification ("te pago 2 mil", then "el viernes") keeps both parts; a proposal
+    ("puedo dar 500 cada quincena") is kept as written, to be weighed once the balance may be
+    read."""
     intent = turn.intent
+    kept = keep_proposal(turn)
+    if kept:
+        return kept
     if intent in ("prometer_pago", "informar"):  # keep "te pago 2 mil el viernes" for later
         amount, due = turn.amount(), turn.date()
         if due is not None and due == birth_date(turn):

@@ -75,12 +75,20 @@ def reasons_text(turn: Turn, reasons: tuple[Reason, ...]) -> str:
     return str(format_list(parts, locale="es_MX"))
 
 
-def proposal_in(turn: Turn) -> Proposal | None:
-    """The counter-proposal in this message, if it makes one."""
+def proposal_in(
+    turn: Turn, text: str | None = None, *, settling: bool | None = None
+) -> Proposal | None:
+    """The counter-proposal in this message (or in ``text``, kept from an earlier one), if it
+    makes one. ``settling``: asked as a discount (by default, when the model says so)."""
     if turn.phone is None:
         return None
     debt = primary_debt(turn.session, turn.phone, turn.contract)
-    return read_proposal(turn.text, to_centavos(Decimal(debt.current_balance)), turn.today)
+    balance = to_centavos(Decimal(debt.current_balance))
+    if settling is None:
+        settling = turn.intent == "solicitar_descuento"
+    return read_proposal(
+        turn.text if text is None else text, balance, turn.today, settling=settling
+    )
 
 
 def _weigh(turn: Turn, proposal: Proposal) -> Outcome:

@@ -30,6 +30,7 @@ PROMESA_FECHA = "promesa_fecha"
 PROMESA_ANTERIOR = "promesa_anterior"
 PLAN_ELEGIDO = "plan_elegido"
 PROPUESTA = "propuesta"
+PROPUESTA_PENDIENTE = "propuesta_pendiente"
 CREDITO = "credito"
 PAGO_REPORTADO = "pago_reportado"
 
@@ -52,6 +53,7 @@ ALL = frozenset(
         PROMESA_ANTERIOR,
         PLAN_ELEGIDO,
         PROPUESTA,
+        PROPUESTA_PENDIENTE,
         CREDITO,
         PAGO_REPORTADO,
     }

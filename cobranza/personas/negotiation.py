@@ -433,7 +433,7 @@ def _instalments(
         # "1 peso a la semana": too many payments to even lay out; say which rules it breaks
         reasons = [Reason(TOO_MANY_PAYMENTS, policy.max_installments)]
         regular = per if per is not None else balance // n
-        if regular < minimum_down_payment(balance, profile):
+        if per is not None and per < minimum_down_payment(balance, profile):
             reasons.append(Reason(DOWN_PAYMENT_LOW, minimum_down_payment(balance, profile)))
         if regular < policy.min_installment_centavos:
             reasons.append(Reason(INSTALLMENT_LOW, policy.min_installment_centavos))

@@ -65,7 +65,7 @@ _COUNT_UNITS = {
     "mensualidades": "mensual",
 }
 _SETTLE = re.compile(
-    r"\b(?:me\s+lo\s+dej\w*|me\s+la\s+dej\w*|lo\s+dej\w*\s+en|la\s+dej\w*\s+en|dej\w*\s+en|"
+    r"\b(?:l[oa]\s+dej\w*|dej\w*\s+en|"
     r"liquid\w*|salda\w*|finiquit\w*|quedamos\s+a\s+mano|a\s+mano|cerrar\s+la\s+cuenta|"
     r"cerramos|quede\s+pagad\w*|quede\s+saldad\w*|por\s+todo|y\s+ya\s+quedo)\b"
 )
@@ -134,8 +134,12 @@ def _partial_then_rest(folded: str, balance: int, today: date) -> Proposal | Non
     )
 
 
-def read_proposal(text: str, balance: int, today: date) -> Proposal | None:
-    """The counter-proposal in ``text`` for a debt of ``balance`` centavos, or ``None``."""
+def read_proposal(
+    text: str, balance: int, today: date, *, settling: bool = False
+) -> Proposal | None:
+    """The counter-proposal in ``text`` for a debt of ``balance`` centavos, or ``None``.
+    ``settling``: the message asks for a discount (the model said so), so an amount below the
+    balance is what the debtor offers to settle ("si les doy 20 mil, ¿lo dejan ahí?")."""
     folded = fold(text)
     split = _partial_then_rest(folded, balance, today)
     if split is not None:
@@ -155,7 +159,7 @@ def read_proposal(text: str, balance: int, today: date) -> Proposal | None:
             frequency=frequency,
             first_date=first_date,
         )
-    if amount is not None and amount < balance and _SETTLE.search(folded):
+    if amount is not None and amount < balance and (settling or _SETTLE.search(folded)):
         return Proposal(Kind.SETTLEMENT_AMOUNT, total=amount, first_date=first_date)
     if fraction_of_balance(folded, balance) is not None and amount is not None:
         return Proposal(Kind.PROMISE, total=amount, first_date=first_date)

@@ -209,3 +209,31 @@ def test_the_confirmation_repeats_the_stored_schedule(
     amounts = sorted({i.amount for i in stored.installments})
     assert all(f"${a:,.2f}" in terms for a in amounts), terms
     assert f"${Decimal(stored.total_amount):,.2f}" in terms
+
+
+def test_a_proposal_before_verification_is_weighed_right_after_it(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "puedo dar 500 cada quincena" as the first message on WhatsApp: kept as written
+    through the date of birth, then weighed (not read as a promise of $500)."""
+    unverified = {k: v for k, v in MARIA.items() if k != "identidad_verificada"}
+    tracker = tracker_factory(
+        slots=unverified, text="puedo dar 500 cada quincena", intent="prometer_pago"
+    )
+    events, messages = run_action(ActionProcesarPromesa(), tracker, domain)
+    assert responses(messages) == ["utter_pedir_fecha_nacimiento"]
+    state = {**unverified, **slots(events)}
+    assert state["propuesta_pendiente"] == "puedo dar 500 cada quincena"
+    events, messages = run_action(
+        ActionProcesarRespuesta(),
+        tracker_factory(slots=state, text="12/03/1985", intent="informar"),
+        domain,
+    )
+    said = responses(messages)
+    assert said == [
+        "utter_identidad_confirmada",
+        "utter_propuesta_no_cabe",
+        "utter_confirmar_propuesta",
+    ]
+    after = slots(events)
+    assert after["esperando"] == "propuesta" and after["propuesta_pendiente"] is None

@@ -105,3 +105,14 @@ def test_fractions_of_the_balance() -> None:
     assert fraction_of_balance("un tercio", 900_000) == 300_000
     assert fraction_of_balance("la cuarta parte", 900_000) == 225_000
     assert fraction_of_balance("todo", 900_000) is None
+
+
+def test_an_amount_in_a_discount_request_is_what_the_debtor_offers_to_settle() -> None:
+    """ "si les doy 8 mil, ¿lo dejan ahí?" read as a discount request by the model."""
+    assert read_proposal("si les doy 8 mil", BALANCE, TODAY, settling=True) == Proposal(
+        Kind.SETTLEMENT_AMOUNT, total=800_000
+    )
+    assert read_proposal("si les doy 8 mil", BALANCE, TODAY) is None
+    assert read_proposal("si les doy 8 mil lo dejan ahi?", BALANCE, TODAY) == Proposal(
+        Kind.SETTLEMENT_AMOUNT, total=800_000
+    )
