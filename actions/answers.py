@@ -20,7 +20,13 @@ from actions.identity import (
     verify_identity,
 )
 from actions.negotiation import accept_proposal, decline_proposal, proposal_in, reply_to
-from actions.plans import plans_just_offered, register_offer, register_plan, typed_choice
+from actions.plans import (
+    plans_just_offered,
+    register_offer,
+    register_plan,
+    settlement_taken,
+    typed_choice,
+)
 from actions.promises import process_promise
 from actions.slots import (
     INTENCION_PENDIENTE,
@@ -59,6 +65,9 @@ def route_answer(turn: Turn) -> list[EventType]:
         return register_plan(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     if pending in PROMISE_QUESTIONS and (turn.intent != "nlu_fallback" or has_value):
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
+    taken = settlement_taken(turn) if pending is None and disclosure_allowed(turn) else None
+    if taken is not None:  # "va" to the discount offer
+        return register_offer(turn, taken)
     answering = pending is None and plans_just_offered(turn) and disclosure_allowed(turn)
     chosen = typed_choice(turn) if answering else None
     if chosen is not None:  # "la segunda", "el de 12" right after "¿Cuál opción prefieres?"

@@ -138,6 +138,13 @@ class Turn:
     def intent(self) -> str:
         return str((self.tracker.latest_message.get("intent") or {}).get("name") or "")
 
+    @property
+    def last_response(self) -> str | None:
+        """The response the assistant sent last (``utter_elige_opcion``…): what a short answer
+        such as "la segunda" or "va" answers."""
+        said = [e for e in self.tracker.events if e.get("event") == "bot"]
+        return (said[-1].get("metadata") or {}).get("utter_action") if said else None
+
     def say(self, response: str, **values: Any) -> None:
         self.dispatcher.utter_message(response=response, **values)
 

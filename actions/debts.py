@@ -54,8 +54,7 @@ def debt_just_chosen(turn: Turn) -> str | None:
     for entity in turn.tracker.latest_message.get("entities") or []:
         if entity.get("entity") == "credito" and entity.get("value") in contracts:
             return str(entity["value"])
-    said = [e for e in turn.tracker.events if e.get("event") == "bot"]
-    asked = bool(said) and (said[-1].get("metadata") or {}).get("utter_action") == CHOOSE_DEBT
+    asked = turn.last_response == CHOOSE_DEBT
     index = choose_named(turn.text, [d.product for d in debts]) if asked else None
     return None if index is None else contracts[index]
 

@@ -30,6 +30,7 @@ MAX_BUTTONS = 3  # WhatsApp reply buttons; more choices go out as a list
 CHOOSE = "utter_elige_opcion"  # "¿Cuál opción prefieres?" with the offers as buttons
 ASK_FOR_PLANS = "solicitar_opciones_pago"
 ASK_FOR_DISCOUNT = "solicitar_descuento"
+DISCOUNT_OFFERED = "utter_descuento_disponible"  # the settlement the persona allows, in words
 PLAN_NAMES = {
     PLAN_PAY_IN_FULL: "utter_plan_pago_total",
     PLAN_SETTLEMENT: "utter_plan_liquidacion",
@@ -141,8 +142,7 @@ def register_offer(turn: Turn, code: str) -> list[EventType]:
 def plans_just_offered(turn: Turn) -> bool:
     """Was the assistant's last message the question "which option?" (``utter_elige_opcion``)?
     Then "la segunda" or "el de 12" answers it."""
-    said = [e for e in turn.tracker.events if e.get("event") == "bot"]
-    return bool(said) and (said[-1].get("metadata") or {}).get("utter_action") == CHOOSE
+    return turn.last_response == CHOOSE
 
 
 def typed_choice(turn: Turn) -> str | None:
@@ -160,6 +160,9 @@ def handle_discount(turn: Turn) -> list[EventType]:
     assert turn.phone is not None
     if debt_choice_needed(turn):
         return ask_which_debt(turn, ASK_FOR_DISCOUNT)
+    taken = settlement_taken(turn)
+    if taken is not None:  # "órale va, lo liquido con el descuento" after the offer
+        return register_offer(turn, taken)
     proposal = proposal_in(turn) if turn.intent == ASK_FOR_DISCOUNT else None
     if proposal is not None:  # "¿me lo dejan en 10 mil?"
         return reply_to(turn, proposal)
@@ -180,13 +183,29 @@ def handle_discount(turn: Turn) -> list[EventType]:
         turn.say("utter_sin_descuento")
         return events + offer_plans(turn)
     turn.say(
-        "utter_descuento_disponible",
+        DISCOUNT_OFFERED,
         porcentaje=format(settlement.discount_pct.normalize(), "f"),
         total=money(settlement.total),
         saldo=money(settlement.balance),
         fecha=spoken_date(settlement.installments[0].due_date),
     )
     return events
+
+
+def settlement_taken(turn: Turn) -> str | None:
+    """Right after the discount offer or the options, "va, lo liquido con el descuento" (or a
+    "sí" to the discount offer) takes the settlement as offered: its code, else ``None``."""
+    if turn.last_response not in (DISCOUNT_OFFERED, CHOOSE) or is_question(turn.text):
+        return None
+    assert turn.phone is not None
+    offers = current_offers(turn.session, turn.phone, turn.profile, turn.app.clock, turn.contract)
+    settlement = next((o for o in offers if o.plan_type == PLAN_SETTLEMENT), None)
+    if settlement is None:
+        return None
+    if turn.intent == "afirmar" and turn.last_response == DISCOUNT_OFFERED:
+        return settlement.code
+    chosen = choose_offer(turn.text, offers)
+    return settlement.code if chosen == settlement else None
 
 
 def offer_plans_for(turn: Turn, profile_name: str) -> list[EventType]:

@@ -58,6 +58,8 @@ _COUNT = re.compile(
     r"\b(?:en\s+|a\s+)?(\d{1,2}|[a-z]+)\s+"
     r"(pagos|plazos|abonos|parcialidades|exhibiciones|mensualidades|quincenas|semanas|meses)\b"
 )
+# "dentro de 3 semanas", "de aquí a 2 meses": a day, not a number of payments.
+_WITHIN = re.compile(r"\b(?:dentro\s+de|de\s+aqui\s+a|hasta\s+en|en\s+unas?|en\s+unos)\s*$")
 _COUNT_UNITS = {
     "quincenas": "quincenal",
     "semanas": "semanal",
@@ -99,6 +101,8 @@ def _count(folded: str) -> tuple[int | None, str | None, str]:
     """The number of payments ("en 6 pagos", "doce quincenas"), the frequency its unit
     implies, and the text without it (so "quincenas" is not read as a date)."""
     for match in _COUNT.finditer(folded):
+        if _WITHIN.search(folded[: match.start(1)]):
+            continue
         value = parse_amount(match.group(1))
         if value is not None and value == value.to_integral_value() and 1 <= value <= 99:
             rest = folded[: match.start()] + " " + folded[match.end() :]

@@ -175,3 +175,30 @@ def test_discount_only_what_the_persona_allows(
     assert responses(messages)[0] == "utter_sin_descuento"
     with db.session_scope(action_app.sessions) as session:
         assert session.get(Debtor, "+525512345678").discount_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("orale va, lo liquido con el descuento", "solicitar_descuento"), ("va", "afirmar")],
+)
+def test_taking_the_discount_offered_stores_the_settlement_and_asks_no_more(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain, text: str, intent: str
+) -> None:
+    """After "puedo ofrecerte hasta 10% de descuento si liquidas", taking it is no second
+    discount request (which would change the persona and the discount)."""
+    tracker = tracker_factory(
+        sender_id="5219981234567",
+        slots=ANA,
+        text=text,
+        intent=intent,
+        bot_said="utter_descuento_disponible",
+    )
+    action = (
+        ActionSolicitarDescuento() if intent == "solicitar_descuento" else ActionProcesarRespuesta()
+    )
+    _, messages = run_action(action, tracker, domain)
+    assert responses(messages) == ["utter_plan_confirmado"]
+    stored = _agreements(action_app)[-1]
+    assert (stored.plan_type, stored.total_amount) == ("settlement", Decimal("10800.00"))
+    with db.session_scope(action_app.sessions) as session:
+        assert session.get(Debtor, "+529981234567").discount_requests == 2, "as seeded"

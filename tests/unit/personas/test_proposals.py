@@ -87,6 +87,8 @@ def test_a_proposal_is_read_as_the_debtor_meant_it(text: str, expected: Proposal
     "text",
     [
         "te pago 2000 el viernes",  # a plain promise: the promise flow reads it
+        "te pago 4 mil dentro de 3 semanas",  # a day three weeks away, not 3 payments
+        "de aqui a 2 meses te liquido todo",
         "ya pague 500 pero quiero un plan para el resto",  # the rest has no date
         "no voy a poder pagar el viernes",
         "cuanto debo",
