@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from actions.base import DbAction, Turn, disclosure_allowed
 from actions.capabilities import answer_pending, first_pending
 from actions.consent import answer_consent
-from actions.debts import debt_just_chosen, focus_on
+from actions.debts import debt_just_chosen, focus_on, may_choose_debt
 from actions.handoff import misunderstood
 from actions.identity import (
     ask_for_identity,
@@ -54,9 +54,6 @@ def route_answer(turn: Turn) -> list[EventType]:
         return capture_phone(turn)  # web chat, REST: the number before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
-    chosen = debt_just_chosen(turn) if disclosure_allowed(turn) else None
-    if chosen is not None:  # "la tarjeta", or its button, after "¿De cuál crédito?"
-        return continue_with_debt(turn, chosen)
     if pending is Esperando.PROPUESTA and turn.intent in ("afirmar", "negar"):
         if not disclosure_allowed(turn):
             return ask_for_identity(turn)
@@ -81,6 +78,15 @@ def route_answer(turn: Turn) -> list[EventType]:
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     turn.say("utter_entendido")
     return []
+
+
+def answer_to_our_question(turn: Turn) -> list[EventType] | None:
+    """Before any action's own answer: the debt chosen after "¿De cuál de tus créditos?" (a
+    button, or "la tarjeta" whatever intent the model read), then what was asked before."""
+    if turn.phone is None or not may_choose_debt(turn) or not disclosure_allowed(turn):
+        return None
+    chosen = debt_just_chosen(turn)
+    return None if chosen is None else continue_with_debt(turn, chosen)
 
 
 def continue_with_debt(turn: Turn, contract: str) -> list[EventType]:

@@ -257,6 +257,10 @@ class DbAction(Action, metaclass=ABCMeta):
     # me hacen descuento?") is answered too, by actions/capabilities.py: answer_requests, handed
     # over by actions/__init__.py for the same reason as the gate.
     answers_other_requests = False
+    # A short answer to a question of ours ("la tarjeta" after "¿De cuál de tus créditos?") is
+    # that answer whatever intent the model read (it may read "tarjeta" as payment methods):
+    # actions/answers.py: answer_to_our_question, handed over by actions/__init__.py.
+    answer_to_our_question: ClassVar[Callable[[Turn], list[EventType] | None]]
     second_pass: ClassVar[Callable[[Turn, str, Callable[[Turn], list[EventType]]], list[EventType]]]
     # Anything but an answer drops a pending consent question (a "sí" later must not be read
     # as consent to something the debtor no longer sees).
@@ -289,6 +293,8 @@ class DbAction(Action, metaclass=ABCMeta):
             turn = Turn(tracker, held, domain, session, app)
             if self.requires_identity and not disclosure_allowed(turn):
                 events = DbAction.identity_gate(turn)
+            elif (answered := DbAction.answer_to_our_question(turn)) is not None:
+                events = answered
             elif self.answers_other_requests:
                 events = DbAction.second_pass(turn, turn.intent, self.handle)
             else:

@@ -46,6 +46,13 @@ def ask_which_debt(turn: Turn, intent: str) -> list[EventType]:
     return [turn.set_slot(INTENCION_PENDIENTE, intent)]
 
 
+def may_choose_debt(turn: Turn) -> bool:
+    """Can this message choose a debt (a ``credito`` button, or an answer to the question)?
+    Cheap: read before anything is asked of the database."""
+    entities = turn.tracker.latest_message.get("entities") or []
+    return turn.last_response == CHOOSE_DEBT or any(e.get("entity") == "credito" for e in entities)
+
+
 def debt_just_chosen(turn: Turn) -> str | None:
     """The contract this message chose: a button's ``credito`` entity, or a typed answer to
     "¿De cuál crédito?"."""

@@ -21,6 +21,7 @@ from actions.slots import (
     promise_state,
     waiting_for,
 )
+from cobranza.domain.dates import extract_dates
 from cobranza.domain.money import to_pesos
 from cobranza.personas.negotiation import Kind
 from cobranza.services.promises import (
@@ -132,9 +133,9 @@ def reschedule(turn: Turn, read_message: bool = True) -> list[EventType]:
     pending = pending_promise(turn.session, turn.phone)
     if pending is None:
         return process_promise(turn, read_message)
-    new_date = turn.date() if read_message else None
-    if new_date == pending.due_date:  # the day they cannot make, not a new one
-        new_date = None
+    said = extract_dates(turn.text, turn.today) if read_message else []
+    # the day they cannot make is not the new one ("lo del lunes no voy a poder, ¿el miércoles?")
+    new_date = next((m.value for m in said if m.value != pending.due_date), None)
     events = [
         turn.set_slot(PROMESA_ANTERIOR, pending.folio),
         turn.set_slot(PROMESA_MONTO, str(Decimal(pending.amount))),

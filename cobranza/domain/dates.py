@@ -62,7 +62,7 @@ from datetime import date, datetime, timedelta
 
 from cobranza.domain.amounts import NUMBER_WORDS, Match, fold
 
-__all__ = ["Match", "extract_date", "resolve_date"]
+__all__ = ["Match", "extract_date", "extract_dates", "resolve_date"]
 
 logger = logging.getLogger(__name__)
 
@@ -468,6 +468,17 @@ def extract_date(text: str, today: date) -> Match[date] | None:
         if item.value is not None:
             return Match(item.start, item.end, text[item.start : item.end], item.value)
     return None
+
+
+def extract_dates(text: str, today: date) -> list[Match[date]]:
+    """Every date expression in a message, in the order written ("lo del lunes no voy a
+    poder, ¿puede ser el miércoles?" → "el lunes", "el miércoles")."""
+    found = [
+        Match(item.start, item.end, text[item.start : item.end], item.value)
+        for item in _ordered(_find(text, today))
+        if item.value is not None
+    ]
+    return sorted(found, key=lambda m: m.start)
 
 
 def _may_be_amount(folded: str) -> bool:

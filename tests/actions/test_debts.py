@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from actions.answers import ActionProcesarRespuesta
-from actions.balance import ActionInformarSaldo
+from actions.balance import ActionInformarSaldo, ActionMetodosPago
 from actions.plans import ActionOfrecerPlanes
 from actions.promises import ActionProcesarPromesa
 from cobranza import db
@@ -169,3 +169,30 @@ def test_one_debt_asks_nothing(
     assert "utter_elige_credito" not in responses(messages)
     _, messages = run_action(ActionInformarSaldo(), tracker, domain)
     assert responses(messages)[0] == "utter_saldo"
+
+
+def test_the_debt_named_is_the_answer_whatever_the_model_read(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "la tarjeta" after "¿De cuál de tus créditos?" may be read as a question about paying
+    by card: it is the answer, and the plans asked for come for the card."""
+    state, _ = _run(
+        tracker_factory,
+        domain,
+        ActionOfrecerPlanes(),
+        ROBERTO,
+        "que planes me das",
+        "solicitar_opciones_pago",
+    )
+    state, messages = _run(
+        tracker_factory,
+        domain,
+        ActionMetodosPago(),
+        state,
+        "la tarjeta",
+        "consultar_metodos_pago",
+        bot_said="utter_elige_credito",
+    )
+    assert "utter_metodos_pago" not in responses(messages)
+    assert message(messages, "utter_oferta_pay_in_full")["total"] == "$9,800.00"
+    assert state["credito"] == _contracts(action_app)["Tarjeta de crédito"]

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from cobranza.domain.dates import extract_date, resolve_date
+from cobranza.domain.dates import extract_date, extract_dates, resolve_date
 
 MON = date(2026, 11, 16)
 WED = date(2026, 11, 18)
@@ -284,3 +284,13 @@ def test_long_messages_do_not_fail() -> None:
     found = extract_date(text, FRI)
     assert found is not None and found.value == date(2026, 11, 22)
     assert resolve_date("x" * 100_000, FRI) is None
+
+
+def test_every_date_of_a_message_in_the_order_written() -> None:
+    today = date(2026, 11, 30)  # a Monday
+    found = extract_dates("lo del lunes no voy a poder, puede ser el miercoles?", today)
+    assert [(m.text, m.value) for m in found] == [
+        ("lunes", date(2026, 12, 7)),
+        ("el miercoles", date(2026, 12, 2)),
+    ]
+    assert extract_dates("cuanto debo", today) == []
