@@ -28,6 +28,7 @@ from actions.plans import (
     typed_choice,
 )
 from actions.promises import process_promise
+from actions.situations import ASKED_PAYMENT_DETAILS, payment_claim
 from actions.slots import (
     INTENCION_PENDIENTE,
     PLAN_ELEGIDO,
@@ -81,12 +82,19 @@ def route_answer(turn: Turn) -> list[EventType]:
 
 
 def answer_to_our_question(turn: Turn) -> list[EventType] | None:
-    """Before any action's own answer: the debt chosen after "¿De cuál de tus créditos?" (a
-    button, or "la tarjeta" whatever intent the model read), then what was asked before."""
-    if turn.phone is None or not may_choose_debt(turn) or not disclosure_allowed(turn):
+    """Before any action's own answer, whatever intent the model read: the debt chosen after
+    "¿De cuál de tus créditos?" (a button, or "la tarjeta", which may read as paying by card),
+    then what was asked before; the amount and day of a payment after "¿me dices el monto y la
+    fecha en que pagaste?" ("fueron 8450 ayer" may read as a promise)."""
+    if turn.phone is None:
         return None
-    chosen = debt_just_chosen(turn)
-    return None if chosen is None else continue_with_debt(turn, chosen)
+    if may_choose_debt(turn) and disclosure_allowed(turn):
+        chosen = debt_just_chosen(turn)
+        return None if chosen is None else continue_with_debt(turn, chosen)
+    details = turn.amount() is not None or turn.date() is not None
+    if turn.last_response == ASKED_PAYMENT_DETAILS and details and disclosure_allowed(turn):
+        return payment_claim(turn)
+    return None
 
 
 def continue_with_debt(turn: Turn, contract: str) -> list[EventType]:

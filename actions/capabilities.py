@@ -96,6 +96,14 @@ def pending_requests(turn: Turn, intent: str) -> str:
     return intent if other is None else f"{intent} {other}"
 
 
+def with_requests_in_message(turn: Turn, pending: object) -> str:
+    """What was kept, and what the message that verifies asks too ("nací el 30 de enero del
+    88, ¿cuánto debo?")."""
+    kept = str(pending or "").split()
+    asked = [i for i in requests_in(turn.text) if i in ALSO_ANSWERED and i not in kept]
+    return " ".join([*kept, *asked])
+
+
 def first_pending(pending: object) -> str | None:
     """The intent a kept ``intencion_pendiente`` starts with."""
     intents = str(pending or "").split()

@@ -17,6 +17,7 @@ from actions.capabilities import (
     first_pending,
     keep_proposal,
     pending_requests,
+    with_requests_in_message,
 )
 from actions.handoff import hand_off
 from actions.slots import (
@@ -226,7 +227,8 @@ def verify_identity(turn: Turn, given: date | None = None) -> list[EventType]:
         SlotSet(ESPERANDO, None),
         SlotSet(INTENCION_PENDIENTE, None),
     ]
-    return [*events, *answer_pending(turn, turn.slot(INTENCION_PENDIENTE))]
+    asked = with_requests_in_message(turn, turn.slot(INTENCION_PENDIENTE))
+    return [*events, *answer_pending(turn, asked)]
 
 
 class ActionSolicitarIdentidad(DbAction):

@@ -20,6 +20,7 @@ from cobranza.services.payments import record_payment_claim
 from cobranza.services.promises import pending_promise
 
 DISPUTE_REVIEW_HOURS = 48
+ASKED_PAYMENT_DETAILS = "utter_pedir_datos_pago"  # "¿me dices el monto y la fecha?"
 
 
 def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
@@ -40,7 +41,7 @@ def payment_claim(turn: Turn, read_message: bool = True) -> list[EventType]:
     )
     turn.say("utter_gracias_pago")
     if amount is None or paid_on is None:
-        turn.say("utter_pedir_datos_pago")
+        turn.say(ASKED_PAYMENT_DETAILS)
     return [SlotSet(PAGO_REPORTADO, True), *stop_waiting(turn.tracker, *PROMISE_QUESTIONS)]
 
 

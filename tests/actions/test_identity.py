@@ -302,3 +302,13 @@ def test_two_requests_before_verification_are_both_answered_after_it(
     said = responses(messages)
     assert said[:2] == ["utter_identidad_confirmada", "utter_saldo"], said
     assert "utter_descuento_disponible" in said
+
+
+def test_a_question_in_the_message_that_verifies_is_answered(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    tracker = tracker_factory(
+        slots=FOUND, text="soy maria, naci el 12 de marzo del 85. cuanto debo??", intent="informar"
+    )
+    _, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]

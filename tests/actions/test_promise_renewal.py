@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from actions.answers import ActionProcesarRespuesta
-from actions.promises import ActionReprogramarPromesa
+from actions.promises import ActionProcesarPromesa, ActionReprogramarPromesa
 from actions.situations import ActionPagoRealizado
 from cobranza import db
 from cobranza.bootstrap import App
@@ -154,3 +154,25 @@ def test_paid_what_i_promised_is_a_claim_for_the_promise(
         ).scalar_one()
         assert (claim.details["promise"], claim.details["amount"]) == (old, "2000.00")
     assert _promises(action_app)[old][0] == "pending", "kept only when the bank confirms it"
+
+
+def test_the_payment_details_asked_for_complete_the_claim(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "fueron 8450 ayer" after "¿me dices el monto y la fecha en que pagaste?" is those
+    details, not a promise with a past date."""
+    _, messages = run_turn(
+        ActionProcesarPromesa(),
+        tracker_factory,
+        domain,
+        MARIA,
+        "fueron 8450 ayer",
+        "prometer_pago",
+        bot_said="utter_pedir_datos_pago",
+    )
+    assert responses(messages) == ["utter_gracias_pago"]
+    with db.session_scope(action_app.sessions) as session:
+        claim = session.execute(
+            select(AuditLog).where(AuditLog.action == "payment_claimed")
+        ).scalar_one()
+        assert (claim.details["amount"], claim.details["paid_on"]) == ("8450.00", "2026-11-21")
