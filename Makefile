@@ -16,8 +16,9 @@ COVERAGE_FLOOR := 87
 COVERAGE    := --cov=cobranza --cov=actions --cov-report=term:skip-covered \
                --cov-fail-under=$(COVERAGE_FLOOR)
 # `make test` fails when fewer whole conversations than this share reach the right outcome
-# (`make eval-conversations`): what passed when set, rounded down (61/69, 88.4%).
-EVAL_FLOOR  := 0.88
+# (`make eval-conversations`): the issue's target. 91/91 passed when it was set; the slack is
+# for the day the run falls on (the conversations' dates are relative to today).
+EVAL_FLOOR  := 0.95
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
