@@ -1,8 +1,8 @@
 """What the assistant can answer about a debt, by the intent that asks for it; and the second
 pass that answers every request a message makes, not only the one the model recognised.
 
-Used twice: after verification, to answer what the debtor asked before it (the identity gate,
-actions/identity.py), and after every debt action (``DbAction.topic``), to answer the other
+Used after verification (and after "¿De cuál de tus créditos?"), to answer what the debtor asked
+before it, and after every debt action that sets ``answers_other_requests``, to answer the other
 request of a message such as "¿cuánto debo y me hacen descuento?" (cobranza/domain/requests.py
 finds it)."""
 

@@ -34,7 +34,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert "al día" in run(env, "db", "upgrade").stdout
     seed = run(env, "seed", "--today", "2026-11-22", "--at", AT)
     assert seed.returncode == 0, seed.stderr
-    assert "1006 deudores nuevos" in seed.stdout
+    assert "1007 deudores nuevos" in seed.stdout
     again = run(env, "seed", "--today", "2026-11-22", "--at", AT)
     assert "nada que hacer" in again.stdout
     return env
@@ -146,7 +146,7 @@ def test_personas_validate_names_file_and_field(cli_env: dict[str, str], tmp_pat
 
 def test_personas_assign(cli_env: dict[str, str]) -> None:
     counts = json.loads(run(cli_env, "personas", "assign", "--json", "--at", AT).stdout)
-    assert sum(counts.values()) == 1006 and set(counts) == {
+    assert sum(counts.values()) == 1007 and set(counts) == {
         "en_apuros",
         "estandar",
         "negociador",
