@@ -91,10 +91,10 @@ def answer_to_our_question(turn: Turn) -> list[EventType] | None:
     if may_choose_debt(turn) and disclosure_allowed(turn):
         chosen = debt_just_chosen(turn)
         return None if chosen is None else continue_with_debt(turn, chosen)
+    if turn.last_response != ASKED_PAYMENT_DETAILS:  # cheap: most messages stop here
+        return None
     details = turn.amount() is not None or turn.date() is not None
-    if turn.last_response == ASKED_PAYMENT_DETAILS and details and disclosure_allowed(turn):
-        return payment_claim(turn)
-    return None
+    return payment_claim(turn) if details and disclosure_allowed(turn) else None
 
 
 def continue_with_debt(turn: Turn, contract: str) -> list[EventType]:

@@ -32,14 +32,15 @@ def debt_choice_needed(turn: Turn) -> bool:
 
 def ask_which_debt(turn: Turn, intent: str) -> list[EventType]:
     """Ask which debt, remembering what was asked (``intent``) to answer it once chosen."""
+    debts = _debts(turn)
     buttons = [
         {
             "title": shorten(d.product, 20),
             "payload": f'/informar{{"credito": "{d.contract_number}"}}',
         }
-        for d in _debts(turn)
+        for d in debts
     ]
-    listed = [f"{d.product}: {money(Decimal(d.current_balance))}" for d in _debts(turn)]
+    listed = [f"{d.product}: {money(Decimal(d.current_balance))}" for d in debts]
     turn.dispatcher.utter_message(
         response=CHOOSE_DEBT, buttons=buttons, creditos=format_list(listed, locale="es_MX")
     )

@@ -55,6 +55,7 @@ from cobranza.personas.offers import (
     compute_offers,
     next_quincena,
     schedule,
+    settlement_deadline,
 )
 from cobranza.personas.profiles import PersonaProfile
 
@@ -191,11 +192,6 @@ def allowed_discount(balance: int, days_past_due: int, profile: PersonaProfile) 
     if bucket == CURRENT:
         return 0
     return percent_of(balance, profile.max_discount_pct[bucket])
-
-
-def settlement_deadline(profile: PersonaProfile, today: date) -> date:
-    days = min(profile.settlement_pay_within_days, profile.promise_max_days_ahead)
-    return today + timedelta(days=days)
 
 
 def _slower(frequency: str, than: str) -> bool:

@@ -135,6 +135,13 @@ def _installment_counts(balance: int, profile: PersonaProfile) -> list[int]:
     return [short, best] if 2 <= short < best else [best]
 
 
+def settlement_deadline(profile: PersonaProfile, today: date) -> date:
+    """The day a settlement must be paid by: within the profile's days, never past the promise
+    horizon."""
+    days = min(profile.settlement_pay_within_days, profile.promise_max_days_ahead)
+    return today + timedelta(days=days)
+
+
 def compute_offers(
     balance: int, days_past_due: int, profile: PersonaProfile, today: date
 ) -> list[Offer]:
@@ -160,9 +167,7 @@ def compute_offers(
     discount = percent_of(balance, pct)
     if discount > 0:  # a settlement that saves nothing is no offer
         total = balance - discount
-        due = today + timedelta(
-            days=min(profile.settlement_pay_within_days, profile.promise_max_days_ahead)
-        )
+        due = settlement_deadline(profile, today)
         offers.append(
             Offer(
                 "liquidacion_" + format(pct.normalize(), "f").replace(".", "_"),

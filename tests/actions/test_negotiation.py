@@ -237,3 +237,16 @@ def test_a_proposal_before_verification_is_weighed_right_after_it(
     ]
     after = slots(events)
     assert after["esperando"] == "propuesta" and after["propuesta_pendiente"] is None
+
+
+def test_a_second_yes_stores_nothing_more(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """A double tap on "Sí, registrar" (or a resent message) reaches the action with the state
+    the first one left: no terms wait any more, so nothing is stored twice."""
+    state, _ = _propose(tracker_factory, domain, "puedo dar 500 cada quincena")
+    after, _ = _answer(tracker_factory, domain, {**MARIA, **state}, "afirmar")
+    stored = len(_agreements(action_app))
+    _, messages = _answer(tracker_factory, domain, {**MARIA, **state, **after}, "afirmar")
+    assert "utter_plan_confirmado" not in responses(messages)
+    assert len(_agreements(action_app)) == stored
