@@ -75,6 +75,28 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class OutreachSettings:
+    """How business-initiated messages go out (cobranza/outreach/, docs/outreach.md).
+
+    ``messages_per_second``: WhatsApp's throughput per business number is 80 messages/s; an
+    operator may go lower, never higher. ``daily_recipients``: the unique recipients the
+    business's messaging tier allows in a rolling 24 hours (250, 2,000, 10,000, 100,000): set it
+    to the tier Meta shows for the number. ``weekdays_only``: business-initiated contact Monday
+    to Friday only (the debtor's local day). ``sending_timeout``: a row still ``sending`` after
+    this (a crash between marking and sending, no wamid) becomes ``unknown``: never retried."""
+
+    messages_per_second: float = 80.0
+    daily_recipients: int = 1000
+    weekdays_only: bool = False
+    sending_timeout: timedelta = timedelta(minutes=10)
+    campaigns_dir: Path = PROJECT_ROOT / "campaigns"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+
+
+MAX_MESSAGES_PER_SECOND = 80.0
+
+
+@dataclass(frozen=True)
 class Settings:
     # The URL may carry the database password: a Secret, so a repr of the settings never
     # shows it; :attr:`database_url` reveals it for the engine, :func:`cobranza.db.masked_url`
@@ -108,6 +130,13 @@ class Settings:
     # The web chat's session signing key (cobranza/channels/webchat.py). Unset: the channel
     # makes a random one per process, and sessions do not survive a restart.
     webchat_session_secret: Secret | None = None
+    outreach: OutreachSettings = OutreachSettings()
+    # Reconciliation (cobranza/services/reconciliation.py): a promise is kept when payments
+    # between its creation and its due date + this many days reach the amount, broken after.
+    promise_grace_days: int = 2
+    # Lenders who push payments call POST /api/payments on the console with this bearer token;
+    # unset, the endpoint answers 404 (scripts/run.sh does not generate one).
+    payments_api_token: Secret | None = None
 
     @property
     def database_url(self) -> str:
@@ -218,6 +247,31 @@ def _secret(env: Mapping[str, str], name: str) -> Secret | None:
 WEBCHAT_SECRET_ENV = "WEBCHAT_SESSION_SECRET"  # noqa: S105 (the variable's name, not a secret)
 
 
+def _outreach(env: Mapping[str, str]) -> OutreachSettings:
+    raw_rate = env.get("OUTREACH_MESSAGES_PER_SECOND", "").strip()
+    try:
+        rate = float(raw_rate) if raw_rate else OutreachSettings.messages_per_second
+    except ValueError as exc:
+        raise ConfigError(
+            f"OUTREACH_MESSAGES_PER_SECOND must be a number, got {raw_rate!r}"
+        ) from exc
+    if not 0 < rate <= MAX_MESSAGES_PER_SECOND:
+        raise ConfigError(
+            f"OUTREACH_MESSAGES_PER_SECOND must be above 0 and at most {MAX_MESSAGES_PER_SECOND:g} "
+            f"(WhatsApp's limit per number), got {raw_rate!r}"
+        )
+    return OutreachSettings(
+        messages_per_second=rate,
+        daily_recipients=_positive(
+            env, "OUTREACH_DAILY_RECIPIENTS", OutreachSettings.daily_recipients
+        ),
+        weekdays_only=_flag(env, "COBRANZA_CONTACT_WEEKDAYS_ONLY", False),
+        sending_timeout=timedelta(minutes=_positive(env, "OUTREACH_SENDING_TIMEOUT_MINUTES", 10)),
+        campaigns_dir=Path(env.get("CAMPAIGNS_DIR", "").strip() or PROJECT_ROOT / "campaigns"),
+        templates_dir=Path(env.get("TEMPLATES_DIR", "").strip() or PROJECT_ROOT / "templates"),
+    )
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -283,6 +337,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             Settings.rate_limit_per_address_per_minute,
         ),
         webchat_session_secret=_secret(env, WEBCHAT_SECRET_ENV),
+        outreach=_outreach(env),
+        promise_grace_days=_count(env, "COBRANZA_PROMISE_GRACE_DAYS", Settings.promise_grace_days),
+        payments_api_token=_token(env, "PAYMENTS_API_TOKEN"),
         database=Secret(database_url),
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

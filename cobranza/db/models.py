@@ -43,6 +43,8 @@ from cobranza.domain.vocabulary import (
     InstallmentStatus,
     LockoutScope,
     LoginOutcome,
+    OutreachStatus,
+    PaymentMatch,
     PromiseStatus,
     ReminderStatus,
     TicketStatus,
@@ -75,6 +77,8 @@ REMINDER_STATUSES = ReminderStatus.values()
 LOGIN_OUTCOMES = LoginOutcome.values()
 LOCKOUT_SCOPES = LockoutScope.values()
 INBOUND_STATUSES = InboundStatus.values()
+OUTREACH_STATUSES = OutreachStatus.values()
+PAYMENT_MATCHES = PaymentMatch.values()
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -211,8 +215,16 @@ class Debt(Base):
 
 
 class Payment(Base):
+    """A payment received. Imported ones (cobranza/services/reconciliation.py) carry the bank's
+    or collector's transaction id (the SPEI *clave de rastreo*, the store's ticket), unique, so
+    importing the same file twice records nothing twice."""
+
     __tablename__ = "payments"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_in("matched_by", PAYMENT_MATCHES), name="matched_by"),
+        Index("ix_payments_debt_time", "debt_id", "paid_at"),
+    )
 
     id = Column(Integer, primary_key=True)
     debt_id = Column(
@@ -223,8 +235,30 @@ class Payment(Base):
     due_on = Column(Date, nullable=True)  # the due date this payment covered, when known
     method = Column(String(20), nullable=False)  # spei, oxxo, card, branch
     reference = Column(String(60), nullable=True)
+    transaction_id = Column(String(80), nullable=True, unique=True)
+    matched_by = Column(String(16), nullable=False, default=PaymentMatch.MANUAL.value)
+    source = Column(String(120), nullable=True)  # the file or the endpoint it came from
+    imported_at = Column(UTCDateTime, nullable=True)
 
     debt = relationship("Debt", back_populates="payments")
+
+
+class UnmatchedPayment(Base):
+    """An imported payment no debt could be matched to with certainty: reported, never guessed.
+    The transaction id keeps a second import of the same file from reporting it twice."""
+
+    __tablename__ = "unmatched_payments"
+
+    id = Column(Integer, primary_key=True)
+    transaction_id = Column(String(80), nullable=False, unique=True)
+    method = Column(String(20), nullable=False)
+    amount = Column(MONEY, nullable=False)
+    paid_at = Column(UTCDateTime, nullable=False)
+    reference = Column(String(60), nullable=True)
+    reason = Column(String(40), nullable=False)  # no_match, ambiguous, debt_closed, ...
+    source = Column(String(120), nullable=True)
+    imported_at = Column(UTCDateTime, nullable=False)
+    resolved_at = Column(UTCDateTime, nullable=True)
 
 
 class Promise(Base):
@@ -437,6 +471,48 @@ class Reminder(Base):
     status = Column(String(16), nullable=False, default=ReminderStatus.PENDING.value)
     status_reason = Column(String(60), nullable=True)  # the compliance rule that cancelled it
     created_at = Column(UTCDateTime, nullable=False, default=_now)
+
+
+class OutreachMessage(Base):
+    """One business-initiated message a campaign step calls for: one row per debtor × campaign
+    × step × day, so planning twice plans nothing more (cobranza/outreach/). The dispatcher
+    claims due rows, asks the compliance engine at send time, marks the row ``sending`` before
+    the Graph API call and stores the ``wamid`` it returns; Meta's status callbacks settle it.
+    A step the rules hold back stays ``planned`` with ``blocked_rule`` and a later
+    ``not_before``; a final rule drops it."""
+
+    __tablename__ = "outreach_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTREACH_STATUSES), name="status"),
+        UniqueConstraint(
+            "debtor_phone", "campaign", "step", "planned_on", name="uq_outreach_messages_step_day"
+        ),
+        Index("ix_outreach_messages_status_time", "status", "not_before"),
+        Index("ix_outreach_messages_debtor_time", "debtor_phone", "sent_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    campaign = Column(String(60), nullable=False)
+    step = Column(String(60), nullable=False)
+    planned_on = Column(Date, nullable=False)  # the local day the step falls on
+    reference = Column(String(40), nullable=True)  # the promise or agreement folio it is about
+    template = Column(String(60), nullable=False)
+    parameters = Column(JSON, nullable=False, default=list)
+    not_before = Column(UTCDateTime, nullable=False)  # not sent before this instant
+    expires_at = Column(UTCDateTime, nullable=False)  # dropped if still unsent by then
+    status = Column(String(16), nullable=False, default=OutreachStatus.PLANNED.value)
+    blocked_rule = Column(String(40), nullable=True)  # the last rule that held it back
+    status_reason = Column(String(60), nullable=True)  # why dropped or failed (a code)
+    attempts = Column(Integer, nullable=False, default=0)  # refused before sending (429 …)
+    wamid = Column(String(128), nullable=True, unique=True)
+    created_at = Column(UTCDateTime, nullable=False)
+    claimed_at = Column(UTCDateTime, nullable=True)
+    sent_at = Column(UTCDateTime, nullable=True)
+    settled_at = Column(UTCDateTime, nullable=True)  # delivered, read or failed, per Meta
+    replied_at = Column(UTCDateTime, nullable=True)  # the debtor answered it
 
 
 class WhatsAppInbound(Base):

@@ -51,6 +51,19 @@ class AuditAction(Code):
     DISCOUNT_REQUESTED = "discount_requested"
     DISPUTE_OPENED = "dispute_opened"
     REMINDER_SCHEDULED = "reminder_scheduled"
+    # payments the bank or collector reports, and what they settle
+    PAYMENT_IMPORTED = "payment_imported"
+    PAYMENT_UNMATCHED = "payment_unmatched"
+    PROMISE_KEPT = "promise_kept"
+    PROMISE_BROKEN = "promise_broken"
+    INSTALLMENT_PAID = "installment_paid"
+    INSTALLMENT_MISSED = "installment_missed"
+    # outreach: business-initiated messages from campaigns
+    OUTREACH_SENT = "outreach_sent"
+    OUTREACH_BLOCKED = "outreach_blocked"
+    OUTREACH_DROPPED = "outreach_dropped"
+    OUTREACH_FAILED = "outreach_failed"
+    OUTREACH_REPLIED = "outreach_replied"
     # hand-off and the agents' console
     HANDOFF_OPENED = "handoff_opened"
     TICKET_CLAIMED = "ticket_claimed"
@@ -117,6 +130,33 @@ class ReminderStatus(Code):
     PENDING = "pending"
     SENT = "sent"
     CANCELLED = "cancelled"
+
+
+class OutreachStatus(Code):
+    """``outreach_messages.status`` (cobranza/outreach/). ``planned`` rows wait for their
+    moment; the dispatcher marks a row ``sending`` *before* the HTTP call, so a crash leaves it
+    there and it is never sent again (``unknown`` after a while, unless a status callback
+    settles it). ``sent`` → ``delivered`` → ``read`` follow Meta's status callbacks;
+    ``failed`` is final (Meta refused it or reported it undeliverable); ``dropped`` rows were
+    never sent (a final compliance rule, or the reason for the message went away)."""
+
+    PLANNED = "planned"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    DROPPED = "dropped"
+
+
+class PaymentMatch(Code):
+    """``payments.matched_by``: how an imported payment found its debt."""
+
+    REFERENCE = "reference"  # the convenience-store reference or the contract number
+    FOLIO = "folio"  # a promise or agreement folio in the concept
+    DEBTOR_AMOUNT = "debtor_amount"  # the payer's phone + an expected amount in the window
+    MANUAL = "manual"  # recorded by the seed or an operator, not by an import
 
 
 class InboundStatus(Code):
