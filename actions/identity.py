@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.base import DbAction, Turn
+from actions.base import DbAction, Turn, money, spoken_date
 from actions.capabilities import (
     AFTER_VERIFICATION,
     answer_pending,
@@ -25,6 +25,7 @@ from actions.slots import (
     ESPERANDO,
     IDENTIDAD_VERIFICADA,
     INTENCION_PENDIENTE,
+    MOTIVO_CONTACTO,
     PERSONA,
     PROMESA_FECHA,
     PROMESA_MONTO,
@@ -40,6 +41,7 @@ from cobranza.compliance.decisions import blocks_for
 from cobranza.domain.birth_dates import extract_birth_date
 from cobranza.domain.phones import InvalidPhone, normalize_phone
 from cobranza.domain.vocabulary import HandoffReason
+from cobranza.outreach.replies import motive
 from cobranza.services.identity import lock_status, verify_birth_date
 from cobranza.services.views import session_context
 
@@ -226,9 +228,28 @@ def verify_identity(turn: Turn, given: date | None = None) -> list[EventType]:
         turn.set_slot(IDENTIDAD_VERIFICADA, True),
         SlotSet(ESPERANDO, None),
         SlotSet(INTENCION_PENDIENTE, None),
+        *say_why_we_wrote(turn),
     ]
     asked = with_requests_in_message(turn, turn.slot(INTENCION_PENDIENTE))
     return [*events, *answer_pending(turn, asked)]
+
+
+def say_why_we_wrote(turn: Turn) -> list[EventType]:
+    """The debtor answered a campaign message: once verified, they hear what it was about
+    (their promise, instalment, or account), and the dialogue knows it (``motivo_contacto``)."""
+    assert turn.phone is not None
+    found = motive(turn.session, turn.phone, turn.app.clock.now())
+    if found is None:
+        return []
+    values: dict[str, object] = {"folio": (found.reference or "").partition("#")[0]}
+    if found.amount is not None:
+        values["monto"] = money(found.amount)
+    if found.due_on is not None:
+        values["fecha"] = spoken_date(found.due_on)
+    if found.number is not None:
+        values["numero"] = found.number
+    turn.say(f"utter_motivo_{found.kind}", **values)
+    return [turn.set_slot(MOTIVO_CONTACTO, found.kind)]
 
 
 class ActionSolicitarIdentidad(DbAction):

@@ -33,6 +33,7 @@ PROPUESTA = "propuesta"
 PROPUESTA_PENDIENTE = "propuesta_pendiente"
 CREDITO = "credito"
 PAGO_REPORTADO = "pago_reportado"
+MOTIVO_CONTACTO = "motivo_contacto"
 
 ALL = frozenset(
     {
@@ -56,6 +57,7 @@ ALL = frozenset(
         PROPUESTA_PENDIENTE,
         CREDITO,
         PAGO_REPORTADO,
+        MOTIVO_CONTACTO,
     }
 )
 

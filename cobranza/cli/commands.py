@@ -22,7 +22,7 @@ from typing import Any
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
-from cobranza.cli import render
+from cobranza.cli import outreach, render
 from cobranza.cli.parser import build_parser
 from cobranza.clock import Clock, FixedClock, local_today
 from cobranza.config import PROJECT_ROOT, load_settings
@@ -331,6 +331,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "agent add": cmd_agent_add,
     "agent active": cmd_agent_active,
     "agent list": cmd_agent_list,
+    **outreach.COMMANDS,
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from cobranza.cli import outreach
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -87,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_at(rem)
 
     add("conduct", "revisar que ninguna respuesta use lenguaje prohibido")
+
+    outreach.add_parsers(sub, with_at)
 
     blk = sub.add_parser("block", help="números bloqueados (número equivocado, tercero)")
     blksub = blk.add_subparsers(dest="block_command", required=True, metavar="ACCIÓN")

@@ -204,3 +204,36 @@ def agents(rows: list[dict[str, Any]]) -> str:
         [(a["username"], a["name"], "sí" if a["active"] else "no") for a in rows],
         headers=["usuario", "nombre", "activo"],
     )
+
+
+def outreach_plan(data: dict[str, Any]) -> str:
+    lines = [
+        f"Deudores con consentimiento y saldo: {data['debtors']}",
+        f"Mensajes planeados: {data['planned']} (ya estaban planeados: {data['already_planned']})",
+    ]
+    lines += [f"  {campaign}: {count}" for campaign, count in data["by_campaign"].items()]
+    return "\n".join(lines)
+
+
+def outreach_run(data: dict[str, Any]) -> str:
+    lines = [
+        f"Tomados: {data['claimed']}  enviados: {data['sent']}  reprogramados: "
+        f"{data['rescheduled']}  fallidos: {data['failed']}  sin confirmar: {data['unknown']}"
+    ]
+    for title, key in (("Detenidos por regla", "blocked"), ("Descartados", "dropped")):
+        if data[key]:
+            lines.append(f"{title}: " + ", ".join(f"{k} {v}" for k, v in data[key].items()))
+    return "\n".join(lines)
+
+
+def outreach_status(data: dict[str, dict[str, Any]]) -> str:
+    if not data:
+        return "No hay mensajes de campaña planeados."
+    lines = []
+    for campaign, entry in data.items():
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(entry["statuses"].items()))
+        lines.append(f"{campaign}: {statuses}")
+        if entry["waiting_on"]:
+            waiting = ", ".join(f"{k} {v}" for k, v in sorted(entry["waiting_on"].items()))
+            lines.append(f"  esperando por: {waiting}")
+    return "\n".join(lines)

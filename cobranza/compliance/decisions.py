@@ -18,6 +18,7 @@ Rules (codes are stable; they appear in the audit log and in ``cobranza can-cont
 ==================  ===========================================================================
 ``debtor_known``    we only contact numbers that belong to a debtor in the portfolio
 ``contact_window``  business-initiated contact only 07:00–21:59 in the debtor's local time
+``weekday``         Monday to Friday only, local day (when COBRANZA_CONTACT_WEEKDAYS_ONLY is on)
 ``third_party``     a number flagged as wrong number / third party is never contacted again
 ``opt_out``         a revocation on any channel stops all business-initiated contact
 ``consent``         the channel needs a consent record in force (latest record = granted)
@@ -183,16 +184,19 @@ def record_contact(
     initiated_by: str,
     at: datetime,
     outcome: str = "sent",
-) -> None:
-    """Count a business-initiated message once it is sent (the caps read these)."""
-    session.add(
-        ContactAttempt(
-            debtor_phone=phone,
-            channel=channel,
-            direction="outbound",
-            initiated_by=initiated_by,
-            attempted_at=at,
-            outcome=outcome,
-        )
+    notes: str | None = None,
+) -> ContactAttempt:
+    """Count a business-initiated message once it is sent, or about to be (the caps read
+    these; an outcome of ``not_sent`` stops counting)."""
+    attempt = ContactAttempt(
+        debtor_phone=phone,
+        channel=channel,
+        direction="outbound",
+        initiated_by=initiated_by,
+        attempted_at=at,
+        outcome=outcome,
+        notes=notes,
     )
+    session.add(attempt)
     session.flush()
+    return attempt

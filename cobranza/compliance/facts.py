@@ -40,6 +40,7 @@ from cobranza.db.models import (
 from cobranza.db.models import (
     IdentityAttempt as IdentityAttemptRow,
 )
+from cobranza.domain.vocabulary import ContactOutcome
 
 
 def debtor(session: Session, phone: str) -> DebtorFacts | None:
@@ -80,6 +81,7 @@ def outbound_contacts(session: Session, phone: str, since: datetime) -> tuple[da
             .where(
                 ContactAttempt.debtor_phone == phone,
                 ContactAttempt.direction == "outbound",
+                ContactAttempt.outcome != ContactOutcome.NOT_SENT,
                 ContactAttempt.attempted_at >= since,
             )
             .order_by(ContactAttempt.attempted_at)

@@ -260,6 +260,39 @@ def in_contact_window(local: datetime, hours: tuple[time, time]) -> bool:
     return hours[0] <= local.time().replace(tzinfo=None) < hours[1]
 
 
+WEEKDAYS = "lunes a viernes"
+
+
+def weekday_check(local: datetime) -> Check:
+    """``weekday``: business-initiated contact Monday to Friday only, the debtor's local day
+    (on when the operator sets COBRANZA_CONTACT_WEEKDAYS_ONLY)."""
+    ok = local.weekday() < 5
+    reason = (
+        "Es día hábil en la zona del deudor."
+        if ok
+        else f"Es fin de semana en la zona del deudor: solo se contacta de {WEEKDAYS}."
+    )
+    return Check(Rule.WEEKDAY, ok, reason, {"weekday": local.weekday()})
+
+
+def next_opening(
+    now: datetime, zone: str, hours: tuple[time, time], weekdays_only: bool, *, skip_today: bool
+) -> datetime:
+    """The first instant at or after ``now`` (after today, local, when ``skip_today``) at which
+    a business-initiated message may go out: the window's opening, on a weekday if required."""
+    local = now.astimezone(ZoneInfo(zone))
+    day = local.date()
+    for offset in range(0, 9):
+        candidate_day = day + timedelta(days=offset)
+        if (skip_today and offset == 0) or (weekdays_only and candidate_day.weekday() >= 5):
+            continue
+        opening = datetime.combine(candidate_day, hours[0], tzinfo=ZoneInfo(zone))
+        closing = datetime.combine(candidate_day, hours[1], tzinfo=ZoneInfo(zone))
+        if local < closing:
+            return max(opening, now).astimezone(timezone.utc)
+    raise ValueError("no opening within 9 days")  # unreachable: a weekday is always near
+
+
 def window_check(local: datetime, hours: tuple[time, time]) -> Check:
     """``contact_window``: business-initiated contact only within the hours, local time."""
     ok = in_contact_window(local, hours)
@@ -455,6 +488,7 @@ def contact_decision(
         state, inputs = consent_state(facts.consents, channel)
         checks += [
             window_check(local, settings.contact_hours),
+            *([weekday_check(local)] if settings.outreach.weekdays_only else []),
             third_party_check(facts.blocks),
             opt_out_check(state, inputs),
             consent_check(state, inputs, channel),

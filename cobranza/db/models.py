@@ -501,6 +501,7 @@ class OutreachMessage(Base):
     reference = Column(String(40), nullable=True)  # the promise or agreement folio it is about
     template = Column(String(60), nullable=False)
     parameters = Column(JSON, nullable=False, default=list)
+    priority = Column(Integer, nullable=False, default=0)  # the campaign's: higher goes first
     not_before = Column(UTCDateTime, nullable=False)  # not sent before this instant
     expires_at = Column(UTCDateTime, nullable=False)  # dropped if still unsent by then
     status = Column(String(16), nullable=False, default=OutreachStatus.PLANNED.value)

@@ -184,6 +184,19 @@ class LockoutScope(Code):
     ADDRESS = "address"
 
 
+class ContactOutcome(Code):
+    """``contact_attempts.outcome`` of the attempts outreach writes. An outbound attempt counts
+    towards the caps unless it is ``not_sent`` (Meta refused it or throttled it before sending);
+    ``unknown`` counts, since it may have gone out. ``reply``: an inbound answer to a campaign
+    message (a contact for the KPIs)."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    NOT_SENT = "not_sent"
+    UNKNOWN = "unknown"
+    REPLY = "reply"
+
+
 class ContactDirection(Code):
     OUTBOUND = "outbound"
     INBOUND = "inbound"
@@ -202,6 +215,7 @@ class Rule(Code):
     ``all_rules_met`` is the rule of a decision nothing blocked."""
 
     CONTACT_WINDOW = "contact_window"
+    WEEKDAY = "weekday"
     REPLY = "reply"
     THIRD_PARTY = "third_party"
     OPT_OUT = "opt_out"

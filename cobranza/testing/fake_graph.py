@@ -13,9 +13,11 @@ status and error envelope Graph uses::
         assert graph.rejected == []
 
 Supported outbound payloads: ``text``, ``interactive`` (``button`` and ``list``) and
-``template`` (text parameters). The "mark as read" call on the same endpoint
-(``{"messaging_product": "whatsapp", "status": "read", "message_id": ...}``) is accepted too and
-recorded in :attr:`FakeGraphAPI.read_receipts`, not in :attr:`FakeGraphAPI.messages`.
+``template`` (text parameters; given ``templates``, only those names with that many body
+parameters, as Meta checks against the approved templates). The "mark as read" call on the
+same endpoint (``{"messaging_product": "whatsapp", "status": "read", "message_id": ...}``) is
+accepted too and recorded in :attr:`FakeGraphAPI.read_receipts`, not in
+:attr:`FakeGraphAPI.messages`.
 
 The webhook half: :func:`text_message`, :func:`interactive_reply`, :func:`template_button_reply`,
 :func:`media_message` and :func:`status_update` each build the inside of one change ``value``;
@@ -517,6 +519,7 @@ class FakeGraphAPI:
         phone_number_id: str,
         version: str = "v21.0",
         fail_plan: dict[int, int] | None = None,
+        templates: Mapping[str, int] | None = None,
     ) -> None:
         for number, status in (fail_plan or {}).items():
             if number < 1 or not 400 <= status <= 599:
@@ -525,6 +528,8 @@ class FakeGraphAPI:
         self.phone_number_id = phone_number_id
         self.version = version
         self.fail_plan = dict(fail_plan or {})
+        # The approved templates (name → number of body parameters); None accepts any name.
+        self.templates = None if templates is None else dict(templates)
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._messages: list[JSON] = []
@@ -715,6 +720,8 @@ class FakeGraphAPI:
                 self._read_receipts.append(payload)
             return 200, {"success": True}
         _validate_message(payload)
+        if payload["type"] == "template":
+            self._check_registered(payload["template"])
         wamid = _new_wamid()
         sent: JSON = {"id": wamid}
         if payload["type"] == "template":
@@ -729,6 +736,27 @@ class FakeGraphAPI:
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [sent],
         }
+
+    def _check_registered(self, template: JSON) -> None:
+        """What Meta checks against the approved templates: the name, the body's parameters."""
+        if self.templates is None:
+            return
+        name = template["name"]
+        if name not in self.templates:
+            raise _GraphError(
+                404,
+                f"(#132001) Template name does not exist in the translation: {name}",
+                code=132001,
+            )
+        bodies = [c for c in template.get("components", []) if c.get("type") == "body"]
+        given = len(bodies[0]["parameters"]) if bodies else 0
+        if given != self.templates[name]:
+            raise _GraphError(
+                400,
+                f"(#132000) Number of parameters does not match the expected number of params "
+                f"({given} given, {self.templates[name]} expected)",
+                code=132000,
+            )
 
     def _check_auth(self, header: str | None) -> None:
         if not header:

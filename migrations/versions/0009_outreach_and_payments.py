@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('reference', sa.String(length=40), nullable=True),
     sa.Column('template', sa.String(length=60), nullable=False),
     sa.Column('parameters', sa.JSON(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('not_before', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),

@@ -25,7 +25,8 @@ The parts, one module each:
   the ``WHATSAPP_*`` settings are read by :func:`cobranza.config.load_whatsapp_settings`.
 * :mod:`.parse`: the signature check and webhook payload → our messages (pure, no I/O).
 * :mod:`.store`: the inbox (pending → done/failed), outbound and status rows in our database.
-* :mod:`.graph`: the Graph API client (timeouts, retries with backoff).
+* :mod:`cobranza.outreach.graph`: the Graph API client (timeouts, retries with backoff), shared
+  with the outreach dispatcher.
 * :mod:`.output`: the Rasa output channel (the 24-hour window, buttons, lists, templates).
 * :mod:`.input`: the Rasa input channel (the webhook, a worker per sender, crash recovery).
 

@@ -35,11 +35,11 @@ from cobranza.channels.whatsapp.config import (
     load_whatsapp_settings,
     polite_replies,
 )
-from cobranza.channels.whatsapp.graph import GraphClient
 from cobranza.channels.whatsapp.output import WhatsAppOutput
 from cobranza.channels.whatsapp.parse import Inbound, parse_webhook, signature_valid
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.domain.phones import mask_phone
+from cobranza.outreach.graph import GraphClient
 
 logger = logging.getLogger(__name__)
 

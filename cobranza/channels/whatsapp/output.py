@@ -20,11 +20,11 @@ from cobranza.channels.whatsapp.config import (
     ROW_TITLE,
     SERVICE_WINDOW,
 )
-from cobranza.channels.whatsapp.graph import GraphClient
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import Clock
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
+from cobranza.outreach.graph import GraphClient
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,16 @@ from cobranza.channels.whatsapp.config import PENDING, PENDING_BATCH
 from cobranza.channels.whatsapp.parse import Inbound, StatusUpdate
 from cobranza.clock import Clock
 from cobranza.db.models import WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.domain.phones import InvalidPhone, normalize_phone
+from cobranza.outreach import replies, statuses
+
+
+def debtor_phone(wa_id: str) -> str | None:
+    """The E.164 number behind a WhatsApp id, or None when it is no Mexican number."""
+    try:
+        return normalize_phone(wa_id)
+    except InvalidPhone:
+        return None
 
 
 class WhatsAppStore:
@@ -52,6 +62,10 @@ class WhatsAppStore:
                         status=PENDING,
                     )
                 )
+                session.flush()  # a duplicate delivery fails here, before the reply counts
+                phone = debtor_phone(message.wa_id)
+                if phone is not None:
+                    replies.record_reply(session, phone, message.sent_at)
         except IntegrityError:
             return False
         return True
@@ -146,6 +160,7 @@ class WhatsAppStore:
         await asyncio.to_thread(self._sent, message_id, wa_id, kind, self.clock.now())
 
     def _statuses(self, updates: list[StatusUpdate]) -> None:
+        """Store each callback, and settle the outreach row it is about (if it is one)."""
         for update in updates:
             try:
                 with db.session_scope(self._sessions) as session:
@@ -159,8 +174,16 @@ class WhatsAppStore:
                             error_title=update.error_title,
                         )
                     )
+                    session.flush()  # the same status delivered twice fails here
+                    statuses.apply_callback(
+                        session,
+                        update.message_id,
+                        update.status,
+                        update.occurred_at,
+                        update.error_code,
+                    )
             except IntegrityError:
-                continue  # the same status delivered twice
+                continue
 
     async def statuses(self, updates: list[StatusUpdate]) -> None:
         if updates:

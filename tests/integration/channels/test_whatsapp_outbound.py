@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from cobranza import bootstrap, db
-from cobranza.channels.whatsapp.graph import GraphClient, GraphError
+from cobranza.outreach.graph import GraphClient, GraphError
 from cobranza.channels.whatsapp.output import WhatsAppOutput
 from cobranza.channels.whatsapp.parse import parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore

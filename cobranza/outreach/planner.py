@@ -1,0 +1,317 @@
+"""The planner: due campaign steps become ``outreach_messages`` rows.
+
+For every debtor with an active debt and a WhatsApp consent in force, and for each local day
+from today (in the debtor's zone) for ``days`` days, the pure rules of
+:mod:`cobranza.outreach.schedule` say which steps of which campaign fall on that day; each
+becomes one row, unique per debtor × campaign × step × day, inserted with ``ON CONFLICT DO
+NOTHING``: re-running the planner changes nothing. A row may go out from the step's local hour
+(``not_before``) until ``valid_for`` later (``expires_at``); a step whose moment has passed when
+it is planned still goes out now if it is valid.
+
+The planner reads everything in a handful of set queries (debts, consents, promises,
+instalments), not per debtor, so 100,000 debtors plan in seconds. It filters on consent only
+to avoid planning what could never be sent; the compliance engine decides at send time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cobranza.clock import Clock
+from cobranza.db.models import (
+    AgreementInstallment,
+    Consent,
+    Debt,
+    Debtor,
+    OutreachMessage,
+    PaymentAgreement,
+    Promise,
+)
+from cobranza.domain.vocabulary import (
+    AgreementStatus,
+    ConsentStatus,
+    DebtStatus,
+    InstallmentStatus,
+    OutreachStatus,
+    PromiseStatus,
+)
+from cobranza.outreach.campaigns import Campaign, by_priority
+from cobranza.outreach.schedule import (
+    BrokenPromise,
+    Commitment,
+    DebtorFacts,
+    DueStep,
+    due_steps,
+    installment_reference,
+)
+from cobranza.outreach.templates import Template, render_parameters
+
+CHANNEL = "whatsapp"
+# Broken promises older than this get no follow-up step any more.
+FOLLOW_UP_HORIZON = timedelta(days=14)
+LIMIT_WINDOW = 30  # days: a campaign's max_per_debtor_per_30_days
+INSERT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """What the rules need of each debtor, read in set queries."""
+
+    debtors: dict[str, Any]  # phone → (full_name, time_zone, persona)
+    debts: dict[str, list[Any]]  # phone → active debts (days_past_due, balance, as_of)
+    commitments: dict[str, list[Commitment]]
+    broken: dict[str, list[BrokenPromise]]
+
+
+@dataclass
+class PlanReport:
+    debtors: int = 0
+    planned: int = 0
+    already_planned: int = 0
+    by_campaign: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "debtors": self.debtors,
+            "planned": self.planned,
+            "already_planned": self.already_planned,
+            "by_campaign": dict(sorted(self.by_campaign.items())),
+        }
+
+
+def first_name(full_name: str) -> str:
+    """The first of the given names: what a template may say before identity is verified."""
+    return (full_name.split() or [""])[0]
+
+
+def _consented(session: Session) -> set[str]:
+    """Debtors whose latest WhatsApp consent record is a grant."""
+    latest = (
+        select(Consent.debtor_phone, func.max(Consent.recorded_at).label("at"))
+        .where(Consent.channel == CHANNEL)
+        .group_by(Consent.debtor_phone)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Consent.debtor_phone, Consent.status, Consent.id)
+        .join(
+            latest,
+            (Consent.debtor_phone == latest.c.debtor_phone) & (Consent.recorded_at == latest.c.at),
+        )
+        .where(Consent.channel == CHANNEL)
+        .order_by(Consent.id)
+    )
+    state: dict[str, str] = {}
+    for phone, status, _ in rows:
+        state[phone] = status  # ties at one instant: the last recorded wins
+    return {phone for phone, status in state.items() if status == ConsentStatus.GRANTED}
+
+
+def read_portfolio(session: Session, now: datetime) -> Portfolio:
+    consented = _consented(session)
+    debts: dict[str, list[Any]] = defaultdict(list)
+    for phone, dpd, balance, as_of in session.execute(
+        select(Debt.debtor_phone, Debt.days_past_due, Debt.current_balance, Debt.balance_as_of)
+        .where(Debt.status == DebtStatus.ACTIVE, Debt.current_balance > 0)
+        .order_by(Debt.debtor_phone, Debt.id)
+    ):
+        if phone in consented:
+            debts[phone].append((dpd, balance, as_of))
+    debtors = {
+        phone: (name, zone, persona)
+        for phone, name, zone, persona in session.execute(
+            select(Debtor.phone, Debtor.full_name, Debtor.time_zone, Debtor.persona)
+        )
+        if phone in debts
+    }
+    commitments: dict[str, list[Commitment]] = defaultdict(list)
+    for phone, folio, due in session.execute(
+        select(Promise.debtor_phone, Promise.folio, Promise.due_date).where(
+            Promise.status == PromiseStatus.PENDING
+        )
+    ):
+        commitments[phone].append(Commitment("promise", folio, due))
+    for phone, folio, number, due in session.execute(
+        select(
+            PaymentAgreement.debtor_phone,
+            PaymentAgreement.folio,
+            AgreementInstallment.number,
+            AgreementInstallment.due_date,
+        )
+        .join(AgreementInstallment.agreement)
+        .where(
+            PaymentAgreement.status == AgreementStatus.ACTIVE,
+            AgreementInstallment.status == InstallmentStatus.PENDING,
+        )
+    ):
+        commitments[phone].append(
+            Commitment("installment", installment_reference(folio, number), due)
+        )
+    return Portfolio(debtors, debts, commitments, _broken(session, now, debtors))
+
+
+def _broken(
+    session: Session, now: datetime, debtors: Mapping[str, Any]
+) -> dict[str, list[BrokenPromise]]:
+    """Promises broken lately with no newer promise on the same debt (a debtor who renewed a
+    promise in the conversation needs no follow-up for the old one)."""
+    newest_promise: dict[int, datetime] = {
+        debt_id: created
+        for debt_id, created in session.execute(
+            select(Promise.debt_id, func.max(Promise.created_at)).group_by(Promise.debt_id)
+        )
+    }
+    broken: dict[str, list[BrokenPromise]] = defaultdict(list)
+    for phone, folio, debt_id, resolved in session.execute(
+        select(Promise.debtor_phone, Promise.folio, Promise.debt_id, Promise.resolved_at).where(
+            Promise.status == PromiseStatus.BROKEN,
+            Promise.resolved_at >= now - FOLLOW_UP_HORIZON,
+        )
+    ):
+        if phone not in debtors or newest_promise.get(debt_id, resolved) > resolved:
+            continue
+        zone = ZoneInfo(debtors[phone][1])
+        broken[phone].append(BrokenPromise(folio, resolved.astimezone(zone).date()))
+    return broken
+
+
+def facts_on(portfolio: Portfolio, phone: str, day: date) -> DebtorFacts:
+    """The debtor as the rules see them on ``day``: the most overdue debt's days past due
+    counted forward from the date its balance was taken, and the total balance."""
+    debts = portfolio.debts[phone]
+    days_past_due = max(dpd + (day - as_of).days if dpd > 0 else 0 for dpd, _, as_of in debts)
+    return DebtorFacts(
+        phone=phone,
+        persona=portfolio.debtors[phone][2],
+        days_past_due=max(days_past_due, 0),
+        balance=sum((Decimal(balance) for _, balance, _ in debts), Decimal("0")),
+        commitments=tuple(portfolio.commitments.get(phone, ())),
+        broken=tuple(portfolio.broken.get(phone, ())),
+    )
+
+
+def _recent_counts(session: Session, today: date) -> dict[tuple[str, str], int]:
+    """Rows per (debtor, campaign) planned in the last 30 days that were not dropped."""
+    since = today - timedelta(days=LIMIT_WINDOW + 1)  # zones differ by a day at most
+    return {
+        (phone, campaign): count
+        for phone, campaign, count in session.execute(
+            select(OutreachMessage.debtor_phone, OutreachMessage.campaign, func.count())
+            .where(
+                OutreachMessage.planned_on >= since,
+                OutreachMessage.status != OutreachStatus.DROPPED,
+            )
+            .group_by(OutreachMessage.debtor_phone, OutreachMessage.campaign)
+        )
+    }
+
+
+def _row(
+    phone: str, step: DueStep, day: date, zone: ZoneInfo, parameters: list[str], now: datetime
+) -> dict[str, Any] | None:
+    moment = datetime.combine(day, step.send_at, tzinfo=zone).astimezone(timezone.utc)
+    expires = moment + step.valid_for
+    if expires <= now:
+        return None  # too late to send
+    return {
+        "debtor_phone": phone,
+        "campaign": step.campaign,
+        "step": step.step,
+        "planned_on": day,
+        "reference": step.reference,
+        "template": step.template,
+        "parameters": parameters,
+        "priority": step.priority,
+        "not_before": max(moment, now),
+        "expires_at": expires,
+        "status": OutreachStatus.PLANNED.value,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def candidate_rows(
+    portfolio: Portfolio,
+    campaigns: Iterable[Campaign],
+    templates: Mapping[str, Template],
+    now: datetime,
+    days: int,
+    recent: Mapping[tuple[str, str], int],
+) -> Iterator[dict[str, Any]]:
+    """Every row the campaigns call for, within each campaign's limit per debtor."""
+    ordered = [c for c in campaigns if c.enabled]
+    for phone, (name, zone_name, _) in portfolio.debtors.items():
+        zone = ZoneInfo(zone_name)
+        today = now.astimezone(zone).date()
+        values = {"nombre": first_name(name)}
+        for campaign in ordered:
+            budget = campaign.max_per_debtor_per_30_days - recent.get((phone, campaign.name), 0)
+            for offset in range(days):
+                day = today + timedelta(days=offset)
+                for step in due_steps(campaign, facts_on(portfolio, phone, day), day):
+                    if budget <= 0:
+                        break
+                    parameters = render_parameters(templates[step.template], values)
+                    row = _row(phone, step, day, zone, parameters, now)
+                    if row is not None:
+                        budget -= 1
+                        yield row
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert, skipping rows already planned (the unique key settles races too)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(OutreachMessage.__table__).on_conflict_do_nothing(
+        index_elements=["debtor_phone", "campaign", "step", "planned_on"]
+    )
+    session.execute(statement, rows)
+
+
+def plan(
+    session: Session,
+    campaigns: Mapping[str, Campaign],
+    templates: Mapping[str, Template],
+    clock: Clock,
+    days: int = 1,
+) -> PlanReport:
+    """Plan the steps falling on the next ``days`` local days (today included)."""
+    now = clock.now()
+    portfolio = read_portfolio(session, now)
+    before = _count(session)
+    recent = _recent_counts(session, now.date())
+    report = PlanReport(debtors=len(portfolio.debtors))
+    chunk: list[dict[str, Any]] = []
+    candidates = 0
+    for row in candidate_rows(portfolio, by_priority(campaigns), templates, now, days, recent):
+        chunk.append(row)
+        candidates += 1
+        if len(chunk) >= INSERT_CHUNK:
+            _insert(session, chunk)
+            chunk = []
+    if chunk:
+        _insert(session, chunk)
+    session.flush()
+    report.planned = _count(session) - before
+    report.already_planned = candidates - report.planned
+    for campaign, count in session.execute(
+        select(OutreachMessage.campaign, func.count())
+        .where(OutreachMessage.created_at == now)
+        .group_by(OutreachMessage.campaign)
+    ):
+        report.by_campaign[campaign] = count
+    return report
+
+
+def _count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(OutreachMessage)).scalar_one())

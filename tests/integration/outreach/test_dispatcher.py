@@ -1,0 +1,326 @@
+"""The dispatcher against a real database (SQLite and PostgreSQL) and a loopback fake of the
+Graph API that knows the approved templates: at most once under a crash between marking and
+sending, outcomes recorded from what Meta's answer proves, the compliance engine asked at send
+time, the tier's daily budget, status callbacks settling rows, and two workers sharing a table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from cobranza import db
+from cobranza.config import OutreachSettings, Secret, Settings, WhatsAppSettings, load_settings
+from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage
+from cobranza.domain.vocabulary import ContactOutcome, OutreachStatus
+from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
+from cobranza.outreach.graph import GraphClient
+from cobranza.outreach.pacing import Pacer
+from cobranza.outreach.statuses import apply_callback
+from cobranza.services.consent import revoke_consent
+from cobranza.testing.fake_graph import FakeGraphAPI
+from tests.support import outreach as data
+from tests.support.clock import SteppingClock
+
+UTC = timezone.utc
+CDMX = ZoneInfo("America/Mexico_City")
+MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=CDMX)  # a Monday, 10:00 in Mexico City
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Engine:
+    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
+    db.upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def sessions(database: Engine) -> sessionmaker:
+    return db.make_session_factory(database)
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraphAPI]:
+    with FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates=data.REGISTERED) as fake:
+        yield fake
+
+
+def settings(**outreach: object) -> Settings:
+    base = load_settings({})
+    return Settings(
+        **{**base.__dict__, "outreach": OutreachSettings(**outreach)}  # type: ignore[arg-type]
+    )
+
+
+def client(graph: FakeGraphAPI, timeout: float = 5.0) -> GraphClient:
+    return GraphClient(
+        WhatsAppSettings(
+            verify_token=Secret("v"),
+            app_secret=Secret("s"),
+            access_token=Secret(data.TOKEN),
+            phone_number_id=data.PHONE_ID,
+            api_url=graph.base_url,
+            timeout_seconds=timeout,
+        )
+    )
+
+
+def dispatcher(
+    sessions: sessionmaker, graph: FakeGraphAPI, clock: SteppingClock, **outreach: object
+) -> Dispatcher:
+    return Dispatcher(sessions, settings(**outreach), clock, client(graph), data.TEMPLATES)
+
+
+def run(dispatch: Dispatcher) -> DispatchReport:
+    async def once() -> DispatchReport:
+        try:
+            return await dispatch.run_once()
+        finally:
+            await dispatch.sender.close()  # type: ignore[attr-defined]
+
+    return asyncio.run(once())
+
+
+def rows(sessions: sessionmaker) -> list[OutreachMessage]:
+    with sessions() as session:
+        return list(session.execute(select(OutreachMessage).order_by(OutreachMessage.id)).scalars())
+
+
+def seed(sessions: sessionmaker, *phones: str, at: datetime = MORNING, **kwargs: object) -> None:
+    with db.session_scope(sessions) as session:
+        for phone in phones:
+            data.debtor(session, phone, **kwargs)  # type: ignore[arg-type]
+            data.planned(session, phone, at.astimezone(UTC))
+
+
+def test_a_due_row_is_sent_once_with_its_template_and_counted(sessions, graph) -> None:
+    seed(sessions, "+525511110001")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    report = run(dispatcher(sessions, graph, clock))
+    assert (report.claimed, report.sent) == (1, 1)
+    [payload] = graph.messages
+    assert payload["to"] == "5215511110001"
+    assert payload["template"]["name"] == "aviso_cuenta"
+    assert payload["template"]["components"][0]["parameters"] == [{"type": "text", "text": "Laura"}]
+    [row] = rows(sessions)
+    assert (row.status, row.wamid, row.sent_at) == ("sent", graph.message_ids[0], clock.at)
+    with sessions() as session:
+        attempt = session.execute(select(ContactAttempt)).scalar_one()
+        assert (attempt.outcome, attempt.initiated_by) == ("sent", "campaign:temprana")
+        actions = session.execute(select(AuditLog.action)).scalars().all()
+        assert actions.count("outreach_sent") == 1 and "contact_decision" in actions
+    # Running again sends nothing more.
+    assert run(dispatcher(sessions, graph, clock)).claimed == 0
+    assert len(graph.messages) == 1
+
+
+def test_a_crash_between_marking_and_sending_never_sends_the_row(sessions, graph) -> None:
+    seed(sessions, "+525511110002")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    crashed = dispatcher(sessions, graph, clock)
+    claimed = crashed.claim(DispatchReport())  # committed: marked sending; then the process dies
+    assert len(claimed) == 1 and rows(sessions)[0].status == "sending"
+    for minutes in (1, 5, 11):  # restarts before and after the sending timeout
+        clock.at = MORNING.astimezone(UTC) + timedelta(minutes=minutes)
+        run(dispatcher(sessions, graph, clock))
+    assert graph.request_count == 0
+    [row] = rows(sessions)
+    assert (row.status, row.status_reason) == ("unknown", "no_answer_recorded")
+    with sessions() as session:  # it still counts towards the caps: it may have gone out
+        assert session.execute(select(ContactAttempt.outcome)).scalar_one() == "sending"
+
+
+def test_a_throttled_send_is_rescheduled_explicitly_and_sent_later(sessions) -> None:
+    seed(sessions, "+525511110003")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    with FakeGraphAPI(
+        data.TOKEN, data.PHONE_ID, fail_plan={1: 429}, templates=data.REGISTERED
+    ) as graph:
+        report = run(dispatcher(sessions, graph, clock))
+        assert (report.rescheduled, report.sent) == (1, 0)
+        [row] = rows(sessions)
+        assert (row.status, row.blocked_rule, row.attempts) == ("planned", "throttled", 1)
+        assert row.not_before == clock.at + timedelta(seconds=30)
+        with sessions() as session:  # not sent: the attempt no longer counts towards the caps
+            assert session.execute(select(ContactAttempt.outcome)).scalar_one() == "not_sent"
+        assert run(dispatcher(sessions, graph, clock)).claimed == 0  # not before its time
+        clock.at += timedelta(seconds=31)
+        assert run(dispatcher(sessions, graph, clock)).sent == 1
+        assert len(graph.messages) == 1 and graph.request_count == 2
+
+
+def test_a_server_error_leaves_the_row_unknown_and_never_retried(sessions) -> None:
+    seed(sessions, "+525511110004")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    with FakeGraphAPI(
+        data.TOKEN, data.PHONE_ID, fail_plan={1: 500}, templates=data.REGISTERED
+    ) as graph:
+        assert run(dispatcher(sessions, graph, clock)).unknown == 1
+        clock.at += timedelta(days=1)
+        run(dispatcher(sessions, graph, clock))
+        assert graph.request_count == 1
+    assert rows(sessions)[0].status == "unknown"
+
+
+def test_a_template_meta_does_not_know_fails_for_good(sessions, graph) -> None:
+    seed(sessions, "+525511110005")
+    with db.session_scope(sessions) as session:
+        session.execute(select(OutreachMessage)).scalar_one().template = "aviso_cuenta"
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    refused = FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates={"otra": 1})
+    with refused:
+        assert run(dispatcher(sessions, refused, clock)).failed == 1
+    [row] = rows(sessions)
+    assert (row.status, row.status_reason) == ("failed", "graph_132001")
+
+
+def test_outside_the_window_the_row_waits_for_the_next_opening_in_the_debtors_zone(
+    sessions, graph
+) -> None:
+    late = datetime(2026, 11, 23, 22, 30, tzinfo=ZoneInfo("America/Tijuana"))
+    seed(sessions, "+526641110006", place=data.TIJUANA, at=late)
+    clock = SteppingClock(late.astimezone(UTC))
+    report = run(dispatcher(sessions, graph, clock))
+    assert report.blocked == {"contact_window": 1} and graph.request_count == 0
+    [row] = rows(sessions)
+    opening = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("America/Tijuana"))
+    assert (row.status, row.blocked_rule, row.not_before) == ("planned", "contact_window", opening)
+    clock.at = opening.astimezone(UTC)
+    assert run(dispatcher(sessions, graph, clock)).sent == 1
+
+
+def test_weekdays_only_holds_a_saturday_row_until_monday(sessions, graph) -> None:
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=CDMX)
+    seed(sessions, "+525511110007", at=saturday)
+    clock = SteppingClock(saturday.astimezone(UTC))
+    report = run(dispatcher(sessions, graph, clock, weekdays_only=True))
+    assert report.blocked == {"weekday": 1}
+    monday = datetime(2026, 11, 30, 7, 0, tzinfo=CDMX)
+    assert rows(sessions)[0].not_before == monday
+
+
+def test_an_opt_out_drops_the_row_and_nothing_is_sent(sessions, graph) -> None:
+    seed(sessions, "+525511110008")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    with db.session_scope(sessions) as session:
+        revoke_consent(session, "+525511110008", "BAJA", clock)
+    report = run(dispatcher(sessions, graph, clock))
+    assert report.dropped == {"opt_out": 1} and graph.request_count == 0
+    assert rows(sessions)[0].status == "dropped"
+
+
+def test_the_daily_cap_of_one_message_per_debtor_holds_a_second_campaign(sessions, graph) -> None:
+    seed(sessions, "+525511110009")
+    with db.session_scope(sessions) as session:
+        data.planned(session, "+525511110009", MORNING.astimezone(UTC), campaign="promesas")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    report = run(dispatcher(sessions, graph, clock))
+    assert (report.sent, report.blocked) == (1, {"daily_cap": 1})
+    held = next(r for r in rows(sessions) if r.status == "planned")
+    assert held.not_before == datetime(2026, 11, 24, 7, 0, tzinfo=CDMX)
+
+
+def test_the_tiers_unique_recipients_budget_holds_the_rest_for_24_hours(sessions, graph) -> None:
+    seed(sessions, "+525511110010", "+525511110011", "+525511110012")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    report = run(dispatcher(sessions, graph, clock, daily_recipients=2))
+    assert (report.sent, report.blocked) == (2, {"daily_recipients": 1})
+    held = next(r for r in rows(sessions) if r.status == "planned")
+    assert held.not_before == clock.at + timedelta(hours=24, seconds=1)
+
+
+def test_status_callbacks_settle_rows_forward_only_even_before_the_wamid_is_stored(
+    sessions, graph
+) -> None:
+    seed(sessions, "+525511110013")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    run(dispatcher(sessions, graph, clock))
+    wamid = graph.message_ids[0]
+    later = clock.at + timedelta(seconds=5)
+    with db.session_scope(sessions) as session:
+        assert apply_callback(session, wamid, "read", later, None)
+        assert not apply_callback(session, wamid, "delivered", later, None)  # late, older news
+        assert not apply_callback(session, wamid, "read", later, None)  # a duplicate
+        assert not apply_callback(session, "wamid.someone-else", "read", later, None)
+    [row] = rows(sessions)
+    assert (row.status, row.settled_at) == ("read", later)
+    with db.session_scope(sessions) as session:
+        assert apply_callback(session, wamid, "failed", later, 131026)
+    assert (rows(sessions)[0].status, rows(sessions)[0].status_reason) == ("failed", "graph_131026")
+
+
+def test_two_workers_at_once_send_each_row_once(sessions, graph) -> None:
+    phones = [f"+5255111200{n:02d}" for n in range(30)]
+    seed(sessions, *phones)
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            dispatch = dispatcher(sessions, graph, clock)
+            dispatch.batch = 7
+
+            async def all_rounds() -> None:
+                try:
+                    await dispatch.drain()
+                finally:
+                    await dispatch.sender.close()  # type: ignore[attr-defined]
+
+            asyncio.run(all_rounds())
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        # SQLite has one writer: a worker may meet a locked database and stop; none sends twice.
+        errors = [e for e in errors if "database is locked" not in str(e)]
+    assert errors == []
+    sent_to = [m["to"] for m in graph.messages]
+    assert len(sent_to) == len(set(sent_to))
+    with sessions() as session:
+        counts = dict(
+            session.execute(
+                select(OutreachMessage.status, func.count()).group_by(OutreachMessage.status)
+            ).all()
+        )
+    assert counts.get("sent", 0) == len(sent_to)
+    if sessions.kw["bind"].dialect.name == "postgresql":
+        assert counts == {"sent": 30}
+
+
+def test_the_pacer_spaces_sends_by_the_rate() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    pacer = Pacer(80, monotonic=lambda: clock[0], sleep=sleep)
+
+    async def burst() -> list[float]:
+        return [await pacer.wait() for _ in range(161)]
+
+    slots = asyncio.run(burst())
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(slots)}
+    assert gaps == {round(1 / 80, 9)}
+    assert slots[-1] - slots[0] == pytest.approx(2.0)  # 161 sends take 2 s: 80 per second
+    with pytest.raises(ValueError):
+        Pacer(0)
+
+
+def test_contact_outcome_codes_are_the_stored_values() -> None:
+    assert ContactOutcome.NOT_SENT == "not_sent" and OutreachStatus.SENDING == "sending"

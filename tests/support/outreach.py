@@ -1,0 +1,141 @@
+"""Small hand-built portfolios for the outreach and reconciliation tests: a creditor, debtors
+in chosen zones with one debt each and a WhatsApp consent, and outreach rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
+from cobranza.domain.vocabulary import ConsentStatus, OutreachStatus
+
+TOKEN = "graph-token"
+PHONE_ID = "1234567890"
+SINCE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # when the debtors and consents were recorded
+
+
+@dataclass(frozen=True)
+class Place:
+    state: str
+    municipality: str
+    zone: str
+
+
+MEXICO_CITY = Place("Ciudad de México", "Coyoacán", "America/Mexico_City")
+TIJUANA = Place("Baja California", "Tijuana", "America/Tijuana")
+CANCUN = Place("Quintana Roo", "Benito Juárez", "America/Cancun")
+
+
+@dataclass(frozen=True)
+class Template:
+    """What the dispatcher needs of a registered template."""
+
+    name: str
+    language: str = "es_MX"
+
+
+TEMPLATES = {"aviso_cuenta": Template("aviso_cuenta")}
+REGISTERED = {"aviso_cuenta": 1}  # what the fake Graph API knows: name → body parameters
+
+
+def creditor(session: Session) -> Creditor:
+    found = session.query(Creditor).filter_by(code="demo").one_or_none()
+    if found is not None:
+        return found
+    row = Creditor(
+        code="demo",
+        name="Demo",
+        legal_name="Demo Financiera S.A. de C.V.",
+        clabe="012180001234567891",
+        bank="BBVA",
+        convenience_store_reference_prefix="77",
+        customer_service_phone="800 000 0000",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def debtor(
+    session: Session,
+    phone: str,
+    place: Place = MEXICO_CITY,
+    *,
+    consent: str | None = ConsentStatus.GRANTED,
+    balance: str = "5000.00",
+    days_past_due: int = 10,
+    as_of: date = date(2026, 11, 1),
+    since: datetime = SINCE,
+) -> Debtor:
+    """A debtor with one active debt and (unless ``consent`` is None) a WhatsApp consent."""
+    row = Debtor(
+        phone=phone,
+        full_name="Laura Gómez Ruiz",
+        date_of_birth=date(1990, 1, 1),
+        state=place.state,
+        municipality=place.municipality,
+        time_zone=place.zone,
+        persona="estandar",
+        created_at=since,
+        updated_at=since,
+    )
+    session.add(row)
+    session.flush()
+    session.add(
+        Debt(
+            debtor_phone=phone,
+            creditor_id=creditor(session).id,
+            product="Préstamo personal",
+            contract_number=f"CTR-{phone[-8:]}",
+            opened_on=date(2024, 1, 15),
+            original_amount=Decimal("10000.00"),
+            current_balance=Decimal(balance),
+            days_past_due=days_past_due,
+            balance_as_of=as_of,
+        )
+    )
+    if consent is not None:
+        session.add(
+            Consent(
+                debtor_phone=phone,
+                channel="whatsapp",
+                status=consent,
+                source="contrato",
+                recorded_at=since,
+            )
+        )
+    session.flush()
+    return row
+
+
+def planned(
+    session: Session,
+    phone: str,
+    not_before: datetime,
+    *,
+    campaign: str = "temprana",
+    step: str = "primer_contacto",
+    template: str = "aviso_cuenta",
+    parameters: tuple[str, ...] = ("Laura",),
+    valid_for: timedelta = timedelta(hours=48),
+) -> OutreachMessage:
+    row = OutreachMessage(
+        debtor_phone=phone,
+        campaign=campaign,
+        step=step,
+        planned_on=not_before.date(),
+        template=template,
+        parameters=list(parameters),
+        priority=0,
+        not_before=not_before,
+        expires_at=not_before + valid_for,
+        status=OutreachStatus.PLANNED,
+        attempts=0,
+        created_at=not_before - timedelta(hours=1),
+    )
+    session.add(row)
+    session.flush()
+    return row
