@@ -28,6 +28,7 @@ no newline or tab, no four spaces in a row, not empty.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,9 +285,15 @@ def load_templates(
 
 def _clean(value: str) -> str:
     """Meta's rules for a parameter's text: no newline or tab, no four spaces in a row. Every
-    run of white space (and any control character) becomes one space; at most
-    :data:`MAX_PARAMETER_CHARS` characters, cut at a word."""
-    text = "".join(" " if (ch.isspace() or ord(ch) < 32 or ord(ch) == 127) else ch for ch in value)
+    run of white space becomes one space; at most :data:`MAX_PARAMETER_CHARS` characters, cut
+    at a word. Other control and format
+    characters (NUL, escape, zero-width, direction overrides) are dropped: nobody's name has
+    them, and a direction override could make the text read differently."""
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in value
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
     text = " ".join(text.split())
     if len(text) > MAX_PARAMETER_CHARS:
         cut = text[:MAX_PARAMETER_CHARS]
