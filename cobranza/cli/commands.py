@@ -29,6 +29,7 @@ from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.repository import DebtorNotFound
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
 from cobranza.errors import CobranzaError
+from cobranza.outreach.files import OutreachFilesError
 from cobranza.personas.profiles import ProfileError
 
 log = logging.getLogger("cobranza.cli.commands")
@@ -233,13 +234,53 @@ def cmd_reminders(args: argparse.Namespace, app: App) -> None:
 def cmd_conduct(args: argparse.Namespace, app: App) -> None:
     from cobranza.compliance.conduct import check_project
 
-    violations = check_project(PROJECT_ROOT)
+    templates_dir = app.settings.outreach.templates_dir
+    violations = check_project(PROJECT_ROOT, templates_dir)
     if violations:
         raise CliError(
             f"{len(violations)} texto(s) con lenguaje prohibido en la cobranza:\n"
             + "\n".join(f"  {v}" for v in violations)
         )
-    print("Conducta: ningún texto de domain.yml ni de persona_profiles/ usa lenguaje prohibido.")
+    print(
+        "Conducta: ningún texto de domain.yml, persona_profiles/ ni "
+        f"{templates_dir.name}/ usa lenguaje prohibido."
+    )
+
+
+def _outreach(app: App) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Campaigns and templates, cross-checked with the persona profiles and domain.yml's
+    intents; broken files raise :class:`OutreachFilesError` with every problem."""
+    from cobranza.outreach.campaigns import load_outreach
+    from cobranza.outreach.templates import domain_intents
+
+    return load_outreach(
+        app.settings.outreach.campaigns_dir,
+        app.settings.outreach.templates_dir,
+        personas=set(app.profiles),
+        intents=domain_intents(),
+    )
+
+
+def cmd_campaigns_validate(args: argparse.Namespace, app: App) -> None:
+    from cobranza.outreach.campaigns import by_priority
+
+    campaigns, templates = _outreach(app)
+    print(render.campaigns_summary(by_priority(campaigns), templates, app.settings.outreach))
+
+
+def cmd_campaigns_show(args: argparse.Namespace, app: App) -> None:
+    from cobranza.outreach.templates import SAMPLE_VALUES
+
+    campaigns, templates = _outreach(app)
+    campaign = campaigns.get(args.name)
+    if campaign is None:
+        raise CliError(
+            f"no hay campaña '{args.name}'; hay: {', '.join(sorted(campaigns)) or 'ninguna'}"
+        )
+    values = dict(SAMPLE_VALUES)
+    if args.nombre is not None:
+        values["nombre"] = args.nombre
+    print(render.campaign_detail(campaign, templates, values))
 
 
 def cmd_block_list(args: argparse.Namespace, app: App) -> None:
@@ -326,6 +367,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "audit": cmd_audit,
     "reminders": cmd_reminders,
     "conduct": cmd_conduct,
+    "campaigns validate": cmd_campaigns_validate,
+    "campaigns show": cmd_campaigns_show,
     "block list": cmd_block_list,
     "block remove": cmd_block_remove,
     "agent add": cmd_agent_add,
@@ -347,6 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ProfileError as exc:
         print("error: perfiles de persona inválidos:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except OutreachFilesError as exc:
+        print("error: campañas o plantillas inválidas:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1

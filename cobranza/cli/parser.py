@@ -88,7 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     rem.add_argument("--json", action="store_true", help="salida JSON")
     with_at(rem)
 
-    add("conduct", "revisar que ninguna respuesta use lenguaje prohibido")
+    add("conduct", "revisar que ninguna respuesta ni plantilla use lenguaje prohibido")
+
+    camp = sub.add_parser("campaigns", help="campañas de contacto y plantillas de WhatsApp")
+    campsub = camp.add_subparsers(dest="campaigns_command", required=True, metavar="ACCIÓN")
+    campsub.add_parser(
+        "validate", help="validar campaigns/*.yml y templates/*.yml (y que se correspondan)"
+    ).set_defaults(command="campaigns validate")
+    cshow = campsub.add_parser(
+        "show", help="una campaña: audiencia, pasos y el texto de cada plantilla"
+    )
+    cshow.set_defaults(command="campaigns show")
+    cshow.add_argument("name", metavar="CAMPAÑA")
+    cshow.add_argument(
+        "--nombre", default=None, help="nombre de ejemplo para la vista previa (María)"
+    )
 
     outreach.add_parsers(sub, with_at)
 

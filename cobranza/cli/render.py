@@ -236,4 +236,57 @@ def outreach_status(data: dict[str, dict[str, Any]]) -> str:
         if entry["waiting_on"]:
             waiting = ", ".join(f"{k} {v}" for k, v in sorted(entry["waiting_on"].items()))
             lines.append(f"  esperando por: {waiting}")
+
+
+def campaigns_summary(campaigns: list[Any], templates: dict[str, Any], settings: Any) -> str:
+    """``cobranza campaigns validate``: one block per campaign, highest priority first."""
+    lines = [
+        f"{len(campaigns)} campañas válidas en {settings.campaigns_dir} y "
+        f"{len(templates)} plantillas válidas en {settings.templates_dir}.",
+        "Prioridad: la más alta primero cuando el tope diario de envíos no alcanza.",
+    ]
+    for campaign in campaigns:
+        state = "activa" if campaign.enabled else "desactivada"
+        lines.append("")
+        lines.append(
+            f"{campaign.name} (prioridad {campaign.priority}, {state}, máx. "
+            f"{campaign.max_per_debtor_per_30_days} por deudor en 30 días)"
+        )
+        lines.append(f"  audiencia: {'; '.join(campaign.audience.describe())}")
+        for step in campaign.steps:
+            lines.append(f"  - {step.name} → {step.template}: {step.describe()}")
+    unused = sorted(set(templates) - {s.template for c in campaigns for s in c.steps})
+    if unused:
+        lines.append("")
+        lines.append(f"Plantillas que ninguna campaña usa: {', '.join(unused)}")
+    return "\n".join(lines)
+
+
+def campaign_detail(campaign: Any, templates: dict[str, Any], values: dict[str, str]) -> str:
+    """``cobranza campaigns show``: the campaign, each step and its message as it will read."""
+    from cobranza.outreach.templates import preview
+
+    lines = [
+        f"Campaña {campaign.name} ({campaign.source})",
+        f"  {campaign.description}",
+        f"  Estado: {'activa' if campaign.enabled else 'desactivada'}; prioridad "
+        f"{campaign.priority}; máximo {campaign.max_per_debtor_per_30_days} mensajes por "
+        "deudor en 30 días",
+        f"  Audiencia: {'; '.join(campaign.audience.describe())}",
+        "  Consentimiento, horario y límites de contacto: los revisa el motor de cumplimiento "
+        "al enviar.",
+    ]
+    for number, step in enumerate(campaign.steps, start=1):
+        template = templates[step.template]
+        lines += [
+            "",
+            f"Paso {number}: {step.name}",
+            f"  Cuándo: {step.describe()}",
+            f"  Plantilla: {template.name} ({template.language}, {template.category})",
+            f"  Vista previa: {preview(template, values)}",
+        ]
+        if template.buttons:
+            lines.append(
+                "  Botones: " + " | ".join(f"{b.text} ({b.payload})" for b in template.buttons)
+            )
     return "\n".join(lines)

@@ -5,7 +5,8 @@ Ordenamiento de los Servicios Financieros) forbid threats of jail, seizure or le
 is not underway, contacting family, employer or references, publishing the debt, and
 intimidating or insulting language. This module scans every text the bot can send — the
 responses in ``domain.yml`` (text, button titles, ``custom`` payloads) and every string in the
-persona profiles — against :data:`PATTERNS`.
+persona profiles, and the body and button texts of the WhatsApp templates in ``templates/`` —
+against :data:`PATTERNS`.
 
 Patterns are regular expressions over *folded* text (see :func:`fold`): NFKD, combining marks
 dropped, lower case, whitespace collapsed to single spaces — so write them without accents or
@@ -28,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from cobranza.domain.yaml_text import MAX_DESIGNER_FILE_BYTES, YamlRefused, parse_yaml
 from cobranza.responses import responses
 
 __all__ = [
@@ -502,16 +504,54 @@ def _profile_texts(profiles_dir: Path) -> list[tuple[str, str]]:
     return texts
 
 
-def collect_texts(domain_path: Path, profiles_dir: Path) -> list[tuple[str, str]]:
+def _template_texts(templates_dir: Path) -> list[tuple[str, str]]:
+    """The body and every button text of each WhatsApp template (``templates/*.yml``).
+
+    A file too big, not UTF-8 or not YAML we accept is skipped here: ``cobranza campaigns
+    validate`` (cobranza/outreach/templates.py) reports it, and also runs this scan on every
+    template it loads."""
+    texts: list[tuple[str, str]] = []
+    for path in sorted(templates_dir.glob("*.yml")) if templates_dir.is_dir() else []:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_DESIGNER_FILE_BYTES + 1)
+        if len(raw) > MAX_DESIGNER_FILE_BYTES:
+            continue
+        try:
+            data = parse_yaml(raw.decode("utf-8"))
+        except (UnicodeDecodeError, YamlRefused):
+            continue
+        if not isinstance(data, dict):
+            continue
+        where = f"{templates_dir.name}/{path.name} →"
+        if isinstance(data.get("body"), str):
+            texts.append((f"{where} body", data["body"]))
+        buttons = data.get("buttons")
+        for number, button in enumerate(buttons if isinstance(buttons, list) else [], start=1):
+            if isinstance(button, dict) and isinstance(button.get("text"), str):
+                texts.append((f"{where} buttons[{number}].text", button["text"]))
+    return texts
+
+
+def collect_texts(
+    domain_path: Path, profiles_dir: Path, templates_dir: Path | None = None
+) -> list[tuple[str, str]]:
     """Every text the bot can send, as ``(location, text)``.
 
     From ``domain.yml``: each response variant's ``text``, its buttons' ``title`` and every
     string inside its ``custom`` payload. From ``profiles_dir/*.yml``: every string value at
-    any depth.
+    any depth. From ``templates_dir/*.yml`` (when given): each template's body and button texts.
     """
-    return _domain_texts(domain_path) + _profile_texts(profiles_dir)
+    texts = _domain_texts(domain_path) + _profile_texts(profiles_dir)
+    if templates_dir is not None:
+        texts += _template_texts(templates_dir)
+    return texts
 
 
-def check_project(root: Path) -> list[Violation]:
-    """Violations in ``root/domain.yml`` and ``root/persona_profiles``."""
-    return scan_texts(collect_texts(root / "domain.yml", root / "persona_profiles"))
+def check_project(root: Path, templates_dir: Path | None = None) -> list[Violation]:
+    """Violations in ``root/domain.yml``, ``root/persona_profiles`` and the WhatsApp templates
+    (``templates_dir``, by default ``root/templates``)."""
+    return scan_texts(
+        collect_texts(
+            root / "domain.yml", root / "persona_profiles", templates_dir or root / "templates"
+        )
+    )

@@ -327,3 +327,46 @@ plans:
         ("persona_profiles/duro.yml → tone.intro", "boletinar"),
         ("persona_profiles/duro.yml → tone.ejemplos[2]", "consecuencias"),
     }
+
+
+def test_whatsapp_templates_are_scanned(tmp_path: Path) -> None:
+    """Bodies and button texts of templates/*.yml; files the scan cannot read are left to
+    `cobranza campaigns validate`, which reports them."""
+    (tmp_path / "domain.yml").write_text("responses: {}\n", encoding="utf-8")
+    (tmp_path / "persona_profiles").mkdir()
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "duro.yml").write_text(
+        """\
+name: duro
+body: "Hola {{1}}, evita que te embarguemos."
+buttons:
+  - text: "Hablar con mi abogado"
+    payload: /saludar
+  - text: "Hola"
+    payload: /saludar
+""",
+        encoding="utf-8",
+    )
+    (templates / "alias.yml").write_text(
+        'a: &x "te vamos a embargar"\nbody: *x\n', encoding="utf-8"
+    )
+    (templates / "enorme.yml").write_bytes(b"body: embargo " + b"x" * 70_000)
+    (templates / "lista.yml").write_text("- embargo\n", encoding="utf-8")
+
+    found = {(v.location, v.rule.code) for v in check_project(tmp_path)}
+
+    assert found == {
+        ("templates/duro.yml → body", "embargo"),
+        ("templates/duro.yml → buttons[1].text", "abogados"),
+    }
+    other = tmp_path / "otras"
+    other.mkdir()
+    assert check_project(tmp_path, other) == []
+
+
+def test_real_templates_are_collected() -> None:
+    texts = collect_texts(ROOT / "domain.yml", ROOT / "persona_profiles", ROOT / "templates")
+    locations = [location for location, _ in texts]
+    assert "templates/aviso_cuenta.yml → body" in locations
+    assert "templates/aviso_cuenta.yml → buttons[1].text" in locations

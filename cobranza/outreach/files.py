@@ -1,0 +1,129 @@
+"""Reading the designers' outreach files (``campaigns/*.yml``, ``templates/*.yml``): size cap,
+UTF-8, YAML without anchors, JSON Schema, and problem messages that name the file and the place.
+
+Pure apart from reading the files it is given: no database, no settings. Places are written as
+``steps[2].send_at``: keys joined by dots, list items counted from 1 as a designer counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from cobranza.domain.yaml_text import MAX_DESIGNER_FILE_BYTES, YamlRefused, parse_yaml
+from cobranza.errors import InvalidFiles
+
+# More files than this in one folder is a mistake (a copied archive), not a campaign plan.
+MAX_FILES = 200
+
+
+class OutreachFilesError(InvalidFiles):
+    """Campaign or template files do not validate; ``problems`` lists every one as
+    ``file: place: message``."""
+
+
+class TemplateError(OutreachFilesError):
+    """One or more templates (``templates/*.yml``) are invalid."""
+
+
+class CampaignError(OutreachFilesError):
+    """One or more campaigns (``campaigns/*.yml``) are invalid, or refer to what does not
+    exist (a template, a persona)."""
+
+
+def place(path: Iterable[Any]) -> str:
+    """``["steps", 1, "send_at"]`` → ``steps[2].send_at``; the root is ``(raíz)``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part + 1}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(raíz)"
+
+
+@cache
+def schema(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def schema_problems(data: Any, schema_path: Path, label: str) -> list[str]:
+    """Every JSON Schema error in ``data``, as ``label: place: message``, in document order."""
+    validator = jsonschema.Draft7Validator(schema(schema_path))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{label}: {place(err.absolute_path)}: {_message(err)}" for err in errors]
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    """jsonschema's message, in Spanish for the cases a designer meets most."""
+    if err.validator == "additionalProperties":
+        allowed = sorted((err.schema.get("properties") or {}).keys())
+        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
+        return (
+            f"clave desconocida {', '.join(repr(k) for k in extra)}; "
+            f"se permiten: {', '.join(allowed)}"
+        )
+    if err.validator == "required":
+        return f"falta la clave obligatoria: {err.message.split(' is a required')[0]}"
+    if err.validator == "enum":
+        options = ", ".join(json.dumps(o, ensure_ascii=False) for o in err.validator_value)
+        return f"{json.dumps(err.instance, ensure_ascii=False)} no es válido; opciones: {options}"
+    if err.validator == "type":
+        shown = json.dumps(err.instance, ensure_ascii=False, default=str)
+        hint = ""
+        if err.validator_value == "string" and isinstance(err.instance, int):
+            # YAML 1.1 reads 10:00 as the number 600 (base 60): the quotes are needed.
+            hint = ' (escribe el valor entre comillas, p. ej. send_at: "10:00")'
+        return f"{shown} debe ser de tipo {err.validator_value}{hint}"
+    return err.message
+
+
+def read_files(directory: Path, what: str) -> tuple[list[tuple[Path, str, Any]], list[str]]:
+    """``(path, label, data)`` for every readable ``*.yml`` in ``directory`` and the problems
+    of the others (missing folder, too many files, too big, not UTF-8, bad YAML)."""
+    if not directory.is_dir():
+        return [], [f"{directory}: no existe la carpeta de {what}"]
+    paths = sorted(directory.glob("*.yml"))
+    if not paths:
+        return [], [f"{directory}: no hay {what} (*.yml)"]
+    if len(paths) > MAX_FILES:
+        return [], [f"{directory}: {len(paths)} archivos; el máximo es {MAX_FILES}"]
+    found: list[tuple[Path, str, Any]] = []
+    problems: list[str] = []
+    for path in paths:
+        label = f"{directory.name}/{path.name}"
+        try:
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_DESIGNER_FILE_BYTES + 1)
+        except OSError as exc:
+            problems.append(f"{label}: no se pudo leer: {exc.strerror or exc}")
+            continue
+        if len(raw) > MAX_DESIGNER_FILE_BYTES:
+            problems.append(
+                f"{label}: el archivo pasa de {MAX_DESIGNER_FILE_BYTES // 1024} KiB; "
+                "un archivo de diseño cabe en unos cuantos"
+            )
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{label}: no está en UTF-8")
+            continue
+        try:
+            data = parse_yaml(text)
+        except YamlRefused as exc:
+            problems.append(f"{label}: {exc}")
+            continue
+        if not isinstance(data, dict):
+            problems.append(
+                f"{label}: (raíz): se esperaba un mapa de campos, no {type(data).__name__}"
+            )
+            continue
+        found.append((path, label, data))
+    return found, problems
