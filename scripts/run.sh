@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Start the action server (port 5055), the Rasa server (port 5005: REST, web chat) and the agents'
-# console (port 5006) in the foreground, each on 127.0.0.1 unless ACTIONS_HOST, RASA_HOST or
-# CONSOLE_HOST says otherwise. Ctrl-C (or any server exiting) stops all three. `make run`
-# prepares everything first.
+# Start the action server (port 5055), the Rasa server (port 5005: REST, web chat), the agents'
+# console (port 5006) and the outreach worker (campaigns, reconciliation; no port) in the
+# foreground, each server on 127.0.0.1 unless ACTIONS_HOST, RASA_HOST or CONSOLE_HOST says
+# otherwise. Ctrl-C (or any of them exiting) stops all four. `make run` prepares everything first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -59,10 +59,15 @@ env "${rasa_env[@]}" "$BIN/rasa" run --model "$MODEL" \
 pids+=($!)
 env -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.console &
 pids+=($!)
+# The outreach worker holds neither token (it sends through WhatsApp's Graph API when WHATSAPP_*
+# is set; without it, it settles promises and plans campaign steps, and sends nothing).
+env -u RASA_API_TOKEN -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.outreach &
+pids+=($!)
 
 echo "Starting: action server on http://$ACTIONS_HOST:$ACTIONS_PORT (Rasa only)," \
   "Rasa on http://$RASA_HOST:$RASA_PORT (REST: POST /webhooks/rest/webhook; web chat: /webchat/)," \
-  "agents' console on http://$CONSOLE_HOST:$CONSOLE_PORT/. Ctrl-C stops all three."
+  "agents' console on http://$CONSOLE_HOST:$CONSOLE_PORT/, and the outreach worker." \
+  "Ctrl-C stops all four."
 # Any server exiting brings the others down.
 wait -n "${pids[@]}"
 status=$?

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -73,26 +72,7 @@ def cmd_run(args: argparse.Namespace, app: App) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, app: App) -> None:
-    from cobranza.config import ConfigError
-
-    files = worker.load_files(app)
-    try:
-        sender: GraphClient | None = _sender()
-    except ConfigError:
-        sender = None
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await worker.work(app, files, sender, stop, interval=args.interval)
-        finally:
-            if sender is not None:
-                await sender.close()
-
-    asyncio.run(serve())
+    worker.serve(app, args.interval)
 
 
 def cmd_status(args: argparse.Namespace, app: App) -> None:

@@ -6,7 +6,8 @@ One round (:meth:`Dispatcher.run_once`):
    process died between marking it and storing Meta's answer) becomes ``unknown``: it may have
    gone out, so it is never sent again. A ``planned`` row past ``expires_at`` is ``dropped``.
 2. **Claim** (one transaction). Due ``planned`` rows, the campaign's priority first, then the
-   oldest moment (PostgreSQL: ``FOR
+   oldest moment, each taken by an update guarded on ``status = 'planned'`` (two workers never
+   both take a row; on SQLite the first write also queues the other worker) (PostgreSQL: ``FOR
    UPDATE SKIP LOCKED``, so several workers share the table; the debtor's row is locked too, so
    two workers never both pass the daily cap for one debtor). For each: the unique-recipient
    budget of the business's messaging tier (rolling 24 hours), then the compliance engine *at
@@ -33,6 +34,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cobranza import db
 from cobranza.clock import Clock
@@ -67,9 +69,14 @@ REACHED = (
 CONTACT_NOTE = "outreach:{}"  # contact_attempts.notes: which row the attempt belongs to
 
 
+class ButtonSpec(Protocol):
+    payload: str
+
+
 class TemplateSpec(Protocol):
     name: str
     language: str
+    buttons: tuple[ButtonSpec, ...]
 
 
 class Sender(Protocol):
@@ -116,12 +123,26 @@ class DispatchReport:
 
 
 def template_payload(phone: str, template: TemplateSpec, parameters: list[str]) -> dict[str, Any]:
-    """The Graph API body of a template message with text parameters for its body."""
-    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    """The Graph API body of a template message: text parameters for its body, and each
+    quick-reply button's payload (an intent, so a tap drives the conversation like a typed
+    message would)."""
+    components: list[dict[str, Any]] = []
     if parameters:
-        body["components"] = [
+        components.append(
             {"type": "body", "parameters": [{"type": "text", "text": p} for p in parameters]}
-        ]
+        )
+    for index, button in enumerate(template.buttons):
+        components.append(
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": str(index),
+                "parameters": [{"type": "payload", "payload": button.payload}],
+            }
+        )
+    body: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+    if components:
+        body["components"] = components
     return {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -274,7 +295,19 @@ class Dispatcher:
     def _check(
         self, session: Session, row: OutreachMessage, now: datetime, report: DispatchReport
     ) -> Claimed | None:
-        """Ask the compliance engine; drop, hold back or mark the row ``sending``."""
+        """Take the row (a guarded update: if another worker took it first, leave it), ask the
+        compliance engine, then drop it, hold it back, or keep it ``sending``."""
+        taken = session.execute(
+            update(OutreachMessage)
+            .where(OutreachMessage.id == row.id, OutreachMessage.status == OutreachStatus.PLANNED)
+            .values(status=OutreachStatus.SENDING, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:
+            session.expunge(row)  # another worker's now; never written from here
+            return None
+        set_committed_value(row, "status", OutreachStatus.SENDING)  # what the row now holds
+        set_committed_value(row, "claimed_at", now)
         template = self.templates.get(row.template)
         if template is None:
             self._drop(session, row, "unknown_template", now, report)
@@ -298,6 +331,7 @@ class Dispatcher:
                 self._drop(session, row, final[0], now, report)
                 return None
             rule = blocked[0]
+            row.status, row.claimed_at = OutreachStatus.PLANNED, None
             row.blocked_rule = rule
             row.not_before = next_opening(
                 now,
@@ -308,8 +342,6 @@ class Dispatcher:
             )
             report.blocked[rule] += 1
             return None
-        row.status = OutreachStatus.SENDING
-        row.claimed_at = now
         decisions.record_contact(
             session,
             row.debtor_phone,

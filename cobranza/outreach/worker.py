@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cobranza.bootstrap import App
+from cobranza.config import ConfigError, load_whatsapp_settings
 from cobranza.outreach import planner
 from cobranza.outreach.campaigns import Campaign, load_outreach
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport, Sender
+from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.templates import Template, domain_intents
 
 logger = logging.getLogger(__name__)
@@ -98,3 +101,30 @@ async def work(
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except asyncio.TimeoutError:
             pass
+
+
+def sender_or_none() -> GraphClient | None:
+    """The Graph API client when the WhatsApp number is configured (WHATSAPP_*), else None."""
+    try:
+        return GraphClient(load_whatsapp_settings())
+    except ConfigError:
+        return None
+
+
+def serve(app: App, interval: float = INTERVAL) -> None:
+    """The worker until SIGINT or SIGTERM (``make run`` starts it; Ctrl-C stops it)."""
+    files = load_files(app)
+    sender = sender_or_none()
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await work(app, files, sender, stop, interval=interval)
+        finally:
+            if sender is not None:
+                await sender.close()
+
+    asyncio.run(until_stopped())

@@ -71,7 +71,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, **settings: str) -> dict[str, Call]:
-    """Start run.sh, wait for its three servers to record their call, then Ctrl-C it."""
+    """Start run.sh, wait for its four processes to record their call, then Ctrl-C it."""
     records = project / "records"
     env = {k: v for k, v in os.environ.items() if k not in RUN_VARIABLES}
     env.update(RECORD_DIR=str(records), **settings)
@@ -82,7 +82,7 @@ def run(project: Path, **settings: str) -> dict[str, Call]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    names = ("cobranza.action_server", "rasa", "cobranza.console")
+    names = ("cobranza.action_server", "rasa", "cobranza.console", "cobranza.outreach")
     try:
         deadline = time.monotonic() + 60
         while not all((records / n).exists() for n in names):
@@ -126,6 +126,9 @@ def test_everything_binds_loopback_by_default_and_shares_one_action_token(projec
     assert rasa.env["ACTION_SERVER_TOKEN"] == actions.env["ACTION_SERVER_TOKEN"] == token
     assert "ACTION_SERVER_TOKEN" not in console.env
     assert "RASA_API_TOKEN" not in actions.env
+    # The outreach worker holds neither token.
+    worker = calls["cobranza.outreach"]
+    assert "RASA_API_TOKEN" not in worker.env and "ACTION_SERVER_TOKEN" not in worker.env
     assert rasa.env["ACTIONS_PORT"] == actions.env["ACTIONS_PORT"] == "5055"
     # Rasa's body bound as Sanic settings, for Rasa only.
     assert rasa.env["SANIC_REQUEST_MAX_SIZE"] == "524288"

@@ -30,14 +30,20 @@ CANCUN = Place("Quintana Roo", "Benito Juárez", "America/Cancun")
 
 
 @dataclass(frozen=True)
+class Button:
+    payload: str
+
+
+@dataclass(frozen=True)
 class Template:
     """What the dispatcher needs of a registered template."""
 
     name: str
     language: str = "es_MX"
+    buttons: tuple[Button, ...] = ()
 
 
-TEMPLATES = {"aviso_cuenta": Template("aviso_cuenta")}
+TEMPLATES = {"aviso_cuenta": Template("aviso_cuenta", buttons=(Button("/saludar"),))}
 REGISTERED = {"aviso_cuenta": 1}  # what the fake Graph API knows: name → body parameters
 
 

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from cobranza import bootstrap, db
-from cobranza.outreach.graph import GraphClient, GraphError
 from cobranza.channels.whatsapp.output import WhatsAppOutput
 from cobranza.channels.whatsapp.parse import parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
+from cobranza.outreach.graph import GraphClient, GraphError
 from cobranza.testing.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
 

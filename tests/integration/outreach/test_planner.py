@@ -1,0 +1,204 @@
+"""The planner with the shipped campaign and template files, on SQLite and PostgreSQL: which
+steps become rows (and their moment, expiry, template and parameters), idempotency, consent,
+commitments, broken-promise follow-ups, and each campaign's limit per debtor."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from cobranza import db
+from cobranza.config import PROJECT_ROOT
+from cobranza.db.models import Debt, OutreachMessage, Promise
+from cobranza.domain.vocabulary import ConsentStatus, PromiseStatus
+from cobranza.outreach import planner
+from cobranza.outreach.campaigns import load_outreach
+from cobranza.outreach.templates import domain_intents
+from cobranza.personas.profiles import load_profiles
+from tests.support import outreach as data
+from tests.support.clock import SteppingClock
+
+UTC = timezone.utc
+CDMX = ZoneInfo("America/Mexico_City")
+# Monday 23 November 2026, 08:00 in Mexico City; the balances were taken on 1 November.
+MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=CDMX)
+AS_OF = date(2026, 11, 1)
+
+
+@pytest.fixture(scope="module")
+def files() -> tuple[dict, dict]:
+    personas = load_profiles(PROJECT_ROOT / "persona_profiles").keys()
+    return load_outreach(
+        PROJECT_ROOT / "campaigns",
+        PROJECT_ROOT / "templates",
+        personas=personas,
+        intents=domain_intents(),
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def sessions(request: pytest.FixtureRequest) -> sessionmaker:
+    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
+    db.upgrade(engine)
+    return db.make_session_factory(engine)
+
+
+def plan(sessions: sessionmaker, files: tuple[dict, dict], at: datetime, days: int = 1):
+    campaigns, templates = files
+    with db.session_scope(sessions) as session:
+        return planner.plan(session, campaigns, templates, SteppingClock(at.astimezone(UTC)), days)
+
+
+def planned(sessions: sessionmaker) -> list[tuple[str, str, str, str | None]]:
+    with sessions() as session:
+        return [
+            (r.debtor_phone, r.campaign, r.step, r.reference)
+            for r in session.execute(
+                select(OutreachMessage).order_by(OutreachMessage.debtor_phone, OutreachMessage.id)
+            ).scalars()
+        ]
+
+
+def promise(
+    session: Session,
+    phone: str,
+    due: date,
+    status: str = PromiseStatus.PENDING,
+    resolved: datetime | None = None,
+    folio: str = "PRM-20261120-0001",
+) -> None:
+    debt = session.execute(select(Debt).where(Debt.debtor_phone == phone)).scalar_one()
+    session.add(
+        Promise(
+            folio=folio,
+            debt_id=debt.id,
+            debtor_phone=phone,
+            amount=Decimal("1000.00"),
+            due_date=due,
+            channel="whatsapp",
+            status=status,
+            created_at=datetime(2026, 11, 18, tzinfo=UTC),
+            updated_at=datetime(2026, 11, 18, tzinfo=UTC),
+            resolved_at=resolved,
+        )
+    )
+
+
+def test_the_first_day_overdue_plans_the_first_notice_with_its_moment_once(sessions, files) -> None:
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130001", days_past_due=0)  # current: no delinquency step
+        data.debtor(session, "+525511130002", days_past_due=1, as_of=date(2026, 11, 23))
+        data.debtor(
+            session, "+526641130003", data.TIJUANA, days_past_due=1, as_of=date(2026, 11, 23)
+        )
+    report = plan(sessions, files, MORNING)
+    assert report.planned == 2 and report.by_campaign == {"temprana_1_30": 2}
+    with sessions() as session:
+        rows = {r.debtor_phone: r for r in session.execute(select(OutreachMessage)).scalars()}
+    first = rows["+525511130002"]
+    assert (first.step, first.template, first.parameters) == (
+        "primer_aviso",
+        "aviso_cuenta",
+        ["Laura"],
+    )
+    assert first.not_before == datetime(2026, 11, 23, 10, 0, tzinfo=CDMX)
+    assert first.expires_at == first.not_before + timedelta(hours=48)
+    assert first.priority == 70 and first.planned_on == date(2026, 11, 23)
+    tijuana = rows["+526641130003"]
+    assert tijuana.not_before == datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Tijuana"))
+    # Planning again, later the same day, plans nothing more.
+    again = plan(sessions, files, MORNING + timedelta(hours=3))
+    assert (again.planned, again.already_planned) == (0, 2)
+    assert len(planned(sessions)) == 2
+
+
+def test_a_step_planned_after_its_hour_goes_out_now_and_an_expired_one_is_not_planned(
+    sessions, files
+) -> None:
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130004", days_past_due=1, as_of=date(2026, 11, 23))
+    late = datetime(2026, 11, 23, 15, 0, tzinfo=CDMX)
+    plan(sessions, files, late)
+    with sessions() as session:
+        row = session.execute(select(OutreachMessage)).scalar_one()
+    assert row.not_before == late
+    # A promise due today whose reminder window (09:00 + 8 h) is over by 18:00 is not planned.
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130005")
+        promise(session, "+525511130005", date(2026, 11, 23))
+    plan(sessions, files, datetime(2026, 11, 23, 18, 0, tzinfo=CDMX))
+    assert [p for p in planned(sessions) if p[0] == "+525511130005"] == []
+
+
+def test_no_consent_or_a_revoked_one_plans_nothing(sessions, files) -> None:
+    with db.session_scope(sessions) as session:
+        data.debtor(
+            session, "+525511130006", days_past_due=1, as_of=date(2026, 11, 23), consent=None
+        )
+        data.debtor(
+            session,
+            "+525511130007",
+            days_past_due=1,
+            as_of=date(2026, 11, 23),
+            consent=ConsentStatus.REVOKED,
+        )
+    assert plan(sessions, files, MORNING).planned == 0
+
+
+def test_promise_reminders_the_day_before_and_on_the_day(sessions, files) -> None:
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130008", days_past_due=12)
+        promise(session, "+525511130008", date(2026, 11, 24))
+    report = plan(sessions, files, MORNING, days=2)
+    assert planned(sessions) == [
+        ("+525511130008", "recordatorio_promesa", "dia_anterior", "PRM-20261120-0001"),
+        ("+525511130008", "recordatorio_promesa", "dia_de_pago", "PRM-20261120-0001"),
+    ]
+    assert report.planned == 2
+
+
+def test_a_broken_promise_is_followed_up_the_next_business_day_unless_renewed(
+    sessions, files
+) -> None:
+    friday_night = datetime(2026, 11, 20, 23, 59, tzinfo=CDMX)
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130009", days_past_due=12)
+        promise(session, "+525511130009", date(2026, 11, 18), PromiseStatus.BROKEN, friday_night)
+        data.debtor(session, "+525511130010", days_past_due=12)
+        promise(
+            session,
+            "+525511130010",
+            date(2026, 11, 18),
+            PromiseStatus.BROKEN,
+            friday_night,
+            folio="PRM-20261120-0002",
+        )
+        promise(session, "+525511130010", date(2026, 11, 27), folio="PRM-20261121-0003")
+        session.flush()
+        session.execute(
+            Promise.__table__.update()
+            .where(Promise.folio == "PRM-20261121-0003")
+            .values(created_at=datetime(2026, 11, 22, tzinfo=UTC))  # renewed after it broke
+        )
+    plan(sessions, files, MORNING)  # Monday: the next business day after Friday
+    follow_ups = [p for p in planned(sessions) if p[1] == "promesa_incumplida"]
+    assert follow_ups == [
+        ("+525511130009", "promesa_incumplida", "dia_habil_siguiente", "PRM-20261120-0001")
+    ]
+
+
+def test_a_campaigns_limit_per_debtor_holds_across_runs(sessions, files) -> None:
+    campaigns, _ = files
+    with db.session_scope(sessions) as session:
+        data.debtor(session, "+525511130011", days_past_due=1, as_of=date(2026, 11, 1))
+    # 31–60 is weekly from day 31; plan 31 days so several steps fall; the limit is 5 in 30 days.
+    start = datetime(2026, 11, 30, 8, 0, tzinfo=CDMX)
+    plan(sessions, files, start, days=31)
+    rows = [p for p in planned(sessions) if p[1] == "media_31_60"]
+    assert 0 < len(rows) <= campaigns["media_31_60"].max_per_debtor_per_30_days
