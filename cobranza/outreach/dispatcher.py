@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -187,14 +188,45 @@ class Dispatcher:
             await self.send(claimed, report)
         return report
 
-    async def drain(self, max_rounds: int = 1_000_000) -> DispatchReport:
-        """Rounds until nothing due is left to claim (what ``cobranza outreach run`` does)."""
+    async def drain(self, stop: Callable[[DispatchReport], bool] | None = None) -> DispatchReport:
+        """Rounds until nothing due is left (or ``stop`` says so), pipelined: the next batch is
+        claimed while the current one is being sent, so the checks never hold the pacing back
+        (what ``cobranza outreach run`` and the worker do)."""
         total = DispatchReport()
-        for _ in range(max_rounds):
-            report = await self.run_once()
-            total.add(report)
-            if report.claimed == 0 and not report.blocked and not report.dropped:
-                break
+        await asyncio.to_thread(self._housekeeping, total)
+        batches: asyncio.Queue[list[Claimed] | None] = asyncio.Queue(maxsize=1)
+
+        async def claim_batches() -> None:
+            try:
+                while not (stop and stop(total)):
+                    report = DispatchReport()
+                    claimed = await asyncio.to_thread(self.claim, report)
+                    total.add(report)
+                    if not claimed and not report.blocked and not report.dropped:
+                        return
+                    if claimed:
+                        await batches.put(claimed)
+            finally:
+                await batches.put(None)
+
+        async def send_batches() -> None:
+            # Two batches in flight at most: the next one starts sending while the last
+            # answers of the previous one are being recorded (the pacer keeps the rate).
+            in_flight = asyncio.Semaphore(2)
+            tasks = []
+
+            async def send_one(batch: list[Claimed]) -> None:
+                try:
+                    await self.send(batch, total)
+                finally:
+                    in_flight.release()
+
+            while (batch := await batches.get()) is not None:
+                await in_flight.acquire()
+                tasks.append(asyncio.create_task(send_one(batch)))
+            await asyncio.gather(*tasks)
+
+        await asyncio.gather(claim_batches(), send_batches())
         return total
 
     # --- housekeeping ---------------------------------------------------------------------

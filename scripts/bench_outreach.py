@@ -1,0 +1,273 @@
+"""`make bench-outreach`: plan and dispatch for 100,000 debtors on SQLite and on PostgreSQL.
+
+For each database: a fresh schema with a synthetic portfolio (one debt and a WhatsApp consent
+per debtor, days past due spread so that the shipped campaigns' steps fall today), then
+
+* planning time, and the time of a second planning run (idempotent: it must plan nothing);
+* dispatch paced at WhatsApp's 80 messages/s for ``--paced-seconds``, against the local fake
+  Graph API: the rate achieved (it must keep up with the pacing, i.e. stay ≥ 76/s);
+* dispatch unpaced for ``--unpaced`` messages: how far above 80/s the claim → check → send →
+  record loop goes on this machine (the headroom);
+* peak memory of the process (ru_maxrss).
+
+Loopback only; PostgreSQL from COBRANZA_TEST_POSTGRES_URL or scripts/ensure_postgres.sh."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import Engine, make_url
+
+from cobranza import db
+from cobranza.clock import FixedClock
+from cobranza.config import PROJECT_ROOT, OutreachSettings, Secret, WhatsAppSettings, load_settings
+from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
+from cobranza.outreach import planner
+from cobranza.outreach.campaigns import load_outreach
+from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
+from cobranza.outreach.graph import GraphClient
+from cobranza.outreach.pacing import Pacer
+from cobranza.outreach.templates import domain_intents
+from cobranza.personas.profiles import load_profiles
+from cobranza.testing.fake_graph import FakeGraphAPI
+
+TOKEN, PHONE_ID = "EAAG-bench", "109876543210987"
+# Tuesday 1 December 2026, 12:00 in Mexico City: inside the window in every Mexican zone.
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("America/Mexico_City")).astimezone(timezone.utc)
+TODAY = date(2026, 12, 1)
+# Days past due that fall on a step of the shipped campaigns today (first notice, weekly ones).
+STEP_DAYS = (1, 5, 12, 31, 38, 61, 68, 91, 105)
+CHUNK = 5000
+PLACES = (  # states in six of Mexico's zones, with their zone
+    ("Ciudad de México", "America/Mexico_City"),
+    ("Baja California", "America/Tijuana"),
+    ("Quintana Roo", "America/Cancun"),
+    ("Sonora", "America/Hermosillo"),
+    ("Nuevo León", "America/Monterrey"),
+    ("Sinaloa", "America/Mazatlan"),
+)
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def portfolio(engine: Engine, debtors: int) -> None:
+    zones = PLACES
+    sessions = db.make_session_factory(engine)
+    with db.session_scope(sessions) as session:
+        creditor = Creditor(
+            code="bench",
+            name="Bench",
+            legal_name="Bench Financiera S.A. de C.V.",
+            clabe="012180001234567891",
+            bank="BBVA",
+            convenience_store_reference_prefix="77",
+            customer_service_phone="800 000 0000",
+        )
+        session.add(creditor)
+        session.flush()
+        creditor_id = creditor.id
+    since = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        for start in range(0, debtors, CHUNK):
+            numbers = range(start, min(start + CHUNK, debtors))
+            phones = [f"+5255{n:08d}" for n in numbers]
+            conn.execute(
+                insert(Debtor.__table__),
+                [
+                    {
+                        "phone": phone,
+                        "full_name": "Laura Gómez Ruiz",
+                        "date_of_birth": date(1990, 1, 1),
+                        "state": zones[n % len(zones)][0],
+                        "municipality": "",
+                        "time_zone": zones[n % len(zones)][1],
+                        "persona": "estandar",
+                        "discount_requests": 0,
+                        "created_at": since,
+                        "updated_at": since,
+                    }
+                    for n, phone in zip(numbers, phones, strict=True)
+                ],
+            )
+            conn.execute(
+                insert(Debt.__table__),
+                [
+                    {
+                        "debtor_phone": phone,
+                        "creditor_id": creditor_id,
+                        "product": "Préstamo personal",
+                        "contract_number": f"B-{n:08d}",
+                        "opened_on": date(2024, 1, 15),
+                        "original_amount": Decimal("10000.00"),
+                        "current_balance": Decimal("5000.00"),
+                        "days_past_due": STEP_DAYS[n % len(STEP_DAYS)],
+                        "balance_as_of": TODAY,
+                        "status": "active",
+                    }
+                    for n, phone in zip(numbers, phones, strict=True)
+                ],
+            )
+            conn.execute(
+                insert(Consent.__table__),
+                [
+                    {
+                        "debtor_phone": phone,
+                        "channel": "whatsapp",
+                        "status": "granted",
+                        "source": "contrato",
+                        "recorded_at": since,
+                    }
+                    for phone in phones
+                ],
+            )
+
+
+def dispatch(
+    engine: Engine,
+    templates: dict[str, Any],
+    graph: FakeGraphAPI,
+    *,
+    rate: float,
+    seconds: float | None,
+    limit: int | None,
+) -> tuple[int, float]:
+    base = load_settings({})
+    settings = type(base)(
+        **{
+            **base.__dict__,
+            "outreach": OutreachSettings(daily_recipients=10**7),
+        }
+    )
+    client = GraphClient(
+        WhatsAppSettings(
+            verify_token=Secret("v"),
+            app_secret=Secret("s"),
+            access_token=Secret(TOKEN),
+            phone_number_id=PHONE_ID,
+            api_url=graph.base_url,
+        )
+    )
+    dispatcher = Dispatcher(
+        db.make_session_factory(engine),
+        settings,
+        FixedClock(NOW),
+        client,
+        templates,
+        batch=100,
+        concurrency=16,
+        pacer=Pacer(rate),
+    )
+
+    async def loop() -> tuple[int, float]:
+        started = time.perf_counter()
+
+        def enough(report: DispatchReport) -> bool:
+            elapsed = time.perf_counter() - started
+            return bool((seconds and elapsed >= seconds) or (limit and report.sent >= limit))
+
+        try:
+            report = await dispatcher.drain(enough)
+        finally:
+            await client.close()
+        return report.sent, time.perf_counter() - started
+
+    return asyncio.run(loop())
+
+
+def bench(name: str, engine: Engine, args: argparse.Namespace) -> None:
+    db.upgrade(engine)
+    started = time.perf_counter()
+    portfolio(engine, args.debtors)
+    print(f"\n[{name}] {args.debtors:,} debtors loaded in {time.perf_counter() - started:.1f} s")
+    campaigns, templates = load_outreach(
+        PROJECT_ROOT / "campaigns",
+        PROJECT_ROOT / "templates",
+        personas=load_profiles(PROJECT_ROOT / "persona_profiles").keys(),
+        intents=domain_intents(),
+    )
+    sessions = db.make_session_factory(engine)
+    for run in ("first", "second"):
+        started = time.perf_counter()
+        with db.session_scope(sessions) as session:
+            report = planner.plan(session, campaigns, templates, FixedClock(NOW))
+        print(
+            f"[{name}] plan ({run} run): {time.perf_counter() - started:.1f} s, "
+            f"{report.planned:,} rows planned, {report.already_planned:,} already planned"
+        )
+    registered = {n: len(t.parameters) for n, t in templates.items()}
+    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered) as graph:
+        sent, elapsed = dispatch(
+            engine, dict(templates), graph, rate=80, seconds=args.paced_seconds, limit=None
+        )
+        print(f"[{name}] paced at 80/s: {sent:,} sent in {elapsed:.1f} s = {sent / elapsed:.1f}/s")
+        sent, elapsed = dispatch(
+            engine, dict(templates), graph, rate=100_000, seconds=None, limit=args.unpaced
+        )
+        print(f"[{name}] unpaced: {sent:,} sent in {elapsed:.1f} s = {sent / elapsed:.1f}/s")
+        assert not graph.rejected, graph.rejected[:3]
+    with sessions() as session:
+        counts = dict(
+            session.execute(
+                select(OutreachMessage.status, func.count()).group_by(OutreachMessage.status)
+            ).all()
+        )
+    print(f"[{name}] rows by status: {counts}; peak memory {peak_mib():.0f} MiB")
+
+
+def postgres_url() -> str:
+    url = os.environ.get("COBRANZA_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        url = subprocess.run(  # noqa: S603 - our own script, no input in the command
+            [str(PROJECT_ROOT / "scripts" / "ensure_postgres.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    return url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--debtors", type=int, default=100_000)
+    parser.add_argument("--paced-seconds", type=float, default=20.0)
+    parser.add_argument("--unpaced", type=int, default=3000)
+    parser.add_argument("--only", choices=("sqlite", "postgres"))
+    args = parser.parse_args()
+    if args.only != "postgres":
+        path = Path(tempfile.mkdtemp(prefix="cobranza-bench-outreach-")) / "bench.db"
+        bench("sqlite", db.make_engine(f"sqlite:///{path}"), args)
+    if args.only != "sqlite":
+        admin_url = make_url(postgres_url())
+        name = f"cobranza_bench_{uuid.uuid4().hex[:8]}"
+        admin = db.make_engine(str(admin_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine = db.make_engine(str(admin_url.set(database=name)))
+        try:
+            bench("postgres", engine, args)
+        finally:
+            engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
