@@ -326,7 +326,7 @@ def parse_amount(text: str) -> Decimal | str:
         amount = Decimal(cleaned.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the pattern admits only digits
         return "no es un monto (usa 1250.00 o 1,250.00)"
-    if amount != amount.quantize(Decimal("0.01")):
+    if len(cleaned.partition(".")[2]) > 2:  # "1.250" is not 1.25 written oddly: a doubt
         return "más de dos decimales"
     if amount <= 0:
         return "el monto debe ser mayor a cero"
