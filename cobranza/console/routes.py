@@ -226,7 +226,10 @@ class Routes:
             raise error(404, "No encontrado.")
         header = request.headers.get("Authorization", "")
         given = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
-        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        # aiohttp keeps undecodable header bytes as surrogates: compared as they came
+        if not given or not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), expected.encode()
+        ):
             raise error(401, "Token de pagos ausente o incorrecto.", {"WWW-Authenticate": "Bearer"})
         if request.content_type not in PAYMENT_TYPES:
             raise error(415, "Envía text/csv o application/json (docs/payments.md).")
@@ -299,7 +302,9 @@ ERRORS: dict[int, type[web.HTTPException]] = {
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    sizes = {"max_size": 0, "actual_size": 0} if status == 413 else {}
     return ERRORS[status](
+        **sizes,  # type: ignore[arg-type]
         text=dumps({"error": message}),
         content_type="application/json",
         headers={**SECURITY_HEADERS, **(headers or {})},
