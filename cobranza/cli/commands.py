@@ -6,8 +6,9 @@ the output is formatted in cobranza/cli/render.py. ``--at`` evaluates at another
 app's own clock still says when something was recorded.
 
 Exit codes: 0 done; 1 an error of ours (unknown debtor, bad setting, refused request: one line
-on stderr, in Spanish) or a bug (a technical-error line; the traceback goes to the log); 2 usage
-errors (argparse); 3 ``can-contact`` says no.
+on stderr, in Spanish) or a bug (a technical-error line; the traceback goes to the log), and for
+``payments import`` also any row of the file with an error (the other rows are imported all the
+same); 2 usage errors (argparse); 3 ``can-contact`` says no.
 """
 
 from __future__ import annotations
@@ -354,6 +355,52 @@ def cmd_agent_list(args: argparse.Namespace, app: App) -> None:
     render.show(rows, args.json, render.agents)
 
 
+def cmd_payments_import(args: argparse.Namespace, app: App) -> int:
+    """Import a payments file (docs/payments.md). Exit 0 when every row was read (unmatched
+    rows are reported, not errors of the file), 1 when any row had an error. ``--at`` imports
+    and settles as if it were that instant."""
+    from pathlib import Path
+
+    from cobranza.domain import payment_files
+    from cobranza.services import reconciliation
+
+    path = Path(args.file)
+    clock = _at(args, app)
+    try:
+        size = path.stat().st_size
+        if size > payment_files.MAX_FILE_BYTES:
+            raise payment_files.PaymentFileError(
+                f"el archivo pesa más de {payment_files.MAX_FILE_BYTES // (1024 * 1024)} MB; "
+                "divídelo en partes"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"no se pudo leer {path.name}: {exc.strerror or exc}") from exc
+    parsed = payment_files.parse_payment_file(data, now=clock.now())
+    report = reconciliation.import_in_batches(
+        app.unit_of_work, parsed, f"archivo:{path.name}", app.settings, clock, app.profiles
+    )
+    render.show(report.as_dict(), args.json, render.payment_import)
+    return 1 if report.errors else 0
+
+
+def cmd_payments_unmatched(args: argparse.Namespace, app: App) -> None:
+    from cobranza.services import reconciliation
+
+    with app.unit_of_work() as session:
+        rows = reconciliation.unmatched_payments(session)
+    render.show(rows, args.json, render.unmatched_payments)
+
+
+def cmd_payments_settle(args: argparse.Namespace, app: App) -> None:
+    from cobranza.services import reconciliation
+
+    clock = _at(args, app)
+    with app.unit_of_work() as session:
+        report = reconciliation.settle_commitments(session, app.settings, clock, app.profiles)
+    render.show(report.as_dict(), args.json, render.settlement)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "db upgrade": cmd_db_upgrade,
     "db current": cmd_db_current,
@@ -371,6 +418,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "campaigns show": cmd_campaigns_show,
     "block list": cmd_block_list,
     "block remove": cmd_block_remove,
+    "payments import": cmd_payments_import,
+    "payments unmatched": cmd_payments_unmatched,
+    "payments settle": cmd_payments_settle,
     "agent add": cmd_agent_add,
     "agent active": cmd_agent_active,
     "agent list": cmd_agent_list,

@@ -119,6 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--reason", required=True, help="por qué se retira (queda en la auditoría)"
     )
 
+    pay = sub.add_parser("payments", help="pagos recibidos: importar, sin coincidencia, liquidar")
+    paysub = pay.add_subparsers(dest="payments_command", required=True, metavar="ACCIÓN")
+    pimport = paysub.add_parser(
+        "import",
+        help="importar un CSV de pagos (SPEI, tiendas, tarjeta; docs/payments.md); sale con 0 "
+        "si se leyeron todas las filas, 1 si alguna tuvo error",
+    )
+    pimport.set_defaults(command="payments import")
+    pimport.add_argument("file", metavar="ARCHIVO", help="CSV con encabezado (UTF-8 o Latin-1)")
+    pimport.add_argument("--json", action="store_true", help="salida JSON")
+    with_at(pimport)
+    punmatched = paysub.add_parser(
+        "unmatched", help="pagos importados que no se pudieron asignar a ningún adeudo"
+    )
+    punmatched.set_defaults(command="payments unmatched")
+    punmatched.add_argument("--json", action="store_true", help="salida JSON")
+    psettle = paysub.add_parser(
+        "settle",
+        help="liquidar promesas y parcialidades con los pagos registrados (cron diario)",
+    )
+    psettle.set_defaults(command="payments settle")
+    psettle.add_argument("--json", action="store_true", help="salida JSON")
+    with_at(psettle)
+
     ag = sub.add_parser("agent", help="cuentas de asesores (consola de atención)")
     agsub = ag.add_subparsers(dest="agent_command", required=True, metavar="ACCIÓN")
     agadd = agsub.add_parser("add", help="crear un asesor (la contraseña se pide, no se escribe)")

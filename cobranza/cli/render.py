@@ -290,3 +290,118 @@ def campaign_detail(campaign: Any, templates: dict[str, Any], values: dict[str, 
                 "  Botones: " + " | ".join(f"{b.text} ({b.payload})" for b in template.buttons)
             )
     return "\n".join(lines)
+
+
+def settlement(data: dict[str, int]) -> str:
+    return tabulate(
+        [
+            ("promesas cumplidas", data["promises_kept"]),
+            ("promesas incumplidas", data["promises_broken"]),
+            ("parcialidades pagadas", data["installments_paid"]),
+            ("parcialidades vencidas", data["installments_missed"]),
+            ("convenios terminados", data["agreements_completed"]),
+        ],
+        tablefmt="plain",
+    )
+
+
+UNMATCHED_REASONS = {
+    "no_match": "ningún adeudo coincide",
+    "ambiguous": "coincide con más de un adeudo",
+    "debt_closed": "el adeudo ya está liquidado o cerrado",
+}
+
+
+def payment_import(data: dict[str, Any]) -> str:
+    """Counts first, then what a person must look at: rows without a debt, rows with an
+    error, overpayments. Payers' phones arrive masked."""
+    lines = [
+        f"Pagos de {data['source']}",
+        tabulate(
+            [
+                ("leídos", data["read"]),
+                ("registrados", data["imported"]),
+                ("ya importados", data["already_imported"]),
+                ("sin coincidencia", data["unmatched"]),
+                ("con error", data["errors"]),
+            ],
+            tablefmt="plain",
+        ),
+        "",
+        settlement(data["settlement"]),
+    ]
+    if data["unmatched_rows"]:
+        lines += [
+            "\nSin coincidencia (no se asignaron; revísalos con `cobranza payments unmatched`):",
+            tabulate(
+                [
+                    (
+                        u["line"],
+                        u["transaction_id"],
+                        format_mxn(to_centavos(u["amount"])),
+                        u["reference"] or "—",
+                        u["payer_phone"] or "—",
+                        UNMATCHED_REASONS.get(u["reason"], u["reason"]),
+                    )
+                    for u in data["unmatched_rows"]
+                ],
+                headers=["línea", "transacción", "monto", "referencia", "teléfono", "motivo"],
+            ),
+        ]
+    if data["error_rows"]:
+        lines += [
+            "\nCon error (no se importaron; corrige y vuelve a importar el archivo):",
+            tabulate(
+                [
+                    (e["line"], e["transaction_id"] or "—", e["column"] or "—", e["reason"])
+                    for e in data["error_rows"]
+                ],
+                headers=["línea", "transacción", "columna", "motivo"],
+            ),
+        ]
+    if data["overpayments"]:
+        lines += [
+            "\nPagos mayores al saldo (el excedente queda registrado):",
+            tabulate(
+                [
+                    (
+                        o["line"],
+                        o["transaction_id"],
+                        o["contract_number"],
+                        format_mxn(to_centavos(o["amount"])),
+                        format_mxn(to_centavos(o["overpaid"])),
+                    )
+                    for o in data["overpayments"]
+                ],
+                headers=["línea", "transacción", "contrato", "monto", "excedente"],
+            ),
+        ]
+    return "\n".join(lines)
+
+
+def unmatched_payments(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No hay pagos sin coincidencia."
+    return tabulate(
+        [
+            (
+                u["transaction_id"],
+                u["method"],
+                format_mxn(to_centavos(u["amount"])),
+                u["paid_at"][:16],
+                u["reference"] or "—",
+                UNMATCHED_REASONS.get(u["reason"], u["reason"]),
+                u["source"] or "—",
+            )
+            for u in rows
+        ],
+        headers=[
+            "transacción",
+            "método",
+            "monto",
+            "pagado (UTC)",
+            "referencia",
+            "motivo",
+            "origen",
+        ],
+    )

@@ -9,6 +9,7 @@ routes.py answers it with the status of its kind (not found, rejected, conflict)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -27,10 +28,11 @@ from cobranza.console.rasa import (
     transcript,
 )
 from cobranza.db.models import Agent
+from cobranza.domain import payment_files
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
-from cobranza.services import agents, tickets
+from cobranza.services import agents, reconciliation, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified
 from cobranza.services.plans import UnknownOffer
 from cobranza.services.promises import PromiseRejected
@@ -71,6 +73,18 @@ PROMISE_REASONS = {
     "fecha_pasada": "La fecha ya pasó.",
     "fecha_lejana": "La fecha está más lejos de lo que permite la política de este deudor.",
 }
+
+
+def _json_payments(body: bytes) -> list[Any]:
+    """``{"payments": [...]}`` from a JSON body, or :class:`payment_files.PaymentFileError`."""
+    try:
+        data = json.loads(payment_files.decode(body))
+    except ValueError as exc:  # the body does not parse: the sender's mistake
+        raise payment_files.PaymentFileError("el cuerpo no es JSON válido") from exc
+    payments = data.get("payments") if isinstance(data, dict) else None
+    if not isinstance(payments, list):
+        raise payment_files.PaymentFileError('se esperaba {"payments": [ ... ]}')
+    return payments
 
 
 class Told(CobranzaError):
@@ -167,6 +181,34 @@ class Handlers:
     async def log_out(self, token: str) -> None:
         if token:
             await self._work(lambda session: agents.log_out(session, token))
+
+    # --- payments pushed by lenders -----------------------------------------------------------
+
+    def payments_token(self) -> str | None:
+        token = self.app.settings.payments_api_token
+        return token.reveal() if token is not None else None
+
+    async def import_payments(self, body: bytes, content_type: str, source: str) -> dict[str, Any]:
+        """Parse (CSV or JSON) and import in a worker thread; raises
+        :class:`payment_files.PaymentFileError` when the body cannot be read as a whole."""
+
+        def run() -> dict[str, Any]:
+            now = self.clock.now()
+            if content_type == "application/json":
+                parsed = payment_files.parse_payment_records(_json_payments(body), now)
+            else:
+                parsed = payment_files.parse_payment_file(body, now)
+            report = reconciliation.import_in_batches(
+                self.app.unit_of_work,
+                parsed,
+                source,
+                self.app.settings,
+                self.clock,
+                self.app.profiles,
+            )
+            return report.as_dict()
+
+        return await asyncio.to_thread(run)
 
     # --- tickets ------------------------------------------------------------------------------
 

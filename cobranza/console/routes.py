@@ -9,6 +9,7 @@ request's data) and answered 500 with a technical-error message."""
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
@@ -25,6 +26,7 @@ from aiohttp import web
 from cobranza.config import ConsoleSecurity
 from cobranza.console.handlers import Handlers, Told, agent_dict
 from cobranza.console.rasa import RasaError, UnaddressableConversation
+from cobranza.domain import payment_files
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
 from cobranza.services import agents
 
@@ -35,6 +37,10 @@ COOKIE = "consola_sesion"
 CSRF_HEADER, CSRF_VALUE = "X-Consola", "1"
 POLL_HEADER = "X-Consola-Poll"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Lenders' systems push payments here with their own bearer token (not a browser, no cookie):
+# the CSRF check does not apply, and nothing but that token authenticates it.
+PAYMENTS_PATH = "/api/payments"
+PAYMENT_TYPES = ("text/csv", "application/json")
 MAX_TICKET_DIGITS = 18
 MESSAGES = {
     "locked": "Demasiados intentos fallidos. Espera unos minutos y vuelve a intentar.",
@@ -207,6 +213,39 @@ class Routes:
         await self.h.resume(ticket, agent)
         return web.json_response({"ok": True})
 
+    # --- payments pushed by lenders ---------------------------------------------------------
+
+    async def payments(self, request: web.Request) -> web.Response:
+        """``POST /api/payments``: a payments CSV (``text/csv``) or ``{"payments": [...]}``
+        (``application/json``), in the format of docs/payments.md, with ``Authorization:
+        Bearer $PAYMENTS_API_TOKEN``. Answers the import report. 404 while no token is set,
+        401 for a missing or wrong token, 415 for another content type, 413 over the size
+        limit, 400 for a body that cannot be read as a whole."""
+        expected = self.h.payments_token()
+        if expected is None:
+            raise error(404, "No encontrado.")
+        header = request.headers.get("Authorization", "")
+        given = header[len("Bearer ") :].strip() if header.startswith("Bearer ") else ""
+        # aiohttp keeps undecodable header bytes as surrogates: compared as they came
+        if not given or not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), expected.encode()
+        ):
+            raise error(401, "Token de pagos ausente o incorrecto.", {"WWW-Authenticate": "Bearer"})
+        if request.content_type not in PAYMENT_TYPES:
+            raise error(415, "Envía text/csv o application/json (docs/payments.md).")
+        limit = payment_files.MAX_FILE_BYTES
+        if request.content_length is not None and request.content_length > limit:
+            raise error(413, f"El cuerpo pasa de {limit // (1024 * 1024)} MB; divídelo.")
+        body = await request.content.read(limit + 1)
+        if len(body) > limit or not request.content.at_eof():
+            raise error(413, f"El cuerpo pasa de {limit // (1024 * 1024)} MB; divídelo.")
+        source = f"api:{client_address(request, self.security.trusted_proxies)}"
+        try:
+            report = await self.h.import_payments(body, request.content_type, source)
+        except payment_files.PaymentFileError as exc:
+            raise error(400, str(exc)) from exc
+        return web.json_response(report, dumps=dumps)
+
     # --- the page -----------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.Response:
@@ -231,6 +270,7 @@ class Routes:
             ("POST", "/api/tickets/{ticket_id}/agreement", self.agreement),
             ("POST", "/api/tickets/{ticket_id}/close", self.close),
             ("POST", "/api/tickets/{ticket_id}/resume", self.resume),
+            ("POST", PAYMENTS_PATH, self.payments),
         ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
@@ -247,10 +287,13 @@ def dumps(data: Any) -> str:
 
 
 ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
     401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    413: web.HTTPRequestEntityTooLarge,
+    415: web.HTTPUnsupportedMediaType,
     422: web.HTTPUnprocessableEntity,
     429: web.HTTPTooManyRequests,
     500: web.HTTPInternalServerError,
@@ -259,7 +302,9 @@ ERRORS: dict[int, type[web.HTTPException]] = {
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.HTTPException:
+    sizes = {"max_size": 0, "actual_size": 0} if status == 413 else {}
     return ERRORS[status](
+        **sizes,  # type: ignore[arg-type]
         text=dumps({"error": message}),
         content_type="application/json",
         headers={**SECURITY_HEADERS, **(headers or {})},
@@ -315,6 +360,8 @@ def csrf(
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == PAYMENTS_PATH:  # machine to machine: its own token, no cookie
+            return await handler(request)
         if request.method not in SAFE_METHODS and (
             request.headers.get(CSRF_HEADER) != CSRF_VALUE or not same_origin(request, security)
         ):

@@ -16,6 +16,10 @@ and per client address (cobranza/services/agents.py); sessions end after 8 h, af
 ``CONSOLE_IDLE_TIMEOUT_MINUTES`` without a request (the page's background polls, marked
 ``X-Consola-Poll: 1``, do not count), at logout, or when the agent is disabled.
 
+``POST /api/payments`` is for lenders' systems, not agents: the payments file (CSV or JSON) with
+``Authorization: Bearer $PAYMENTS_API_TOKEN`` (404 while unset), outside the CSRF check and never
+authenticated by a cookie (docs/payments.md).
+
 The console's own URLs name tickets by number; a conversation id is opaque to it (see
 cobranza/console/rasa.py). Layers: routes.py (HTTP only) -> handlers.py (the use cases) ->
 cobranza/services/ (desk.py, tickets.py, agents.py); this module wires them from the process's
