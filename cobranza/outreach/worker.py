@@ -55,7 +55,8 @@ def settle(app: App) -> dict[str, int]:
     from cobranza.services import reconciliation
 
     with app.unit_of_work() as session:
-        return reconciliation.settle_commitments(session, app.settings, app.clock).as_dict()
+        report = reconciliation.settle_commitments(session, app.settings, app.clock, app.profiles)
+        return report.as_dict()
 
 
 def dispatcher(app: App, files: OutreachFiles, sender: Sender) -> Dispatcher:

@@ -23,15 +23,26 @@ class PaymentMethods:
     card_payment_url: str | None
 
 
+def store_reference(prefix: str, contract_number: str) -> str:
+    """The reference a debtor pays with at a convenience store: the creditor's prefix, the
+    contract's digits padded to 10, and any letters after them (``CF-0000007-B`` →
+    ``CF0000000007B``), so two debts of one contract family never share a reference."""
+    digits = "".join(c for c in contract_number if c.isdigit())
+    start = next((i for i, c in enumerate(contract_number) if c.isdigit()), len(contract_number))
+    suffix = "".join(c for c in contract_number[start:] if c.isalpha()).upper()
+    return f"{prefix}{digits.zfill(10)}{suffix}"
+
+
 def payment_methods(session: Session, phone: str, contract: str | None = None) -> PaymentMethods:
     debt = primary_debt(session, phone, contract)
     creditor = debt.creditor
-    digits = "".join(c for c in debt.contract_number if c.isdigit())
     return PaymentMethods(
         creditor=creditor.legal_name,
         bank=creditor.bank,
         clabe=creditor.clabe,
-        convenience_store_reference=f"{creditor.convenience_store_reference_prefix}{digits.zfill(10)}",
+        convenience_store_reference=store_reference(
+            creditor.convenience_store_reference_prefix, debt.contract_number
+        ),
         card_payment_url=creditor.card_payment_url,
     )
 

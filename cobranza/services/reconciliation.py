@@ -30,6 +30,7 @@ and its next file of balances (or the seed) is where it comes from.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -69,6 +70,7 @@ from cobranza.domain.vocabulary import (
 )
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services import views
+from cobranza.services.payments import store_reference
 
 logger = logging.getLogger(__name__)
 
@@ -359,12 +361,6 @@ def _apply(session: Session, debt: Debt, row: PaymentRow) -> Decimal:
 # --- matching -------------------------------------------------------------------------------
 
 
-def store_reference(prefix: str, contract_number: str) -> str:
-    """The convenience-store reference a debtor is given (cobranza/services/payments.py)."""
-    digits = "".join(c for c in contract_number if c.isdigit())
-    return f"{prefix}{digits.zfill(10)}"
-
-
 def match_payment(session: Session, row: PaymentRow) -> Match:
     """The debt ``row`` pays, by the first path that names exactly one (module docstring)."""
     reasons: list[str] = []
@@ -388,6 +384,10 @@ def match_payment(session: Session, row: PaymentRow) -> Match:
     return Match(None, reason=reason)
 
 
+# A store reference (cobranza/services/payments.py): prefix letters, ≥10 digits, letters after.
+STORE_REFERENCE = re.compile(r"([A-Z]+)(\d{10,})([A-Z]*)")
+
+
 def _by_reference(session: Session, row: PaymentRow) -> list[Debt]:
     if not row.reference:
         return []
@@ -397,20 +397,20 @@ def _by_reference(session: Session, row: PaymentRow) -> list[Debt]:
         d.id: d
         for d in session.execute(select(Debt).where(Debt.contract_number.in_(exact))).scalars()
     }
-    letters = wanted.rstrip("0123456789")
-    digits = wanted[len(letters) :]
-    if letters.isalpha() and len(digits) >= 10:
+    parts = STORE_REFERENCE.fullmatch(wanted)
+    if parts is not None:
+        prefix, digits = parts.group(1), parts.group(2)
         significant = digits.lstrip("0") or "0"
         candidates = session.execute(
             select(Debt)
             .join(Creditor, Debt.creditor_id == Creditor.id)
             .where(
-                Creditor.convenience_store_reference_prefix == letters,
+                Creditor.convenience_store_reference_prefix == prefix,
                 Debt.contract_number.contains(significant),
             )
         ).scalars()
         for debt in candidates:
-            if store_reference(letters, debt.contract_number) == wanted:
+            if store_reference(prefix, debt.contract_number) == wanted:
                 found[debt.id] = debt
     return sorted(found.values(), key=lambda d: d.id)
 

@@ -46,7 +46,7 @@ def test_import_the_sample_twice(env: dict[str, str]) -> None:
     ):
         assert line in out, out
     assert "promesas cumplidas       1" in out and "parcialidades pagadas    1" in out
-    assert "coincide con más de un adeudo" in out and "más de dos decimales" in out
+    assert "ningún adeudo coincide" in out and "más de dos decimales" in out
     second = run(env, "payments", "import", SAMPLE, "--at", AT, "--json")
     assert second.returncode == 1
     report = json.loads(second.stdout)

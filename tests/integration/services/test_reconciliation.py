@@ -212,9 +212,29 @@ def test_reference_contract_and_store_reference(factory: sessionmaker) -> None:
         )
 
 
+def test_two_debts_of_one_contract_family_have_their_own_store_reference(
+    factory: sessionmaker,
+) -> None:
+    with db.session_scope(factory) as session:
+        _debt(session, "CF-0000202").contract_number = "CF-0000201-B"  # as the demo's second debt
+    report = _import(
+        factory,
+        [
+            _row("T1", "100.00", PAID, reference="CF0000000201"),
+            _row("T2", "200.00", PAID, reference="CF0000000201B"),
+        ],
+    )
+    assert (report.imported, report.unmatched) == (2, 0)
+    with db.session_scope(factory) as session:
+        paid = dict(
+            session.execute(select(Debt.contract_number, Payment.amount).join(Payment.debt)).all()
+        )
+    assert paid == {"CF-0000201": Decimal("100.00"), "CF-0000201-B": Decimal("200.00")}
+
+
 def test_the_same_store_reference_on_two_debts_is_ambiguous(factory: sessionmaker) -> None:
     with db.session_scope(factory) as session:
-        _debt(session, "CF-0000202").contract_number = "CF-0000201-B"  # same digits, as the demo's
+        _debt(session, "CF-0000202").contract_number = "CF0000201"  # same digits, no letters
     report = _import(factory, [_row("T1", "100.00", PAID, reference="CF0000000201")])
     assert report.unmatched == 1 and report.unmatched_rows[0]["reason"] == "ambiguous"
     with db.session_scope(factory) as session:
@@ -614,9 +634,9 @@ def test_the_sample_file_on_the_demo_portfolio(
             "method": "oxxo",
             "amount": "1200.00",
             "paid_at": "2026-11-22T01:05:00+00:00",
-            "reference": "CF0000000007",
+            "reference": "XX0000000007",
             "payer_phone": None,
-            "reason": "ambiguous",
+            "reason": "no_match",
         }
     ]
     assert data["error_rows"] == [
