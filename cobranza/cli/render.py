@@ -236,6 +236,7 @@ def outreach_status(data: dict[str, dict[str, Any]]) -> str:
         if entry["waiting_on"]:
             waiting = ", ".join(f"{k} {v}" for k, v in sorted(entry["waiting_on"].items()))
             lines.append(f"  esperando por: {waiting}")
+    return "\n".join(lines)
 
 
 def campaigns_summary(campaigns: list[Any], templates: dict[str, Any], settings: Any) -> str:

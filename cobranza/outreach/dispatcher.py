@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -71,13 +71,21 @@ CONTACT_NOTE = "outreach:{}"  # contact_attempts.notes: which row the attempt be
 
 
 class ButtonSpec(Protocol):
-    payload: str
+    @property
+    def payload(self) -> str: ...
 
 
 class TemplateSpec(Protocol):
-    name: str
-    language: str
-    buttons: tuple[ButtonSpec, ...]
+    """What the dispatcher needs of a template (cobranza/outreach/templates.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def buttons(self) -> Sequence[ButtonSpec]: ...
 
 
 class Sender(Protocol):
@@ -162,7 +170,7 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         sender: Sender,
-        templates: dict[str, TemplateSpec],
+        templates: Mapping[str, TemplateSpec],
         *,
         batch: int = 200,
         concurrency: int = 16,

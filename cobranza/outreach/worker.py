@@ -60,7 +60,7 @@ def settle(app: App) -> dict[str, int]:
 
 
 def dispatcher(app: App, files: OutreachFiles, sender: Sender) -> Dispatcher:
-    return Dispatcher(app.sessions, app.settings, app.clock, sender, dict(files.templates))
+    return Dispatcher(app.sessions, app.settings, app.clock, sender, files.templates)
 
 
 async def work(

@@ -102,7 +102,9 @@ def seed(sessions: sessionmaker, *phones: str, at: datetime = MORNING, **kwargs:
             data.planned(session, phone, at.astimezone(UTC))
 
 
-def test_a_due_row_is_sent_once_with_its_template_and_counted(sessions, graph) -> None:
+def test_a_due_row_is_sent_once_with_its_template_and_counted(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110001")
     clock = SteppingClock(MORNING.astimezone(UTC))
     report = run(dispatcher(sessions, graph, clock))
@@ -123,7 +125,9 @@ def test_a_due_row_is_sent_once_with_its_template_and_counted(sessions, graph) -
     assert len(graph.messages) == 1
 
 
-def test_a_crash_between_marking_and_sending_never_sends_the_row(sessions, graph) -> None:
+def test_a_crash_between_marking_and_sending_never_sends_the_row(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110002")
     clock = SteppingClock(MORNING.astimezone(UTC))
     crashed = dispatcher(sessions, graph, clock)
@@ -139,7 +143,7 @@ def test_a_crash_between_marking_and_sending_never_sends_the_row(sessions, graph
         assert session.execute(select(ContactAttempt.outcome)).scalar_one() == "sending"
 
 
-def test_a_throttled_send_is_rescheduled_explicitly_and_sent_later(sessions) -> None:
+def test_a_throttled_send_is_rescheduled_explicitly_and_sent_later(sessions: sessionmaker) -> None:
     seed(sessions, "+525511110003")
     clock = SteppingClock(MORNING.astimezone(UTC))
     with FakeGraphAPI(
@@ -158,7 +162,7 @@ def test_a_throttled_send_is_rescheduled_explicitly_and_sent_later(sessions) -> 
         assert len(graph.messages) == 1 and graph.request_count == 2
 
 
-def test_a_server_error_leaves_the_row_unknown_and_never_retried(sessions) -> None:
+def test_a_server_error_leaves_the_row_unknown_and_never_retried(sessions: sessionmaker) -> None:
     seed(sessions, "+525511110004")
     clock = SteppingClock(MORNING.astimezone(UTC))
     with FakeGraphAPI(
@@ -171,7 +175,9 @@ def test_a_server_error_leaves_the_row_unknown_and_never_retried(sessions) -> No
     assert rows(sessions)[0].status == "unknown"
 
 
-def test_a_template_meta_does_not_know_fails_for_good(sessions, graph) -> None:
+def test_a_template_meta_does_not_know_fails_for_good(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110005")
     with db.session_scope(sessions) as session:
         session.execute(select(OutreachMessage)).scalar_one().template = "aviso_cuenta"
@@ -184,7 +190,7 @@ def test_a_template_meta_does_not_know_fails_for_good(sessions, graph) -> None:
 
 
 def test_outside_the_window_the_row_waits_for_the_next_opening_in_the_debtors_zone(
-    sessions, graph
+    sessions: sessionmaker, graph: FakeGraphAPI
 ) -> None:
     late = datetime(2026, 11, 23, 22, 30, tzinfo=ZoneInfo("America/Tijuana"))
     seed(sessions, "+526641110006", place=data.TIJUANA, at=late)
@@ -198,7 +204,9 @@ def test_outside_the_window_the_row_waits_for_the_next_opening_in_the_debtors_zo
     assert run(dispatcher(sessions, graph, clock)).sent == 1
 
 
-def test_weekdays_only_holds_a_saturday_row_until_monday(sessions, graph) -> None:
+def test_weekdays_only_holds_a_saturday_row_until_monday(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     saturday = datetime(2026, 11, 28, 10, 0, tzinfo=CDMX)
     seed(sessions, "+525511110007", at=saturday)
     clock = SteppingClock(saturday.astimezone(UTC))
@@ -208,7 +216,9 @@ def test_weekdays_only_holds_a_saturday_row_until_monday(sessions, graph) -> Non
     assert rows(sessions)[0].not_before == monday
 
 
-def test_an_opt_out_drops_the_row_and_nothing_is_sent(sessions, graph) -> None:
+def test_an_opt_out_drops_the_row_and_nothing_is_sent(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110008")
     clock = SteppingClock(MORNING.astimezone(UTC))
     with db.session_scope(sessions) as session:
@@ -218,7 +228,9 @@ def test_an_opt_out_drops_the_row_and_nothing_is_sent(sessions, graph) -> None:
     assert rows(sessions)[0].status == "dropped"
 
 
-def test_the_daily_cap_of_one_message_per_debtor_holds_a_second_campaign(sessions, graph) -> None:
+def test_the_daily_cap_of_one_message_per_debtor_holds_a_second_campaign(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110009")
     with db.session_scope(sessions) as session:
         data.planned(session, "+525511110009", MORNING.astimezone(UTC), campaign="promesas")
@@ -229,7 +241,9 @@ def test_the_daily_cap_of_one_message_per_debtor_holds_a_second_campaign(session
     assert held.not_before == datetime(2026, 11, 24, 7, 0, tzinfo=CDMX)
 
 
-def test_the_tiers_unique_recipients_budget_holds_the_rest_for_24_hours(sessions, graph) -> None:
+def test_the_tiers_unique_recipients_budget_holds_the_rest_for_24_hours(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     seed(sessions, "+525511110010", "+525511110011", "+525511110012")
     clock = SteppingClock(MORNING.astimezone(UTC))
     report = run(dispatcher(sessions, graph, clock, daily_recipients=2))
@@ -239,7 +253,7 @@ def test_the_tiers_unique_recipients_budget_holds_the_rest_for_24_hours(sessions
 
 
 def test_status_callbacks_settle_rows_forward_only_even_before_the_wamid_is_stored(
-    sessions, graph
+    sessions: sessionmaker, graph: FakeGraphAPI
 ) -> None:
     seed(sessions, "+525511110013")
     clock = SteppingClock(MORNING.astimezone(UTC))
@@ -258,7 +272,9 @@ def test_status_callbacks_settle_rows_forward_only_even_before_the_wamid_is_stor
     assert (rows(sessions)[0].status, rows(sessions)[0].status_reason) == ("failed", "graph_131026")
 
 
-def test_two_workers_at_once_send_each_row_once(sessions, graph) -> None:
+def test_two_workers_at_once_send_each_row_once(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
     phones = [f"+5255111200{n:02d}" for n in range(30)]
     seed(sessions, *phones)
     clock = SteppingClock(MORNING.astimezone(UTC))

@@ -18,8 +18,8 @@ from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import Debt, OutreachMessage, Promise
 from cobranza.domain.vocabulary import ConsentStatus, PromiseStatus
 from cobranza.outreach import planner
-from cobranza.outreach.campaigns import load_outreach
-from cobranza.outreach.templates import domain_intents
+from cobranza.outreach.campaigns import Campaign, load_outreach
+from cobranza.outreach.templates import Template, domain_intents
 from cobranza.personas.profiles import load_profiles
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
@@ -31,8 +31,11 @@ MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=CDMX)
 AS_OF = date(2026, 11, 1)
 
 
+Files = tuple[dict[str, Campaign], dict[str, Template]]
+
+
 @pytest.fixture(scope="module")
-def files() -> tuple[dict, dict]:
+def files() -> Files:
     personas = load_profiles(PROJECT_ROOT / "persona_profiles").keys()
     return load_outreach(
         PROJECT_ROOT / "campaigns",
@@ -49,7 +52,7 @@ def sessions(request: pytest.FixtureRequest) -> sessionmaker:
     return db.make_session_factory(engine)
 
 
-def plan(sessions: sessionmaker, files: tuple[dict, dict], at: datetime, days: int = 1):
+def plan(sessions: sessionmaker, files: Files, at: datetime, days: int = 1) -> planner.PlanReport:
     campaigns, templates = files
     with db.session_scope(sessions) as session:
         return planner.plan(session, campaigns, templates, SteppingClock(at.astimezone(UTC)), days)
@@ -90,7 +93,9 @@ def promise(
     )
 
 
-def test_the_first_day_overdue_plans_the_first_notice_with_its_moment_once(sessions, files) -> None:
+def test_the_first_day_overdue_plans_the_first_notice_with_its_moment_once(
+    sessions: sessionmaker, files: Files
+) -> None:
     with db.session_scope(sessions) as session:
         data.debtor(session, "+525511130001", days_past_due=0)  # current: no delinquency step
         data.debtor(session, "+525511130002", days_past_due=1, as_of=date(2026, 11, 23))
@@ -119,7 +124,7 @@ def test_the_first_day_overdue_plans_the_first_notice_with_its_moment_once(sessi
 
 
 def test_a_step_planned_after_its_hour_goes_out_now_and_an_expired_one_is_not_planned(
-    sessions, files
+    sessions: sessionmaker, files: Files
 ) -> None:
     with db.session_scope(sessions) as session:
         data.debtor(session, "+525511130004", days_past_due=1, as_of=date(2026, 11, 23))
@@ -136,7 +141,7 @@ def test_a_step_planned_after_its_hour_goes_out_now_and_an_expired_one_is_not_pl
     assert [p for p in planned(sessions) if p[0] == "+525511130005"] == []
 
 
-def test_no_consent_or_a_revoked_one_plans_nothing(sessions, files) -> None:
+def test_no_consent_or_a_revoked_one_plans_nothing(sessions: sessionmaker, files: Files) -> None:
     with db.session_scope(sessions) as session:
         data.debtor(
             session, "+525511130006", days_past_due=1, as_of=date(2026, 11, 23), consent=None
@@ -151,7 +156,9 @@ def test_no_consent_or_a_revoked_one_plans_nothing(sessions, files) -> None:
     assert plan(sessions, files, MORNING).planned == 0
 
 
-def test_promise_reminders_the_day_before_and_on_the_day(sessions, files) -> None:
+def test_promise_reminders_the_day_before_and_on_the_day(
+    sessions: sessionmaker, files: Files
+) -> None:
     with db.session_scope(sessions) as session:
         data.debtor(session, "+525511130008", days_past_due=12)
         promise(session, "+525511130008", date(2026, 11, 24))
@@ -164,7 +171,7 @@ def test_promise_reminders_the_day_before_and_on_the_day(sessions, files) -> Non
 
 
 def test_a_broken_promise_is_followed_up_the_next_business_day_unless_renewed(
-    sessions, files
+    sessions: sessionmaker, files: Files
 ) -> None:
     friday_night = datetime(2026, 11, 20, 23, 59, tzinfo=CDMX)
     with db.session_scope(sessions) as session:
@@ -193,7 +200,9 @@ def test_a_broken_promise_is_followed_up_the_next_business_day_unless_renewed(
     ]
 
 
-def test_a_campaigns_limit_per_debtor_holds_across_runs(sessions, files) -> None:
+def test_a_campaigns_limit_per_debtor_holds_across_runs(
+    sessions: sessionmaker, files: Files
+) -> None:
     campaigns, _ = files
     with db.session_scope(sessions) as session:
         data.debtor(session, "+525511130011", days_past_due=1, as_of=date(2026, 11, 1))
