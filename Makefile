@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,8 +58,9 @@ $(MODEL): $(TRAINING) | $(STAMP)
 
 train: $(MODEL) ## Train the model when it is missing or older than the training data
 
-validate: $(STAMP) ## Check the designers' files: persona profiles, forbidden wording, rasa data validate
+validate: $(STAMP) ## Check the designers' files: persona profiles, campaigns and templates, forbidden wording, rasa data validate
 	$(BIN)/cobranza personas validate
+	$(BIN)/cobranza campaigns validate
 	$(BIN)/cobranza conduct
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
@@ -99,6 +100,9 @@ bench: db train ## Latency and throughput of full conversations over REST (print
 
 eval-conversations: db train ## Whole conversations (tests/conversations/) over REST and WhatsApp: share with the right outcome
 	$(BIN)/python scripts/eval_conversations.py
+
+bench-outreach: $(STAMP) ## Plan and dispatch for 100,000 debtors on SQLite and PostgreSQL: planning time, sends/s at 80/s pacing and unpaced, memory
+	$(BIN)/python scripts/bench_outreach.py
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py

@@ -61,8 +61,11 @@ env -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.console &
 pids+=($!)
 # The outreach worker holds neither token (it sends through WhatsApp's Graph API when WHATSAPP_*
 # is set; without it, it settles promises and plans campaign steps, and sends nothing).
-env -u RASA_API_TOKEN -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.outreach &
-pids+=($!)
+# OUTREACH_WORKER=off leaves it out (a worker that runs elsewhere, or tests on the wall clock).
+if [ "${OUTREACH_WORKER:-on}" != "off" ]; then
+  env -u RASA_API_TOKEN -u ACTION_SERVER_TOKEN "$BIN/python" -m cobranza.outreach &
+  pids+=($!)
+fi
 
 echo "Starting: action server on http://$ACTIONS_HOST:$ACTIONS_PORT (Rasa only)," \
   "Rasa on http://$RASA_HOST:$RASA_PORT (REST: POST /webhooks/rest/webhook; web chat: /webchat/)," \

@@ -14,6 +14,7 @@ same); 2 usage errors (argparse); 3 ``can-contact`` says no.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import logging
 import sys
@@ -434,7 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        code = COMMANDS[args.command](args, bootstrap.build(settings))
+        app = bootstrap.build(settings)
+        app = dataclasses.replace(app, clock=_at(args, app))  # --at, for every command
+        code = COMMANDS[args.command](args, app)
     except DebtorNotFound as exc:
         print(f"error: no hay deudor con el teléfono {mask_phone(str(exc))}", file=sys.stderr)
         return 1

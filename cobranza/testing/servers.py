@@ -77,7 +77,9 @@ def running_servers(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Servers]:
     """The servers through scripts/run.sh on free ports, each on 127.0.0.1; ``extra_env`` e.g.
-    selects another credentials file (``RASA_CREDENTIALS``) and the channel's settings."""
+    selects another credentials file (``RASA_CREDENTIALS``) and the channel's settings. The
+    outreach worker is off unless ``extra_env`` turns it on (``OUTREACH_WORKER=on``): on the
+    wall clock it would write to debtors whenever a campaign step fell due during a test."""
     actions_port, rasa_port, console_port = free_port(), free_port(), free_port()
     workdir = Path(tempfile.mkdtemp(prefix="cobranza-servers-"))
     log = workdir / "run.log"
@@ -97,6 +99,7 @@ def running_servers(
         "ACTION_SERVER_TOKEN": action_token,
         "CONSOLE_HOST": "127.0.0.1",
         "CONSOLE_PORT": str(console_port),
+        "OUTREACH_WORKER": "off",
         **(extra_env or {}),
     }
     with log.open("wb") as out:

@@ -5,18 +5,30 @@ HTTP server that validates every message it receives) standing in for Meta."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from cobranza import db
-from cobranza.db.models import Promise, WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
+from cobranza.config import PROJECT_ROOT
+from cobranza.db.models import (
+    ContactAttempt,
+    OutreachMessage,
+    Promise,
+    WhatsAppInbound,
+    WhatsAppOutbound,
+    WhatsAppStatus,
+)
 from cobranza.testing.fake_graph import (
     FakeGraphAPI,
     MediaType,
@@ -35,6 +47,7 @@ pytestmark = pytest.mark.slow
 
 TOKEN, PHONE_ID, SECRET, VERIFY = "EAAG-prueba", "109876543210987", "app-secret", "verifica-esto"
 MARIA = "5215512345678"
+ANA = "5219981234567"  # Ana Sofía, Cancún: no other test here writes as her
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +269,82 @@ def test_from_verification_to_a_promise(chat: Conversation, database_url: str) -
     engine.dispose()
     assert sent == len(chat.to(MARIA)), "every message the fake accepted is recorded"
     assert chat.graph.rejected == [], chat.graph.rejected
+
+
+def test_a_campaign_message_is_sent_once_settled_and_its_reply_lands_in_context(
+    chat: Conversation, database_url: str, graph: FakeGraphAPI
+) -> None:
+    """The outbound half end to end: a planned row sent by `cobranza outreach run` (at noon
+    yesterday in Ana's zone, so the test does not depend on the hour it runs) to the fake Graph
+    API; Meta's status callback settles it through the real webhook; Ana answers, and after her
+    date of birth the assistant says why we wrote."""
+    cancun = ZoneInfo("America/Cancun")
+    noon = (datetime.now(cancun) - timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
+    engine = db.make_engine(database_url)
+    sessions = db.make_session_factory(engine)
+    with db.session_scope(sessions) as session:
+        session.add(
+            OutreachMessage(
+                debtor_phone="+529981234567",
+                campaign="avanzada_61_90",
+                step="aviso_semanal",
+                planned_on=noon.date(),
+                template="opciones_cuenta",
+                parameters=["Ana"],
+                priority=50,
+                not_before=noon.astimezone(timezone.utc),
+                expires_at=(noon + timedelta(hours=24)).astimezone(timezone.utc),
+                status="planned",
+                attempts=0,
+                created_at=(noon - timedelta(hours=6)).astimezone(timezone.utc),
+            )
+        )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "WHATSAPP_VERIFY_TOKEN": VERIFY,
+        "WHATSAPP_APP_SECRET": SECRET,
+        "WHATSAPP_ACCESS_TOKEN": TOKEN,
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
+        "WHATSAPP_API_URL": graph.base_url,
+    }
+    command = [str(PROJECT_ROOT / ".venv" / "bin" / "cobranza"), "outreach", "run", "--json"]
+    for _ in range(2):  # the second run finds nothing to send
+        result = subprocess.run(
+            [*command, "--at", noon.isoformat()], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["claimed"] == 0
+    [template] = chat.to(ANA)
+    assert template["type"] == "template" and template["template"]["name"] == "opciones_cuenta"
+    assert "$" not in json.dumps(template)  # nothing about the debt before identity
+    wamid = graph.message_ids[graph.messages.index(template)]
+    delivered = webhook_payload([status_update(ANA, wamid, "delivered", int(noon.timestamp()) + 5)])
+    assert chat.post(delivered).status_code == 200
+    time.sleep(0.5)
+    with db.session_scope(sessions) as session:
+        row = session.execute(
+            select(OutreachMessage).where(OutreachMessage.wamid == wamid)
+        ).scalar_one()
+        assert row.status == "delivered"
+
+    greeting = chat.say(ANA, "hola, me llegó su mensaje")
+    assert "$" not in body(greeting) and "Te escribimos" not in body(greeting)
+    assert "fecha de nacimiento" in body(chat.say(ANA, "de que se trata?"))
+    verified = body(chat.say(ANA, "25/07/1992", expect=2))
+    assert "identidad confirmada" in verified
+    assert "Te escribimos porque tu cuenta tiene pagos pendientes" in verified
+    with db.session_scope(sessions) as session:
+        row = session.execute(
+            select(OutreachMessage).where(OutreachMessage.wamid == wamid)
+        ).scalar_one()
+        assert row.status == "read" and row.replied_at is not None
+        replies = session.execute(
+            select(func.count()).where(
+                ContactAttempt.debtor_phone == "+529981234567", ContactAttempt.outcome == "reply"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert replies == 1, "three messages from Ana answer one campaign message once"
