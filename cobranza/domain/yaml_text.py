@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
+from cobranza.errors import Rejected
+
 # A campaign or a template fits in a few kilobytes; 64 KiB leaves room for long comments and
 # keeps a pasted log or a generated monster out of the parser.
 MAX_DESIGNER_FILE_BYTES = 64 * 1024
 
 
-class YamlRefused(ValueError):
+class YamlRefused(Rejected):
     """The text is not YAML we accept; the message says why, in Spanish."""
 
 
