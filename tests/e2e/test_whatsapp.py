@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from cobranza import db
 from cobranza.db.models import Promise, WhatsAppInbound, WhatsAppOutbound, WhatsAppStatus
-from cobranza.testing.fake_graph import (
+from cobranza.simulation.fake_graph import (
     FakeGraphAPI,
     MediaType,
     interactive_reply,
