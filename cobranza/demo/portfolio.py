@@ -374,9 +374,7 @@ def portfolio(today: date, data: PortfolioData | None = None) -> list[DebtorPlan
     return documented + list(synthetic_debtors(data, rng, taken))
 
 
-def load_demo(
-    session: Session, today: date, data: PortfolioData | None = None
-) -> dict[str, int]:
+def load_demo(session: Session, today: date, data: PortfolioData | None = None) -> dict[str, int]:
     """Insert the demo portfolio's missing debtors; returns what was added. ``data``: another
     version of the packaged data (``cobranza simulate --debtors N`` passes it with fewer
     synthetic debtors: being drawn in sequence, they are the first ones of the full portfolio)."""

@@ -79,7 +79,9 @@ def _parse(name: str, spec: Any, where: str, problems: list[str]) -> Behaviour |
             )
             if not ok:
                 limit = " y ≤ 1" if key in _SHARES else ""
-                problems.append(f"{place}: debe ser [mínimo, máximo] con 0 ≤ mínimo ≤ máximo{limit}")
+                problems.append(
+                    f"{place}: debe ser [mínimo, máximo] con 0 ≤ mínimo ≤ máximo{limit}"
+                )
                 continue
             values[key] = (float(value[0]), float(value[1]))
         else:

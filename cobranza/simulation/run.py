@@ -49,13 +49,13 @@ import math
 import random
 import shutil
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event as sa_event
@@ -76,7 +76,7 @@ from cobranza.domain.vocabulary import DebtStatus, OutreachStatus, PromiseStatus
 from cobranza.errors import CobranzaError
 from cobranza.outreach import worker
 from cobranza.outreach.campaigns import BROKEN_PROMISE
-from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
+from cobranza.outreach.dispatcher import Dispatcher, DispatchReport, TemplateSpec
 from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.replies import record_reply
@@ -246,7 +246,8 @@ class _Run:
         self.opted_out: set[str] = set()
         self.promises: set[int] = set()  # ids of the promises the simulated debtors made
         self.batch: list[PaymentRow] = []
-        self.batched: Counter[int] = Counter()  # debt id → pesos waiting in this step's file
+        # debt id → pesos already in this step's file
+        self.batched: defaultdict[int, Decimal] = defaultdict(Decimal)
         self.payment_serial = itertools.count(1)
         self.seed = seed
 
@@ -468,7 +469,9 @@ def _starting_point(app: App, report: SimulationReport) -> tuple[dict[str, str],
     return buckets, personas
 
 
-def _funnels(app: App, run: _Run, start: datetime, buckets: dict[str, str], personas: dict[str, str]) -> None:
+def _funnels(
+    app: App, run: _Run, start: datetime, buckets: dict[str, str], personas: dict[str, str]
+) -> None:
     report = run.report
     with app.unit_of_work() as session:
         reached = set(
@@ -550,7 +553,7 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
             app.settings,
             app.clock,
             client,
-            dict(files.templates),
+            cast(dict[str, TemplateSpec], dict(files.templates)),
             pacer=Pacer(1e9),  # the simulated clock does not wait
         )
         seen = 0
