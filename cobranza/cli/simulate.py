@@ -5,6 +5,7 @@ invariants (docs/simulation.md). Exit 0 when every invariant held, 1 when any br
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,8 @@ def _start(text: str | None) -> datetime:
 
 
 def cmd_simulate(args: argparse.Namespace, app: App) -> int:
+    # Thousands of simulated imports and sends would each log a line: warnings only.
+    logging.getLogger("cobranza").setLevel(logging.WARNING)
     started = time.perf_counter()
     report = simulate(
         args.days,

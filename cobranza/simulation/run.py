@@ -95,7 +95,7 @@ DEFAULT_START = datetime(2026, 12, 7, 5, 0, tzinfo=CDMX)
 DAY_FIRST_STEP = time(5, 0)  # Mexico City: 06:00 in Cancún, an hour before its opening
 DAY_SPAN = timedelta(hours=20)  # to 01:00 Mexico City: 23:00 in Tijuana, after its closing
 DEFAULT_STEP = timedelta(minutes=30)
-PLAN_HOURS = (9, 13, 17, 21)  # Mexico City; the first step of the day plans too
+PLAN_HOURS = (13, 17)  # Mexico City; the first step of the day plans too
 TOKEN, PHONE_ID = "EAAG-simulacion", "100000000000001"
 SOURCE = "simulacion"
 UNDELIVERABLE = 131026  # Meta's "message undeliverable"
