@@ -43,7 +43,7 @@ from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.templates import domain_intents
 from cobranza.personas.profiles import load_profiles
-from cobranza.testing.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI
 
 TOKEN, PHONE_ID = "EAAG-bench", "109876543210987"
 # Tuesday 1 December 2026, 12:00 in Mexico City: inside the window in every Mexican zone.

@@ -22,7 +22,12 @@ import requests
 from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.simulation.fake_graph import (
+    FakeGraphAPI,
+    signed_request,
+    text_message,
+    webhook_payload,
+)
 from cobranza.testing.servers import running_servers
 
 TOKEN, PHONE_ID, SECRET = "EAAG-bench", "109876543210987", "bench-secret"

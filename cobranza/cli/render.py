@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from tabulate import tabulate
@@ -406,3 +407,90 @@ def unmatched_payments(rows: list[dict[str, Any]]) -> str:
             "origen",
         ],
     )
+
+
+FUNNEL_HEADERS = [
+    "deudores",
+    "alcanzados",
+    "respondieron",
+    "contacto titular*",
+    "promesas",
+    "cumplidas",
+    "incumplidas",
+    "recuperado",
+]
+MAX_VIOLATIONS_SHOWN = 50
+
+
+def _funnel_rows(table: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [
+            name,
+            f["debtors"],
+            f["reached"],
+            f["replied"],
+            f["right_party_model"],
+            f["promises"],
+            f["kept"],
+            f["broken"],
+            format_mxn(Decimal(f["recovered"])),
+        ]
+        for name, f in table.items()
+    ]
+
+
+def simulation(data: dict[str, Any]) -> str:
+    """``cobranza simulate``: the notice first, then the funnels, the sends, the invariants."""
+    zones = data["zones"]
+    lines = [
+        data["notice"] + ".",
+        f"Simulación: {data['days']} días desde {data['start']}, {data['debtors']} deudores en "
+        f"{len(zones)} zonas horarias, semilla {data['seed']}"
+        + (", solo de lunes a viernes" if data["weekdays_only"] else "")
+        + (f"; {data['wall_seconds']} s" if "wall_seconds" in data else ""),
+        "",
+        "Embudo por tramo de atraso (al inicio):",
+        tabulate(
+            _funnel_rows(data["by_bucket"]) + _funnel_rows({"total": data["total"]}),
+            headers=["tramo", *FUNNEL_HEADERS],
+        ),
+        "",
+        "Embudo por persona (al inicio):",
+        tabulate(_funnel_rows(data["by_persona"]), headers=["persona", *FUNNEL_HEADERS]),
+        "* contacto con el titular según el modelo (sin verificación de identidad real).",
+        "",
+        "Mensajes enviados por campaña:",
+        tabulate(
+            [*data["sent_by_campaign"].items(), ("total", data["messages_sent"])],
+            headers=["campaña", "enviados"],
+        ),
+        "",
+        tabulate(
+            [
+                ("detenidos por regla", _counts(data["blocked"])),
+                ("descartados", _counts(data["dropped"])),
+                ("seguimientos tras promesa incumplida", data["follow_ups_after_broken"]),
+                ("bajas (revocaciones)", data["opt_outs"]),
+                ("pagos importados", data["payments"]),
+                ("pagos sin adeudo", data["unmatched_payments"]),
+            ],
+            tablefmt="plain",
+        ),
+        "",
+    ]
+    found = data["violations"]
+    if not found:
+        lines.append(
+            "Invariantes: 0 violaciones (horario, consentimiento, bajas, duplicados, "
+            "límites diario y semanal" + (", días hábiles" if data["weekdays_only"] else "") + ")."
+        )
+    else:
+        lines.append(f"Invariantes: {len(found)} VIOLACIONES")
+        lines += [f"  - {line}" for line in found[:MAX_VIOLATIONS_SHOWN]]
+        if len(found) > MAX_VIOLATIONS_SHOWN:
+            lines.append(f"  … y {len(found) - MAX_VIOLATIONS_SHOWN} más (--json las da todas)")
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "0"

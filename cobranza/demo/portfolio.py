@@ -374,9 +374,11 @@ def portfolio(today: date, data: PortfolioData | None = None) -> list[DebtorPlan
     return documented + list(synthetic_debtors(data, rng, taken))
 
 
-def load_demo(session: Session, today: date) -> dict[str, int]:
-    """Insert the demo portfolio's missing debtors; returns what was added."""
-    data = demo_data()
+def load_demo(session: Session, today: date, data: PortfolioData | None = None) -> dict[str, int]:
+    """Insert the demo portfolio's missing debtors; returns what was added. ``data``: another
+    version of the packaged data (``cobranza simulate --debtors N`` passes it with fewer
+    synthetic debtors: being drawn in sequence, they are the first ones of the full portfolio)."""
+    data = data or demo_data()
     creditors = {c.code: c for c in session.execute(select(Creditor)).scalars()}
     for spec in data.creditors:
         if spec["code"] not in creditors:

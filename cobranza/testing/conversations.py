@@ -74,15 +74,15 @@ from cobranza.errors import InvalidFiles, NotFound
 from cobranza.personas.profiles import load_profiles
 from cobranza.services import views
 from cobranza.services.payments import payment_methods
-from cobranza.testing import date_expressions
-from cobranza.testing.date_expressions import DateExpression
-from cobranza.testing.fake_graph import (
+from cobranza.simulation.fake_graph import (
     FakeGraphAPI,
     interactive_reply,
     signed_request,
     text_message,
     webhook_payload,
 )
+from cobranza.testing import date_expressions
+from cobranza.testing.date_expressions import DateExpression
 from cobranza.testing.servers import Servers, running_servers
 
 CONVERSATIONS_DIR = PROJECT_ROOT / "tests" / "conversations"

@@ -20,7 +20,12 @@ import yaml
 
 from cobranza.config import PROJECT_ROOT
 from cobranza.domain.text import MAX_MESSAGE_CHARS
-from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.simulation.fake_graph import (
+    FakeGraphAPI,
+    signed_request,
+    text_message,
+    webhook_payload,
+)
 from cobranza.testing.servers import Servers, running_servers
 from tests.support.webchat import Chat, flood
 

@@ -23,7 +23,12 @@ from cobranza import db
 from cobranza.clock import SystemClock
 from cobranza.db.models import AuditLog, HandoffTicket, Promise
 from cobranza.services import agents
-from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.simulation.fake_graph import (
+    FakeGraphAPI,
+    signed_request,
+    text_message,
+    webhook_payload,
+)
 from cobranza.testing.servers import Servers, running_servers
 
 pytestmark = pytest.mark.slow

@@ -34,7 +34,12 @@ from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import SystemClock
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import WhatsAppInbound
-from cobranza.testing.fake_graph import FakeGraphAPI, signed_request, text_message, webhook_payload
+from cobranza.simulation.fake_graph import (
+    FakeGraphAPI,
+    signed_request,
+    text_message,
+    webhook_payload,
+)
 from cobranza.testing.servers import Servers, running_servers
 from tests.support.whatsapp import body
 

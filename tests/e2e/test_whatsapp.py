@@ -29,7 +29,7 @@ from cobranza.db.models import (
     WhatsAppOutbound,
     WhatsAppStatus,
 )
-from cobranza.testing.fake_graph import (
+from cobranza.simulation.fake_graph import (
     FakeGraphAPI,
     MediaType,
     interactive_reply,

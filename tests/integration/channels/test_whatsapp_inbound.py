@@ -31,7 +31,7 @@ from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import Clock, FixedClock, SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
-from cobranza.testing.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"

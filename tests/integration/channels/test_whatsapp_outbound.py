@@ -21,7 +21,7 @@ from cobranza.clock import SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.outreach.graph import GraphClient, GraphError
-from cobranza.testing.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
 
 TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"

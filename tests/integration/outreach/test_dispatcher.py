@@ -27,7 +27,7 @@ from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.statuses import apply_callback
 from cobranza.services.consent import revoke_consent
-from cobranza.testing.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
 

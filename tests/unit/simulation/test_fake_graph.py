@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cobranza.testing.fake_graph import (
+from cobranza.simulation.fake_graph import (
     FakeGraphAPI,
     interactive_reply,
     media_message,

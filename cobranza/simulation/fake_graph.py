@@ -1,5 +1,7 @@
 """A local fake of Meta's WhatsApp Cloud API "send message" endpoint, plus builders for the
-inbound webhooks Meta sends. Development tooling: nothing in the assistant imports it.
+inbound webhooks Meta sends. Development tooling: ``cobranza simulate`` sends its campaign
+messages to it (hence its place in :mod:`cobranza.simulation`, a layer the entry points may
+import), and the tests and benches use it; nothing the assistant runs in production imports it.
 
 :class:`FakeGraphAPI` is a real HTTP server on 127.0.0.1 (standard library only, served from a
 background thread) so it works from synchronous pytest and from asyncio code alike. It accepts
