@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,9 @@ eval-conversations: db train ## Whole conversations (tests/conversations/) over 
 
 bench-outreach: $(STAMP) ## Plan and dispatch for 100,000 debtors on SQLite and PostgreSQL: planning time, sends/s at 80/s pacing and unpaced, memory
 	$(BIN)/python scripts/bench_outreach.py
+
+simulate: $(STAMP) ## 90 simulated days of outreach over 1,000 demo debtors: the funnel; fails on any compliance violation
+	$(BIN)/cobranza simulate --days 90 --debtors 1000 --seed 7
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event as sa_event
@@ -76,7 +76,7 @@ from cobranza.domain.vocabulary import DebtStatus, OutreachStatus, PromiseStatus
 from cobranza.errors import CobranzaError
 from cobranza.outreach import worker
 from cobranza.outreach.campaigns import BROKEN_PROMISE
-from cobranza.outreach.dispatcher import Dispatcher, DispatchReport, TemplateSpec
+from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
 from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.replies import record_reply
@@ -553,7 +553,7 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
             app.settings,
             app.clock,
             client,
-            cast(dict[str, TemplateSpec], dict(files.templates)),
+            files.templates,
             pacer=Pacer(1e9),  # the simulated clock does not wait
         )
         seen = 0
