@@ -469,7 +469,9 @@ class Reminder(Base):
     due_on = Column(Date, nullable=False)  # the payment date being reminded
     scheduled_for = Column(UTCDateTime, nullable=False)
     status = Column(String(16), nullable=False, default=ReminderStatus.PENDING.value)
-    status_reason = Column(String(60), nullable=True)  # the compliance rule that cancelled it
+    status_reason = Column(
+        String(60), nullable=True
+    )  # the rule that cancelled it, or campaign:<name>
     created_at = Column(UTCDateTime, nullable=False, default=_now)
 
 

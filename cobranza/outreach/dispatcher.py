@@ -43,9 +43,15 @@ from cobranza.compliance import decisions
 from cobranza.compliance.rules import next_opening
 from cobranza.config import Settings
 from cobranza.db import audit
-from cobranza.db.models import ContactAttempt, Debtor, OutreachMessage
+from cobranza.db.models import ContactAttempt, Debtor, OutreachMessage, Reminder
 from cobranza.domain.phones import mask_phone, whatsapp_id
-from cobranza.domain.vocabulary import AuditAction, ContactOutcome, OutreachStatus, Rule
+from cobranza.domain.vocabulary import (
+    AuditAction,
+    ContactOutcome,
+    OutreachStatus,
+    ReminderStatus,
+    Rule,
+)
 from cobranza.outreach.graph import Outcome, SendResult
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.statuses import apply_received
@@ -159,6 +165,23 @@ def template_payload(phone: str, template: TemplateSpec, parameters: list[str]) 
         "type": "template",
         "template": body,
     }
+
+
+def fulfil_requested_reminders(session: Session, row: OutreachMessage) -> None:
+    """A reminder the debtor asked for in the conversation (``reminders``, "recuérdame") is
+    fulfilled by the campaign message about the same promise or agreement."""
+    folio = (row.reference or "").partition("#")[0]
+    if folio:
+        session.execute(
+            update(Reminder)
+            .where(
+                Reminder.debtor_phone == row.debtor_phone,
+                Reminder.reference == folio,
+                Reminder.status == ReminderStatus.PENDING,
+            )
+            .values(status=ReminderStatus.SENT, status_reason=f"campaign:{row.campaign}"[:60])
+            .execution_options(synchronize_session=False)
+        )
 
 
 class Dispatcher:
@@ -453,6 +476,7 @@ class Dispatcher:
             audit.record(session, now, action, row.debtor_phone, details, actor="system")
             if result.wamid:
                 apply_received(session, row)  # a status callback may have come first
+                fulfil_requested_reminders(session, row)
 
     def _apply(
         self, row: OutreachMessage, result: SendResult, now: datetime, report: DispatchReport

@@ -10,7 +10,7 @@ import asyncio
 import itertools
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
 from cobranza.config import OutreachSettings, Secret, Settings, WhatsAppSettings, load_settings
-from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage
+from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage, Reminder
 from cobranza.domain.vocabulary import ContactOutcome, OutreachStatus
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
 from cobranza.outreach.graph import GraphClient
@@ -340,3 +340,28 @@ def test_the_pacer_spaces_sends_by_the_rate() -> None:
 
 def test_contact_outcome_codes_are_the_stored_values() -> None:
     assert ContactOutcome.NOT_SENT == "not_sent" and OutreachStatus.SENDING == "sending"
+
+
+def test_a_reminder_the_debtor_asked_for_is_fulfilled_by_the_campaign_message(
+    sessions: sessionmaker, graph: FakeGraphAPI
+) -> None:
+    seed(sessions, "+525511110014")
+    clock = SteppingClock(MORNING.astimezone(UTC))
+    with db.session_scope(sessions) as session:
+        row = session.execute(select(OutreachMessage)).scalar_one()
+        row.reference = "PP-20261120-AAAA"
+        session.add(
+            Reminder(
+                debtor_phone="+525511110014",
+                channel="whatsapp",
+                reference="PP-20261120-AAAA",
+                due_on=date(2026, 11, 24),
+                scheduled_for=MORNING.astimezone(UTC),
+                status="pending",
+                created_at=MORNING.astimezone(UTC) - timedelta(days=2),
+            )
+        )
+    run(dispatcher(sessions, graph, clock))
+    with sessions() as session:
+        reminder = session.execute(select(Reminder)).scalar_one()
+    assert (reminder.status, reminder.status_reason) == ("sent", "campaign:temprana")
