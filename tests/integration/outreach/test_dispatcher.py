@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -317,25 +317,64 @@ def test_two_workers_at_once_send_each_row_once(
         assert counts == {"sent": 30}
 
 
-def test_the_pacer_spaces_sends_by_the_rate() -> None:
+def _fake_time() -> tuple[list[float], Callable[[float], Awaitable[None]]]:
     clock = [0.0]
-    slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
-        slept.append(seconds)
         clock[0] += seconds
 
+    return clock, sleep
+
+
+def _most_in_one_second(instants: list[float]) -> int:
+    return max(
+        sum(1 for other in instants if start <= other < start + 1.0 - 1e-9) for start in instants
+    )
+
+
+def test_the_pacer_never_lets_more_than_the_rate_out_in_any_second() -> None:
+    clock, sleep = _fake_time()
     pacer = Pacer(80, monotonic=lambda: clock[0], sleep=sleep)
 
     async def burst() -> list[float]:
-        return [await pacer.wait() for _ in range(161)]
+        return [await pacer.wait() for _ in range(400)]
 
-    slots = asyncio.run(burst())
-    gaps = {round(b - a, 9) for a, b in itertools.pairwise(slots)}
-    assert gaps == {round(1 / 80, 9)}
-    assert slots[-1] - slots[0] == pytest.approx(2.0)  # 161 sends take 2 s: 80 per second
+    instants = asyncio.run(burst())
+    assert _most_in_one_second(instants) == 80
+    gaps = [b - a for a, b in itertools.pairwise(instants)]
+    assert min(gaps) >= 1 / 160 - 1e-12  # never closer than half a slot: no burst of 80
+    assert instants[-1] - instants[0] <= (400 - 1) / 80  # never behind 80 per second
     with pytest.raises(ValueError):
         Pacer(0)
+
+
+def test_the_pacer_catches_up_after_a_late_wake_up_without_exceeding_the_rate() -> None:
+    clock, sleep = _fake_time()
+    pacer = Pacer(80, monotonic=lambda: clock[0], sleep=sleep)
+
+    async def with_a_stall() -> list[float]:
+        instants = []
+        for n in range(320):
+            instants.append(await pacer.wait())
+            if n == 100:
+                clock[0] += 0.3  # the event loop was busy for 300 ms
+        return instants
+
+    instants = asyncio.run(with_a_stall())
+    assert _most_in_one_second(instants) <= 80
+    # The stall costs no throughput: 320 sends take no longer than 320 slots of 1/80 s would
+    # without any stall (fixed slots would have lost the 300 ms for good: 4.29 s).
+    assert instants[-1] - instants[0] <= (320 - 1) / 80
+
+
+def test_a_slow_rate_allows_one_send_per_period() -> None:
+    clock, sleep = _fake_time()
+    pacer = Pacer(0.5, monotonic=lambda: clock[0], sleep=sleep)
+
+    async def three() -> list[float]:
+        return [await pacer.wait() for _ in range(3)]
+
+    assert asyncio.run(three()) == [0.0, 2.0, 4.0]
 
 
 def test_contact_outcome_codes_are_the_stored_values() -> None:
