@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -504,6 +505,9 @@ class OutreachMessage(Base):
     template = Column(String(60), nullable=False)
     parameters = Column(JSON, nullable=False, default=list)
     priority = Column(Integer, nullable=False, default=0)  # the campaign's: higher goes first
+    # The debtor's propensity-to-pay score when planned (cobranza/scoring/): within a priority,
+    # higher scores go first when the tier's daily budget cannot reach everyone.
+    score = Column(Float, nullable=True)
     not_before = Column(UTCDateTime, nullable=False)  # not sent before this instant
     expires_at = Column(UTCDateTime, nullable=False)  # dropped if still unsent by then
     status = Column(String(16), nullable=False, default=OutreachStatus.PLANNED.value)
@@ -516,6 +520,54 @@ class OutreachMessage(Base):
     sent_at = Column(UTCDateTime, nullable=True)
     settled_at = Column(UTCDateTime, nullable=True)  # delivered, read or failed, per Meta
     replied_at = Column(UTCDateTime, nullable=True)  # the debtor answered it
+
+
+class FeatureSnapshot(Base):
+    """What the scoring model knew about a debtor on a date (cobranza/scoring/features.py),
+    computed *on* that date and kept: training pairs a snapshot with what the debtor paid in
+    the days after it, so no feature can see the future. ``cobranza score run`` writes one per
+    debtor and day; the simulation writes them as its clock advances."""
+
+    __tablename__ = "feature_snapshots"
+    __table_args__ = (
+        UniqueConstraint("debtor_phone", "as_of", name="uq_feature_snapshots_debtor_day"),
+        Index("ix_feature_snapshots_as_of", "as_of"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    as_of = Column(Date, nullable=False)  # the local day the features describe (end of day)
+    features = Column(JSON, nullable=False)  # name → number, cobranza/scoring/features.py
+    balance = Column(MONEY, nullable=False)  # total open balance on that day (the target's base)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class DebtorScore(Base):
+    """A propensity-to-pay score: the calibrated probability that the debtor pays at least the
+    model's target share of the balance within its horizon, with its band and the features
+    that moved it most. History is kept (one row per debtor, day and model). Never shown to the
+    debtor."""
+
+    __tablename__ = "debtor_scores"
+    __table_args__ = (
+        UniqueConstraint("debtor_phone", "as_of", "model_id", name="uq_debtor_scores_day_model"),
+        Index("ix_debtor_scores_debtor_day", "debtor_phone", "as_of"),
+        CheckConstraint("probability >= 0 AND probability <= 1", name="probability_range"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    as_of = Column(Date, nullable=False)
+    model_id = Column(String(80), nullable=False)  # the model card's id
+    probability = Column(Float, nullable=False)
+    band = Column(String(1), nullable=False)  # A (most likely to pay) … E
+    expected_recovery = Column(MONEY, nullable=False)  # probability × open balance
+    reasons = Column(JSON, nullable=False, default=list)  # [{feature, value, effect}], top first
+    created_at = Column(UTCDateTime, nullable=False)
 
 
 class WhatsAppInbound(Base):

@@ -81,6 +81,8 @@ class AuditAction(Code):
     AGENT_LOGIN_LOCKED = "agent_login_locked"
     # operations
     DEMO_PORTFOLIO_LOADED = "demo_portfolio_loaded"
+    SCORING_MODEL_TRAINED = "scoring_model_trained"
+    DEBTORS_SCORED = "debtors_scored"
 
 
 class DebtStatus(Code):
