@@ -13,8 +13,13 @@ Deliberately absent:
   WhatsApp consent, and the compliance engine checks it (with the contact hours, the daily and
   weekly caps, opt-outs, disputes and third-party blocks) when the message is about to go out
   (cobranza/compliance/). A ``consent:`` key is an unknown key: rejected.
-* **Score bands** (``score_bands``): the portfolio has no risk or propensity score yet, so
-  there is nothing to validate a band against; the key is rejected until a score exists.
+
+Score bands (``audience.score_bands: ["A", "B"]``) select debtors by their current
+propensity-to-pay band (cobranza/services/scores.py; ``A`` most likely to pay … ``E``): only the
+letters A–E, each once (the schema says so). A debtor not scored yet has no band and is outside
+every audience that lists bands. Like personas and balance, the bands apply to every step of the
+campaign, the commitment steps included. A score never reaches the compliance engine: it only
+chooses and orders what the engine is then asked about.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Audience:
     personas: tuple[str, ...] = ()
     min_balance: Decimal | None = None
     max_balance: Decimal | None = None
+    score_bands: tuple[str, ...] = ()
 
     def describe(self) -> list[str]:
         lines = []
@@ -97,6 +103,8 @@ class Audience:
             lines.append(f"personas: {', '.join(self.personas)}")
         if self.min_balance is not None or self.max_balance is not None:
             lines.append(f"saldo (pesos): {_range(self.min_balance, self.max_balance)}")
+        if self.score_bands:
+            lines.append(f"bandas de score: {', '.join(self.score_bands)} (sin score: fuera)")
         return lines or ["todos los deudores"]
 
 
@@ -234,6 +242,7 @@ def _check_one(
         personas=tuple(raw_audience.get("personas") or ()),
         min_balance=_decimal(balance.get("min")),
         max_balance=_decimal(balance.get("max")),
+        score_bands=tuple(raw_audience.get("score_bands") or ()),
     )
     for key, spec in (("days_past_due", dpd), ("balance", balance)):
         if "min" in spec and "max" in spec and spec["min"] > spec["max"]:

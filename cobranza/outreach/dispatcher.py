@@ -6,6 +6,8 @@ One round (:meth:`Dispatcher.run_once`):
    process died between marking it and storing Meta's answer) becomes ``unknown``: it may have
    gone out, so it is never sent again. A ``planned`` row past ``expires_at`` is ``dropped``.
 2. **Claim** (one transaction). Due ``planned`` rows, the campaign's priority first, then the
+   debtor's propensity-to-pay score when planned (highest first, unscored rows last: when the
+   tier's daily budget binds, the debtors most likely to pay are reached first), then the
    oldest moment, each taken by an update guarded on ``status = 'planned'`` (two workers never
    both take a row; on SQLite the first write also queues the other worker) (PostgreSQL: ``FOR
    UPDATE SKIP LOCKED``, so several workers share the table; the debtor's row is locked too, so
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -298,7 +300,12 @@ class Dispatcher:
                 OutreachMessage.not_before <= now,
             )
             .order_by(
-                OutreachMessage.priority.desc(), OutreachMessage.not_before, OutreachMessage.id
+                OutreachMessage.priority.desc(),
+                # NULLS LAST written portably: SQLite puts NULLs first in DESC, PostgreSQL last.
+                case((OutreachMessage.score.is_(None), 1), else_=0),
+                OutreachMessage.score.desc(),
+                OutreachMessage.not_before,
+                OutreachMessage.id,
             )
             .limit(self.batch)
         )

@@ -60,6 +60,15 @@ def schema_problems(data: Any, schema_path: Path, label: str) -> list[str]:
     return [f"{label}: {place(err.absolute_path)}: {_message(err)}" for err in errors]
 
 
+MAX_SHOWN = 60  # characters of a wrong value repeated in a problem
+
+
+def _shown(value: Any) -> str:
+    """A value as the problem repeats it, cut: an oversized one must not flood the report."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
 def _message(err: jsonschema.ValidationError) -> str:
     """jsonschema's message, in Spanish for the cases a designer meets most."""
     if err.validator == "additionalProperties":
@@ -73,14 +82,18 @@ def _message(err: jsonschema.ValidationError) -> str:
         return f"falta la clave obligatoria: {err.message.split(' is a required')[0]}"
     if err.validator == "enum":
         options = ", ".join(json.dumps(o, ensure_ascii=False) for o in err.validator_value)
-        return f"{json.dumps(err.instance, ensure_ascii=False)} no es válido; opciones: {options}"
+        return f"{_shown(err.instance)} no es válido; opciones: {options}"
     if err.validator == "type":
-        shown = json.dumps(err.instance, ensure_ascii=False, default=str)
+        shown = _shown(err.instance)
         hint = ""
         if err.validator_value == "string" and isinstance(err.instance, int):
             # YAML 1.1 reads 10:00 as the number 600 (base 60): the quotes are needed.
             hint = ' (escribe el valor entre comillas, p. ej. send_at: "10:00")'
         return f"{shown} debe ser de tipo {err.validator_value}{hint}"
+    if err.validator == "uniqueItems":
+        return f"{_shown(err.instance)} repite un valor; cada uno va una sola vez"
+    if err.validator == "minItems" and isinstance(err.instance, list):
+        return f"la lista necesita al menos {err.validator_value} elemento(s)"
     return err.message
 
 

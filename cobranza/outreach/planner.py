@@ -9,8 +9,15 @@ NOTHING``: re-running the planner changes nothing. A row may go out from the ste
 it is planned still goes out now if it is valid.
 
 The planner reads everything in a handful of set queries (debts, consents, promises,
-instalments), not per debtor, so 100,000 debtors plan in seconds. It filters on consent only
-to avoid planning what could never be sent; the compliance engine decides at send time.
+instalments, current scores), not per debtor, so 100,000 debtors plan in seconds. It filters on
+consent only to avoid planning what could never be sent; the compliance engine decides at send
+time.
+
+Each debtor's current propensity-to-pay score (cobranza/services/scores.py, the latest dated on
+or before today) gives the band a campaign's ``score_bands`` select on, and its probability is
+copied to the row (``score``): the dispatcher sends higher scores first within a priority when
+the tier's daily budget cannot reach everyone. A debtor with no score gets ``NULL`` (sent after
+the scored ones) and is outside any band-filtered audience.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from cobranza.outreach.schedule import (
     installment_reference,
 )
 from cobranza.outreach.templates import Template, render_parameters
+from cobranza.services.scores import CurrentScore, latest_scores
 
 CHANNEL = "whatsapp"
 # Broken promises older than this get no follow-up step any more.
@@ -71,6 +79,7 @@ class Portfolio:
     debts: dict[str, list[Any]]  # phone → active debts (days_past_due, balance, as_of)
     commitments: dict[str, list[Commitment]]
     broken: dict[str, list[BrokenPromise]]
+    scores: Mapping[str, CurrentScore] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,7 +166,9 @@ def read_portfolio(session: Session, now: datetime) -> Portfolio:
         commitments[phone].append(
             Commitment("installment", installment_reference(folio, number), due)
         )
-    return Portfolio(debtors, debts, commitments, _broken(session, now, debtors))
+    # Scores dated after today (UTC; every Mexican zone is behind it) are not known yet.
+    scores = latest_scores(session, debtors.keys(), on=now.date())
+    return Portfolio(debtors, debts, commitments, _broken(session, now, debtors), scores)
 
 
 def _broken(
@@ -189,6 +200,7 @@ def facts_on(portfolio: Portfolio, phone: str, day: date) -> DebtorFacts:
     """The debtor as the rules see them on ``day``: the most overdue debt's days past due
     counted forward from the date its balance was taken, and the total balance."""
     debts = portfolio.debts[phone]
+    score = portfolio.scores.get(phone)
     days_past_due = max(dpd + (day - as_of).days if dpd > 0 else 0 for dpd, _, as_of in debts)
     return DebtorFacts(
         phone=phone,
@@ -197,6 +209,7 @@ def facts_on(portfolio: Portfolio, phone: str, day: date) -> DebtorFacts:
         balance=sum((Decimal(balance) for _, balance, _ in debts), Decimal("0")),
         commitments=tuple(portfolio.commitments.get(phone, ())),
         broken=tuple(portfolio.broken.get(phone, ())),
+        score_band=score.band if score else None,
     )
 
 
@@ -217,7 +230,13 @@ def _recent_counts(session: Session, today: date) -> dict[tuple[str, str], int]:
 
 
 def _row(
-    phone: str, step: DueStep, day: date, zone: ZoneInfo, parameters: list[str], now: datetime
+    phone: str,
+    step: DueStep,
+    day: date,
+    zone: ZoneInfo,
+    parameters: list[str],
+    now: datetime,
+    score: float | None = None,
 ) -> dict[str, Any] | None:
     moment = datetime.combine(day, step.send_at, tzinfo=zone).astimezone(timezone.utc)
     expires = moment + step.valid_for
@@ -232,6 +251,7 @@ def _row(
         "template": step.template,
         "parameters": parameters,
         "priority": step.priority,
+        "score": score,
         "not_before": max(moment, now),
         "expires_at": expires,
         "status": OutreachStatus.PLANNED.value,
@@ -254,6 +274,8 @@ def candidate_rows(
         zone = ZoneInfo(zone_name)
         today = now.astimezone(zone).date()
         values = {"nombre": first_name(name)}
+        current = portfolio.scores.get(phone)
+        probability = current.probability if current else None
         for campaign in ordered:
             budget = campaign.max_per_debtor_per_30_days - recent.get((phone, campaign.name), 0)
             for offset in range(days):
@@ -262,7 +284,7 @@ def candidate_rows(
                     if budget <= 0:
                         break
                     parameters = render_parameters(templates[step.template], values)
-                    row = _row(phone, step, day, zone, parameters, now)
+                    row = _row(phone, step, day, zone, parameters, now, probability)
                     if row is not None:
                         budget -= 1
                         yield row

@@ -13,7 +13,8 @@ vary; a lender that closes on them should say so in its own calendar.
 
 * A ``delinquency`` step falls on the day the account reaches ``days_past_due`` days, and with
   ``every_days: K`` again every K days after that — all only while the debtor is in the
-  campaign's whole audience (:func:`in_audience`: buckets, days past due, personas, balance).
+  campaign's whole audience (:func:`in_audience`: buckets, days past due, personas, balance,
+  score bands).
   It pauses while the debtor has a commitment still to come (a promise or an instalment due on
   or after the day): who has promised to pay gets the promise's reminders, not dunning.
 * ``promise`` and ``installment`` steps fall ``offset_days`` from each commitment's due date;
@@ -21,7 +22,9 @@ vary; a lender that closes on them should say so in its own calendar.
   (:func:`add_business_days`: a promise broken on a Friday is followed up on Monday, or on
   Tuesday when that Monday is a holiday). These follow what the debtor agreed to, whatever the
   bucket: the audience's ``buckets`` and ``days_past_due`` do not apply to them, only its
-  ``personas`` and ``balance`` (a campaign for one persona stays for that persona).
+  ``personas``, ``balance`` and ``score_bands`` (a campaign for one persona stays for that
+  persona). A debtor with no score yet (``score_band`` ``None``) is outside every audience
+  that lists score bands.
 * A disabled campaign has no due steps.
 
 The daily cap, the campaign's ``max_per_debtor_per_30_days``, the contact hours, consent and
@@ -92,6 +95,7 @@ class DebtorFacts:
     balance: Decimal
     commitments: tuple[Commitment, ...] = ()
     broken: tuple[BrokenPromise, ...] = ()
+    score_band: str | None = None  # the current propensity band, A … E; None: not scored
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,12 @@ def add_business_days(day: date, n: int) -> date:
 
 
 def _matches_profile(campaign: Campaign, facts: DebtorFacts) -> bool:
-    """The audience's persona and balance filters (the ones commitment steps obey)."""
+    """The audience's persona, balance and score-band filters (the ones commitment steps
+    obey)."""
     audience = campaign.audience
     if audience.personas and facts.persona not in audience.personas:
+        return False
+    if audience.score_bands and facts.score_band not in audience.score_bands:
         return False
     if audience.min_balance is not None and facts.balance < audience.min_balance:
         return False

@@ -113,6 +113,18 @@ def test_a_valid_campaign_loads(campaigns_dir: Path) -> None:
     assert campaign.source == "campaigns/temprana.yml"
 
 
+def test_score_bands_select_letters_a_to_e_once_each(campaigns_dir: Path) -> None:
+    audience = {**BASE["audience"], "score_bands": ["A", "B"]}
+    write_yaml(campaigns_dir, "temprana.yml", campaign_data(audience=audience))
+    campaign = load_campaigns(campaigns_dir, templates=TEMPLATES, personas=PERSONAS)["temprana"]
+    assert campaign.audience.score_bands == ("A", "B")
+    assert "bandas de score: A, B (sin score: fuera)" in campaign.audience.describe()
+    every = {**BASE["audience"], "score_bands": ["E", "D", "C", "B", "A"]}
+    write_yaml(campaigns_dir, "temprana.yml", campaign_data(audience=every))
+    loaded = load_campaigns(campaigns_dir, templates=TEMPLATES, personas=PERSONAS)["temprana"]
+    assert loaded.audience.score_bands == ("E", "D", "C", "B", "A")
+
+
 def test_place_counts_list_items_from_one() -> None:
     assert place(["steps", 1, "send_at"]) == "steps[2].send_at"
     assert place([]) == "(raíz)"
@@ -124,9 +136,22 @@ def test_place_counts_list_items_from_one() -> None:
         ({"priority": "alta"}, 'campaigns/temprana.yml: priority: "alta" debe ser de tipo integer'),
         ({"enabled": "sí"}, "campaigns/temprana.yml: enabled: "),
         ({"consent": False}, "campaigns/temprana.yml: (raíz): clave desconocida 'consent'"),
+        ({"audience": {"score_bands": ["F"]}}, "campaigns/temprana.yml: audience.score_bands[1]: "),
+        ({"audience": {"score_bands": ["a"]}}, "campaigns/temprana.yml: audience.score_bands[1]: "),
         (
-            {"audience": {"score_bands": ["A"]}},
-            "campaigns/temprana.yml: audience: clave desconocida 'score_bands'",
+            {"audience": {"score_bands": ["A", "A"]}},
+            'campaigns/temprana.yml: audience.score_bands: ["A", "A"] repite un valor; cada uno',
+        ),
+        (
+            {"audience": {"score_bands": []}},
+            "campaigns/temprana.yml: audience.score_bands: la lista necesita al menos 1",
+        ),
+        ({"audience": {"score_bands": "A"}}, "campaigns/temprana.yml: audience.score_bands: "),
+        ({"audience": {"score_bands": [1]}}, "campaigns/temprana.yml: audience.score_bands[1]: "),
+        ({"audience": {"score_bands": [None]}}, "campaigns/temprana.yml: audience.score_bands[1]"),
+        (
+            {"audience": {"score_bands": ["A" * 10_000]}},
+            'campaigns/temprana.yml: audience.score_bands[1]: "' + "A" * 58 + "… no es válido",
         ),
         ({"audience": {"buckets": ["0-30"]}}, "campaigns/temprana.yml: audience.buckets[1]: "),
         ({"audience": {"balance": {"min": -1}}}, "campaigns/temprana.yml: audience.balance.min: "),

@@ -170,6 +170,7 @@ def facts(dpd: int = 0, **kw: Any) -> DebtorFacts:
         balance=kw.get("balance", Decimal("8450.00")),
         commitments=kw.get("commitments", ()),
         broken=kw.get("broken", ()),
+        score_band=kw.get("band"),
     )
 
 
@@ -237,6 +238,14 @@ def test_a_step_without_repetition_fires_once() -> None:
         (Audience(min_balance=Decimal("8450.01")), facts(3), False),
         (Audience(max_balance=Decimal("8450")), facts(3), True),
         (Audience(max_balance=Decimal("8449.99")), facts(3), False),
+        (Audience(score_bands=("A", "B")), facts(3, band="A"), True),
+        (Audience(score_bands=("A", "B")), facts(3, band="B"), True),
+        (Audience(score_bands=("A", "B")), facts(3, band="C"), False),
+        (Audience(score_bands=("A", "B")), facts(3), False),  # not scored yet: outside
+        (Audience(score_bands=("A", "B")), facts(3, band="a"), False),
+        (Audience(score_bands=("A", "B")), facts(3, band=""), False),
+        (Audience(), facts(3), True),  # no bands listed: scored or not, inside
+        (Audience(buckets=("1-30",), score_bands=("E",)), facts(45, band="E"), False),
     ],
 )
 def test_in_audience(audience: Audience, debtor: DebtorFacts, expected: bool) -> None:
@@ -293,6 +302,16 @@ def test_commitment_steps_obey_personas_and_balance() -> None:
     assert due_steps(REMINDERS, facts(3, commitments=commitments, persona="estandar"), DAY) == []
     rich = campaign(REMINDERS.steps, Audience(max_balance=Decimal("1000")))
     assert due_steps(rich, facts(3, commitments=commitments), DAY) == []
+
+
+def test_commitment_steps_obey_score_bands_too() -> None:
+    commitments = (Commitment("promise", "PP-1", DAY + timedelta(days=1)),)
+    likely = campaign(REMINDERS.steps, Audience(score_bands=("A",)))
+    assert [
+        d.step for d in due_steps(likely, facts(3, commitments=commitments, band="A"), DAY)
+    ] == ["dia_anterior"]
+    assert due_steps(likely, facts(3, commitments=commitments, band="B"), DAY) == []
+    assert due_steps(likely, facts(3, commitments=commitments), DAY) == []
 
 
 def test_a_commitment_kind_must_be_known() -> None:

@@ -1,0 +1,48 @@
+"""Scores written as cobranza/scoring/ writes them (``debtor_scores``), for the tests of what
+reads them: campaigns, the dispatcher's order, the agents' queue, reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cobranza.db.models import DebtorScore
+
+MODEL = "gbm-2026-11-01"
+WRITTEN = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
+REASONS = [
+    {"feature": "payments_90d", "value": 2, "effect": "up"},
+    {"feature": "promises_broken", "value": 1, "effect": "down"},
+    {"feature": "days_past_due", "value": 12, "effect": -0.08},
+    {"feature": "replies_30d", "value": 3, "effect": 0.05},
+]
+
+
+def score(
+    session: Session,
+    phone: str,
+    probability: float,
+    band: str,
+    *,
+    as_of: date = date(2026, 11, 20),
+    expected: str | Decimal = "0.00",
+    model_id: str = MODEL,
+    created_at: datetime = WRITTEN,
+    reasons: Any = None,
+) -> DebtorScore:
+    row = DebtorScore(
+        debtor_phone=phone,
+        as_of=as_of,
+        model_id=model_id,
+        probability=probability,
+        band=band,
+        expected_recovery=Decimal(expected),
+        reasons=REASONS if reasons is None else reasons,
+        created_at=created_at,
+    )
+    session.add(row)
+    session.flush()
+    return row
