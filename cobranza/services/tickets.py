@@ -4,11 +4,20 @@ agent's name. Used by the console and by the JSON API for helpdesks.
 
 A ticket names the number its conversation is about, but only a date of birth verified *in
 that conversation* (cobranza/db/verifications.py) makes it the debtor's: until then an agent sees
-the claimed number marked unverified and nothing of the debtor's file (:func:`public`)."""
+the claimed number marked unverified and nothing of the debtor's file (:func:`public`).
+
+The queue is ordered by priority, then by the debtor's expected recovery (the current score's
+probability × open balance, cobranza/services/scores.py), highest first, then by age. Only a
+verified ticket's debtor counts as scored: an unverified conversation may have typed someone
+else's number, and must neither jump the queue with that debtor's score nor show it. A ticket
+with no score (unverified, no debtor, or a debtor not scored yet) comes after the scored ones of
+its priority. A verified ticket shows its debtor's band and expected recovery (``score``), part
+of the file agents may read; never the reasons."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,8 +26,10 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock
 from cobranza.db import audit, verifications
 from cobranza.db.models import HandoffTicket
+from cobranza.domain.money import format_mxn
 from cobranza.domain.vocabulary import AuditAction, TicketOutcome, TicketStatus
 from cobranza.errors import Conflict
+from cobranza.services.scores import latest_scores
 
 OUTCOMES = TicketOutcome.values()
 
@@ -45,12 +56,17 @@ def public(described: dict[str, Any]) -> dict[str, Any]:
     if described["verified"]:
         return described
     context = {k: v for k, v in (described["context"] or {}).items() if k not in FILE_KEYS}
-    return {**described, "debtor_phone": None, "context": context}
+    hidden = {**described, "debtor_phone": None, "context": context}
+    if "score" in hidden:
+        hidden["score"] = None
+    return hidden
 
 
 def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
     """Open and claimed tickets, as agents may read them: highest priority first, then the
-    oldest."""
+    highest expected recovery of a verified ticket's debtor (unscored after), then the oldest.
+    Each carries ``score``: ``{band, expected_recovery, expected_recovery_text}`` for a
+    verified ticket whose debtor has a current score, else ``None``."""
     tickets = (
         session.execute(
             select(HandoffTicket)
@@ -60,7 +76,28 @@ def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
         .scalars()
         .all()
     )
-    return [public(describe(t, now, verified(session, t, now))) for t in tickets]
+    checked = [(t, verified(session, t, now)) for t in tickets]
+    phones = {t.debtor_phone for t, is_verified in checked if is_verified and t.debtor_phone}
+    current = latest_scores(session, phones, on=now.date()) if phones else {}
+    entries = []
+    for ticket, is_verified in checked:
+        found = current.get(ticket.debtor_phone or "") if is_verified else None
+        described = describe(ticket, now, is_verified)
+        described["score"] = (
+            {
+                "band": found.band,
+                "expected_recovery": str(found.expected_recovery),
+                "expected_recovery_text": format_mxn(found.expected_recovery),
+            }
+            if found is not None
+            else None
+        )
+        recovery = found.expected_recovery if found is not None else None
+        entries.append((ticket, recovery, public(described)))
+    # Stable sort on top of the query's order (priority, age, id): within a priority, the
+    # scored tickets by expected recovery, highest first, then the unscored ones.
+    entries.sort(key=lambda e: (-e[0].priority, e[1] is None, -(e[1] or Decimal(0))))
+    return [entry for _, _, entry in entries]
 
 
 def describe(ticket: HandoffTicket, now: datetime, is_verified: bool = False) -> dict[str, Any]:

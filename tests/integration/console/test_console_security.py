@@ -834,3 +834,30 @@ def test_a_bug_answers_json_and_logs_the_traceback_without_personal_data(
     text = "\n".join(caplog.text.splitlines())
     for personal in (MARIA, "María", "8,450"):
         assert personal not in text, personal
+
+
+def test_the_queue_shows_a_score_only_for_a_verified_conversation(console: Running) -> None:
+    """María has a current score: the agents' queue lists her verified conversation with its
+    band and expected recovery, ahead of an older unscored one; a stranger who typed her number
+    gets neither her score nor her place in the queue."""
+    from tests.support.scores import score
+
+    with db.session_scope(console.sessions) as session:
+        score(session, MARIA, 0.6, "B", as_of=NOW.date(), expected="5070.00")
+    stranger = _handoff(console, "webchat-extrano-score", MARIA, "solicitud_agente")
+    console.clock.advance(timedelta(minutes=1))
+    verified = _handoff(console, "webchat-maria-score", MARIA, "solicitud_agente")
+    _verify(console, "webchat-maria-score", MARIA)
+    listed = console.agent().get(f"{console.url}/api/tickets", timeout=10).json()["tickets"]
+    order = [t["id"] for t in listed if t["id"] in (stranger, verified)]
+    assert order == [verified, stranger]
+    shown = {t["id"]: t for t in listed}
+    assert shown[verified]["score"] == {
+        "band": "B",
+        "expected_recovery": "5070.00",
+        "expected_recovery_text": "$5,070.00",
+    }
+    assert shown[stranger]["score"] is None
+    text = json.dumps(shown[stranger], ensure_ascii=False)
+    for secret in ("5070", "5,070", "fuga_de_datos", "8450"):
+        assert secret not in text, secret
