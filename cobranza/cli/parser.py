@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cobranza.cli import outreach, simulate
+from cobranza.cli import outreach, segments, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     outreach.add_parsers(sub, with_at)
+    segments.add_parsers(sub, with_at)
     simulate.add_parsers(sub)
 
     blk = sub.add_parser("block", help="números bloqueados (número equivocado, tercero)")

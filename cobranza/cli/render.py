@@ -13,6 +13,9 @@ from tabulate import tabulate
 
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import mask_phone
+from cobranza.domain.scores import NO_SCORE
+
+TOP_REASONS = 3  # reasons shown by `cobranza debtor` (--json gives them all)
 
 
 def show(data: Any, as_json: bool, render: Callable[[Any], str]) -> None:
@@ -77,8 +80,32 @@ def debtor(data: dict[str, Any]) -> str:
             if consent
             else "  sin registro de consentimiento"
         ),
+        "\n" + score(data.get("score")),
     ]
     return "\n".join(parts)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return "—" if value is None else str(value)
+
+
+def score(data: dict[str, Any] | None) -> str:
+    """The current score as an operator reads it: probability, band, date, model, expected
+    recovery and the reasons that moved it most."""
+    if not data:
+        return f"Propensión de pago: {NO_SCORE} (aún no calificado)"
+    lines = [
+        f"Propensión de pago: {data['percent']:.1f} % (banda {data['band']}; A es la más "
+        f"probable), al {data['as_of']}, modelo {data['model_id']}",
+        f"Recuperación esperada: {data['expected_recovery_text']}",
+    ]
+    reasons = data["reasons"][:TOP_REASONS]
+    if reasons:
+        lines.append("Principales razones:")
+        lines += [f"  - {r['label']}: {_number(r['value'])} ({r['effect_label']})" for r in reasons]
+    return "\n".join(lines)
 
 
 def offers(data: dict[str, Any]) -> str:
@@ -494,3 +521,45 @@ def simulation(data: dict[str, Any]) -> str:
 
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "0"
+
+
+def segments(data: dict[str, Any]) -> str:
+    """``cobranza segments``: one row per bucket × band × persona, then the totals by band."""
+    if not data["segments"]:
+        return f"Cartera sin saldo pendiente al {data['as_of']}: no hay segmentos."
+    rows = [
+        (
+            s["bucket"],
+            s["band"],
+            s["persona"],
+            s["debtors"],
+            s["balance_text"],
+            "—" if s["band"] == NO_SCORE else s["expected_recovery_text"],
+        )
+        for s in data["segments"]
+    ]
+    headers = ["tramo", "banda", "persona", "deudores", "saldo", "recuperación esperada"]
+    by_band = [
+        (
+            band,
+            t["debtors"],
+            t["balance_text"],
+            "—" if band == NO_SCORE else t["expected_recovery_text"],
+        )
+        for band, t in data["by_band"].items()
+    ]
+    total = data["total"]
+    by_band.append(
+        ("total", total["debtors"], total["balance_text"], total["expected_recovery_text"])
+    )
+    return "\n".join(
+        [
+            f"Segmentos de la cartera con el score vigente al {data['as_of']} "
+            "(banda A: más probable de pagar):",
+            tabulate(rows, headers=headers),
+            "",
+            "Por banda:",
+            tabulate(by_band, headers=["banda", "deudores", "saldo", "recuperación esperada"]),
+            f"'{NO_SCORE}': deudores aún no calificados; no suman recuperación esperada.",
+        ]
+    )

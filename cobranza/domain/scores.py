@@ -55,7 +55,7 @@ FEATURE_LABELS = {
     "age_years": "edad",
 }
 
-EFFECT_LABELS = {"up": "sube", "down": "baja"}
+EFFECT_LABELS = {"up": "a favor", "down": "en contra"}
 
 
 def feature_label(name: object) -> str:
@@ -65,14 +65,14 @@ def feature_label(name: object) -> str:
 
 
 def effect_label(effect: object) -> str:
-    """A reason's effect as a reader says it: "sube" or "baja" the probability. A number is
+    """A reason's effect as a reader says it: "a favor" or "en contra" of paying. A number is
     read by its sign; anything else is shown as it is."""
     if isinstance(effect, bool):
         return str(effect)
     if isinstance(effect, (int, float)):
         if effect > 0:
             return EFFECT_LABELS["up"]
-        return EFFECT_LABELS["down"] if effect < 0 else "sin efecto"
+        return EFFECT_LABELS["down"] if effect < 0 else "neutral"
     text = str(effect)
     lowered = text.strip().lower()
     if lowered in ("up", "+", "positive", "increase", "increases"):

@@ -18,10 +18,12 @@ from cobranza.db.models import Debt, Debtor
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, normalize_phone
+from cobranza.domain.scores import effect_label, feature_label
 from cobranza.domain.vocabulary import DebtStatus
 from cobranza.personas.engine import Assignment, DebtorFacts, assign_persona
 from cobranza.personas.offers import compute_offers
 from cobranza.personas.profiles import PersonaProfile
+from cobranza.services.scores import latest_scores
 
 PROMISE_WINDOW_DAYS = 90
 PAYMENT_WINDOW_DAYS = 365
@@ -85,10 +87,37 @@ def _debt_dict(debt: Debt) -> dict[str, Any]:
     }
 
 
+def score_report(session: Session, phone: str, clock: Clock) -> dict[str, Any] | None:
+    """The debtor's current propensity-to-pay score for operators (``cobranza debtor``), with
+    its reasons labelled in Spanish; ``None`` when not scored yet. Never for the debtor: no
+    action or response reads it (tests/integration/test_score_guardrails.py)."""
+    found = latest_scores(session, [phone], on=clock.now().date()).get(phone)
+    if found is None:
+        return None
+    return {
+        "probability": found.probability,
+        "percent": round(found.probability * 100, 1),
+        "band": found.band,
+        "as_of": found.as_of.isoformat(),
+        "model_id": found.model_id,
+        "expected_recovery": str(found.expected_recovery),
+        "expected_recovery_text": format_mxn(found.expected_recovery),
+        "reasons": [
+            {
+                **reason,
+                "label": feature_label(reason["feature"]),
+                "effect_label": effect_label(reason["effect"]),
+            }
+            for reason in found.reasons
+        ],
+    }
+
+
 def debtor_report(
     session: Session, phone: str, profiles: dict[str, PersonaProfile], clock: Clock
 ) -> dict[str, Any]:
-    """Everything ``cobranza debtor`` shows: profile, persona and why, debts, zone, consent."""
+    """Everything ``cobranza debtor`` shows: profile, persona and why, debts, zone, consent,
+    and the current score with its reasons."""
     debtor = repo.get_debtor(session, phone)
     facts = debtor_facts(session, debtor, clock)
     assignment = assign_persona(facts, profiles)
@@ -121,6 +150,7 @@ def debtor_report(
             }
             for channel, record in sorted(consents.items())
         },
+        "score": score_report(session, debtor.phone, clock),
     }
 
 
