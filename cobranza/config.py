@@ -293,7 +293,8 @@ def _scoring(env: Mapping[str, str]) -> ScoringSettings:
     if use_age and (justification is None or len(justification) < 20):
         raise ConfigError(
             "SCORING_USE_AGE=true exige SCORING_AGE_JUSTIFICATION: por qué la edad es una "
-            "variable que este acreedor puede usar (al menos 20 caracteres; va a la ficha del modelo)"
+            "variable que este acreedor puede usar (al menos 20 caracteres; va a la ficha del "
+            "modelo)"
         )
     directory = env.get("SCORING_MODEL_DIR", "").strip()
     return ScoringSettings(

@@ -583,7 +583,7 @@ def features_as_of(
         a.pending_due = min(a.pending_due or due, due)
 
     # Agreements made by the day and their instalments as of its end.
-    for phone, agreement_id, number, inst_status, inst_due, inst_paid_at in _rows(
+    for phone, _agreement, number, inst_status, inst_due, inst_paid_at in _rows(
         session,
         select(
             PaymentAgreement.debtor_phone,

@@ -201,9 +201,7 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     for k, idx in enumerate(_deciles(y, p), start=1):
         predicted, observed = float(p[idx].mean()), float(y[idx].mean())
         ece += len(idx) / n * abs(predicted - observed)
-        table.append(
-            {"decile": k, "count": len(idx), "predicted": predicted, "observed": observed}
-        )
+        table.append({"decile": k, "count": len(idx), "predicted": predicted, "observed": observed})
     top = np.concatenate(_deciles(y, p)[:2]) if n else np.array([], dtype=int)
     lift = float(y[top].mean() / base) if n and base > 0 else None
     return {
@@ -433,7 +431,7 @@ def train(
             "share_of_balance": str(data.target_share),
             "horizon_days": data.horizon_days,
             "definition": (
-                f"paga al menos {data.target_share * 100:g}% del saldo de la foto en los "
+                f"paga al menos {float(data.target_share) * 100:g}% del saldo de la foto en los "
                 f"{data.horizon_days} días siguientes"
             ),
         },
@@ -480,10 +478,7 @@ def train(
                 else f"sigmoide (Platt): algún pliegue tiene menos de {ISOTONIC_MIN_CLASS} de una "
                 "clase; la isotónica sobreajustaría"
             ),
-            "calibration_folds": [
-                [min(days_tr[i] for i in test).isoformat(), max(days_tr[i] for i in test).isoformat()]
-                for _, test in splits
-            ],
+            "calibration_folds": [_window([days_tr[i] for i in test]) for _, test in splits],
         },
         "baseline": {
             "type": "LogisticRegression (estandarizada)",
@@ -510,14 +505,21 @@ def train(
 
 
 def verdict(card: dict[str, Any], max_ece: float = 0.05) -> tuple[bool, str]:
-    """Whether the validation says to use the model: its AUC beats the baseline's and its
-    calibration error is within ``max_ece``. The reason is Spanish, for the CLI."""
+    """Whether the validation says to use the model: its AUC beats the baseline's, its Brier
+    score is no worse (ranking better while predicting worse probabilities is not better) and
+    its calibration error is within ``max_ece``. The reason is Spanish, for the CLI."""
     model, baseline = card["metrics"]["model"], card["metrics"]["baseline"]
     auc, base_auc, ece = model.get("auc"), baseline.get("auc"), model.get("ece")
-    if auc is None or base_auc is None or ece is None:
+    brier, base_brier = model.get("brier"), baseline.get("brier")
+    if None in (auc, base_auc, ece, brier, base_brier):
         return False, "sin métricas suficientes en la validación"
     if auc <= base_auc:
         return False, f"el modelo no supera a la referencia (AUC {auc:.3f} ≤ {base_auc:.3f})"
+    if brier > base_brier:
+        return False, (
+            f"el modelo ordena mejor pero predice peor que la referencia (Brier {brier:.4f} > "
+            f"{base_brier:.4f})"
+        )
     if ece > max_ece:
         return False, f"el modelo está mal calibrado (ECE {ece:.3f} > {max_ece:.3f})"
     return True, f"el modelo supera a la referencia (AUC {auc:.3f} > {base_auc:.3f}, ECE {ece:.3f})"
@@ -571,9 +573,7 @@ def save(trained: TrainedModel, directory: Path, activate: bool = True) -> Path:
 def current_model_id(directory: Path) -> str:
     pointer = directory / CURRENT
     if not pointer.is_file():
-        raise NoModel(
-            f"no hay modelo activo en {directory}: entrene uno (cobranza score train)"
-        )
+        raise NoModel(f"no hay modelo activo en {directory}: entrene uno (cobranza score train)")
     model_id = pointer.read_text(encoding="utf-8").strip()
     if not model_id or "/" in model_id or "\\" in model_id or model_id.startswith("."):
         raise ModelFileError(f"{pointer}: no nombra un modelo")

@@ -38,8 +38,8 @@ from cobranza.scoring.features import (
     Value,
     day_bounds,
     end_of_day,
-    years_between,
     features_as_of,
+    years_between,
 )
 
 DEFAULT_HORIZON = 30
@@ -202,7 +202,9 @@ def labelled(
         .all()
     )
     zone_of = dict(session.execute(select(Debtor.phone, Debtor.time_zone)).all())
-    born = dict(session.execute(select(Debtor.phone, Debtor.date_of_birth)).all()) if use_age else {}
+    born = (
+        dict(session.execute(select(Debtor.phone, Debtor.date_of_birth)).all()) if use_age else {}
+    )
     zones = set(zone_of.values())
     for day in days:
         start = day_bounds(day, zones, default_time_zone)
