@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,22 @@ class ScoreReport:
         return asdict(self)
 
 
-def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
+def _scored(session: Session, day: date, model_id: str) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(DebtorScore)
+            .where(DebtorScore.as_of == day, DebtorScore.model_id == model_id)
+        ).scalar_one()
+    )
+
+
+def _insert(session: Session, day: date, model_id: str, rows: list[dict[str, Any]]) -> int:
+    """Insert, leaving a row another run wrote meanwhile; returns how many are new (counted:
+    psycopg2's row count of a batched insert is the last page's)."""
+    if not rows:
+        return 0
+    before = _scored(session, day, model_id)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(DebtorScore).on_conflict_do_nothing(
@@ -63,11 +78,9 @@ def _insert(session: Session, rows: list[dict[str, Any]]) -> int:
         )
     else:
         stmt = sqlite.insert(DebtorScore).on_conflict_do_nothing()
-    written = 0
     for start in range(0, len(rows), _CHUNK):
-        result = session.execute(stmt, rows[start : start + _CHUNK])
-        written += max(result.rowcount or 0, 0)
-    return written
+        session.execute(stmt, rows[start : start + _CHUNK])
+    return _scored(session, day, model_id) - before
 
 
 def score_all(
@@ -134,7 +147,7 @@ def score_all(
                     "created_at": now,
                 }
             )
-    report.scored = _insert(session, new)
+    report.scored = _insert(session, day, model.model_id, new)
     report.bands = dict(sorted(bands.items()))
     report.seconds = round(time.perf_counter() - started, 3)
     audit.record(

@@ -51,13 +51,23 @@ class NoTrainingData(Rejected):
     """Too few labelled snapshots to train or validate on (the message says what is missing)."""
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+def _count(session: Session, day: date) -> int:
+    return int(
+        session.execute(
+            select(func.count()).select_from(FeatureSnapshot).where(FeatureSnapshot.as_of == day)
+        ).scalar_one()
+    )
+
+
+def _insert_ignoring_duplicates(session: Session, day: date, rows: list[dict[str, Any]]) -> int:
     """Insert snapshot rows; one already there for the debtor and day is left as it is (a
-    concurrent writer got there first), on SQLite and PostgreSQL alike."""
+    concurrent writer got there first), on SQLite and PostgreSQL alike. Returns how many were
+    new: counted, since a driver's row count for a batched insert is not reliable (psycopg2
+    reports the last page only)."""
     if not rows:
         return 0
+    before = _count(session, day)
     dialect = session.get_bind().dialect.name
-    written = 0
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
         if dialect == "postgresql":
@@ -68,9 +78,8 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
             stmt = sqlite.insert(FeatureSnapshot).on_conflict_do_nothing()
         else:  # pragma: no cover - the project runs on these two
             stmt = insert(FeatureSnapshot)
-        result = session.execute(stmt, chunk)
-        written += max(result.rowcount or 0, 0)
-    return written
+        session.execute(stmt, chunk)
+    return _count(session, day) - before
 
 
 def write_snapshots(
@@ -114,7 +123,7 @@ def write_snapshots(
         for phone, row in rows.items()
         if phone not in have
     ]
-    written = _insert_ignoring_duplicates(session, new)
+    written = _insert_ignoring_duplicates(session, day, new)
     if written:
         audit.record(
             session,
