@@ -45,6 +45,7 @@ from cobranza.scoring.features import (
 DEFAULT_HORIZON = 30
 DEFAULT_TARGET_SHARE = Decimal("0.10")
 _INSERT_CHUNK = 2000
+_NARROW = 5000  # up to this many debtors missing a snapshot: query just them
 
 
 class NoTrainingData(Rejected):
@@ -100,6 +101,10 @@ def write_snapshots(
         .scalars()
         .all()
     )
+    if phones is None and have:
+        phones = [p for p in session.execute(select(Debtor.phone)).scalars().all() if p not in have]
+        if len(phones) > _NARROW:  # many missing: one pass over everyone is cheaper
+            phones = None
     wanted = None if phones is None else [p for p in phones if p not in have]
     if wanted is not None and not wanted:
         return 0

@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -47,7 +48,7 @@ def synthetic(days: int = 40, debtors: int = 250, horizon: int = 5, seed: int = 
     baseline does not see), so a model that learns must beat it."""
     rng = random.Random(seed)
     out = LabelledSet(horizon, Decimal("0.10"), date(2026, 1, 1) + timedelta(days=days + horizon))
-    people = []
+    people: list[dict[str, Any]] = []
     for k in range(debtors):
         people.append(
             {
