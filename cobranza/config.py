@@ -97,6 +97,20 @@ MAX_MESSAGES_PER_SECOND = 80.0
 
 
 @dataclass(frozen=True)
+class ScoringSettings:
+    """The propensity-to-pay score (cobranza/scoring/, docs/scoring.md).
+
+    ``model_dir``: where ``cobranza score train`` saves models and their cards, and which one is
+    active (``current``). ``use_age``: age is a protected attribute and stays out of the model
+    unless the operator switches it on *and* writes why in ``age_justification``; both go into
+    the model card."""
+
+    model_dir: Path = PROJECT_ROOT / "var" / "scoring"
+    use_age: bool = False
+    age_justification: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     # The URL may carry the database password: a Secret, so a repr of the settings never
     # shows it; :attr:`database_url` reveals it for the engine, :func:`cobranza.db.masked_url`
@@ -137,6 +151,7 @@ class Settings:
     # Lenders who push payments call POST /api/payments on the console with this bearer token;
     # unset, the endpoint answers 404 (scripts/run.sh does not generate one).
     payments_api_token: Secret | None = None
+    scoring: ScoringSettings = ScoringSettings()
 
     @property
     def database_url(self) -> str:
@@ -272,6 +287,23 @@ def _outreach(env: Mapping[str, str]) -> OutreachSettings:
     )
 
 
+def _scoring(env: Mapping[str, str]) -> ScoringSettings:
+    use_age = _flag(env, "SCORING_USE_AGE", False)
+    justification = env.get("SCORING_AGE_JUSTIFICATION", "").strip() or None
+    if use_age and (justification is None or len(justification) < 20):
+        raise ConfigError(
+            "SCORING_USE_AGE=true exige SCORING_AGE_JUSTIFICATION: por qué la edad es una "
+            "variable que este acreedor puede usar (al menos 20 caracteres; va a la ficha del "
+            "modelo)"
+        )
+    directory = env.get("SCORING_MODEL_DIR", "").strip()
+    return ScoringSettings(
+        model_dir=Path(directory) if directory else PROJECT_ROOT / "var" / "scoring",
+        use_age=use_age,
+        age_justification=justification if use_age else None,
+    )
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -340,6 +372,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         outreach=_outreach(env),
         promise_grace_days=_count(env, "COBRANZA_PROMISE_GRACE_DAYS", Settings.promise_grace_days),
         payments_api_token=_token(env, "PAYMENTS_API_TOKEN"),
+        scoring=_scoring(env),
         database=Secret(database_url),
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cobranza.cli import outreach, segments, simulate
+from cobranza.cli import outreach, score, segments, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     outreach.add_parsers(sub, with_at)
     segments.add_parsers(sub, with_at)
     simulate.add_parsers(sub)
+    score.add_parsers(sub, with_at)
 
     blk = sub.add_parser("block", help="números bloqueados (número equivocado, tercero)")
     blksub = blk.add_subparsers(dest="block_command", required=True, metavar="ACCIÓN")

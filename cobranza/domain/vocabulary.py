@@ -83,6 +83,7 @@ class AuditAction(Code):
     DEMO_PORTFOLIO_LOADED = "demo_portfolio_loaded"
     SCORING_MODEL_TRAINED = "scoring_model_trained"
     DEBTORS_SCORED = "debtors_scored"
+    FEATURES_SNAPSHOTTED = "features_snapshotted"
 
 
 class DebtStatus(Code):

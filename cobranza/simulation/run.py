@@ -49,10 +49,11 @@ import math
 import random
 import shutil
 import tempfile
+import time as time_module
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.replies import record_reply
 from cobranza.outreach.statuses import apply_callback
+from cobranza.scoring.snapshots import write_snapshots
 from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
 from cobranza.services.payments import store_reference
@@ -163,6 +165,8 @@ class SimulationReport:
     opt_outs: int = 0
     payments: int = 0
     unmatched_payments: int = 0
+    snapshots: int = 0  # feature snapshots written (one per debtor with a balance, per day)
+    snapshot_seconds: float = 0.0  # what writing them cost
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -189,6 +193,7 @@ class SimulationReport:
             "opt_outs": self.opt_outs,
             "payments": self.payments,
             "unmatched_payments": self.unmatched_payments,
+            "snapshots": self.snapshots,
             "violations": list(self.violations),
         }
 
@@ -250,6 +255,7 @@ class _Run:
         self.batched: defaultdict[int, Decimal] = defaultdict(Decimal)
         self.payment_serial = itertools.count(1)
         self.seed = seed
+        self.profiles = app.profiles
 
     def push(self, at: datetime, kind: str, phone: str, **data: Any) -> None:
         heapq.heappush(self.events, _Event(at, next(self.seq), kind, phone, data))
@@ -409,6 +415,20 @@ class _Run:
                 at = day_start + timedelta(seconds=self.rng.randint(3600, 18 * 3600))
                 self.push(at, "payment", phone, debt_id=debt_id, amount=max(CENT, amount))
 
+    def snapshot(self, day: date) -> None:
+        """The feature snapshots of ``day`` (a local day that has ended in every zone)."""
+        started = time_module.perf_counter()
+        with self.app.unit_of_work() as session:
+            self.report.snapshots += write_snapshots(
+                session,
+                day,
+                self.clock,
+                profiles=self.profiles,
+                default_time_zone=self.app.settings.default_time_zone,
+                grace_days=self.app.settings.promise_grace_days,
+            )
+        self.report.snapshot_seconds += time_module.perf_counter() - started
+
     def behave(self, row_id: int, phone: str, wamid: str, sent_at: datetime) -> None:
         """Meta's callbacks for one accepted message and the debtor's answer, drawn."""
         model = self.behaviour[self.persona[phone]]
@@ -563,6 +583,9 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
                 local = at.astimezone(CDMX)
                 if first:
                     run.start_of_day(at)
+                    yesterday = local.date() - timedelta(days=1)
+                    if yesterday >= start.astimezone(CDMX).date():
+                        run.snapshot(yesterday)
                 if first or (local.minute == 0 and local.hour in PLAN_HOURS):
                     worker.plan(app, files)
                 total.add(await dispatcher.drain())
@@ -583,6 +606,7 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
                     for row_id, phone, wamid, sent_at in rows:
                         run.behave(row_id, phone, wamid, sent_at)
             run.run_events(app.clock.now())
+            run.snapshot(start.astimezone(CDMX).date() + timedelta(days=days - 1))
         finally:
             await client.close()
         received = [
