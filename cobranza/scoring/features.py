@@ -329,6 +329,11 @@ class FeatureRow:
     balance: Decimal
 
 
+def labels() -> dict[str, str]:
+    """Each feature's Spanish label by name (stored with a score's reasons, for people)."""
+    return {f.name: f.label for f in (*FEATURES, AGE)}
+
+
 def feature_names(use_age: bool = False) -> tuple[str, ...]:
     """The model's inputs in order: :data:`FEATURES`, and ``age`` last when switched on."""
     return (*FEATURE_NAMES, AGE.name) if use_age else FEATURE_NAMES

@@ -69,7 +69,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from cobranza.domain.scores import SCORE_BANDS
 from cobranza.errors import Rejected
+from cobranza.scoring import features
 from cobranza.scoring.features import AGE, BY_NAME, CATEGORY, PROTECTED, Value, feature_names
 from cobranza.scoring.snapshots import LabelledSet, NoTrainingData
 
@@ -80,7 +82,7 @@ SIMULATED_WARNING = (
     "(cobranza/simulation/behaviour.yml), no a deudores reales. Un acreedor reentrena con su "
     "historia (cobranza score train --from-db) y este mismo informe decide si se usa."
 )
-BANDS = ("A", "B", "C", "D", "E")
+BANDS = SCORE_BANDS
 VALIDATION_SHARE = 0.3
 ISOTONIC_MIN_CLASS = 200
 CALIBRATION_FOLDS = 3
@@ -293,12 +295,14 @@ class TrainedModel:
             effects[idx, j] = p[idx] - self.predict(changed)
         out: list[list[dict[str, Any]]] = []
         names = self.encoding.names
+        label = features.labels()
         for i in range(len(x)):
             order = np.argsort(-np.abs(effects[i]), kind="stable")[:top]
             out.append(
                 [
                     {
                         "feature": names[j],
+                        "label": label.get(names[j], names[j]),
                         "value": self.encoding.shown(names[j], x[i, j]),
                         "effect": round(float(effects[i, j]), 4),
                     }

@@ -13,7 +13,7 @@ receives (actions, responses, templates) carries it.
 Rows are written by cobranza/scoring/; this reader still refuses what would make a score drive
 work wrongly: a band outside ``A``–``E`` or a probability outside 0–1 (not a number included)
 leaves the debtor unscored (logged with the count, never the phone), and reasons that are not
-``{feature, value, effect}`` objects are left out.
+``{feature, label, value, effect}`` objects are left out.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class CurrentScore(NamedTuple):
 
 
 def _reasons(raw: Any) -> list[dict[str, Any]]:
-    """The reasons as ``{feature, value, effect}`` dicts, top first; anything else dropped."""
+    """The reasons as ``{feature, label, value, effect}`` dicts (``label`` is the feature's
+    Spanish label, or its name when the row has none), top first; anything else dropped."""
     if not isinstance(raw, list):
         return []
     kept = []
@@ -59,6 +60,7 @@ def _reasons(raw: Any) -> list[dict[str, Any]]:
             kept.append(
                 {
                     "feature": item["feature"][:80],
+                    "label": str(item.get("label") or item["feature"])[:80],
                     "value": item.get("value"),
                     "effect": item.get("effect"),
                 }

@@ -18,7 +18,7 @@ from cobranza.db.models import Debt, Debtor
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import InvalidPhone, normalize_phone
-from cobranza.domain.scores import effect_label, feature_label
+from cobranza.domain.scores import effect_label
 from cobranza.domain.vocabulary import DebtStatus
 from cobranza.personas.engine import Assignment, DebtorFacts, assign_persona
 from cobranza.personas.offers import compute_offers
@@ -105,7 +105,6 @@ def score_report(session: Session, phone: str, clock: Clock) -> dict[str, Any] |
         "reasons": [
             {
                 **reason,
-                "label": feature_label(reason["feature"]),
                 "effect_label": effect_label(reason["effect"]),
             }
             for reason in found.reasons

@@ -13,11 +13,16 @@ from cobranza.db.models import DebtorScore
 
 MODEL = "gbm-2026-11-01"
 WRITTEN = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
-REASONS = [
-    {"feature": "payments_90d", "value": 2, "effect": "up"},
-    {"feature": "promises_broken", "value": 1, "effect": "down"},
-    {"feature": "days_past_due", "value": 12, "effect": -0.08},
-    {"feature": "replies_30d", "value": 3, "effect": 0.05},
+REASONS = [  # as the model writes them (cobranza/scoring/model.py): with the feature's label
+    {"feature": "payments_90d", "label": "pagos 90 días", "value": 2, "effect": 0.1},
+    {
+        "feature": "promises_broken_90d",
+        "label": "promesas incumplidas 90 días",
+        "value": 1,
+        "effect": -0.12,
+    },
+    {"feature": "days_past_due", "label": "días de atraso", "value": 12, "effect": -0.08},
+    {"feature": "replies_30d", "label": "respuestas 30 días", "value": 3, "effect": 0.05},
 ]
 
 

@@ -37,10 +37,21 @@ def database_url(seeded_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.Mon
             as_of=date(2026, 11, 21),
             expected="5272.80",
             reasons=[
-                {"feature": "payments_90d", "value": 2, "effect": "up"},
-                {"feature": "promises_broken", "value": 1, "effect": -0.12},
-                {"feature": "feature_nueva_x", "value": 0.333333, "effect": "down"},
-                {"feature": "replies_30d", "value": 3, "effect": 0.05},
+                # As the model writes them: the feature's label with it (features.labels()).
+                {"feature": "payments_90d", "label": "pagos 90 días", "value": 2, "effect": 0.1},
+                {
+                    "feature": "promises_broken_90d",
+                    "label": "promesas incumplidas 90 días",
+                    "value": 1,
+                    "effect": -0.12,
+                },
+                {"feature": "feature_nueva_x", "value": 0.333333, "effect": -0.07},  # no label
+                {
+                    "feature": "replies_30d",
+                    "label": "respuestas 30 días",
+                    "value": 3,
+                    "effect": 0.05,
+                },
             ],
         )
         score(session, MARIA, 0.1, "E", as_of=date(2026, 11, 25), expected="845.00")
@@ -64,16 +75,16 @@ def test_debtor_shows_the_score_with_its_top_reasons_in_spanish(
         "modelo gbm-2026-11-01",
         "Recuperación esperada: $5,272.80",
         "Principales razones:",
-        "  - pagos en 90 días: 2 (a favor)",
-        "  - promesas incumplidas: 1 (en contra)",
-        "  - feature_nueva_x: 0.33 (en contra)",  # an unknown feature: shown as it is
+        "  - pagos 90 días: 2 (a favor)",
+        "  - promesas incumplidas 90 días: 1 (en contra)",
+        "  - feature_nueva_x: 0.33 (en contra)",  # no label stored: shown by its name
     ):
         assert expected in out, expected
-    assert "respuestas en 30 días" not in out  # only the top three in the table
+    assert "respuestas 30 días" not in out  # only the top three in the table
     code, out, _ = cli(capsys, "debtor", MARIA, "--json", "--at", AT)
     found = json.loads(out)["score"]
     assert (found["band"], found["percent"], found["as_of"]) == ("B", 62.4, "2026-11-21")
-    assert [r["label"] for r in found["reasons"]][-1] == "respuestas en 30 días"
+    assert [r["label"] for r in found["reasons"]][-1] == "respuestas 30 días"
     # Later, the newer score is current.
     _, out, _ = cli(capsys, "debtor", MARIA, "--json", "--at", "2026-11-26T12:00:00-06:00")
     assert json.loads(out)["score"]["band"] == "E"

@@ -16,6 +16,7 @@ from cobranza.clock import FixedClock
 from cobranza.db.models import AuditLog, DebtorScore, FeatureSnapshot
 from cobranza.domain.vocabulary import AuditAction
 from cobranza.personas.profiles import PersonaProfile
+from cobranza.scoring import features
 from cobranza.scoring.model import TrainedModel, save
 from cobranza.scoring.scores import latest_score, score_all
 from tests.support.clock import DEMO_TODAY, NOW
@@ -48,7 +49,8 @@ def test_score_run_is_idempotent_and_keeps_history(
         ).scalar_one()
         assert row.expected_recovery <= snapshot.balance
         assert len(row.reasons) <= 3
-        assert all(set(r) == {"feature", "value", "effect"} for r in row.reasons)
+        assert all(set(r) == {"feature", "label", "value", "effect"} for r in row.reasons)
+        assert all(r["label"] == features.labels()[r["feature"]] for r in row.reasons)
         latest = latest_score(session, row.debtor_phone)
         assert latest is not None and latest["as_of"] == DEMO_TODAY.isoformat()
         assert latest_score(session, "+520000000000") is None

@@ -110,7 +110,12 @@ def test_a_corrupted_current_score_leaves_the_debtor_unscored(
     assert set(found) == {good, odd_reasons}  # no fallback to an older score: unscored
     assert "1 current scores ignored" in caplog.text and "5511" not in caplog.text
     reasons = found[odd_reasons].reasons
-    assert reasons[0] == {"feature": "replies_30d", "value": 1, "effect": "up"}
+    assert reasons[0] == {
+        "feature": "replies_30d",
+        "label": "replies_30d",  # no label stored: the name
+        "value": 1,
+        "effect": "up",
+    }
     assert reasons[1]["feature"] == "x" * 80
     assert len(reasons) <= scores.MAX_REASONS
 
