@@ -253,10 +253,20 @@ def _train_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _require_migrated(app: App) -> None:
+    """Training audits into, and scoring writes to, the configured database: say so before
+    minutes of work rather than after."""
+    if db.current_revision(app.engine) != db.head_revision():
+        raise ScoreUsageError(
+            "la base de datos no está migrada: ejecuta `cobranza db upgrade` (o `make db`) primero"
+        )
+
+
 def cmd_train(args: argparse.Namespace, app: App) -> int:
     logging.getLogger("cobranza").setLevel(logging.WARNING)
     if not 0 < args.validation_share < 1:
         raise ScoreUsageError("--validation-share debe estar entre 0 y 1")
+    _require_migrated(app)
     scoring = app.settings.scoring
     workdir: Path | None = None
     started = time.perf_counter()
@@ -369,6 +379,7 @@ def _run_text(data: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace, app: App) -> int:
+    _require_migrated(app)
     day = _day(args, app)
     now = app.clock.now()
     with app.unit_of_work() as session:

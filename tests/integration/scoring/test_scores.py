@@ -102,3 +102,16 @@ def test_cli_show_run_and_train_on_a_database_without_history(
     assert "aún no termina" in capsys.readouterr().err
     assert main(["score", "run", "--day", "ayer", *at]) == 1
     assert "AAAA-MM-DD" in capsys.readouterr().err
+
+
+def test_train_and_run_refuse_an_unmigrated_database_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new machine before `make db`: the commands say what to run, at once (training from a
+    simulation would otherwise run for minutes and then fail writing its audit row)."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'vacia.db'}")
+    monkeypatch.setenv("SCORING_MODEL_DIR", str(tmp_path / "modelos"))
+    for command in (["score", "train", "--from-simulation"], ["score", "run"]):
+        assert main(command) == 1
+        assert "cobranza db upgrade" in capsys.readouterr().err
+    assert not (tmp_path / "modelos").exists()
