@@ -144,9 +144,9 @@ def test_when_the_daily_budget_binds_the_higher_scores_go_first(
     clock = SteppingClock(MORNING.astimezone(UTC))
     report = run(dispatcher(sessions, graph, clock, daily_recipients=3))
     assert (report.sent, report.blocked) == (3, {"daily_recipients": 3})
-    # 0.93, then the two 0.61 (equal scores: the older moment, then the id)
+    # 0.93 and the two 0.61 take the budget (the order they reach Meta is not the claim order:
+    # several sends are in flight at once)
     assert sent_to(sessions) == {"+525511210005", "+525511210003", "+525511210006"}
-    assert [m["to"][-4:] for m in graph.messages] == ["0005", "0003", "0006"]
     # The next day the budget reopens: the low score, then the unscored ones.
     clock.at += timedelta(hours=24, seconds=2)
     run(dispatcher(sessions, graph, clock, daily_recipients=1))
