@@ -107,7 +107,7 @@ bench-outreach: $(STAMP) ## Plan and dispatch for 100,000 debtors on SQLite and 
 simulate: $(STAMP) ## 90 simulated days of outreach over 1,000 demo debtors: the funnel; fails on any compliance violation
 	$(BIN)/cobranza simulate --days 90 --debtors 1000 --seed 7
 
-bench-score: $(STAMP) ## Scoring: training time and validation on a 90-day × 1,000-debtor simulation; score run throughput for 100,000 debtors on SQLite
+bench-score: $(STAMP) ## Scoring: training time and validation on a 120-day × 1,000-debtor simulation; score run throughput for 100,000 debtors on SQLite
 	$(BIN)/python scripts/bench_score.py
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API

@@ -267,7 +267,7 @@ def throughput(trained: Any, debtors: int, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sim-days", type=int, default=90)
+    parser.add_argument("--sim-days", type=int, default=120)
     parser.add_argument("--sim-debtors", type=int, default=1000)
     parser.add_argument("--debtors", type=int, default=100_000)
     args = parser.parse_args()
