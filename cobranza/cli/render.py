@@ -466,6 +466,21 @@ def _funnel_rows(table: dict[str, dict[str, Any]]) -> list[list[Any]]:
     ]
 
 
+def _experiment_line(data: dict[str, Any]) -> list[str]:
+    """The ordering experiment's settings (``--daily-recipients``, ``--model``, ``--order``)."""
+    if "order" not in data:
+        return []
+    parts = []
+    if data["daily_recipients"] is not None:
+        parts.append(f"presupuesto diario de {data['daily_recipients']} destinatarios")
+    if data["model_id"]:
+        parts.append(f"modelo {data['model_id']} ({data['scored']} puntajes)")
+    order = {"score": "por puntaje", "random": "aleatorio"}.get(data["order"] or "", "")
+    if order:
+        parts.append(f"orden {order} dentro de cada prioridad")
+    return ["Experimento: " + "; ".join(parts)]
+
+
 def simulation(data: dict[str, Any]) -> str:
     """``cobranza simulate``: the notice first, then the funnels, the sends, the invariants."""
     zones = data["zones"]
@@ -475,6 +490,7 @@ def simulation(data: dict[str, Any]) -> str:
         f"{len(zones)} zonas horarias, semilla {data['seed']}"
         + (", solo de lunes a viernes" if data["weekdays_only"] else "")
         + (f"; {data['wall_seconds']} s" if "wall_seconds" in data else ""),
+        *_experiment_line(data),
         "",
         "Embudo por tramo de atraso (al inicio):",
         tabulate(

@@ -8,12 +8,14 @@ import argparse
 import logging
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cobranza.bootstrap import App
 from cobranza.cli import render
 from cobranza.errors import CobranzaError
-from cobranza.simulation.run import DEFAULT_START, simulate
+from cobranza.scoring import model as scoring_model
+from cobranza.simulation.run import DEFAULT_START, ORDERS, simulate
 
 
 class SimulateUsageError(CobranzaError):
@@ -53,6 +55,27 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="URL de una base vacía (p. ej. PostgreSQL); por defecto un SQLite temporal",
     )
+    p.add_argument(
+        "--daily-recipients",
+        type=_positive,
+        default=None,
+        help="presupuesto de destinatarios únicos por 24 h (por defecto el de la configuración, "
+        "OUTREACH_DAILY_RECIPIENTS); uno bajo hace que el orden importe",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="directorio de un modelo de puntaje entrenado: califica a cada deudor cada día "
+        "simulado y la planificación copia el puntaje",
+    )
+    p.add_argument(
+        "--order",
+        choices=ORDERS,
+        default=None,
+        help="orden dentro de cada prioridad: score (necesita --model) o random (aleatorio "
+        "con semilla); por defecto, el puntaje si hay modelo",
+    )
     p.add_argument("--json", action="store_true", help="salida JSON")
 
 
@@ -74,6 +97,11 @@ def _start(text: str | None) -> datetime:
 def cmd_simulate(args: argparse.Namespace, app: App) -> int:
     # Thousands of simulated imports and sends would each log a line: warnings only.
     logging.getLogger("cobranza").setLevel(logging.WARNING)
+    if args.order == "score" and args.model is None:
+        raise SimulateUsageError(
+            "--order score necesita --model: sin un modelo no hay puntajes que ordenar"
+        )
+    trained = scoring_model.load(args.model) if args.model is not None else None
     started = time.perf_counter()
     report = simulate(
         args.days,
@@ -83,6 +111,9 @@ def cmd_simulate(args: argparse.Namespace, app: App) -> int:
         weekdays_only=args.weekdays_only,
         database_url=args.database,
         settings=app.settings,
+        daily_recipients=args.daily_recipients,
+        model=trained,
+        order=args.order,
     )
     data = report.as_dict()
     data["wall_seconds"] = round(time.perf_counter() - started, 1)

@@ -38,6 +38,16 @@ edges are: a window bug would be hit. Each step:
    or broken. Same seed, same run: the report is identical.
 
 No conversation runs: replies and promises are drawn, not parsed (docs/simulation.md).
+
+**Ordering experiments** (docs/simulation.md, "Score-ordered vs random outreach"). Three
+options, all off by default (the run is then exactly the one above): ``daily_recipients``
+overrides the tier's unique-recipient budget so it binds; ``model`` (a trained scoring model)
+scores every debtor at the first step of each day, after the snapshots, as of the day that
+ended (as ``cobranza score run`` does; the first day, as of the day before the start), so the
+planner copies the scores onto the rows it plans; ``order="random"`` then overwrites the
+``score`` of each row just planned with a number from its own seeded generator, so the
+dispatcher's order within a priority is random while everything else (audiences, caps, the
+behaviour draws' code path) stays the same. ``order="score"`` needs a model.
 """
 
 from __future__ import annotations
@@ -82,6 +92,8 @@ from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.replies import record_reply
 from cobranza.outreach.statuses import apply_callback
+from cobranza.scoring.model import TrainedModel
+from cobranza.scoring.scores import score_all
 from cobranza.scoring.snapshots import write_snapshots
 from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
@@ -104,6 +116,7 @@ UNDELIVERABLE = 131026  # Meta's "message undeliverable"
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 MIN_DEBTORS = 7  # the documented ones
+ORDERS = ("score", "random")  # how rows are ordered within a priority (module docstring)
 
 
 class SimulationError(CobranzaError):
@@ -167,6 +180,10 @@ class SimulationReport:
     unmatched_payments: int = 0
     snapshots: int = 0  # feature snapshots written (one per debtor with a balance, per day)
     snapshot_seconds: float = 0.0  # what writing them cost
+    order: str | None = None  # "score", "random", or None: the planner's scores as they are
+    daily_recipients: int | None = None  # the budget the run used, when overridden
+    model_id: str | None = None  # the scoring model that scored the debtors each day
+    scored: int = 0  # debtor scores written by that model
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -195,6 +212,18 @@ class SimulationReport:
             "unmatched_payments": self.unmatched_payments,
             "snapshots": self.snapshots,
             "violations": list(self.violations),
+        } | self._experiment()
+
+    def _experiment(self) -> dict[str, Any]:
+        """The ordering experiment's settings, only when one was asked for (the default
+        report keeps its shape)."""
+        if self.order is None and self.daily_recipients is None:
+            return {}
+        return {
+            "order": self.order,
+            "daily_recipients": self.daily_recipients,
+            "model_id": self.model_id,
+            "scored": self.scored,
         }
 
 
@@ -236,8 +265,15 @@ class _Run:
         behaviour: Mapping[str, Behaviour],
         seed: int,
         report: SimulationReport,
+        scorer: TrainedModel | None = None,
+        order: str | None = None,
     ) -> None:
         self.app = app
+        self.scorer = scorer
+        self.order = order
+        # Its own generator: the random order never shifts the behaviour draws' sequence.
+        self.order_rng = random.Random(f"orden-{seed}")
+        self.last_planned_id = 0
         self.files = worker.load_files(app)
         self.clock = clock
         self.behaviour = behaviour
@@ -429,6 +465,45 @@ class _Run:
             )
         self.report.snapshot_seconds += time_module.perf_counter() - started
 
+    def score(self, day: date) -> None:
+        """Every debtor scored as of ``day`` (snapshots written if missing), so the planning
+        that follows copies the scores onto its rows (``cobranza score run``'s path)."""
+        if self.scorer is None:
+            return
+        with self.app.unit_of_work() as session:
+            result = score_all(
+                session,
+                self.scorer,
+                day,
+                self.clock,
+                profiles=self.profiles,
+                default_time_zone=self.app.settings.default_time_zone,
+                grace_days=self.app.settings.promise_grace_days,
+            )
+        self.report.scored += result.scored
+
+    def plan(self) -> None:
+        """The worker's planning; with ``order="random"``, each row it just planned gets a
+        seeded random ``score`` instead of the debtor's (in id order: the same seed, the same
+        numbers), so only the order within a priority changes."""
+        worker.plan(self.app, self.files)
+        if self.order != "random":
+            return
+        with self.app.unit_of_work() as session:
+            new = (
+                session.execute(
+                    select(OutreachMessage)
+                    .where(OutreachMessage.id > self.last_planned_id)
+                    .order_by(OutreachMessage.id)
+                )
+                .scalars()
+                .all()
+            )
+            if new:
+                self.last_planned_id = new[-1].id
+            for row in new:
+                row.score = self.order_rng.random()
+
     def behave(self, row_id: int, phone: str, wamid: str, sent_at: datetime) -> None:
         """Meta's callbacks for one accepted message and the debtor's answer, drawn."""
         model = self.behaviour[self.persona[phone]]
@@ -452,12 +527,13 @@ def _no_sync(connection: Any, _: Any) -> None:
     connection.execute("PRAGMA synchronous=OFF")
 
 
-def _settings(base: Settings, url: str, weekdays_only: bool) -> Settings:
-    return replace(
-        base,
-        database=Secret(url),
-        outreach=replace(base.outreach, weekdays_only=weekdays_only),
-    )
+def _settings(
+    base: Settings, url: str, weekdays_only: bool, daily_recipients: int | None = None
+) -> Settings:
+    outreach = replace(base.outreach, weekdays_only=weekdays_only)
+    if daily_recipients is not None:
+        outreach = replace(outreach, daily_recipients=daily_recipients)
+    return replace(base, database=Secret(url), outreach=outreach)
 
 
 def _prepare(app: App, start: datetime, debtors: int) -> None:
@@ -586,8 +662,9 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
                     yesterday = local.date() - timedelta(days=1)
                     if yesterday >= start.astimezone(CDMX).date():
                         run.snapshot(yesterday)
+                    run.score(yesterday)
                 if first or (local.minute == 0 and local.hour in PLAN_HOURS):
-                    worker.plan(app, files)
+                    run.plan()
                 total.add(await dispatcher.drain())
                 ids = graph.message_ids
                 if len(ids) > seen:
@@ -632,10 +709,22 @@ def simulate(
     settings: Settings | None = None,
     step: timedelta = DEFAULT_STEP,
     behaviour_path: Path | None = None,
+    daily_recipients: int | None = None,
+    model: TrainedModel | None = None,
+    order: str | None = None,
 ) -> SimulationReport:
     """Run ``days`` simulated days over ``debtors`` demo debtors; the report holds the funnels
     and the invariant violations (empty when every rule held). ``database_url``: an empty
-    database to use instead of a temporary SQLite file (left as the run leaves it)."""
+    database to use instead of a temporary SQLite file (left as the run leaves it).
+    ``daily_recipients``, ``model``, ``order``: the ordering experiment (module docstring)."""
+    if order is not None and order not in ORDERS:
+        raise SimulationError(f"--order debe ser uno de: {', '.join(ORDERS)}")
+    if order == "score" and model is None:
+        raise SimulationError(
+            "--order score necesita --model: sin un modelo no hay puntajes que ordenar"
+        )
+    if daily_recipients is not None and daily_recipients < 1:
+        raise SimulationError("--daily-recipients debe ser al menos 1")
     if days < 1:
         raise SimulationError("--days debe ser al menos 1")
     if debtors < MIN_DEBTORS:
@@ -654,13 +743,20 @@ def simulate(
     clock = SimClock(start)
     try:
         db.upgrade(engine)
-        app = bootstrap.build(_settings(base, url, weekdays_only), clock=clock, engine=engine)
-        model = load_behaviour(app.profiles.keys(), *([behaviour_path] if behaviour_path else []))
+        app = bootstrap.build(
+            _settings(base, url, weekdays_only, daily_recipients), clock=clock, engine=engine
+        )
+        behaviours = load_behaviour(
+            app.profiles.keys(), *([behaviour_path] if behaviour_path else [])
+        )
         _prepare(app, start, debtors)
         report = SimulationReport(days, debtors, seed, start, weekdays_only)
+        report.order = order or ("score" if model is not None else None)
+        report.daily_recipients = daily_recipients
+        report.model_id = model.model_id if model is not None else None
         buckets, personas = _starting_point(app, report)
         report.debtors = len(personas)
-        run = _Run(app, clock, model, seed, report)
+        run = _Run(app, clock, behaviours, seed, report, model, order)
         dispatched = asyncio.run(_loop(app, run, days, start, step))
         report.blocked = dict(dispatched.blocked)
         report.dropped = dict(dispatched.dropped)
@@ -675,6 +771,7 @@ def simulate(
 __all__ = [
     "ASSUMPTIONS_NOTICE",
     "DEFAULT_START",
+    "ORDERS",
     "Funnel",
     "SimClock",
     "SimulationError",

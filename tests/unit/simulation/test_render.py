@@ -73,3 +73,25 @@ def test_violations_are_listed_and_a_long_list_is_cut() -> None:
     text = render.simulation(_report(many))
     assert f"Invariantes: {len(many)} VIOLACIONES" in text
     assert "  - violación 0" in text and "… y 5 más" in text
+
+
+def test_the_ordering_experiment_is_named_only_when_asked_for() -> None:
+    assert "Experimento" not in render.simulation(_report([]))
+    data = _report([]) | {
+        "order": "random",
+        "daily_recipients": 40,
+        "model_id": "ptp-x",
+        "scored": 900,
+    }
+    line = next(x for x in render.simulation(data).splitlines() if x.startswith("Experimento"))
+    assert line == (
+        "Experimento: presupuesto diario de 40 destinatarios; modelo ptp-x (900 puntajes); "
+        "orden aleatorio dentro de cada prioridad"
+    )
+    only_budget = _report([]) | {
+        "order": None,
+        "daily_recipients": 5,
+        "model_id": None,
+        "scored": 0,
+    }
+    assert "Experimento: presupuesto diario de 5 destinatarios" in render.simulation(only_budget)
