@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"Modelo {trained.model_id}: {args.train_days} días × {args.train_debtors} deudores, "
             f"semilla {args.train_seed}; AUC {metrics['model']['auc']:.3f} "
-            f"(referencia {metrics['baseline']['auc']:.3f}); "
+            f"(referencia {metrics['baseline']['auc']:.3f}), ECE {metrics['model']['ece']:.3f}; "
+            f"{scoring_model.verdict(trained.card)[1]}; "
             f"{time.perf_counter() - started:.0f} s",
             flush=True,
         )

@@ -9,7 +9,7 @@ the model (cobranza/scoring/features.py is the one list of features and labels).
 from __future__ import annotations
 
 SCORE_BANDS = ("A", "B", "C", "D", "E")
-NO_SCORE = "sin score"
+NO_SCORE = "sin puntaje"
 
 EFFECT_LABELS = {"up": "a favor", "down": "en contra"}
 

@@ -104,7 +104,7 @@ class Audience:
         if self.min_balance is not None or self.max_balance is not None:
             lines.append(f"saldo (pesos): {_range(self.min_balance, self.max_balance)}")
         if self.score_bands:
-            lines.append(f"bandas de score: {', '.join(self.score_bands)} (sin score: fuera)")
+            lines.append(f"bandas de puntaje: {', '.join(self.score_bands)} (sin puntaje: fuera)")
         return lines or ["todos los deudores"]
 
 

@@ -7,7 +7,7 @@ The three dimensions are the ones a campaign's audience selects on (``buckets``,
 many debtors and how much money such an audience reaches. The portfolio is every debtor with an
 active debt with a balance; the bucket is that of the debtor's most overdue active debt as
 stored with its balance (what ``cobranza debtor`` shows); the band is the current score's on the
-day asked about (cobranza/services/scores.py), ``sin score`` when there is none, and then no
+day asked about (cobranza/services/scores.py), ``sin puntaje`` when there is none, and then no
 expected recovery is counted for the debtor. Read in two set queries; no personal data in the
 result.
 """

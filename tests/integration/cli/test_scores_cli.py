@@ -92,7 +92,7 @@ def test_debtor_shows_the_score_with_its_top_reasons_in_spanish(
 
 def test_an_unscored_debtor_says_so(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "debtor", JUAN, "--at", AT)
-    assert code == 0 and "Propensión de pago: sin score (aún no calificado)" in out
+    assert code == 0 and "Propensión de pago: sin puntaje (aún no calificado)" in out
     _, out, _ = cli(capsys, "debtor", JUAN, "--json", "--at", AT)
     assert json.loads(out)["score"] is None
 
@@ -102,8 +102,8 @@ def test_segments_table_and_json(database_url: str, capsys: pytest.CaptureFixtur
     assert code == 0, err
     assert "Segmentos de la cartera con el score vigente al 2026-11-22" in out
     assert re.search(r"1-30\s+B\s+olvidadizo\s+1\s+\$8,450\.00\s+\$5,272\.80\n", out)
-    assert re.search(r"1-30\s+sin score\s+olvidadizo\s+\d+\s+\$[\d,.]+\s+—\n", out)
-    assert "sin score" in out and "Por banda:" in out and "total" in out
+    assert re.search(r"1-30\s+sin puntaje\s+olvidadizo\s+\d+\s+\$[\d,.]+\s+—\n", out)
+    assert "sin puntaje" in out and "Por banda:" in out and "total" in out
     code, out, _ = cli(capsys, "segments", "--json", "--at", AT)
     found = json.loads(out)
     assert found["by_band"]["B"] == {
@@ -119,7 +119,7 @@ def test_segments_table_and_json(database_url: str, capsys: pytest.CaptureFixtur
     assert "+52" not in out
     # --at a later day: María's newer score (E) is current.
     _, out, _ = cli(capsys, "segments", "--json", "--at", "2026-11-26T12:00:00-06:00")
-    assert set(json.loads(out)["by_band"]) == {"E", "sin score"}
+    assert set(json.loads(out)["by_band"]) == {"E", "sin puntaje"}
 
 
 def test_segments_refuses_a_bad_at(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,7 +50,7 @@ def test_segments_count_balances_and_expected_recovery(sessions: sessionmaker) -
     rows = [(s["bucket"], s["band"], s["persona"], s["debtors"]) for s in found["segments"]]
     assert rows == [
         ("1-30", "A", "estandar", 2),
-        ("1-30", "sin score", "sin persona", 1),
+        ("1-30", "sin puntaje", "sin persona", 1),
         ("31-60", "D", "estandar", 1),  # the score dated tomorrow is not current yet
     ]
     first = found["segments"][0]
@@ -60,7 +60,7 @@ def test_segments_count_balances_and_expected_recovery(sessions: sessionmaker) -
     assert found["by_band"]["A"]["debtors"] == 2 and list(found["by_band"]) == [
         "A",
         "D",
-        "sin score",
+        "sin puntaje",
     ]
     assert found["total"] == {
         "debtors": 4,

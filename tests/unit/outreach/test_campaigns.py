@@ -118,7 +118,7 @@ def test_score_bands_select_letters_a_to_e_once_each(campaigns_dir: Path) -> Non
     write_yaml(campaigns_dir, "temprana.yml", campaign_data(audience=audience))
     campaign = load_campaigns(campaigns_dir, templates=TEMPLATES, personas=PERSONAS)["temprana"]
     assert campaign.audience.score_bands == ("A", "B")
-    assert "bandas de score: A, B (sin score: fuera)" in campaign.audience.describe()
+    assert "bandas de puntaje: A, B (sin puntaje: fuera)" in campaign.audience.describe()
     every = {**BASE["audience"], "score_bands": ["E", "D", "C", "B", "A"]}
     write_yaml(campaigns_dir, "temprana.yml", campaign_data(audience=every))
     loaded = load_campaigns(campaigns_dir, templates=TEMPLATES, personas=PERSONAS)["temprana"]
