@@ -95,6 +95,7 @@ class Loop:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()  # else its self-pipe leaks, reported during whichever test runs next
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
