@@ -4,14 +4,12 @@ when COBRANZA_TEST_POSTGRES_URL names a server), and a fixed clock."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sanic  # noqa: F401 - imported here for its warnings filter, see below
-from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -19,7 +17,7 @@ from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
 from cobranza.personas.profiles import PersonaProfile, load_profiles
 from tests.support.clock import DEMO_TODAY, NOW
-from tests.support.db import sqlite_url
+from tests.support.db import PostgresDatabases, sqlite_url
 
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 # Sanic 21.12 runs warnings.simplefilter("once", DeprecationWarning) when imported, ahead of the
@@ -91,16 +89,21 @@ def _postgres_admin_url() -> str:
 @pytest.fixture
 def empty_postgres() -> Iterator[Engine]:
     """A brand-new PostgreSQL database for one test, dropped afterwards."""
-    admin_url = make_url(_postgres_admin_url())
-    name = f"cobranza_test_{uuid.uuid4().hex[:12]}"
-    admin = db.make_engine(str(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = db.make_engine(str(admin_url.set(database=name)))
+    databases = PostgresDatabases(_postgres_admin_url())
+    engine = db.make_engine(databases.create())
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.close()
+
+
+@pytest.fixture(scope="module")
+def module_postgres() -> Iterator[PostgresDatabases]:
+    """Fresh PostgreSQL databases for the tests of one module that share what they hold (runs
+    that take a while), all dropped after the module."""
+    databases = PostgresDatabases(_postgres_admin_url())
+    try:
+        yield databases
+    finally:
+        databases.close()

@@ -3,8 +3,10 @@ servers of scripts/run.sh: a debtor identified on the web chat asks for a person
 appears live in the agents' console → an agent logs in, claims it, reads the transcript (with
 what the debtor wrote while waiting) and replies → the debtor sees the reply on the web chat →
 the agent records a promise and a plan agreement, and hands the conversation back → the assistant answers the
-debtor's next message. And a stranger who typed the debtor's number and failed her date of birth:
-the agent sees only the claimed number, unverified, and cannot record a promise for it.
+debtor's next message. The queue shows the debtor's score band and expected recovery once she is
+scored ("sin puntaje" before), and nothing of it ever reaches the debtor's chat. And a stranger
+who typed the debtor's number and failed her date of birth: the agent sees only the claimed
+number, unverified, "sin puntaje", and cannot record a promise for it.
 Screenshots: results/console-agent.png, results/console-debtor.png,
 results/console-unverified.png."""
 
@@ -23,14 +25,22 @@ from sqlalchemy import select
 from cobranza import db
 from cobranza.clock import SystemClock
 from cobranza.config import PROJECT_ROOT
-from cobranza.db.models import AuditLog, HandoffTicket, PaymentAgreement, Promise
+from cobranza.db.models import AuditLog, DebtorScore, HandoffTicket, PaymentAgreement, Promise
 from cobranza.services import agents
 from cobranza.testing.servers import Servers, running_servers
+from tests.support.scores import score
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_MS = 30_000
 RESULTS = PROJECT_ROOT / "results"
+MARIA = "+525512345678"  # María Fernanda, $8,450.00 in the demo portfolio
+# Her score as `cobranza score run` writes it: 44 % × $8,450.00; what only agents may read.
+SCORE_SHOWN = "Banda C · $3,718.00 esperados"
+SCORE_TITLE = (
+    "Probabilidad estimada de pago en 30 días; recuperación esperada = probabilidad × saldo"
+)
+SCORE_WORDS = ("3,718", "3718", "Banda", "banda", "puntaje", "Probabilidad", "probabilidad")
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +50,18 @@ def servers(model: Path, database_url: str) -> Iterator[Servers]:
         agents.add_agent(session, "ana.ruiz", "Ana Ruiz", "clave-de-ana-123", SystemClock())
     with running_servers(database_url, model) as running:
         yield running
+
+
+def score_maria(database_url: str) -> None:
+    """María's current score (once), dated yesterday in Mexico City: the servers read scores
+    current on their wall-clock day."""
+    yesterday = datetime.now(ZoneInfo("America/Mexico_City")).date() - timedelta(days=1)
+    engine = db.make_engine(database_url)
+    with db.session_scope(db.make_session_factory(engine)) as session:
+        scored = select(DebtorScore.id).where(DebtorScore.debtor_phone == MARIA)
+        if session.execute(scored).first() is None:
+            score(session, MARIA, 0.44, "C", as_of=yesterday, expected="3718.00")
+    engine.dispose()
 
 
 def test_agent_takes_over_from_the_web_chat_and_hands_back(
@@ -76,6 +98,11 @@ def test_agent_takes_over_from_the_web_chat_and_hands_back(
     expect(agent.get_by_test_id("agent-name")).to_contain_text("Ana Ruiz")
     ticket = agent.get_by_test_id("ticket").first
     expect(ticket).to_contain_text("Pidió un asesor")
+    ticket_score = ticket.get_by_test_id("ticket-score")
+    expect(ticket_score).to_have_text("sin puntaje")  # verified, not scored yet
+    score_maria(database_url)
+    expect(ticket_score).to_have_text(SCORE_SHOWN)  # the next poll
+    expect(ticket_score).to_have_attribute("title", re.compile(re.escape(SCORE_TITLE)))
     ticket.get_by_role("button").first.click()
     transcript = agent.get_by_test_id("transcript")
     expect(transcript).to_contain_text("sigo aquí, gracias")
@@ -107,8 +134,11 @@ def test_agent_takes_over_from_the_web_chat_and_hands_back(
     expect(agent.get_by_test_id("ticket")).to_have_count(0)
 
     debtor_says("hola de nuevo", "Soy Cobi")
+    debtor_says("cuanto debo?", "$8,450.00")  # the assistant answers a scored debtor as before
     RESULTS.mkdir(exist_ok=True)
     debtor.screenshot(path=str(RESULTS / "console-debtor.png"))
+    for word in SCORE_WORDS:  # the score is for agents only
+        assert word not in chat.inner_text(), word
 
     engine = db.make_engine(database_url)
     with db.session_scope(db.make_session_factory(engine)) as session:
@@ -129,10 +159,11 @@ def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
 ) -> None:
     """Someone types María's number on the web chat and fails her date of birth three times:
     the conversation goes to a person, and the agent sees only the claimed number, marked
-    unverified; a promise on her behalf is refused."""
+    unverified, without María's score; a promise on her behalf is refused."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
+    score_maria(database_url)
     stranger = browser.new_context(locale="es-MX").new_page()
     stranger.goto(f"http://127.0.0.1:{servers.rasa_port}/webchat/")
     expect(stranger.get_by_test_id("status")).to_have_text("En línea")
@@ -150,6 +181,8 @@ def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
     says("02/02/1991", "Te quedan 1")
     says("03/03/1992", "varios intentos fallidos")
     assert "$8,450.00" not in chat.inner_text()
+    for word in SCORE_WORDS:
+        assert word not in chat.inner_text(), word
 
     agent = browser.new_context(locale="es-MX", viewport={"width": 1280, "height": 800}).new_page()
     agent.goto(servers.console_url + "/")
@@ -158,6 +191,10 @@ def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
     agent.get_by_role("button", name="Entrar").click()
     ticket = agent.get_by_test_id("ticket").filter(has_text="Identidad bloqueada")
     expect(ticket).to_have_count(1)
+    expect(ticket.get_by_test_id("ticket-score")).to_have_text("sin puntaje")
+    expect(ticket.get_by_test_id("ticket-score")).to_have_attribute(
+        "title", re.compile(re.escape(SCORE_TITLE))
+    )
     ticket.get_by_role("button").click()
     debtor = agent.get_by_test_id("debtor")
     expect(agent.get_by_test_id("identity")).to_have_text("Número no verificado")

@@ -31,6 +31,16 @@
   };
   const CHANNELS = { whatsapp: "WhatsApp", webchat: "Chat web", rest: "API" };
   const SPEAKERS = { deudor: "Deudor", asistente: "Asistente", asesor: "Asesor" };
+  /* The queue's score (GET /api/tickets: `score`, null unless the conversation is verified and
+   * the debtor scored). For agents only: the debtor never sees it (docs/scoring.md). */
+  const SCORE_TITLE =
+    "Probabilidad estimada de pago en 30 días; recuperación esperada = probabilidad × saldo. " +
+    "Banda A: la más probable; E: la menos probable.";
+  const NO_SCORE = "sin puntaje";
+  const NO_SCORE_TITLE =
+    "Sin puntaje: la conversación no está verificada o el deudor aún no está calificado. " +
+    SCORE_TITLE;
+  const BANDS = new Set(["A", "B", "C", "D", "E"]);
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -360,7 +370,9 @@
     const channel = make("span", "ticket__channel");
     const priority = make("span", "ticket__priority");
     const phone = make("span", "ticket__phone");
-    meta.append(channel, priority, phone);
+    const score = make("span", "ticket__score");
+    score.setAttribute("data-testid", "ticket-score");
+    meta.append(channel, priority, phone, score);
     const bottom = make("span", "ticket__bottom");
     const wait = make("span", "ticket__wait");
     const claim = make("span", "ticket__claim");
@@ -368,7 +380,7 @@
     button.append(top, meta, bottom);
     li.append(button);
     button.addEventListener("click", () => selectTicket(li.dataset.ticketId));
-    itemParts.set(li, { button, num, reason, channel, priority, phone, wait, claim });
+    itemParts.set(li, { button, num, reason, channel, priority, phone, score, wait, claim });
     return li;
   }
 
@@ -383,6 +395,7 @@
     const prio = Number(t.priority);
     p.priority.dataset.level = prio >= 60 ? "high" : prio >= 30 ? "mid" : "low";
     setText(p.phone, phoneTail(t.debtor_phone));
+    showScore(p.score, t.score);
     setText(p.wait, `esperando ${waitingMinutes(t)} min`);
     let claim = "";
     if (status === "claimed") {
@@ -391,6 +404,19 @@
     setText(p.claim, claim);
     li.classList.toggle("ticket--mine", isMine(t));
     markSelected(li);
+  }
+
+  /** "Banda B · $5,070.00 esperados" (the amount as the server formats it, es-MX), or
+   * "sin puntaje" for a ticket without a score or with one this page does not understand. */
+  function showScore(node, score) {
+    const s = score && typeof score === "object" ? score : null;
+    const band = s && BANDS.has(s.band) ? s.band : "";
+    const amount = s && typeof s.expected_recovery_text === "string" ? s.expected_recovery_text : "";
+    const scored = Boolean(band && amount);
+    setText(node, scored ? `Banda ${band} · ${amount} esperados` : NO_SCORE);
+    const title = scored ? SCORE_TITLE : NO_SCORE_TITLE;
+    if (node.title !== title) node.title = title;
+    node.dataset.band = scored ? band : "";
   }
 
   function markSelected(li) {

@@ -63,13 +63,16 @@ class MovableClock:
 
 @dataclass
 class FakeRasa:
-    """Rasa's HTTP API as the console sees it: records every request's raw path."""
+    """Rasa's HTTP API as the console sees it: records every request's raw path and body (the
+    console's only way to the debtor's channel)."""
 
     requests: list[tuple[str, str]] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.raw_path))
+        self.bodies.append(await request.text())
         if request.query.get("token") != RASA_TOKEN:
             return web.json_response({"error": "token"}, status=401)
         if request.method == "GET" and request.path.endswith("/tracker"):
@@ -95,6 +98,7 @@ class Loop:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        self.loop.close()  # else its self-pipe leaks, reported during whichever test runs next
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -861,3 +865,49 @@ def test_the_queue_shows_a_score_only_for_a_verified_conversation(console: Runni
     text = json.dumps(shown[stranger], ensure_ascii=False)
     for secret in ("5070", "5,070", "fuga_de_datos", "8450"):
         assert secret not in text, secret
+
+
+def test_the_score_reaches_agents_only_never_the_debtors_channel(console: Running) -> None:
+    """With María scored and verified, the agent's queue carries her band and expected recovery;
+    a whole hand-off (view, claim, reply, promise, plan, hand back) sends nothing of it to Rasa,
+    the console's only way to the debtor: the agent's words and the resume events, no more."""
+    from tests.support.scores import score
+
+    with db.session_scope(console.sessions) as session:
+        score(session, MARIA, 0.44, "C", as_of=NOW.date(), expected="3718.00")
+    sender = "webchat-maria-guardrail"
+    ticket = _handoff(console, sender, MARIA, "solicitud_agente")
+    _verify(console, sender, MARIA)
+    agent = console.agent()
+    api = f"{console.url}/api/tickets"
+    listed = next(t for t in agent.get(api, timeout=10).json()["tickets"] if t["id"] == ticket)
+    assert listed["score"] == {
+        "band": "C",
+        "expected_recovery": "3718.00",
+        "expected_recovery_text": "$3,718.00",
+    }
+    detail = agent.get(f"{api}/{ticket}", timeout=10).json()
+    assert detail["debtor"]["balance_text"] == "$8,450.00"
+    for secret in ("3718", "3,718", "score", "recovery"):  # the queue's alone
+        assert secret not in json.dumps(detail, ensure_ascii=False), secret
+    assert agent.post(f"{api}/{ticket}/claim", timeout=10).status_code == 200
+    words = "Hola María, ¿qué día podrías hacer un pago?"
+    replied = agent.post(f"{api}/{ticket}/reply", json={"text": words}, timeout=10)
+    assert replied.status_code == 200, replied.text
+    promise, agreement = _record_attempts(agent, console, ticket, detail["offers"])
+    assert promise.status_code == 200 and agreement.status_code == 200
+    assert agent.post(f"{api}/{ticket}/resume", timeout=10).status_code == 200
+
+    sent = [
+        json.loads(body)
+        for (method, _), body in zip(console.rasa.requests, console.rasa.bodies, strict=True)
+        if method == "POST"
+    ]
+    assert sent == [
+        [{"event": "slot", "name": "mensaje_asesor", "value": words}],
+        {"name": "action_mensaje_asesor"},
+        [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+    ]
+    everything = "\n".join(path for _, path in console.rasa.requests) + "".join(console.rasa.bodies)
+    for secret in ("3718", "3,718", '"C"', "band", "score", "0.44", "recovery"):
+        assert secret not in everything, secret

@@ -5,13 +5,16 @@ the scores onto the rows, so the dispatcher reaches the higher-scored debtors fi
 that cannot work together are refused with a clear message, by ``simulate`` and by the CLI.
 
 The model is trained in a second on the scoring tests' synthetic set (tests/integration/
-scoring/conftest.py): what is tested is the plumbing, not the model's quality."""
+scoring/conftest.py): what is tested is the plumbing, not the model's quality. The experiment's
+tests run on SQLite and again on PostgreSQL (the dispatcher's NULL-last score order differs in
+SQL between them), each on fresh databases kept for the module."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from cobranza import bootstrap, db
@@ -34,6 +38,7 @@ from cobranza.scoring.model import TrainedModel, save, train
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from cobranza.simulation.run import SimulationError, SimulationReport, simulate
 from tests.integration.scoring.conftest import CREATED, SOURCE, synthetic
+from tests.support.db import PostgresDatabases, sqlite_url
 
 CDMX = ZoneInfo("America/Mexico_City")
 START = datetime(2026, 12, 7, 5, 0, tzinfo=CDMX)  # a Monday
@@ -46,14 +51,37 @@ def model() -> TrainedModel:
     return train(synthetic(days=30, debtors=150), seed=7, source=SOURCE, created_at=CREATED)
 
 
+# A fresh database's URL: empty, or a copy of another one of the same kind.
+NewDatabase = Callable[..., str]
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def new_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> NewDatabase:
+    """Fresh databases for the module: SQLite files, or PostgreSQL databases (a copy through
+    ``CREATE DATABASE … TEMPLATE``), all kept until the module ends."""
+    if request.param == "postgres":
+        databases: PostgresDatabases = request.getfixturevalue("module_postgres")
+        return databases.create
+
+    def new(copy_of: str | None = None) -> str:
+        path = tmp_path_factory.mktemp("run") / "run.db"
+        if copy_of:
+            shutil.copyfile(make_url(copy_of).database or "", path)
+        return sqlite_url(path)
+
+    return new
+
+
 @pytest.fixture(scope="module")
-def runs(
-    model: TrainedModel, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[SimulationReport, str]]:
-    """The same seeded run twice, kept on disk: ordered by score, and at random."""
+def runs(model: TrainedModel, new_database: NewDatabase) -> dict[str, tuple[SimulationReport, str]]:
+    """The same seeded run twice, kept: ordered by score, and at random."""
     out = {}
     for order in ("score", "random"):
-        url = f"sqlite:///{tmp_path_factory.mktemp(order) / 'run.db'}"
+        url = new_database()
         report = simulate(
             DAYS,
             DEBTORS,
@@ -91,14 +119,13 @@ def _probabilities(url: str) -> dict[tuple[str, date], float]:
         engine.dispose()
 
 
-def _one_more_round(url: str, at: datetime) -> tuple[list[OutreachMessage], set[int]]:
+def _one_more_round(
+    new_database: NewDatabase, run_url: str, at: datetime
+) -> tuple[list[OutreachMessage], set[int]]:
     """One dispatcher drain at ``at`` on a copy of a finished run's database (the run's own
-    file stays as the run left it), with the simulation's components (real templates, a fake
+    stays as the run left it), with the simulation's components (real templates, a fake
     Graph API): the rows after it, and the ids that were due before it."""
-    original = Path(url.removeprefix("sqlite:///"))
-    copy = original.with_name("ronda.db")
-    shutil.copyfile(original, copy)
-    url = f"sqlite:///{copy}"
+    url = new_database(run_url)
     clock = FixedClock(at.astimezone(timezone.utc))
     base = load_settings()
     settings = replace(
@@ -207,10 +234,10 @@ def test_ordered_by_score_the_rows_carry_the_debtors_score_of_the_day_before(
 
 
 def test_ordered_by_score_the_budget_goes_to_the_higher_scores_first(
-    runs: dict[str, tuple[SimulationReport, str]],
+    runs: dict[str, tuple[SimulationReport, str]], new_database: NewDatabase
 ) -> None:
     _, url = runs["score"]
-    rows, due = _one_more_round(url, ROUND)
+    rows, due = _one_more_round(new_database, url, ROUND)
     claimed, held = _claimed_and_held(rows, due, ROUND)
     assert claimed and held  # some were sent, the budget held others back
     # Every debtor reached ranks at or above every row held back: by priority, then score
@@ -223,7 +250,7 @@ def test_ordered_by_score_the_budget_goes_to_the_higher_scores_first(
 
 
 def test_at_random_the_rows_carry_seeded_numbers_and_the_sends_differ(
-    runs: dict[str, tuple[SimulationReport, str]],
+    runs: dict[str, tuple[SimulationReport, str]], new_database: NewDatabase
 ) -> None:
     _, score_url = runs["score"]
     _, random_url = runs["random"]
@@ -253,9 +280,9 @@ def test_at_random_the_rows_carry_seeded_numbers_and_the_sends_differ(
     }
     assert sent != sent_at_random
     # The same extra round reaches other debtors than the score-ordered one.
-    after, due = _one_more_round(random_url, ROUND)
+    after, due = _one_more_round(new_database, random_url, ROUND)
     claimed_at_random, held = _claimed_and_held(after, due, ROUND)
-    score_after, score_due = _one_more_round(score_url, ROUND)
+    score_after, score_due = _one_more_round(new_database, score_url, ROUND)
     claimed_by_score, _ = _claimed_and_held(score_after, score_due, ROUND)
     assert claimed_at_random and held
     assert set(claimed_at_random) != set(claimed_by_score)
@@ -274,11 +301,18 @@ def test_at_random_the_rows_carry_seeded_numbers_and_the_sends_differ(
 
 
 def test_the_random_order_is_reproducible(
-    runs: dict[str, tuple[SimulationReport, str]], model: TrainedModel
+    runs: dict[str, tuple[SimulationReport, str]], model: TrainedModel, new_database: NewDatabase
 ) -> None:
     report, _ = runs["random"]
     again = simulate(
-        DAYS, DEBTORS, SEED, start=START, daily_recipients=BUDGET, model=model, order="random"
+        DAYS,
+        DEBTORS,
+        SEED,
+        start=START,
+        database_url=new_database(),
+        daily_recipients=BUDGET,
+        model=model,
+        order="random",
     )
     assert again.as_dict() == report.as_dict()
 
