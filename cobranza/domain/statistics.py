@@ -244,7 +244,8 @@ class Verdict:
         if self.outcome is Outcome.RUNNING:
             needed = ", ".join(f"{arm}: {count:,}" for arm, count in self.missing)
             total = sum(count for _arm, count in self.missing)
-            return f"en curso (faltan {total:,} deudores; {needed})"
+            people = "deudor" if total == 1 else "deudores"
+            return f"en curso (faltan {total:,} {people}; {needed})"
         if self.outcome is Outcome.WINS:
             return f"gana {self.winner}"
         if self.outcome is Outcome.LOSES:

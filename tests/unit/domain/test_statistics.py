@@ -295,7 +295,7 @@ def test_no_verdict_before_the_planned_sample() -> None:
     assert result.outcome is Outcome.RUNNING
     assert result.missing == (("b", 1),)
     assert result.comparisons == ()
-    assert result.text == "en curso (faltan 1 deudores; b: 1)"
+    assert result.text == "en curso (faltan 1 deudor; b: 1)"
     assert result.arms[1].rate == pytest.approx(90 / 99)
 
 
