@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score score-uplift simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score score-uplift bench-aa simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -112,6 +112,9 @@ bench-score: $(STAMP) ## Scoring: training time and validation on a 120-day × 1
 
 score-uplift: $(STAMP) ## Simulation only: recovery with score-ordered vs random outreach when the daily budget binds, over seeds, with a 95% interval
 	$(BIN)/python scripts/score_uplift.py
+
+bench-aa: $(STAMP) ## Experiments: A/A simulation of the verdict's false-positive rate (with a 95% interval), against peeking daily
+	$(BIN)/python scripts/aa_simulation.py
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py

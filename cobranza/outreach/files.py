@@ -1,5 +1,6 @@
-"""Reading the designers' outreach files (``campaigns/*.yml``, ``templates/*.yml``): size cap,
-UTF-8, YAML without anchors, JSON Schema, and problem messages that name the file and the place.
+"""Reading the designers' outreach files (``campaigns/*.yml``, ``templates/*.yml``,
+``experiments/*.yml``): size cap, UTF-8, YAML without anchors, JSON Schema, and problem messages
+that name the file and the place.
 
 Pure apart from reading the files it is given: no database, no settings. Places are written as
 ``steps[2].send_at``: keys joined by dots, list items counted from 1 as a designer counts them.
@@ -34,6 +35,11 @@ class TemplateError(OutreachFilesError):
 class CampaignError(OutreachFilesError):
     """One or more campaigns (``campaigns/*.yml``) are invalid, or refer to what does not
     exist (a template, a persona)."""
+
+
+class ExperimentError(OutreachFilesError):
+    """One or more experiments (``experiments/*.yml``) are invalid, or name what does not exist
+    (a campaign step, a template, a response)."""
 
 
 def place(path: Iterable[Any]) -> str:
@@ -94,7 +100,21 @@ def _message(err: jsonschema.ValidationError) -> str:
         return f"{_shown(err.instance)} repite un valor; cada uno va una sola vez"
     if err.validator == "minItems" and isinstance(err.instance, list):
         return f"la lista necesita al menos {err.validator_value} elemento(s)"
+    if err.validator == "maxItems" and isinstance(err.instance, list):
+        return f"la lista admite a lo más {err.validator_value} elemento(s)"
+    if err.validator == "minProperties" and err.instance == {}:
+        return "no puede estar vacío"
+    if err.validator in _BOUNDS:
+        return f"{_shown(err.instance)} {_BOUNDS[str(err.validator)]} {err.validator_value}"
     return err.message
+
+
+_BOUNDS = {
+    "minimum": "es menor que el mínimo,",
+    "maximum": "es mayor que el máximo,",
+    "exclusiveMinimum": "debe ser mayor que",
+    "exclusiveMaximum": "debe ser menor que",
+}
 
 
 def read_files(directory: Path, what: str) -> tuple[list[tuple[Path, str, Any]], list[str]]:

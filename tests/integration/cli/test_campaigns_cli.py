@@ -40,7 +40,7 @@ def test_validate_summarises_every_campaign(env: dict[str, str]) -> None:
     result = run(env, "campaigns", "validate")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("7 campañas válidas en ") and "7 plantillas válidas" in out
+    assert out.startswith("7 campañas válidas en ") and "8 plantillas válidas" in out
     assert out.index("recordatorio_promesa (prioridad 100") < out.index("mas_de_90 (prioridad 40")
     assert (
         "  - primer_aviso → aviso_cuenta: al llegar a 1 día de atraso, a las 10:00, vigente 48 h"

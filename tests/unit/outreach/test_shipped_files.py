@@ -9,15 +9,23 @@ from cobranza.compliance.conduct import scan_texts
 from cobranza.config import PROJECT_ROOT
 from cobranza.domain.delinquency import BUCKETS
 from cobranza.outreach.campaigns import by_priority, load_outreach
+from cobranza.outreach.experiments import load_experiments
 from cobranza.outreach.schedule import DebtorFacts, due_steps
 from cobranza.outreach.templates import SAMPLE_VALUES, domain_intents, preview
 from cobranza.personas.profiles import load_profiles
+from cobranza.responses import responses
 
 CAMPAIGNS, TEMPLATES = load_outreach(
     PROJECT_ROOT / "campaigns",
     PROJECT_ROOT / "templates",
     personas=set(load_profiles(PROJECT_ROOT / "persona_profiles")),
     intents=domain_intents(PROJECT_ROOT / "domain.yml"),
+)
+EXPERIMENTS = load_experiments(
+    PROJECT_ROOT / "experiments",
+    campaigns=CAMPAIGNS,
+    templates=TEMPLATES,
+    responses=responses(PROJECT_ROOT / "domain.yml"),
 )
 
 
@@ -55,6 +63,7 @@ def test_commitment_campaigns_come_first() -> None:
 
 def test_every_template_is_used_and_reads_well() -> None:
     used = {s.template for c in CAMPAIGNS.values() for s in c.steps}
+    used |= {arm.variant for e in EXPERIMENTS.values() for arm in e.arms}
     assert used == set(TEMPLATES)
     for template in TEMPLATES.values():
         text = preview(template, SAMPLE_VALUES)
@@ -63,3 +72,15 @@ def test_every_template_is_used_and_reads_well() -> None:
         assert "responde" in text.lower() or "escríbenos" in text.lower()  # invites a reply
         assert scan_texts([(template.name, text)]) == []
         assert template.language == "es_MX" and template.category == "utility"
+
+
+def test_the_shipped_experiment() -> None:
+    """docs/experiments.md describes it: the first notice against Cobi's version, 50/50, reply
+    rate 15% → ±3 points, α 0.05, power 0.8: 2,402 debtors an arm."""
+    (experiment,) = EXPERIMENTS.values()
+    assert experiment.name == "primer_aviso_asistente" and experiment.enabled
+    assert [(a.variant, a.weight) for a in experiment.arms] == [
+        ("aviso_cuenta", 50),
+        ("aviso_cuenta_asistente", 50),
+    ]
+    assert experiment.planned_per_arm == 2402 and experiment.planned_total == 4804
