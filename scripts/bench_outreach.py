@@ -33,16 +33,15 @@ from sqlalchemy.engine import Engine, make_url
 
 from cobranza import db
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT, OutreachSettings, Secret, WhatsAppSettings, load_settings
+from cobranza.config import PROJECT_ROOT, OutreachSettings, load_settings
 from cobranza.db.models import OutreachMessage
 from cobranza.outreach import planner
 from cobranza.outreach.campaigns import load_outreach
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
-from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.templates import domain_intents
 from cobranza.personas.profiles import load_profiles
-from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI, registered
 from cobranza.testing import synthetic_portfolio
 
 TOKEN, PHONE_ID = "EAAG-bench", "109876543210987"
@@ -91,15 +90,7 @@ def dispatch(
             "outreach": OutreachSettings(daily_recipients=10**7),
         }
     )
-    client = GraphClient(
-        WhatsAppSettings(
-            verify_token=Secret("v"),
-            app_secret=Secret("s"),
-            access_token=Secret(TOKEN),
-            phone_number_id=PHONE_ID,
-            api_url=graph.base_url,
-        )
-    )
+    client = graph.client()
     dispatcher = Dispatcher(
         db.make_session_factory(engine),
         settings,
@@ -160,8 +151,7 @@ def bench(name: str, engine: Engine, args: argparse.Namespace) -> None:
             f"[{name}] plan ({run} run): {time.perf_counter() - started:.1f} s, "
             f"{report.planned:,} rows planned, {report.already_planned:,} already planned"
         )
-    registered = {n: len(t.parameters) for n, t in templates.items()}
-    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered) as graph:
+    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered(templates)) as graph:
         sent, elapsed, steady = dispatch(
             engine, templates, graph, rate=80, seconds=args.paced_seconds, limit=None
         )

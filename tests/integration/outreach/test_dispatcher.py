@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
-from cobranza.config import OutreachSettings, Secret, Settings, WhatsAppSettings, load_settings
+from cobranza.config import OutreachSettings, Settings, load_settings
 from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage, Reminder
 from cobranza.domain.vocabulary import ContactOutcome, OutreachStatus
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
@@ -62,16 +62,7 @@ def settings(**outreach: object) -> Settings:
 
 
 def client(graph: FakeGraphAPI, timeout: float = 5.0) -> GraphClient:
-    return GraphClient(
-        WhatsAppSettings(
-            verify_token=Secret("v"),
-            app_secret=Secret("s"),
-            access_token=Secret(data.TOKEN),
-            phone_number_id=data.PHONE_ID,
-            api_url=graph.base_url,
-            timeout_seconds=timeout,
-        )
-    )
+    return graph.client(timeout_seconds=timeout)
 
 
 def dispatcher(
