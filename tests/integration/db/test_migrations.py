@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -38,6 +39,16 @@ TABLES = {
     "promises",
 }
 
+ANA: dict[str, Any] = {
+    "phone": "+525512345678",
+    "full_name": "Ana",
+    "date_of_birth": date(1990, 1, 1),
+    "state": "Jalisco",
+    "municipality": "Guadalajara",
+    "time_zone": "America/Mexico_City",
+    "discount_requests": 0,
+}
+
 
 def _check_roundtrip(engine: Engine) -> None:
     assert db.current_revision(engine) is None
@@ -67,15 +78,7 @@ def _check_money_and_time_are_exact(engine: Engine) -> None:
             convenience_store_reference_prefix="X",
             customer_service_phone="800",
         )
-        debtor = Debtor(
-            phone="+525512345678",
-            full_name="Ana",
-            date_of_birth=date(1990, 1, 1),
-            state="Jalisco",
-            municipality="Guadalajara",
-            time_zone="America/Mexico_City",
-            discount_requests=0,
-        )
+        debtor = Debtor(**ANA)
         debt = Debt(
             debtor=debtor,
             creditor=creditor,
@@ -150,23 +153,11 @@ def _check_outreach_attempt_link(engine: Engine) -> None:
     db.upgrade(engine, "0010")
     at = datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)
     with engine.begin() as conn:
-        conn.execute(
-            insert(Debtor.__table__).values(
-                phone="+525512345678",
-                full_name="Ana",
-                date_of_birth=date(1990, 1, 1),
-                state="Jalisco",
-                municipality="Guadalajara",
-                time_zone="America/Mexico_City",
-                discount_requests=0,
-                created_at=at,
-                updated_at=at,
-            )
-        )
+        conn.execute(insert(Debtor.__table__).values(**ANA))
 
         def row(step: str, claimed: bool) -> int:
             values = dict(
-                debtor_phone="+525512345678",
+                debtor_phone=ANA["phone"],
                 campaign="temprana",
                 step=step,
                 planned_on=date(2026, 11, 23),
@@ -182,7 +173,7 @@ def _check_outreach_attempt_link(engine: Engine) -> None:
         def attempt(notes: str | None, direction: str = "outbound", outcome: str = "sent") -> int:
             key = conn.execute(
                 insert(ContactAttempt.__table__).values(
-                    debtor_phone="+525512345678",
+                    debtor_phone=ANA["phone"],
                     channel="whatsapp",
                     direction=direction,
                     initiated_by="campaign:temprana",
