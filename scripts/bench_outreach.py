@@ -24,26 +24,25 @@ import tempfile
 import time
 import uuid
 from datetime import date, datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from cobranza import db
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT, OutreachSettings, Secret, WhatsAppSettings, load_settings
-from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
+from cobranza.config import PROJECT_ROOT, OutreachSettings, load_settings
+from cobranza.db.models import OutreachMessage
 from cobranza.outreach import planner
 from cobranza.outreach.campaigns import load_outreach
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
-from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.templates import domain_intents
 from cobranza.personas.profiles import load_profiles
-from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI, registered
+from cobranza.testing import synthetic_portfolio
 
 TOKEN, PHONE_ID = "EAAG-bench", "109876543210987"
 # Tuesday 1 December 2026, 12:00 in Mexico City: inside the window in every Mexican zone.
@@ -51,7 +50,6 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("America/Mexico_City")).astim
 TODAY = date(2026, 12, 1)
 # Days past due that fall on a step of the shipped campaigns today (first notice, weekly ones).
 STEP_DAYS = (1, 5, 12, 31, 38, 61, 68, 91, 105)
-CHUNK = 5000
 PLACES = (  # states in six of Mexico's zones, with their zone
     ("Ciudad de México", "America/Mexico_City"),
     ("Baja California", "America/Tijuana"),
@@ -67,75 +65,13 @@ def peak_mib() -> float:
 
 
 def portfolio(engine: Engine, debtors: int) -> None:
-    zones = PLACES
-    sessions = db.make_session_factory(engine)
-    with db.session_scope(sessions) as session:
-        creditor = Creditor(
-            code="bench",
-            name="Bench",
-            legal_name="Bench Financiera S.A. de C.V.",
-            clabe="012180001234567891",
-            bank="BBVA",
-            convenience_store_reference_prefix="77",
-            customer_service_phone="800 000 0000",
-        )
-        session.add(creditor)
-        session.flush()
-        creditor_id = creditor.id
-    since = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    with engine.begin() as conn:
-        for start in range(0, debtors, CHUNK):
-            numbers = range(start, min(start + CHUNK, debtors))
-            phones = [f"+5255{n:08d}" for n in numbers]
-            conn.execute(
-                insert(Debtor.__table__),
-                [
-                    {
-                        "phone": phone,
-                        "full_name": "Laura Gómez Ruiz",
-                        "date_of_birth": date(1990, 1, 1),
-                        "state": zones[n % len(zones)][0],
-                        "municipality": "",
-                        "time_zone": zones[n % len(zones)][1],
-                        "persona": "estandar",
-                        "discount_requests": 0,
-                        "created_at": since,
-                        "updated_at": since,
-                    }
-                    for n, phone in zip(numbers, phones, strict=True)
-                ],
-            )
-            conn.execute(
-                insert(Debt.__table__),
-                [
-                    {
-                        "debtor_phone": phone,
-                        "creditor_id": creditor_id,
-                        "product": "Préstamo personal",
-                        "contract_number": f"B-{n:08d}",
-                        "opened_on": date(2024, 1, 15),
-                        "original_amount": Decimal("10000.00"),
-                        "current_balance": Decimal("5000.00"),
-                        "days_past_due": STEP_DAYS[n % len(STEP_DAYS)],
-                        "balance_as_of": TODAY,
-                        "status": "active",
-                    }
-                    for n, phone in zip(numbers, phones, strict=True)
-                ],
-            )
-            conn.execute(
-                insert(Consent.__table__),
-                [
-                    {
-                        "debtor_phone": phone,
-                        "channel": "whatsapp",
-                        "status": "granted",
-                        "source": "contrato",
-                        "recorded_at": since,
-                    }
-                    for phone in phones
-                ],
-            )
+    synthetic_portfolio.load(
+        engine,
+        debtors,
+        balance_as_of=TODAY,
+        place=lambda n: PLACES[n % len(PLACES)],
+        debt=lambda n: {"days_past_due": STEP_DAYS[n % len(STEP_DAYS)]},
+    )
 
 
 def dispatch(
@@ -154,15 +90,7 @@ def dispatch(
             "outreach": OutreachSettings(daily_recipients=10**7),
         }
     )
-    client = GraphClient(
-        WhatsAppSettings(
-            verify_token=Secret("v"),
-            app_secret=Secret("s"),
-            access_token=Secret(TOKEN),
-            phone_number_id=PHONE_ID,
-            api_url=graph.base_url,
-        )
-    )
+    client = graph.client()
     dispatcher = Dispatcher(
         db.make_session_factory(engine),
         settings,
@@ -223,8 +151,7 @@ def bench(name: str, engine: Engine, args: argparse.Namespace) -> None:
             f"[{name}] plan ({run} run): {time.perf_counter() - started:.1f} s, "
             f"{report.planned:,} rows planned, {report.already_planned:,} already planned"
         )
-    registered = {n: len(t.parameters) for n, t in templates.items()}
-    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered) as graph:
+    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered(templates)) as graph:
         sent, elapsed, steady = dispatch(
             engine, templates, graph, rate=80, seconds=args.paced_seconds, limit=None
         )

@@ -18,6 +18,7 @@ import random
 import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -25,20 +26,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from cobranza import db
 from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.db.models import Consent, ContactAttempt, Creditor, Debt, Debtor, Payment, Promise
+from cobranza.db.models import ContactAttempt, Payment, Promise
 from cobranza.personas.profiles import load_profiles
 from cobranza.scoring.features import features_as_of
 from cobranza.scoring.model import train
 from cobranza.scoring.scores import score_all
 from cobranza.scoring.snapshots import labelled
 from cobranza.simulation.run import simulate
+from cobranza.testing import synthetic_portfolio
+from cobranza.testing.synthetic_portfolio import SINCE
 
-CHUNK = 5000
 TODAY = date(2026, 12, 1)
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=ZoneInfo("America/Mexico_City")).astimezone(timezone.utc)
 ZONES = (
@@ -96,123 +98,73 @@ def training(days: int, debtors: int, workdir: Path) -> Any:
 
 def portfolio(engine: Engine, debtors: int) -> None:
     rng = random.Random(7)
-    sessions = db.make_session_factory(engine)
-    with db.session_scope(sessions) as session:
-        creditor = Creditor(
-            code="bench",
-            name="Bench",
-            legal_name="Bench Financiera S.A. de C.V.",
-            clabe="012180001234567891",
-            bank="BBVA",
-            convenience_store_reference_prefix="77",
-            customer_service_phone="800 000 0000",
+
+    def debt(n: int) -> dict[str, Any]:
+        return {
+            "id": n + 1,
+            "current_balance": Decimal(rng.randint(500, 9500)),
+            "days_past_due": rng.randint(1, 150),
+        }
+
+    def history(conn: Connection, numbers: Sequence[int], phones: Sequence[str]) -> None:
+        """A payment for half the debtors, a promise for a fifth, a contact for each."""
+        at = [SINCE + timedelta(days=300 + rng.randint(0, 60)) for _ in numbers]
+        conn.execute(
+            insert(Payment.__table__),
+            [
+                {
+                    "debt_id": n + 1,
+                    "amount": Decimal(rng.randint(100, 2000)),
+                    "paid_at": at[i],
+                    "method": "spei",
+                    "matched_by": "manual",
+                }
+                for i, n in enumerate(numbers)
+                if n % 2 == 0
+            ],
         )
-        session.add(creditor)
-        session.flush()
-        creditor_id = creditor.id
-    since = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    with engine.begin() as conn:
-        for start in range(0, debtors, CHUNK):
-            numbers = list(range(start, min(start + CHUNK, debtors)))
-            phones = [f"+5255{n:08d}" for n in numbers]
-            conn.execute(
-                insert(Debtor.__table__),
-                [
-                    {
-                        "phone": phone,
-                        "full_name": "Laura Gómez Ruiz",
-                        "date_of_birth": date(1990, 1, 1),
-                        "state": "",
-                        "municipality": "",
-                        "time_zone": ZONES[n % len(ZONES)],
-                        "persona": "estandar",
-                        "discount_requests": 0,
-                        "created_at": since,
-                        "updated_at": since,
-                    }
-                    for n, phone in zip(numbers, phones, strict=True)
-                ],
-            )
-            conn.execute(
-                insert(Debt.__table__),
-                [
-                    {
-                        "id": n + 1,
-                        "debtor_phone": phone,
-                        "creditor_id": creditor_id,
-                        "product": "Préstamo personal",
-                        "contract_number": f"B-{n:08d}",
-                        "opened_on": date(2024, 1, 15),
-                        "original_amount": Decimal("10000.00"),
-                        "current_balance": Decimal(rng.randint(500, 9500)),
-                        "days_past_due": rng.randint(1, 150),
-                        "balance_as_of": TODAY,
-                        "status": "active",
-                    }
-                    for n, phone in zip(numbers, phones, strict=True)
-                ],
-            )
-            at = [since + timedelta(days=300 + rng.randint(0, 60)) for _ in numbers]
-            conn.execute(
-                insert(Payment.__table__),
-                [
-                    {
-                        "debt_id": n + 1,
-                        "amount": Decimal(rng.randint(100, 2000)),
-                        "paid_at": at[i],
-                        "method": "spei",
-                        "matched_by": "manual",
-                    }
-                    for i, n in enumerate(numbers)
-                    if n % 2 == 0
-                ],
-            )
-            conn.execute(
-                insert(Promise.__table__),
-                [
-                    {
-                        "folio": f"P-B{n:08d}",
-                        "debt_id": n + 1,
-                        "debtor_phone": phone,
-                        "amount": Decimal("500.00"),
-                        "due_date": TODAY + timedelta(days=2),
-                        "channel": "whatsapp",
-                        "status": "pending",
-                        "created_by": "bot",
-                        "created_at": at[i],
-                        "updated_at": at[i],
-                    }
-                    for i, (n, phone) in enumerate(zip(numbers, phones, strict=True))
-                    if n % 5 == 0
-                ],
-            )
-            conn.execute(
-                insert(ContactAttempt.__table__),
-                [
-                    {
-                        "debtor_phone": phone,
-                        "channel": "whatsapp",
-                        "direction": "outbound",
-                        "initiated_by": "campaign:bench",
-                        "attempted_at": at[i],
-                        "outcome": "sent",
-                    }
-                    for i, phone in enumerate(phones)
-                ],
-            )
-            conn.execute(
-                insert(Consent.__table__),
-                [
-                    {
-                        "debtor_phone": phone,
-                        "channel": "whatsapp",
-                        "status": "granted",
-                        "source": "contrato",
-                        "recorded_at": since,
-                    }
-                    for phone in phones
-                ],
-            )
+        conn.execute(
+            insert(Promise.__table__),
+            [
+                {
+                    "folio": f"P-B{n:08d}",
+                    "debt_id": n + 1,
+                    "debtor_phone": phone,
+                    "amount": Decimal("500.00"),
+                    "due_date": TODAY + timedelta(days=2),
+                    "channel": "whatsapp",
+                    "status": "pending",
+                    "created_by": "bot",
+                    "created_at": at[i],
+                    "updated_at": at[i],
+                }
+                for i, (n, phone) in enumerate(zip(numbers, phones, strict=True))
+                if n % 5 == 0
+            ],
+        )
+        conn.execute(
+            insert(ContactAttempt.__table__),
+            [
+                {
+                    "debtor_phone": phone,
+                    "channel": "whatsapp",
+                    "direction": "outbound",
+                    "initiated_by": "campaign:bench",
+                    "attempted_at": at[i],
+                    "outcome": "sent",
+                }
+                for i, phone in enumerate(phones)
+            ],
+        )
+
+    synthetic_portfolio.load(
+        engine,
+        debtors,
+        balance_as_of=TODAY,
+        place=lambda n: ("", ZONES[n % len(ZONES)]),
+        debt=debt,
+        more=history,
+    )
 
 
 def throughput(trained: Any, debtors: int, workdir: Path) -> None:

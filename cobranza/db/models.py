@@ -520,6 +520,14 @@ class OutreachMessage(Base):
     sent_at = Column(UTCDateTime, nullable=True)
     settled_at = Column(UTCDateTime, nullable=True)  # delivered, read or failed, per Meta
     replied_at = Column(UTCDateTime, nullable=True)  # the debtor answered it
+    # The outbound contact attempt the dispatcher recorded when it last claimed the row (its
+    # outcome follows Meta's answer). Indexed so deleting attempts does not scan this table.
+    contact_attempt_id = Column(
+        Integer,
+        ForeignKey("contact_attempts.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    )
 
 
 class FeatureSnapshot(Base):

@@ -37,6 +37,7 @@ from cobranza.outreach.files import (
     OutreachFilesError,
     read_files,
     schema_problems,
+    unique_names,
 )
 from cobranza.outreach.templates import Template, read_templates
 
@@ -319,18 +320,10 @@ def read_campaigns(
 ) -> tuple[dict[str, Campaign], list[str]]:
     """The valid campaigns and every problem found (see :func:`load_campaigns`)."""
     found, problems = read_files(directory, "campañas")
+    unique, _declared, repeated = unique_names(found, "la campaña")
+    problems.extend(repeated)
     campaigns: dict[str, Campaign] = {}
-    declared: dict[str, str] = {}
-    for _path, label, data in found:
-        name = data.get("name")
-        if isinstance(name, str):
-            if name in declared:
-                problems.append(
-                    f"{label}: name: la campaña '{name}' ya está en {declared[name]}; "
-                    "cada nombre una vez"
-                )
-                continue
-            declared[name] = label
+    for _path, label, data in unique:
         campaign, errors = _check_one(label, data, templates, personas)
         problems.extend(errors)
         if campaign is not None:

@@ -75,7 +75,6 @@ REACHED = (
     OutreachStatus.READ,
     OutreachStatus.UNKNOWN,
 )
-CONTACT_NOTE = "outreach:{}"  # contact_attempts.notes: which row the attempt belongs to
 
 
 class ButtonSpec(Protocol):
@@ -412,15 +411,15 @@ class Dispatcher:
             )
             report.blocked[rule] += 1
             return None
-        decisions.record_contact(
+        attempt = decisions.record_contact(
             session,
             row.debtor_phone,
             "whatsapp",
             f"campaign:{row.campaign}",
             now,
             outcome=ContactOutcome.SENDING,
-            notes=CONTACT_NOTE.format(row.id),
         )
+        row.contact_attempt_id = attempt.id
         payload = template_payload(row.debtor_phone, template, list(row.parameters or []))
         return Claimed(row.id, row.debtor_phone, row.campaign, payload)
 
@@ -462,15 +461,13 @@ class Dispatcher:
             row = session.get(OutreachMessage, item.row_id)
             if row is None or row.status != OutreachStatus.SENDING:
                 return
-            attempt = session.execute(
-                select(ContactAttempt).where(
-                    ContactAttempt.debtor_phone == item.phone,
-                    ContactAttempt.notes == CONTACT_NOTE.format(item.row_id),
-                    ContactAttempt.outcome == ContactOutcome.SENDING,
-                )
-            ).scalar_one_or_none()
+            attempt = (
+                session.get(ContactAttempt, row.contact_attempt_id)
+                if row.contact_attempt_id is not None
+                else None
+            )
             outcome = self._apply(row, result, now, report)
-            if attempt is not None:
+            if attempt is not None and attempt.outcome == ContactOutcome.SENDING:
                 attempt.outcome = outcome
             details = {"campaign": row.campaign, "step": row.step, "outcome": result.outcome.value}
             if result.code is not None:

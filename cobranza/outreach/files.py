@@ -117,7 +117,11 @@ _BOUNDS = {
 }
 
 
-def read_files(directory: Path, what: str) -> tuple[list[tuple[Path, str, Any]], list[str]]:
+# A designer's file as read: its path, its label in problems (``campaigns/a.yml``), its data.
+Found = tuple[Path, str, dict[str, Any]]
+
+
+def read_files(directory: Path, what: str) -> tuple[list[Found], list[str]]:
     """``(path, label, data)`` for every readable ``*.yml`` in ``directory`` and the problems
     of the others (missing folder, too many files, too big, not UTF-8, bad YAML)."""
     if not directory.is_dir():
@@ -127,7 +131,7 @@ def read_files(directory: Path, what: str) -> tuple[list[tuple[Path, str, Any]],
         return [], [f"{directory}: no hay {what} (*.yml)"]
     if len(paths) > MAX_FILES:
         return [], [f"{directory}: {len(paths)} archivos; el máximo es {MAX_FILES}"]
-    found: list[tuple[Path, str, Any]] = []
+    found: list[Found] = []
     problems: list[str] = []
     for path in paths:
         label = f"{directory.name}/{path.name}"
@@ -160,3 +164,24 @@ def read_files(directory: Path, what: str) -> tuple[list[tuple[Path, str, Any]],
             continue
         found.append((path, label, data))
     return found, problems
+
+
+def unique_names(found: Iterable[Found], noun: str) -> tuple[list[Found], set[str], list[str]]:
+    """The files whose ``name`` no earlier file declares (one without a textual name is kept, for
+    its schema check to report), every name declared, and a problem for each file that repeats
+    one. ``noun`` names the kind with its article: ``la campaña``, ``la plantilla``."""
+    kept: list[Found] = []
+    declared: dict[str, str] = {}
+    problems: list[str] = []
+    for path, label, data in found:
+        name = data.get("name")
+        if isinstance(name, str):
+            if name in declared:
+                problems.append(
+                    f"{label}: name: {noun} '{name}' ya está en {declared[name]}; "
+                    "cada nombre una vez"
+                )
+                continue
+            declared[name] = label
+        kept.append((path, label, data))
+    return kept, set(declared), problems

@@ -270,17 +270,23 @@ def candidate_rows(
 ) -> Iterator[dict[str, Any]]:
     """Every row the campaigns call for, within each campaign's limit per debtor."""
     ordered = [c for c in campaigns if c.enabled]
+    if not ordered:
+        return
     for phone, (name, zone_name, _) in portfolio.debtors.items():
         zone = ZoneInfo(zone_name)
         today = now.astimezone(zone).date()
         values = {"nombre": first_name(name)}
         current = portfolio.scores.get(phone)
         probability = current.probability if current else None
+        # The debtor on each day, the same whichever campaign asks.
+        dated = [
+            (day, facts_on(portfolio, phone, day))
+            for day in (today + timedelta(days=offset) for offset in range(days))
+        ]
         for campaign in ordered:
             budget = campaign.max_per_debtor_per_30_days - recent.get((phone, campaign.name), 0)
-            for offset in range(days):
-                day = today + timedelta(days=offset)
-                for step in due_steps(campaign, facts_on(portfolio, phone, day), day):
+            for day, facts in dated:
+                for step in due_steps(campaign, facts, day):
                     if budget <= 0:
                         break
                     parameters = render_parameters(templates[step.template], values)

@@ -38,7 +38,7 @@ import yaml
 
 from cobranza.compliance.conduct import fold, scan_texts
 from cobranza.errors import Rejected
-from cobranza.outreach.files import TemplateError, read_files, schema_problems
+from cobranza.outreach.files import TemplateError, read_files, schema_problems, unique_names
 from cobranza.responses import DOMAIN
 
 __all__ = [
@@ -251,23 +251,15 @@ def read_templates(
     so a campaign naming a broken template is not also told it does not exist), and the
     problems. :func:`load_templates` raises instead; the campaigns loader reports both."""
     found, problems = read_files(directory, "plantillas")
+    unique, declared, repeated = unique_names(found, "la plantilla")
+    problems.extend(repeated)
     templates: dict[str, Template] = {}
-    declared: dict[str, str] = {}
-    for _path, label, data in found:
-        name = data.get("name")
-        if isinstance(name, str):
-            if name in declared:
-                problems.append(
-                    f"{label}: name: la plantilla '{name}' ya está en {declared[name]}; "
-                    "cada nombre una vez"
-                )
-                continue
-            declared[name] = label
+    for _path, label, data in unique:
         template, errors = _check_one(label, data, intents)
         problems.extend(errors)
         if template is not None:
             templates[template.name] = template
-    return templates, set(declared), problems
+    return templates, declared, problems
 
 
 def load_templates(

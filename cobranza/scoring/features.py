@@ -425,12 +425,37 @@ def _chunks(phones: Sequence[str] | None) -> list[Sequence[str] | None]:
     return [phones[i : i + _CHUNK] for i in range(0, len(phones), _CHUNK)]
 
 
-def _rows(session: Session, query: Any, column: Any, phones: Sequence[str] | None) -> list[Any]:
-    out: list[Any] = []
-    for chunk in _chunks(phones):
-        q = query if chunk is None else query.where(column.in_(chunk))
-        out.extend(session.execute(q).all())
-    return out
+@dataclass(frozen=True)
+class _Reader:
+    """The reads of one computation: its session, the debtors asked for (None: every one), and
+    the bounds of the day in each of their zones."""
+
+    session: Session
+    wanted: Sequence[str] | None
+    bounds: Mapping[str, DayBounds]
+
+    def rows(self, query: Any, phone: Any) -> list[Any]:
+        """``query``'s rows for the wanted debtors; ``phone`` is its debtor's phone column."""
+        out: list[Any] = []
+        for chunk in _chunks(self.wanted):
+            q = query if chunk is None else query.where(phone.in_(chunk))
+            out.extend(self.session.execute(q).all())
+        return out
+
+    def by_the_day(self, query: Any, phone: Any, at: Any) -> list[Any]:
+        """``query``'s rows whose timestamp ``at`` is before the end of the day in their debtor's
+        zone: the query joined to the debtor ``phone`` names, and cut there."""
+        joined, cut = self._local(query, phone)
+        return self.rows(joined.where(at < cut), phone)
+
+    def after_the_day(self, query: Any, phone: Any, at: Any) -> list[Any]:
+        """The rows :meth:`by_the_day` leaves out: ``at`` at or after the end of the day."""
+        joined, cut = self._local(query, phone)
+        return self.rows(joined.where(at >= cut), phone)
+
+    def _local(self, query: Any, phone: Any) -> tuple[Any, ColumnElement[Any]]:
+        joined = query.join(Debtor, phone == Debtor.phone)
+        return joined, end_of_day(Debtor.time_zone, self.bounds)
 
 
 def years_between(born: date, day: date) -> int:
@@ -454,8 +479,7 @@ def features_as_of(
     wanted = sorted(set(phones)) if phones is not None else None
     if wanted is not None and not wanted:
         return {}
-    debtor_rows = _rows(
-        session,
+    debtor_rows = _Reader(session, wanted, {}).rows(
         select(
             Debtor.phone,
             Debtor.time_zone,
@@ -465,12 +489,12 @@ def features_as_of(
             Debtor.last_discount_request_at,
         ),
         Debtor.phone,
-        wanted,
     )
     if not debtor_rows:
         return {}
     zones = {row[1] for row in debtor_rows}
     bounds = day_bounds(day, zones, default_time_zone)
+    read = _Reader(session, wanted, bounds)
     acc: dict[str, _Acc] = {}
     counted: set[str] = set()
     for phone, tz, hardship_at, born, discounts, last_discount in debtor_rows:
@@ -488,19 +512,15 @@ def features_as_of(
     # Debts, with the payments after the day added back to their balance.
     after: dict[int, Decimal] = {
         debt_id: Decimal(amount)
-        for debt_id, amount in _rows(
-            session,
+        for debt_id, amount in read.after_the_day(
             select(Payment.debt_id, func.sum(Payment.amount))
             .join(Debt, Payment.debt_id == Debt.id)
-            .join(Debtor, Debt.debtor_phone == Debtor.phone)
-            .where(Payment.paid_at >= end_of_day(Debtor.time_zone, bounds))
             .group_by(Payment.debt_id),
             Debt.debtor_phone,
-            wanted,
+            Payment.paid_at,
         )
     }
-    for row in _rows(
-        session,
+    for row in read.rows(
         select(
             Debt.id,
             Debt.debtor_phone,
@@ -515,7 +535,6 @@ def features_as_of(
         .join(Creditor, Debt.creditor_id == Creditor.id)
         .where(Debt.opened_on <= day),
         Debt.debtor_phone,
-        wanted,
     ):
         debt_id, phone, current, original, dpd, as_of, last_on, product, creditor = row
         a = acc[phone]
@@ -529,14 +548,12 @@ def features_as_of(
         a.debts.append((debt_id, balance, Decimal(original), dpd_day, product, creditor))
 
     # Payments up to the end of the day, in the windows.
-    for phone, paid_at, amount, due_on in _rows(
-        session,
+    for phone, paid_at, amount, due_on in read.by_the_day(
         select(Debt.debtor_phone, Payment.paid_at, Payment.amount, Payment.due_on)
         .join(Debt, Payment.debt_id == Debt.id)
-        .join(Debtor, Debt.debtor_phone == Debtor.phone)
-        .where(Payment.paid_at >= oldest, Payment.paid_at < end_of_day(Debtor.time_zone, bounds)),
+        .where(Payment.paid_at >= oldest),
         Debt.debtor_phone,
-        wanted,
+        Payment.paid_at,
     ):
         a = acc[phone]
         b = bounds[a.zone]
@@ -555,8 +572,7 @@ def features_as_of(
                 a.late_12m += 1
 
     # Promises made by the day, their status as of its end.
-    for phone, created, resolved, updated, status, due in _rows(
-        session,
+    for phone, created, resolved, updated, status, due in read.by_the_day(
         select(
             Promise.debtor_phone,
             Promise.created_at,
@@ -564,11 +580,9 @@ def features_as_of(
             Promise.updated_at,
             Promise.status,
             Promise.due_date,
-        )
-        .join(Debtor, Promise.debtor_phone == Debtor.phone)
-        .where(Promise.created_at < end_of_day(Debtor.time_zone, bounds)),
+        ),
         Promise.debtor_phone,
-        wanted,
+        Promise.created_at,
     ):
         a = acc[phone]
         b = bounds[a.zone]
@@ -588,8 +602,7 @@ def features_as_of(
         a.pending_due = min(a.pending_due or due, due)
 
     # Agreements made by the day and their instalments as of its end.
-    for phone, _agreement, number, inst_status, inst_due, inst_paid_at in _rows(
-        session,
+    for phone, _agreement, number, inst_status, inst_due, inst_paid_at in read.by_the_day(
         select(
             PaymentAgreement.debtor_phone,
             PaymentAgreement.id,
@@ -599,11 +612,9 @@ def features_as_of(
             AgreementInstallment.paid_at,
         )
         .join(AgreementInstallment, AgreementInstallment.agreement_id == PaymentAgreement.id)
-        .join(Debtor, PaymentAgreement.debtor_phone == Debtor.phone)
-        .where(PaymentAgreement.created_at < end_of_day(Debtor.time_zone, bounds))
         .order_by(PaymentAgreement.id, AgreementInstallment.number),
         PaymentAgreement.debtor_phone,
-        wanted,
+        PaymentAgreement.created_at,
     ):
         a = acc[phone]
         if number == 1:
@@ -618,8 +629,7 @@ def features_as_of(
             a.agreement_open = True
 
     # Contact attempts (outbound and inbound) by the day.
-    for attempt_id, phone, at, channel, direction, outcome in _rows(
-        session,
+    for attempt_id, phone, at, channel, direction, outcome in read.by_the_day(
         select(
             ContactAttempt.id,
             ContactAttempt.debtor_phone,
@@ -627,11 +637,9 @@ def features_as_of(
             ContactAttempt.channel,
             ContactAttempt.direction,
             ContactAttempt.outcome,
-        )
-        .join(Debtor, ContactAttempt.debtor_phone == Debtor.phone)
-        .where(ContactAttempt.attempted_at < end_of_day(Debtor.time_zone, bounds)),
+        ),
         ContactAttempt.debtor_phone,
-        wanted,
+        ContactAttempt.attempted_at,
     ):
         a = acc[phone]
         if a.last_contact is None or (at, attempt_id) > a.last_contact[:2]:
@@ -644,14 +652,12 @@ def features_as_of(
             a.outbound_30d += 1
 
     # Campaign messages sent, and answered, by the day.
-    cut = end_of_day(Debtor.time_zone, bounds)
-    for phone, sent_at, replied_at in _rows(
-        session,
-        select(OutreachMessage.debtor_phone, OutreachMessage.sent_at, OutreachMessage.replied_at)
-        .join(Debtor, OutreachMessage.debtor_phone == Debtor.phone)
-        .where(OutreachMessage.sent_at.is_not(None), OutreachMessage.sent_at < cut),
+    for phone, sent_at, replied_at in read.by_the_day(
+        select(
+            OutreachMessage.debtor_phone, OutreachMessage.sent_at, OutreachMessage.replied_at
+        ).where(OutreachMessage.sent_at.is_not(None)),
         OutreachMessage.debtor_phone,
-        wanted,
+        OutreachMessage.sent_at,
     ):
         a = acc[phone]
         b = bounds[a.zone]
@@ -665,16 +671,12 @@ def features_as_of(
                 a.replies_30d += replied_at >= b.since[30]
 
     # Disputes and discount requests (audit log) by the day.
-    for phone, action in _rows(
-        session,
-        select(AuditLog.debtor_phone, AuditLog.action)
-        .join(Debtor, AuditLog.debtor_phone == Debtor.phone)
-        .where(
-            AuditLog.action.in_((AuditAction.DISPUTE_OPENED, AuditAction.DISCOUNT_REQUESTED)),
-            AuditLog.occurred_at < end_of_day(Debtor.time_zone, bounds),
+    for phone, action in read.by_the_day(
+        select(AuditLog.debtor_phone, AuditLog.action).where(
+            AuditLog.action.in_((AuditAction.DISPUTE_OPENED, AuditAction.DISCOUNT_REQUESTED))
         ),
         AuditLog.debtor_phone,
-        wanted,
+        AuditLog.occurred_at,
     ):
         a = acc[phone]
         if action == AuditAction.DISPUTE_OPENED:
@@ -683,15 +685,12 @@ def features_as_of(
             a.discounts += 1
 
     # Consent in force per channel at the end of the day.
-    for consent_id, phone, channel, status, recorded in _rows(
-        session,
+    for consent_id, phone, channel, status, recorded in read.by_the_day(
         select(
             Consent.id, Consent.debtor_phone, Consent.channel, Consent.status, Consent.recorded_at
-        )
-        .join(Debtor, Consent.debtor_phone == Debtor.phone)
-        .where(Consent.recorded_at < end_of_day(Debtor.time_zone, bounds)),
+        ),
         Consent.debtor_phone,
-        wanted,
+        Consent.recorded_at,
     ):
         a = acc[phone]
         if a.consent is None:

@@ -16,10 +16,11 @@ status and error envelope Graph uses::
 
 Supported outbound payloads: ``text``, ``interactive`` (``button`` and ``list``) and
 ``template`` (text parameters; given ``templates``, only those names with that many body
-parameters, as Meta checks against the approved templates). The "mark as read" call on the
-same endpoint (``{"messaging_product": "whatsapp", "status": "read", "message_id": ...}``) is
-accepted too and recorded in :attr:`FakeGraphAPI.read_receipts`, not in
-:attr:`FakeGraphAPI.messages`.
+parameters, as Meta checks against the approved templates: :func:`registered` turns our
+templates into that map). The "mark as read" call on the same endpoint
+(``{"messaging_product": "whatsapp", "status": "read", "message_id": ...}``) is accepted too and
+recorded in :attr:`FakeGraphAPI.read_receipts`, not in :attr:`FakeGraphAPI.messages`.
+:meth:`FakeGraphAPI.client` is a Graph API client pointed at the fake.
 
 The webhook half: :func:`text_message`, :func:`interactive_reply`, :func:`template_button_reply`,
 :func:`media_message` and :func:`status_update` each build the inside of one change ``value``;
@@ -44,7 +45,10 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from cobranza.config import Secret, WhatsAppSettings
 from cobranza.errors import CobranzaError
+from cobranza.outreach.graph import GraphClient
+from cobranza.outreach.templates import Template
 
 __all__ = [
     "DEFAULT_DISPLAY_PHONE_NUMBER",
@@ -55,6 +59,7 @@ __all__ = [
     "Rejection",
     "interactive_reply",
     "media_message",
+    "registered",
     "sign",
     "signed_request",
     "status_update",
@@ -506,6 +511,12 @@ def _new_wamid() -> str:
     return "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
 
 
+def registered(templates: Mapping[str, Template]) -> dict[str, int]:
+    """What Meta knows of our approved templates, as ``FakeGraphAPI(templates=...)`` takes it:
+    name → number of body parameters."""
+    return {name: len(template.parameters) for name, template in templates.items()}
+
+
 class FakeGraphAPI:
     """A loopback fake of ``POST /{version}/{phone_number_id}/messages``.
 
@@ -595,6 +606,22 @@ class FakeGraphAPI:
     def messages_url(self) -> str:
         """The full send-message URL: ``{base_url}/{phone_number_id}/messages``."""
         return f"{self.base_url}/{self.phone_number_id}/messages"
+
+    def settings(self, **overrides: Any) -> WhatsAppSettings:
+        """The WhatsApp settings of a connector pointed at this fake (its token, its phone
+        number id, its URL); ``overrides`` replace any field, e.g. ``max_attempts=3``."""
+        fields: dict[str, Any] = {
+            "verify_token": Secret("fake-verify-token"),
+            "app_secret": Secret("fake-app-secret"),
+            "access_token": Secret(self.access_token),
+            "phone_number_id": self.phone_number_id,
+            "api_url": self.base_url,
+        }
+        return WhatsAppSettings(**{**fields, **overrides})
+
+    def client(self, **overrides: Any) -> GraphClient:
+        """A Graph API client that sends to this fake (see :meth:`settings`); close it after."""
+        return GraphClient(self.settings(**overrides))
 
     # ----------------------------------------------------------------------------- records
 

@@ -75,7 +75,7 @@ from sqlalchemy import func, select
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
 from cobranza.compliance.rules import debtor_zone
-from cobranza.config import Secret, Settings, WhatsAppSettings
+from cobranza.config import Secret, Settings
 from cobranza.db import repository as repo
 from cobranza.db.models import Debt, Debtor, OutreachMessage, Payment, Promise, WhatsAppStatus
 from cobranza.demo.data import demo_data
@@ -88,7 +88,6 @@ from cobranza.errors import CobranzaError
 from cobranza.outreach import worker
 from cobranza.outreach.campaigns import BROKEN_PROMISE
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
-from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.replies import record_reply
 from cobranza.outreach.statuses import apply_callback
@@ -100,7 +99,7 @@ from cobranza.services.consent import revoke_consent
 from cobranza.services.payments import store_reference
 from cobranza.services.promises import PromiseRejected, primary_debt, record_promise
 from cobranza.simulation.behaviour import ASSUMPTIONS_NOTICE, Behaviour, load_behaviour
-from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI, registered
 from cobranza.simulation.invariants import Received, violations
 
 CDMX = ZoneInfo("America/Mexico_City")
@@ -632,18 +631,9 @@ def _add(into: Funnel, funnel: Funnel) -> None:
 
 async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta) -> DispatchReport:
     files = run.files
-    registered = {name: len(t.parameters) for name, t in files.templates.items()}
     total = DispatchReport()
-    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered) as graph:
-        client = GraphClient(
-            WhatsAppSettings(
-                verify_token=Secret("simulacion"),
-                app_secret=Secret("simulacion"),
-                access_token=Secret(TOKEN),
-                phone_number_id=PHONE_ID,
-                api_url=graph.base_url,
-            )
-        )
+    with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered(files.templates)) as graph:
+        client = graph.client()
         dispatcher = Dispatcher(
             app.sessions,
             app.settings,

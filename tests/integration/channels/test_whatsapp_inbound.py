@@ -29,7 +29,7 @@ from cobranza.channels.whatsapp.config import CONCURRENT_CONVERSATIONS, polite_r
 from cobranza.channels.whatsapp.parse import Inbound, parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import Clock, FixedClock, SystemClock
-from cobranza.config import Secret, WhatsAppSettings, load_settings
+from cobranza.config import load_settings
 from cobranza.db.models import WhatsAppInbound
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
@@ -92,14 +92,7 @@ def _store(engine: Engine) -> WhatsAppStore:
 
 
 def _channel(engine: Engine, graph: FakeGraphAPI, clock: Clock | None = None) -> WhatsAppInput:
-    config = WhatsAppSettings(
-        verify_token=Secret("v"),
-        app_secret=Secret("s"),
-        access_token=Secret(TOKEN),
-        phone_number_id=PHONE_ID,
-        api_url=graph.base_url,
-    )
-    return WhatsAppInput(config, _app(engine, clock))
+    return WhatsAppInput(graph.settings(), _app(engine, clock))
 
 
 def _recent(seconds: int = 0) -> datetime:

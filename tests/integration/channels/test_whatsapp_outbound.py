@@ -27,17 +27,6 @@ from tests.fixtures import load_fixture
 TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
 
 
-def _config(graph: FakeGraphAPI, attempts: int = 4) -> WhatsAppSettings:
-    return WhatsAppSettings(
-        verify_token=Secret("v"),
-        app_secret=Secret("s"),
-        access_token=Secret(TOKEN),
-        phone_number_id=PHONE_ID,
-        api_url=graph.base_url,
-        max_attempts=attempts,
-    )
-
-
 def _new_process_store(url: str) -> WhatsAppStore:
     """The store as a Rasa server builds it at start-up: its own App, engine and clock."""
     settings = load_settings({"DATABASE_URL": url})
@@ -87,7 +76,7 @@ def test_text_buttons_and_lists_within_the_window(
     graph: FakeGraphAPI, store: WhatsAppStore
 ) -> None:
     _wrote(store, WA_ID, timedelta(minutes=5))
-    output = _output(_config(graph), store)
+    output = _output(graph.settings(), store)
     _run(output, {"text": "¡Hola! ¿En qué te ayudo?"})
     _run(
         output,
@@ -130,7 +119,7 @@ def test_outside_the_window_only_the_template_goes(
     graph: FakeGraphAPI, store: WhatsAppStore
 ) -> None:
     _wrote(store, WA_ID, timedelta(hours=25))
-    output = _output(_config(graph), store)
+    output = _output(graph.settings(), store)
     _run(output, {"text": "Tu saldo es de $8,450.00"})
     (sent,) = graph.wait_for(1)
     assert sent["type"] == "template"
@@ -141,7 +130,7 @@ def test_outside_the_window_only_the_template_goes(
 def test_retries_429_and_5xx_then_succeeds(store: WhatsAppStore) -> None:
     _wrote(store, WA_ID, timedelta(minutes=1))
     with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={1: 429, 2: 503}) as graph:
-        output = _output(_config(graph), store)
+        output = _output(graph.settings(), store)
         _run(output, {"text": "hola"})
         assert len(graph.wait_for(1)) == 1
         assert graph.request_count == 3 and len(graph.injected_failures) == 2
@@ -153,7 +142,7 @@ def test_gives_up_after_the_attempts_and_logs_no_number(
     _wrote(store, WA_ID, timedelta(minutes=1))
     caplog.set_level(logging.INFO)
     with FakeGraphAPI(TOKEN, PHONE_ID, fail_plan={n: 500 for n in range(1, 10)}) as graph:
-        output = _output(_config(graph, attempts=3), store)
+        output = _output(graph.settings(max_attempts=3), store)
         with pytest.raises(GraphError):
             _run(output, {"text": "Tu saldo es de $8,450.00"})
         assert graph.request_count == 3 and graph.messages == []
@@ -163,7 +152,7 @@ def test_gives_up_after_the_attempts_and_logs_no_number(
 
 
 def test_a_refused_payload_is_not_retried(graph: FakeGraphAPI) -> None:
-    client = GraphClient(_config(graph))
+    client = graph.client()
 
     async def go() -> None:
         try:
@@ -178,8 +167,7 @@ def test_a_refused_payload_is_not_retried(graph: FakeGraphAPI) -> None:
 
 def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> None:
     _wrote(store, WA_ID, timedelta(minutes=1))
-    config = _config(graph)
-    wrong = WhatsAppSettings(**{**config.__dict__, "access_token": Secret("otro")})
+    wrong = graph.settings(access_token=Secret("otro"))
     with pytest.raises(GraphError):
         _run(_output(wrong, store), {"text": "hola"})
     assert graph.rejected[0].status == 401

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from cobranza import db
-from cobranza.db.models import Creditor, Debt, Debtor, Promise, metadata
+from cobranza.db.models import (
+    ContactAttempt,
+    Creditor,
+    Debt,
+    Debtor,
+    OutreachMessage,
+    Promise,
+    metadata,
+)
 
 TABLES = {
     "agreement_installments",
@@ -28,6 +37,16 @@ TABLES = {
     "payment_agreements",
     "payments",
     "promises",
+}
+
+ANA: dict[str, Any] = {
+    "phone": "+525512345678",
+    "full_name": "Ana",
+    "date_of_birth": date(1990, 1, 1),
+    "state": "Jalisco",
+    "municipality": "Guadalajara",
+    "time_zone": "America/Mexico_City",
+    "discount_requests": 0,
 }
 
 
@@ -59,15 +78,7 @@ def _check_money_and_time_are_exact(engine: Engine) -> None:
             convenience_store_reference_prefix="X",
             customer_service_phone="800",
         )
-        debtor = Debtor(
-            phone="+525512345678",
-            full_name="Ana",
-            date_of_birth=date(1990, 1, 1),
-            state="Jalisco",
-            municipality="Guadalajara",
-            time_zone="America/Mexico_City",
-            discount_requests=0,
-        )
+        debtor = Debtor(**ANA)
         debt = Debt(
             debtor=debtor,
             creditor=creditor,
@@ -134,3 +145,79 @@ def test_migrations_on_empty_sqlite(empty_sqlite: Engine) -> None:
 def test_migrations_on_empty_postgres(empty_postgres: Engine) -> None:
     _check_roundtrip(empty_postgres)
     _check_money_and_time_are_exact(empty_postgres)
+
+
+def _check_outreach_attempt_link(engine: Engine) -> None:
+    """0011 links each outreach row to its latest outbound attempt, found by the notes text the
+    dispatcher used to write; its downgrade writes that text on the attempts linked since."""
+    db.upgrade(engine, "0010")
+    at = datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(insert(Debtor.__table__).values(**ANA))
+
+        def row(step: str, claimed: bool) -> int:
+            values = dict(
+                debtor_phone=ANA["phone"],
+                campaign="temprana",
+                step=step,
+                planned_on=date(2026, 11, 23),
+                template="aviso_cuenta",
+                not_before=at,
+                expires_at=at + timedelta(days=1),
+                created_at=at,
+                claimed_at=at if claimed else None,
+            )
+            key = conn.execute(insert(OutreachMessage.__table__).values(**values))
+            return int(key.inserted_primary_key[0])
+
+        def attempt(notes: str | None, direction: str = "outbound", outcome: str = "sent") -> int:
+            key = conn.execute(
+                insert(ContactAttempt.__table__).values(
+                    debtor_phone=ANA["phone"],
+                    channel="whatsapp",
+                    direction=direction,
+                    initiated_by="campaign:temprana",
+                    attempted_at=at,
+                    outcome=outcome,
+                    notes=notes,
+                )
+            )
+            return int(key.inserted_primary_key[0])
+
+        sent, throttled, planned = row("a", True), row("b", True), row("c", False)
+        sent_attempt = attempt(f"outreach:{sent}")
+        attempt(f"outreach:{sent}", direction="inbound", outcome="reply")  # the debtor answered
+        attempt(f"outreach:{throttled}", outcome="not_sent")
+        in_flight = attempt(f"outreach:{throttled}", outcome="sending")
+        attempt(f"outreach:{planned}0")  # another row's text, not this one's
+    db.upgrade(engine)
+    link = select(OutreachMessage.id, OutreachMessage.contact_attempt_id)
+    with engine.connect() as conn:
+        assert dict(conn.execute(link).all()) == {
+            sent: sent_attempt,
+            throttled: in_flight,
+            planned: None,
+        }
+    with engine.begin() as conn:  # the new dispatcher: no notes, the link only
+        new = attempt(None)
+        conn.execute(
+            update(OutreachMessage.__table__)
+            .where(OutreachMessage.id == planned)
+            .values(contact_attempt_id=new)
+        )
+        conn.execute(delete(ContactAttempt.__table__).where(ContactAttempt.id == sent_attempt))
+        assert dict(conn.execute(link).all())[sent] is None  # ON DELETE SET NULL
+    db.downgrade(engine, "0010")
+    with engine.connect() as conn:
+        notes = select(ContactAttempt.notes).where(ContactAttempt.id == new)
+        assert conn.execute(notes).scalar_one() == f"outreach:{planned}"
+        assert conn.execute(select(func.count()).select_from(ContactAttempt)).scalar_one() == 5
+
+
+def test_outreach_attempt_link_on_sqlite(empty_sqlite: Engine) -> None:
+    _check_outreach_attempt_link(empty_sqlite)
+
+
+@pytest.mark.postgres
+def test_outreach_attempt_link_on_postgres(empty_postgres: Engine) -> None:
+    _check_outreach_attempt_link(empty_postgres)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
-from cobranza.config import OutreachSettings, Secret, Settings, WhatsAppSettings, load_settings
+from cobranza.config import OutreachSettings, Settings, load_settings
 from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage, Reminder
 from cobranza.domain.vocabulary import ContactOutcome, OutreachStatus
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
@@ -62,16 +62,7 @@ def settings(**outreach: object) -> Settings:
 
 
 def client(graph: FakeGraphAPI, timeout: float = 5.0) -> GraphClient:
-    return GraphClient(
-        WhatsAppSettings(
-            verify_token=Secret("v"),
-            app_secret=Secret("s"),
-            access_token=Secret(data.TOKEN),
-            phone_number_id=data.PHONE_ID,
-            api_url=graph.base_url,
-            timeout_seconds=timeout,
-        )
-    )
+    return graph.client(timeout_seconds=timeout)
 
 
 def dispatcher(
@@ -118,6 +109,7 @@ def test_a_due_row_is_sent_once_with_its_template_and_counted(
     with sessions() as session:
         attempt = session.execute(select(ContactAttempt)).scalar_one()
         assert (attempt.outcome, attempt.initiated_by) == ("sent", "campaign:temprana")
+        assert row.contact_attempt_id == attempt.id
         actions = session.execute(select(AuditLog.action)).scalars().all()
         assert actions.count("outreach_sent") == 1 and "contact_decision" in actions
     # Running again sends nothing more.
@@ -160,6 +152,11 @@ def test_a_throttled_send_is_rescheduled_explicitly_and_sent_later(sessions: ses
         clock.at += timedelta(seconds=31)
         assert run(dispatcher(sessions, graph, clock)).sent == 1
         assert len(graph.messages) == 1 and graph.request_count == 2
+    with sessions() as session:  # each claim records its attempt; the row points at the last
+        attempts = session.execute(select(ContactAttempt).order_by(ContactAttempt.id)).scalars()
+        first, second = attempts.all()
+        assert (first.outcome, second.outcome) == ("not_sent", "sent")
+        assert rows(sessions)[0].contact_attempt_id == second.id
 
 
 def test_a_server_error_leaves_the_row_unknown_and_never_retried(sessions: sessionmaker) -> None:

@@ -21,13 +21,13 @@ from sqlalchemy.engine import Engine
 
 from cobranza import bootstrap
 from cobranza.bootstrap import App
-from cobranza.config import PROJECT_ROOT, Secret, WhatsAppSettings, load_settings
+from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import Debt, OutreachMessage, Promise
 from cobranza.outreach import worker
 from cobranza.outreach.dispatcher import DispatchReport
 from cobranza.outreach.graph import GraphClient
 from cobranza.personas.profiles import PersonaProfile
-from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI, registered
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
 
@@ -83,18 +83,9 @@ def test_one_round_settles_plans_and_sends(app: App) -> None:
                 updated_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
             )
         )
-    registered = {name: len(t.parameters) for name, t in worker.load_files(app).templates.items()}
-    with FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates=registered) as graph:
-        sender = GraphClient(
-            WhatsAppSettings(
-                verify_token=Secret("v"),
-                app_secret=Secret("s"),
-                access_token=Secret(data.TOKEN),
-                phone_number_id=data.PHONE_ID,
-                api_url=graph.base_url,
-            )
-        )
-        report = one_round(app, sender)
+    templates = registered(worker.load_files(app).templates)
+    with FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates=templates) as graph:
+        report = one_round(app, graph.client())
         assert report.sent == 1
         [message] = graph.messages
     assert message["to"] == "5215511140001"

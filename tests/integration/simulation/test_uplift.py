@@ -28,14 +28,13 @@ from sqlalchemy.orm import Session
 from cobranza import bootstrap, db
 from cobranza.cli.commands import main
 from cobranza.clock import FixedClock
-from cobranza.config import Secret, WhatsAppSettings, load_settings
+from cobranza.config import Secret, load_settings
 from cobranza.db.models import DebtorScore, OutreachMessage
 from cobranza.outreach import worker
 from cobranza.outreach.dispatcher import DAILY_RECIPIENTS, Dispatcher
-from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.pacing import Pacer
 from cobranza.scoring.model import TrainedModel, save, train
-from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.simulation.fake_graph import FakeGraphAPI, registered
 from cobranza.simulation.run import SimulationError, SimulationReport, simulate
 from tests.integration.scoring.conftest import CREATED, SOURCE, synthetic
 from tests.support.db import PostgresDatabases, sqlite_url
@@ -147,17 +146,8 @@ def _one_more_round(
                     )
                 ).scalars()
             )
-        registered = {name: len(t.parameters) for name, t in files.templates.items()}
-        with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered) as graph:
-            client = GraphClient(
-                WhatsAppSettings(
-                    verify_token=Secret("prueba"),
-                    app_secret=Secret("prueba"),
-                    access_token=Secret(TOKEN),
-                    phone_number_id=PHONE_ID,
-                    api_url=graph.base_url,
-                )
-            )
+        with FakeGraphAPI(TOKEN, PHONE_ID, templates=registered(files.templates)) as graph:
+            client = graph.client()
             dispatcher = Dispatcher(
                 app.sessions, app.settings, clock, client, files.templates, pacer=Pacer(1e9)
             )
