@@ -24,7 +24,7 @@ from typing import Any
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
-from cobranza.cli import outreach, render, score, segments, simulate
+from cobranza.cli import kpis, outreach, render, score, segments, simulate
 from cobranza.cli.parser import build_parser
 from cobranza.clock import Clock, FixedClock, local_today
 from cobranza.config import PROJECT_ROOT, load_settings
@@ -427,6 +427,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "agent list": cmd_agent_list,
     **outreach.COMMANDS,
     **segments.COMMANDS,
+    **kpis.COMMANDS,
     **simulate.COMMANDS,
     **score.COMMANDS,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cobranza.cli import outreach, score, segments, simulate
+from cobranza.cli import kpis, outreach, score, segments, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     outreach.add_parsers(sub, with_at)
     segments.add_parsers(sub, with_at)
+    kpis.add_parsers(sub)
     simulate.add_parsers(sub)
     score.add_parsers(sub, with_at)
 

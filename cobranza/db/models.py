@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -30,12 +31,15 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from cobranza.domain.money import CENT
 from cobranza.domain.vocabulary import (
     AgreementStatus,
+    AuditAction,
     BlockReason,
     ConsentStatus,
     ContactDirection,
@@ -85,6 +89,40 @@ PAYMENT_MATCHES = PaymentMatch.values()
 def _in(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+DECISION_ACTIONS = (AuditAction.CONTACT_DECISION.value, AuditAction.DISCLOSURE_DECISION.value)
+
+
+def blocked_decisions(dialect: str, table: str = "") -> str:
+    """SQL: the audit rows of compliance decisions that said no, as each database reads a JSON
+    ``false``. The partial index ``ix_audit_log_blocked_time`` holds exactly these rows; the
+    KPIs (cobranza/services/kpis/) ask with the same predicate (``table``: ``audit_log.`` to
+    qualify the columns in a join), so the database can use it."""
+    allowed = (
+        f"json_extract({table}details, '$.allowed') = 0"
+        if dialect == "sqlite"
+        else f"({table}details ->> 'allowed') = 'false'"
+    )
+    return f"{_in(table + 'action', DECISION_ACTIONS)} AND {allowed}"
+
+
+class SnapshotBucket(ColumnElement):
+    """SQL: the ``bucket`` feature of a feature snapshot's JSON, written as each database
+    reflects it back (so Alembic's comparison of the computed column sees no change)."""
+
+    type = String(16)
+    inherit_cache = True
+
+
+@compiles(SnapshotBucket)
+def _snapshot_bucket_sqlite(element: SnapshotBucket, compiler: Any, **kw: Any) -> str:
+    return "json_extract(features, '$.bucket')"
+
+
+@compiles(SnapshotBucket, "postgresql")
+def _snapshot_bucket_postgresql(element: SnapshotBucket, compiler: Any, **kw: Any) -> str:
+    return "features ->> 'bucket'::text"
 
 
 class UTCDateTime(TypeDecorator):
@@ -192,6 +230,8 @@ class Debt(Base):
         CheckConstraint("original_amount > 0", name="original_amount_positive"),
         CheckConstraint("days_past_due >= 0", name="days_past_due_non_negative"),
         CheckConstraint(_in("status", DEBT_STATUSES), name="status"),
+        # Who owes whom, in order (the KPIs' split by creditor).
+        Index("ix_debts_debtor_creditor", "debtor_phone", "creditor_id"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -225,6 +265,7 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(_in("matched_by", PAYMENT_MATCHES), name="matched_by"),
         Index("ix_payments_debt_time", "debt_id", "paid_at"),
+        Index("ix_payments_time", "paid_at", "debt_id", "amount"),  # the KPIs' ranges
     )
 
     id = Column(Integer, primary_key=True)
@@ -269,6 +310,8 @@ class Promise(Base):
         CheckConstraint(_in("status", PROMISE_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_promises_debtor_status", "debtor_phone", "status"),
+        Index("ix_promises_created_at", "created_at"),  # the KPIs' ranges
+        Index("ix_promises_due_date", "due_date"),
         # One pending promise per debt and date: a second one supersedes the first
         # (cobranza/services/promises.py); the index makes a race between two requests harmless.
         Index(
@@ -361,6 +404,7 @@ class Consent(Base):
         CheckConstraint(_in("status", CONSENT_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_consents_debtor_channel", "debtor_phone", "channel", "recorded_at"),
+        Index("ix_consents_status_time", "status", "recorded_at"),  # the KPIs' opt-outs
     )
 
     id = Column(Integer, primary_key=True)
@@ -381,6 +425,16 @@ class ContactAttempt(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint(_in("direction", CONTACT_DIRECTIONS), name="direction"),
         Index("ix_contact_attempts_debtor_time", "debtor_phone", "attempted_at"),
+        # The KPIs' ranges, covering what they read (no visit to the table).
+        Index(
+            "ix_contact_attempts_time",
+            "attempted_at",
+            "debtor_phone",
+            "direction",
+            "outcome",
+            "channel",
+            "initiated_by",
+        ),
     )
 
     id = Column(Integer, primary_key=True)
@@ -402,6 +456,8 @@ class HandoffTicket(Base):
     __table_args__ = (
         CheckConstraint(_in("status", TICKET_STATUSES), name="status"),
         Index("ix_handoff_tickets_status_priority", "status", "priority", "created_at"),
+        Index("ix_handoff_tickets_created_at", "created_at"),  # the KPIs' ranges
+        Index("ix_handoff_tickets_closed_at", "closed_at"),
         # One open (or claimed) ticket per conversation, whoever asks at the same time.
         Index(
             "uq_handoff_tickets_active_sender",
@@ -492,6 +548,8 @@ class OutreachMessage(Base):
         ),
         Index("ix_outreach_messages_status_time", "status", "not_before"),
         Index("ix_outreach_messages_debtor_time", "debtor_phone", "sent_at"),
+        # The KPIs' ranges, covering what they read.
+        Index("ix_outreach_messages_sent_at", "sent_at", "debtor_phone", "campaign", "status"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -540,6 +598,8 @@ class FeatureSnapshot(Base):
     __table_args__ = (
         UniqueConstraint("debtor_phone", "as_of", name="uq_feature_snapshots_debtor_day"),
         Index("ix_feature_snapshots_as_of", "as_of"),
+        # A day's buckets without parsing the JSON (the KPIs' roll rates and bucket split).
+        Index("ix_feature_snapshots_day_bucket", "as_of", "bucket", "debtor_phone"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -550,6 +610,8 @@ class FeatureSnapshot(Base):
     features = Column(JSON, nullable=False)  # name → number, cobranza/scoring/features.py
     balance = Column(MONEY, nullable=False)  # total open balance on that day (the target's base)
     created_at = Column(UTCDateTime, nullable=False)
+    # features["bucket"], computed by the database (stored on PostgreSQL, virtual on SQLite).
+    bucket = Column(String(16), Computed(SnapshotBucket(), persisted=True), nullable=True)
 
 
 class DebtorScore(Base):
@@ -705,6 +767,7 @@ class IdentityVerification(Base):
     __table_args__ = (
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         Index("ix_identity_verifications_conversation", "conversation_id", "expires_at"),
+        Index("ix_identity_verifications_time", "verified_at", "phone", "channel"),  # KPIs
     )
 
     id = Column(Integer, primary_key=True)
@@ -739,7 +802,16 @@ class IdentityAttempt(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_debtor_time", "debtor_phone", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_debtor_time", "debtor_phone", "occurred_at"),
+        # Only the compliance decisions that blocked (the KPIs' blocks by rule).
+        Index(
+            "ix_audit_log_blocked_time",
+            "occurred_at",
+            sqlite_where=text(blocked_decisions("sqlite")),
+            postgresql_where=text(blocked_decisions("postgresql")),
+        ),
+    )
 
     id = Column(Integer, primary_key=True)
     occurred_at = Column(UTCDateTime, nullable=False, default=_now)
