@@ -30,6 +30,7 @@ from cobranza.clock import Clock, FixedClock, local_today
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.repository import DebtorNotFound
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
+from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.errors import CobranzaError
 from cobranza.outreach.files import OutreachFilesError
 from cobranza.personas.profiles import ProfileError
@@ -318,8 +319,9 @@ def cmd_agent_add(args: argparse.Namespace, app: App) -> None:
     """The password is read from standard input or asked for, never taken as an argument (it
     would show in the process list and the shell history). A refused account (AgentError)
     reaches :func:`main` as one of our errors."""
-    from cobranza.services.agents import add_agent
+    from cobranza.services.agents import ROLE_NAMES, add_agent
 
+    role = ConsoleRole.SUPERVISOR if args.supervisor else ConsoleRole.AGENT
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -327,8 +329,8 @@ def cmd_agent_add(args: argparse.Namespace, app: App) -> None:
         if getpass.getpass("Repite la contraseña: ") != password:
             raise CliError("las contraseñas no coinciden")
     with app.unit_of_work() as session:
-        agent = add_agent(session, args.username, args.name or "", password, app.clock)
-        print(f"Asesor {agent.username} ({agent.display_name}) creado.")
+        agent = add_agent(session, args.username, args.name or "", password, app.clock, role)
+        print(f"Asesor {agent.username} ({agent.display_name}) creado, rol {ROLE_NAMES[role]}.")
 
 
 def cmd_agent_active(args: argparse.Namespace, app: App) -> None:
@@ -345,12 +347,23 @@ def cmd_agent_active(args: argparse.Namespace, app: App) -> None:
         print(f"Asesor {args.username} desactivado; sesiones terminadas: {ended}.")
 
 
+def cmd_agent_role(args: argparse.Namespace, app: App) -> None:
+    """``agent role USUARIO agente|supervisor``: audited, and the account's sessions end (its
+    page logs in again with the new role's view)."""
+    from cobranza.services.agents import ROLE_NAMES, set_role
+
+    role = next(code for code, name in ROLE_NAMES.items() if name == args.role)
+    with app.unit_of_work() as session:
+        ended = set_role(session, args.username, role, app.clock, f"cli:{getpass.getuser()}")
+    print(f"{args.username} ahora tiene el rol {args.role}; sesiones terminadas: {ended}.")
+
+
 def cmd_agent_list(args: argparse.Namespace, app: App) -> None:
     from cobranza.services.agents import list_agents
 
     with app.unit_of_work() as session:
         rows = [
-            {"username": a.username, "name": a.display_name, "active": a.active}
+            {"username": a.username, "name": a.display_name, "active": a.active, "role": a.role}
             for a in list_agents(session)
         ]
     render.show(rows, args.json, render.agents)
@@ -424,6 +437,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     "payments settle": cmd_payments_settle,
     "agent add": cmd_agent_add,
     "agent active": cmd_agent_active,
+    "agent role": cmd_agent_role,
     "agent list": cmd_agent_list,
     **outreach.COMMANDS,
     **segments.COMMANDS,

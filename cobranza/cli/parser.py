@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     agadd.add_argument(
         "--password-stdin", action="store_true", help="leer la contraseña de la entrada estándar"
     )
+    agadd.add_argument(
+        "--supervisor",
+        action="store_true",
+        help="con rol de supervisor: ve las colas y la actividad de todos, reasigna y libera",
+    )
     for action, help_text in (
         ("disable", "desactivar un asesor: no entra y sus sesiones abiertas terminan ya"),
         ("enable", "volver a activar un asesor desactivado"),
@@ -163,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         agactive = agsub.add_parser(action, help=help_text, description=help_text)
         agactive.set_defaults(command="agent active")
         agactive.add_argument("username", metavar="USUARIO")
+    role_help = "cambiar el rol de una cuenta (sus sesiones abiertas terminan)"
+    agrole = agsub.add_parser("role", help=role_help, description=role_help)
+    agrole.set_defaults(command="agent role")
+    agrole.add_argument("username", metavar="USUARIO")
+    agrole.add_argument("role", choices=("agente", "supervisor"), metavar="agente|supervisor")
     aglist = agsub.add_parser("list", help="asesores registrados")
     aglist.set_defaults(command="agent list")
     aglist.add_argument("--json", action="store_true", help="salida JSON")

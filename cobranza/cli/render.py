@@ -17,6 +17,7 @@ from cobranza.domain.kpis import INDICATORS, SPLIT_LABELS, GroupKpis, KpiReport,
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.scores import NO_SCORE
+from cobranza.services.agents import ROLE_NAMES
 
 TOP_REASONS = 3  # reasons shown by `cobranza debtor` (--json gives them all)
 
@@ -232,8 +233,11 @@ def agents(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "Sin asesores. Crea uno con `cobranza agent add USUARIO --name 'Nombre'`."
     return tabulate(
-        [(a["username"], a["name"], "sí" if a["active"] else "no") for a in rows],
-        headers=["usuario", "nombre", "activo"],
+        [
+            (a["username"], a["name"], ROLE_NAMES[a["role"]], "sí" if a["active"] else "no")
+            for a in rows
+        ],
+        headers=["usuario", "nombre", "rol", "activo"],
     )
 
 

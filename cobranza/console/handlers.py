@@ -32,7 +32,7 @@ from cobranza.domain import payment_files
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
-from cobranza.services import agents, reconciliation, tickets
+from cobranza.services import agents, reconciliation, supervision, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified
 from cobranza.services.plans import UnknownOffer
 from cobranza.services.promises import PromiseRejected
@@ -58,6 +58,13 @@ MESSAGES = {
     "no_ticket": "No existe ese ticket.",
     "not_mine": "Primero toma el ticket: está libre o lo atiende otra persona.",
     "offer_gone": "Esa oferta ya no está disponible para este deudor.",
+    "no_agent": "No existe ese asesor.",
+    "inactive": "Ese asesor está desactivado; elige otro.",
+    "same_agent": "El ticket ya es de ese asesor.",
+    "moved": (
+        "El ticket cambió mientras tanto (alguien lo tomó, lo movió o lo cerró); revisa la vista "
+        "actualizada."
+    ),
 }
 OUTCOME_LABELS = {
     TicketOutcome.PROMESA_REGISTRADA: "Promesa registrada",
@@ -112,7 +119,13 @@ def canned_replies() -> list[dict[str, str]]:
 
 
 def agent_dict(agent: Agent) -> dict[str, str]:
-    return {"username": str(agent.username), "display_name": str(agent.display_name)}
+    """An account as the console shows it; ``role`` is what the server enforces, read from the
+    database on every request."""
+    return {
+        "username": str(agent.username),
+        "display_name": str(agent.display_name),
+        "role": str(agent.role),
+    }
 
 
 def identity(ticket: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +194,68 @@ class Handlers:
     async def log_out(self, token: str) -> None:
         if token:
             await self._work(lambda session: agents.log_out(session, token))
+
+    # --- supervisors --------------------------------------------------------------------------
+
+    async def queues(self) -> dict[str, Any]:
+        zone = self.app.settings.default_time_zone
+        return await self._work(lambda session: supervision.queues(session, self.clock, zone))
+
+    async def reassign(
+        self, ticket: dict[str, Any], holder: str | None, to: str, supervisor: dict[str, str]
+    ) -> dict[str, Any]:
+        """Give the ticket to ``to`` if ``holder`` still has it (``None``: still unclaimed)."""
+        await self._move(
+            lambda session: supervision.reassign(
+                session, ticket["id"], holder, to, supervisor["username"], self.clock
+            )
+        )
+        logger.info("ticket %s reassigned by %s", ticket["id"], supervisor["username"])
+        return tickets.public(await self.ticket(ticket["id"]))
+
+    async def release(
+        self, ticket: dict[str, Any], holder: str | None, supervisor: dict[str, str]
+    ) -> dict[str, Any]:
+        """Back to the queue if ``holder`` still has it."""
+        await self._move(
+            lambda session: supervision.release(
+                session, ticket["id"], str(holder), supervisor["username"], self.clock
+            )
+        )
+        logger.info("ticket %s released by %s", ticket["id"], supervisor["username"])
+        return tickets.public(await self.ticket(ticket["id"]))
+
+    async def _move(self, work: Callable[[Session], None]) -> None:
+        try:
+            await self._work(work)
+        except supervision.UnknownAgent as exc:
+            raise Missing(MESSAGES["no_agent"]) from exc
+        except supervision.InactiveAgent as exc:
+            raise Refused(MESSAGES["inactive"]) from exc
+        except supervision.SameAgent as exc:
+            raise Refused(MESSAGES["same_agent"]) from exc
+        except (supervision.TicketMoved, tickets.TicketError) as exc:
+            raise Taken(MESSAGES["moved"]) from exc
+
+    async def activity(
+        self,
+        username: str,
+        first: date | None,
+        last: date | None,
+        limit: int | None,
+        before: int | None,
+    ) -> dict[str, Any]:
+        """One agent's recent actions; the last 7 local days and 50 per page unless asked."""
+        zone = self.app.settings.default_time_zone
+        first, last = supervision.period(self.clock, zone, first, last)
+        page = supervision.DEFAULT_PAGE if limit is None else limit
+        query = supervision.ActivityQuery(username, first, last, zone, page, before)
+        try:
+            return await self._work(lambda session: supervision.activity(session, query))
+        except supervision.UnknownAgent as exc:
+            raise Missing(MESSAGES["no_agent"]) from exc
+        except supervision.BadRange as exc:
+            raise Refused(str(exc)) from exc
 
     # --- payments pushed by lenders -----------------------------------------------------------
 

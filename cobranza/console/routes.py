@@ -1,6 +1,14 @@
-"""The console's HTTP side: aiohttp routes, the CSRF and error middlewares, cookies and the
-static page. A route reads the request, calls one use case (cobranza/console/handlers.py) and
+"""The console's HTTP side: aiohttp routes, the CSRF, access and error middlewares, cookies and
+the static page. A route reads the request, calls one use case (cobranza/console/handlers.py) and
 turns its answer, or our error, into a JSON response; nothing here touches the database.
+
+Access: every route is declared once, in :meth:`Routes.application`'s table, with who may call
+it: :data:`PUBLIC` (no session: the page, its files, login, logout, and the payments push with
+its own token), :data:`AGENTS` (agents and supervisors) or :data:`SUPERVISORS`. The role is the
+session's account's, read on every request; nothing the client sends names it. The access
+middleware answers 401 without a live session and 403 for a role not declared, before the
+route reads the body; a route registered without a declaration is refused (and fails
+tests/integration/console/test_console_roles.py).
 
 Errors: a :class:`handlers.Told` refusal answers with its message and the status of its kind
 (404 not found, 422 rejected, 409 conflict); any other error of ours gets a generic answer of
@@ -15,10 +23,11 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -27,6 +36,7 @@ from cobranza.config import ConsoleSecurity
 from cobranza.console.handlers import Handlers, Told, agent_dict
 from cobranza.console.rasa import RasaError, UnaddressableConversation
 from cobranza.domain import payment_files
+from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
 from cobranza.services import agents
 
@@ -42,6 +52,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PAYMENTS_PATH = "/api/payments"
 PAYMENT_TYPES = ("text/csv", "application/json")
 MAX_TICKET_DIGITS = 18
+MAX_NAME = 60  # a user name, as agents.USERNAME allows
 MESSAGES = {
     "locked": "Demasiados intentos fallidos. Espera unos minutos y vuelve a intentar.",
     "forged": (
@@ -54,6 +65,7 @@ MESSAGES = {
         "puede leer ni responder desde la consola. Cierra el ticket con un resultado."
     ),
     "expired": "Tu sesión expiró o no has entrado. Vuelve a entrar.",
+    "role": "Tu rol no permite esta acción.",
     "wrong": "Usuario o contraseña incorrectos.",
     "rasa": "El asistente no respondió; intenta de nuevo.",
     "technical": "Tuvimos un problema técnico. Intenta de nuevo en unos minutos.",
@@ -72,8 +84,30 @@ SECURITY_HEADERS = {
     ),
 }
 
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route: the roles of a live session, or nobody in particular (no roles:
+    no session needed)."""
+
+    roles: frozenset[str]
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+PUBLIC = Access(frozenset())
+AGENTS = Access(frozenset(ConsoleRole.values()))
+SUPERVISORS = Access(frozenset({ConsoleRole.SUPERVISOR.value}))
+# Every registered route and its declared access, kept on the app (the middleware and the
+# tests read the same table).
+ACCESS = web.AppKey("access", dict)
+AGENT = "agent"  # request key: the session's agent, set by the access middleware
 
 
 class Routes:
@@ -101,6 +135,41 @@ class Routes:
         if agent is None:
             raise error(401, MESSAGES["expired"])
         return agent
+
+    @staticmethod
+    def current(request: web.Request) -> dict[str, str]:
+        """The session's agent, as the access middleware found it (routes open to a role only)."""
+        agent: dict[str, str] = request[AGENT]
+        return agent
+
+    def access(self) -> Middleware:
+        """401 without a live session, 403 for a role the route does not declare; a route
+        without a declaration is a bug (500). Unknown paths go on to aiohttp's 404/405."""
+
+        @web.middleware
+        async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.match_info.http_exception is not None:
+                return await handler(request)
+            access = request.app[ACCESS].get(request.match_info.route)
+            if access is None:
+                logger.error(
+                    "console: %s %s has no declared access", request.method, _route(request)
+                )
+                raise error(500, MESSAGES["technical"])
+            if not access.public:
+                agent = await self.agent_of(request)
+                if agent["role"] not in access.roles:
+                    logger.warning(
+                        "console: role %s refused on %s %s",
+                        agent["role"],
+                        request.method,
+                        _route(request),
+                    )
+                    raise error(403, MESSAGES["role"])
+                request[AGENT] = agent
+            return await handler(request)
+
+        return check
 
     async def login(self, request: web.Request) -> web.Response:
         body = await read_json(request)
@@ -140,12 +209,11 @@ class Routes:
         return reply
 
     async def me(self, request: web.Request) -> web.Response:
-        return web.json_response({"agent": await self.agent_of(request)})
+        return web.json_response({"agent": self.current(request)})
 
     # --- tickets ------------------------------------------------------------------------------
 
     async def list_tickets(self, request: web.Request) -> web.Response:
-        await self.agent_of(request)
         return web.json_response({"tickets": await self.h.queue()})
 
     async def ticket_of(self, request: web.Request) -> dict[str, Any]:
@@ -158,18 +226,18 @@ class Routes:
         """The page's background polls get everything but the debtor's file (it is fetched, and
         audited, when the agent opens the ticket, after an action, or when the verification
         changes)."""
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         with_file = request.headers.get(POLL_HEADER) != "1"
         return web.json_response(await self.h.show(ticket, agent, with_file), dumps=dumps)
 
     async def claim(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         return web.json_response({"ticket": await self.h.claim(ticket, agent)})
 
     async def reply(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         self.h.mine(ticket, agent)
         self.h.reachable(ticket)
@@ -182,7 +250,7 @@ class Routes:
         return web.json_response({"sent": True, "decision": decision})
 
     async def promise(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         self.h.mine(ticket, agent)
         body = await read_json(request)
@@ -194,24 +262,64 @@ class Routes:
         return web.json_response(await self.h.promise(ticket, agent, amount, due))
 
     async def agreement(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         self.h.mine(ticket, agent)
         code = str((await read_json(request)).get("offer", ""))
         return web.json_response(await self.h.agreement(ticket, agent, code))
 
     async def close(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         outcome = str((await read_json(request)).get("outcome", ""))
         await self.h.close_ticket(ticket, agent, outcome)
         return web.json_response({"ok": True})
 
     async def resume(self, request: web.Request) -> web.Response:
-        agent = await self.agent_of(request)
+        agent = self.current(request)
         ticket = await self.ticket_of(request)
         await self.h.resume(ticket, agent)
         return web.json_response({"ok": True})
+
+    # --- supervisors ----------------------------------------------------------------------------
+
+    async def queues(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.h.queues(), dumps=dumps)
+
+    async def reassign(self, request: web.Request) -> web.Response:
+        supervisor = self.current(request)
+        ticket = await self.ticket_of(request)
+        body = await read_json(request)
+        to = body.get("to")
+        if not is_name(to):
+            raise error(422, "Elige el asesor que recibirá el ticket.")
+        holder = holder_of(body, allow_unclaimed=True)
+        return web.json_response(
+            {"ticket": await self.h.reassign(ticket, holder, str(to), supervisor)}
+        )
+
+    async def release(self, request: web.Request) -> web.Response:
+        supervisor = self.current(request)
+        ticket = await self.ticket_of(request)
+        holder = holder_of(await read_json(request), allow_unclaimed=False)
+        return web.json_response({"ticket": await self.h.release(ticket, holder, supervisor)})
+
+    async def activity(self, request: web.Request) -> web.Response:
+        """``?from=YYYY-MM-DD&to=YYYY-MM-DD&limit=N&before=ID`` (all optional: the last 7 days,
+        50 per page)."""
+        username = request.match_info["username"]
+        if not agents.USERNAME.fullmatch(username):
+            raise error(404, "No existe ese asesor.")
+        query = request.query
+        try:
+            first = optional(query.get("from"), date.fromisoformat)
+            last = optional(query.get("to"), date.fromisoformat)
+            limit = optional(query.get("limit"), small_int)
+            before = optional(query.get("before"), small_int)
+        except ValueError as exc:  # parsing the client's query, not a lookup
+            raise error(422, "Fechas AAAA-MM-DD; página y límite, números enteros.") from exc
+        answer = await self.h.activity(username, first, last, limit, before)
+        return web.json_response(answer, dumps=dumps)
 
     # --- payments pushed by lenders ---------------------------------------------------------
 
@@ -255,25 +363,31 @@ class Routes:
         return static(request.match_info["name"])
 
     def application(self) -> web.Application:
-        app = web.Application(middlewares=[errors, csrf(self.security)], client_max_size=64 * 1024)
-        routes: list[tuple[str, str, Handler]] = [
-            ("GET", "/", self.page),
-            ("GET", "/static/{name}", self.asset),
-            ("POST", "/api/login", self.login),
-            ("POST", "/api/logout", self.logout),
-            ("GET", "/api/me", self.me),
-            ("GET", "/api/tickets", self.list_tickets),
-            ("GET", "/api/tickets/{ticket_id}", self.show_ticket),
-            ("POST", "/api/tickets/{ticket_id}/claim", self.claim),
-            ("POST", "/api/tickets/{ticket_id}/reply", self.reply),
-            ("POST", "/api/tickets/{ticket_id}/promise", self.promise),
-            ("POST", "/api/tickets/{ticket_id}/agreement", self.agreement),
-            ("POST", "/api/tickets/{ticket_id}/close", self.close),
-            ("POST", "/api/tickets/{ticket_id}/resume", self.resume),
-            ("POST", PAYMENTS_PATH, self.payments),
+        app = web.Application(
+            middlewares=[errors, csrf(self.security), self.access()], client_max_size=64 * 1024
+        )
+        routes: list[tuple[str, str, Handler, Access]] = [
+            ("GET", "/", self.page, PUBLIC),
+            ("GET", "/static/{name}", self.asset, PUBLIC),
+            ("POST", "/api/login", self.login, PUBLIC),
+            ("POST", "/api/logout", self.logout, PUBLIC),
+            ("GET", "/api/me", self.me, AGENTS),
+            ("GET", "/api/tickets", self.list_tickets, AGENTS),
+            ("GET", "/api/tickets/{ticket_id}", self.show_ticket, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/claim", self.claim, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/reply", self.reply, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/promise", self.promise, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/agreement", self.agreement, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/close", self.close, AGENTS),
+            ("POST", "/api/tickets/{ticket_id}/resume", self.resume, AGENTS),
+            ("GET", "/api/supervisor/queues", self.queues, SUPERVISORS),
+            ("POST", "/api/supervisor/tickets/{ticket_id}/reassign", self.reassign, SUPERVISORS),
+            ("POST", "/api/supervisor/tickets/{ticket_id}/release", self.release, SUPERVISORS),
+            ("GET", "/api/supervisor/agents/{username}/activity", self.activity, SUPERVISORS),
+            ("POST", PAYMENTS_PATH, self.payments, PUBLIC),  # its own bearer token
         ]
-        for method, path, handler in routes:
-            app.router.add_route(method, path, handler)
+        declared = {app.router.add_route(m, path, h): access for m, path, h, access in routes}
+        app[ACCESS] = declared
 
         async def cleanup(_: web.Application) -> None:
             await self.h.close()
@@ -381,6 +495,29 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise error(422, "Se esperaba un objeto JSON.")
     return body
+
+
+def is_name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_NAME
+
+
+def holder_of(body: dict[str, Any], allow_unclaimed: bool) -> str | None:
+    """``from``: who holds the ticket as the supervisor saw it (``null``: nobody, when allowed).
+    Required, so that a move decided on a stale view loses to whatever happened meanwhile."""
+    holder = body.get("from")
+    if is_name(holder) or (allow_unclaimed and "from" in body and holder is None):
+        return holder
+    raise error(422, "Indica quién tiene el ticket ahora (from), como lo ves en la consola.")
+
+
+def small_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_TICKET_DIGITS):
+        raise ValueError(text)
+    return int(text)
+
+
+def optional(text: str | None, parse: Callable[[str], T]) -> T | None:
+    return None if text is None else parse(text)
 
 
 def static(name: str) -> web.Response:

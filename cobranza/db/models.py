@@ -42,6 +42,7 @@ from cobranza.domain.vocabulary import (
     AuditAction,
     BlockReason,
     ConsentStatus,
+    ConsoleRole,
     ContactDirection,
     DebtStatus,
     InboundStatus,
@@ -84,6 +85,7 @@ LOCKOUT_SCOPES = LockoutScope.values()
 INBOUND_STATUSES = InboundStatus.values()
 OUTREACH_STATUSES = OutreachStatus.values()
 PAYMENT_MATCHES = PaymentMatch.values()
+CONSOLE_ROLES = ConsoleRole.values()
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -698,9 +700,11 @@ class WhatsAppStatus(Base):
 
 
 class Agent(Base):
-    """A collection agent who answers handed-off conversations (``cobranza agent add``)."""
+    """A console user who answers handed-off conversations (``cobranza agent add``); a
+    ``supervisor`` also oversees the other agents (``cobranza agent role``)."""
 
     __tablename__ = "agents"
+    __table_args__ = (CheckConstraint(_in("role", CONSOLE_ROLES), name="role"),)
 
     id = Column(Integer, primary_key=True)
     username = Column(String(60), nullable=False, unique=True)
@@ -708,6 +712,12 @@ class Agent(Base):
     password_hash = Column(String(200), nullable=False)  # scrypt, see cobranza/services/agents.py
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(UTCDateTime, nullable=False, default=_now)
+    role = Column(
+        String(16),
+        nullable=False,
+        default=ConsoleRole.AGENT.value,
+        server_default=ConsoleRole.AGENT.value,
+    )
 
 
 class AgentSession(Base):
@@ -811,6 +821,7 @@ class AuditLog(Base):
             sqlite_where=text(blocked_decisions("sqlite")),
             postgresql_where=text(blocked_decisions("postgresql")),
         ),
+        Index("ix_audit_log_actor_time", "actor", "occurred_at"),  # an agent's activity
     )
 
     id = Column(Integer, primary_key=True)

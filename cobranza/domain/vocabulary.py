@@ -68,6 +68,8 @@ class AuditAction(Code):
     HANDOFF_OPENED = "handoff_opened"
     TICKET_CLAIMED = "ticket_claimed"
     TICKET_CLOSED = "ticket_closed"
+    TICKET_REASSIGNED = "ticket_reassigned"  # by a supervisor, to another agent
+    TICKET_RELEASED = "ticket_released"  # by a supervisor, back to the queue
     AGENT_VIEWED_DEBTOR = "agent_viewed_debtor"
     AGENT_REPLY = "agent_reply"
     AGENT_REPLY_BLOCKED = "agent_reply_blocked"
@@ -75,6 +77,7 @@ class AuditAction(Code):
     AGENT_ADDED = "agent_added"
     AGENT_ENABLED = "agent_enabled"
     AGENT_DISABLED = "agent_disabled"
+    AGENT_ROLE_CHANGED = "agent_role_changed"
     AGENT_LOGIN = "agent_login"
     AGENT_LOGIN_FAILED = "agent_login_failed"
     AGENT_LOGIN_REFUSED = "agent_login_refused"
@@ -185,6 +188,15 @@ class LockoutScope(Code):
 
     USER = "user"
     ADDRESS = "address"
+
+
+class ConsoleRole(Code):
+    """``agents.role``: what a console user may do. Agents work the queue; supervisors also see
+    every agent's queue and activity and reassign or release tickets (cobranza/console/routes.py
+    says which role may call each endpoint). People read "agente" and "supervisor"."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
 
 
 class ContactOutcome(Code):

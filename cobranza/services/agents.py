@@ -5,6 +5,10 @@ compared in constant time. A session token is shown once, to the browser; only i
 stored, so a copy of the database does not let anyone log in. A session ends after
 ``SESSION_HOURS``, after the console's idle timeout, at logout, or when the agent is disabled.
 
+An account has a role (``agent`` or ``supervisor``, :class:`ConsoleRole`): the console reads it
+from the session's account on every request, so a change (:func:`set_role`) applies at once; it
+also ends the account's sessions, so the page starts again with the new role's view.
+
 Failed logins are counted in the database per user name and per client address (so neither a
 restart nor many concurrent requests reset them); over a limit the name or the address is
 locked out for a while (``ConsoleSecurity`` in cobranza/config.py).
@@ -29,13 +33,15 @@ from cobranza.clock import Clock
 from cobranza.config import ConsoleSecurity
 from cobranza.db import audit, session_scope
 from cobranza.db.models import Agent, AgentSession, ConsoleLockout, ConsoleLoginAttempt
-from cobranza.domain.vocabulary import AuditAction, LockoutScope, LoginOutcome
+from cobranza.domain.vocabulary import AuditAction, ConsoleRole, LockoutScope, LoginOutcome
 from cobranza.errors import Rejected
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 10
 SESSION_HOURS = 8
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{2,59}")
+# What people read and type (the CLI, the console); the stored codes are ConsoleRole's.
+ROLE_NAMES = {ConsoleRole.AGENT: "agente", ConsoleRole.SUPERVISOR: "supervisor"}
 
 
 class AgentError(Rejected):
@@ -73,7 +79,12 @@ def password_matches(password: str, stored: str) -> bool:
 
 
 def add_agent(
-    session: Session, username: str, display_name: str, password: str, clock: Clock
+    session: Session,
+    username: str,
+    display_name: str,
+    password: str,
+    clock: Clock,
+    role: ConsoleRole = ConsoleRole.AGENT,
 ) -> Agent:
     if not USERNAME.fullmatch(username):
         raise AgentError(
@@ -90,33 +101,57 @@ def add_agent(
         password_hash=hash_password(password),
         active=True,
         created_at=clock.now(),
+        role=ConsoleRole(role).value,
     )
     session.add(agent)
     session.flush()
-    audit.record(
-        session, clock.now(), AuditAction.AGENT_ADDED, None, {"agent": username}, actor="cli"
-    )
+    details = {"agent": username, "role": agent.role}
+    audit.record(session, clock.now(), AuditAction.AGENT_ADDED, None, details, actor="cli")
     return agent
+
+
+def _account(session: Session, username: str) -> Agent:
+    agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
+    if agent is None:
+        raise AgentError(f"no existe el usuario {username!r}")
+    return agent
+
+
+def _end_sessions(session: Session, agent: Agent) -> int:
+    ended = session.execute(delete(AgentSession).where(AgentSession.agent_id == agent.id))
+    return int(ended.rowcount)
 
 
 def set_active(session: Session, username: str, active: bool, clock: Clock) -> int:
     """Disable (or enable again) an agent. Disabling ends every session of the agent at once,
     so a browser that is still open stops working on its next request. Returns the number of
     sessions ended."""
-    agent = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
-    if agent is None:
-        raise AgentError(f"no existe el usuario {username!r}")
+    agent = _account(session, username)
     agent.active = active
-    ended = 0
-    if not active:
-        ended = session.execute(
-            delete(AgentSession).where(AgentSession.agent_id == agent.id)
-        ).rowcount
+    ended = 0 if active else _end_sessions(session, agent)
     action = AuditAction.AGENT_ENABLED if active else AuditAction.AGENT_DISABLED
     details = {"agent": username, "sessions_ended": ended}
     audit.record(session, clock.now(), action, None, details, actor="cli")
     session.flush()
     return int(ended)
+
+
+def set_role(
+    session: Session, username: str, role: ConsoleRole, clock: Clock, actor: str = "cli"
+) -> int:
+    """Make an account an agent or a supervisor. The change is audited (from, to) and ends the
+    account's sessions, so its page logs in again with the new role's view. Returns the number
+    of sessions ended; raises :class:`AgentError` for an unknown user or the role it has."""
+    agent = _account(session, username)
+    new, previous = ConsoleRole(role), ConsoleRole(agent.role)
+    if new == previous:
+        raise AgentError(f"{username!r} ya tiene el rol {ROLE_NAMES[new]}")
+    agent.role = new.value
+    ended = _end_sessions(session, agent)
+    details = {"agent": username, "from": previous.value, "to": new.value, "sessions_ended": ended}
+    audit.record(session, clock.now(), AuditAction.AGENT_ROLE_CHANGED, None, details, actor=actor)
+    session.flush()
+    return ended
 
 
 def _token_hash(token: str) -> str:

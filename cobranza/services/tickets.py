@@ -6,6 +6,11 @@ A ticket names the number its conversation is about, but only a date of birth ve
 that conversation* (cobranza/db/verifications.py) makes it the debtor's: until then an agent sees
 the claimed number marked unverified and nothing of the debtor's file (:func:`public`).
 
+A supervisor can also give a ticket to another agent (:func:`reassign`) or put it back in the
+queue (:func:`release`). Like :func:`claim` and :func:`close`, each is one conditional UPDATE
+guarded on the holder its caller saw, so a claim, a close, a reassignment and a release racing
+for one ticket leave exactly one winner; nothing is written for the others.
+
 The queue is ordered by priority, then by the debtor's expected recovery (the current score's
 probability × open balance, cobranza/services/scores.py), highest first, then by age. Only a
 verified ticket's debtor counts as scored: an unverified conversation may have typed someone
@@ -20,12 +25,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from cobranza.clock import Clock
 from cobranza.db import audit, verifications
-from cobranza.db.models import HandoffTicket
+from cobranza.db.models import Agent, HandoffTicket
 from cobranza.domain.money import format_mxn
 from cobranza.domain.vocabulary import AuditAction, TicketOutcome, TicketStatus
 from cobranza.errors import Conflict
@@ -152,19 +158,87 @@ def claim(session: Session, ticket_id: int, agent: str, clock: Clock) -> bool:
     return True
 
 
-def _owned(session: Session, ticket_id: int, agent: str) -> HandoffTicket:
+def _held_by(holder: str | None) -> ColumnElement[Any]:
+    """The guard of a move: the ticket is still as its mover saw it, unclaimed (``None``) or
+    claimed by ``holder``."""
+    if holder is None:
+        return HandoffTicket.status == TicketStatus.OPEN
+    return and_(HandoffTicket.status == TicketStatus.CLAIMED, HandoffTicket.claimed_by == holder)
+
+
+def _guarded(
+    session: Session, ticket_id: int, guards: list[ColumnElement[Any]], values: dict[str, Any]
+) -> HandoffTicket | None:
+    """One conditional UPDATE, the transaction's first statement (so SQLite takes its write
+    lock before reading anything a concurrent writer could change): the ticket when it won,
+    None when the guards no longer held. Raises :class:`TicketError` for an unknown ticket."""
+    won = session.execute(
+        update(HandoffTicket)
+        .where(HandoffTicket.id == ticket_id, *guards)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     ticket = _get(session, ticket_id)
-    if ticket.status != TicketStatus.CLAIMED or ticket.claimed_by != agent:
-        raise TicketError(f"el ticket {ticket_id} no está asignado a {agent}")
+    if won != 1:
+        return None
+    session.refresh(ticket)
     return ticket
 
 
+def _move(
+    session: Session,
+    ticket_id: int,
+    holder: str | None,
+    to: str | None,
+    action: AuditAction,
+    supervisor: str,
+    clock: Clock,
+) -> bool:
+    """From ``holder`` to the active account ``to`` (``None``: back to the queue), audited with
+    the supervisor as actor when it wins."""
+    now = clock.now()
+    guards = [_held_by(holder)]
+    if to is None:
+        values: dict[str, Any] = {
+            "status": TicketStatus.OPEN,
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+    else:
+        guards.append(exists().where(Agent.username == to, Agent.active.is_(True)))
+        values = {"status": TicketStatus.CLAIMED, "claimed_by": to, "claimed_at": now}
+    ticket = _guarded(session, ticket_id, guards, values)
+    if ticket is None:
+        return False
+    details = {"ticket": ticket_id, "from": holder, "to": to}
+    audit.record(session, now, action, ticket.debtor_phone, details, f"agent:{supervisor}")
+    return True
+
+
+def reassign(
+    session: Session, ticket_id: int, holder: str | None, to: str, supervisor: str, clock: Clock
+) -> bool:
+    """Give the ticket to the active account ``to`` if it is still held by ``holder`` (``None``:
+    still unclaimed). True for the one request that wins; False when the ticket moved meanwhile
+    or ``to`` is no active account."""
+    return _move(session, ticket_id, holder, to, AuditAction.TICKET_REASSIGNED, supervisor, clock)
+
+
+def release(session: Session, ticket_id: int, holder: str, supervisor: str, clock: Clock) -> bool:
+    """Put the ticket back in the queue, unclaimed, if ``holder`` still has it."""
+    return _move(session, ticket_id, holder, None, AuditAction.TICKET_RELEASED, supervisor, clock)
+
+
 def close(session: Session, ticket_id: int, agent: str, outcome: str, clock: Clock) -> None:
+    """Close the agent's ticket with an outcome: guarded on the agent still holding it, so a
+    supervisor's move at the same instant and the close cannot both win."""
     if outcome not in OUTCOMES:
         raise TicketError(f"resultado desconocido {outcome!r}; use uno de {', '.join(OUTCOMES)}")
-    ticket = _owned(session, ticket_id, agent)
     now = clock.now()
-    ticket.status, ticket.outcome, ticket.closed_at = TicketStatus.CLOSED, outcome, now
+    values = {"status": TicketStatus.CLOSED, "outcome": outcome, "closed_at": now}
+    ticket = _guarded(session, ticket_id, [_held_by(agent)], values)
+    if ticket is None:
+        raise TicketError(f"el ticket {ticket_id} no está asignado a {agent}")
     audit.record(
         session,
         now,

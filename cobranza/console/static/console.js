@@ -9,6 +9,10 @@
  * not count as activity, so an unattended console still ends at the idle timeout. Ticket ids
  * and anything else put in a URL go through encodeURIComponent.
  *
+ * A supervisor (the role comes from the session: /api/me, the login) also gets the "Supervisión"
+ * view: every agent's claimed tickets and the unclaimed queue, reassign and release buttons, and
+ * an agent's activity. Agents' pages never hold it; the server refuses its calls to them anyway.
+ *
  * The queue and the open ticket are polled every 2 s. Parts of the page that the agent may be
  * using (the reply box, the forms, the focused ticket) are kept in place between polls and only
  * rebuilt when what they show changes. */
@@ -71,10 +75,13 @@
     replySlot: $("reply-slot"),
     debtorBody: $("debtor-body"),
     actionsSlot: $("actions-slot"),
+    navSlot: $("nav-slot"),
+    queueView: $("queue-view"),
+    supervisionSlot: $("supervision-slot"),
   };
 
   const state = {
-    me: null, // {username, display_name}
+    me: null, // {username, display_name, role}
     epoch: 0, // bumped on every login and logout: answers to older requests are dropped
     pollTimer: 0,
     queueSeq: 0,
@@ -87,6 +94,7 @@
     view: null, // what the detail pane currently shows, to update it in place
     errorSource: null,
     noticeTimer: 0,
+    sup: null, // the supervision view, while a supervisor is logged in
   };
 
   /* ---------- API ---------- */
@@ -243,7 +251,13 @@
   }
 
   function todayIso() {
+    return isoDaysAgo(0);
+  }
+
+  /** The local date `days` days before today, yyyy-mm-dd. */
+  function isoDaysAgo(days) {
     const d = new Date();
+    d.setDate(d.getDate() - days);
     const pad = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
   }
@@ -293,8 +307,10 @@
     state.me = {
       username: String(agent.username ?? ""),
       display_name: String(agent.display_name || agent.username || ""),
+      role: String(agent.role ?? ""),
     };
     resetConsole();
+    mountSupervision();
     el.agentName.textContent = state.me.display_name;
     el.loginError.textContent = "";
     el.password.value = "";
@@ -315,6 +331,7 @@
     el.queueCount.textContent = "";
     el.queueEmpty.hidden = true;
     deselect();
+    unmountSupervision();
   }
 
   /* ---------- Polling ---------- */
@@ -336,7 +353,11 @@
   }
 
   async function tick() {
-    const results = await Promise.allSettled([refreshQueue(true), refreshDetail(true)]);
+    const results = await Promise.allSettled([
+      refreshQueue(true),
+      refreshDetail(true),
+      refreshSupervision(true),
+    ]);
     const failure = results.find(
       (r) => r.status === "rejected" && !(r.reason instanceof SessionExpired) && !(r.reason instanceof Stale),
     );
@@ -1083,6 +1104,332 @@
     } finally {
       el.loginSubmit.disabled = false;
     }
+  }
+
+  /* ---------- Supervision (supervisors only) ----------
+   * GET /api/supervisor/queues, polled every 2 s while the view shows; POST
+   * /api/supervisor/tickets/{id}/reassign|release with the holder this page saw ("from": the
+   * server moves nothing when the ticket changed meanwhile, and answers 409); GET
+   * /api/supervisor/agents/{username}/activity, a page at a time. The server checks the role
+   * on every call: this page only decides what to show. */
+
+  const ROLES = { agent: "agente", supervisor: "supervisor" };
+  const ACTIVITY_PAGE = 50;
+  const ACTIVITY = {
+    agent_login: "Entró a la consola",
+    ticket_claimed: "Tomó el ticket",
+    agent_viewed_debtor: "Consultó el expediente",
+    agent_reply: "Respondió al deudor",
+    agent_reply_blocked: "Respuesta bloqueada por cumplimiento",
+    promise_recorded: "Registró una promesa",
+    promise_superseded: "Reemplazó una promesa",
+    agreement_recorded: "Registró un convenio",
+    ticket_closed: "Cerró el ticket",
+    ticket_reassigned: "Ticket reasignado",
+    ticket_released: "Ticket devuelto a la cola",
+  };
+
+  const isSupervisor = () => Boolean(state.me && state.me.role === "supervisor");
+  const supPath = (id, action) =>
+    `/api/supervisor/tickets/${encodeURIComponent(String(id))}/${action}`;
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const count = (value) => (Number.isFinite(value) ? Math.max(0, Math.floor(value)) : 0);
+
+  function mountSupervision() {
+    unmountSupervision();
+    if (!isSupervisor()) return;
+    el.navSlot.append(fromTemplate("tpl-nav"));
+    el.supervisionSlot.append(fromTemplate("tpl-supervision"));
+    const q = (testid) => document.querySelector(`[data-testid='${testid}']`);
+    const s = {
+      visible: false,
+      seq: 0,
+      applied: 0,
+      key: null, // the last answer rendered, to rebuild only on a change
+      choice: new Map(), // ticket id → the agent picked in its select, kept across rebuilds
+      names: new Map(), // username → display name
+      activity: null, // {username, name, from, to, next}
+      nav: q("views-nav"),
+      view: q("supervision"),
+      title: $("supervision-title"),
+      summary: q("sup-summary"),
+      unclaimed: q("sup-unclaimed"),
+      unclaimedEmpty: q("sup-unclaimed-empty"),
+      agents: q("sup-agents"),
+      activityTitle: $("activity-title"),
+      activityPlaceholder: q("activity-placeholder"),
+      activityForm: q("activity-form"),
+      from: q("activity-from"),
+      to: q("activity-to"),
+      activitySubmit: q("activity-submit"),
+      activityEmpty: q("activity-empty"),
+      activityList: q("activity-list"),
+      more: q("activity-more"),
+    };
+    state.sup = s;
+    for (const button of s.nav.querySelectorAll("[data-view]")) {
+      button.addEventListener("click", () => showView(button.dataset.view));
+    }
+    s.activityForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadActivity(false, s.activitySubmit);
+    });
+    s.more.addEventListener("click", () => loadActivity(true, s.more));
+    showView("queue", false);
+  }
+
+  function unmountSupervision() {
+    state.sup = null;
+    el.navSlot.replaceChildren();
+    el.supervisionSlot.replaceChildren();
+    el.queueView.hidden = false;
+  }
+
+  function showView(name, focus = true) {
+    const s = state.sup;
+    if (!s) return;
+    s.visible = name === "supervision";
+    el.queueView.hidden = s.visible;
+    s.view.hidden = !s.visible;
+    for (const button of s.nav.querySelectorAll("[data-view]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.view === name));
+    }
+    if (!focus) return;
+    if (s.visible) {
+      s.title.focus();
+      refreshSupervision().catch((err) => report(err));
+    } else {
+      el.queueTitle.focus();
+    }
+  }
+
+  async function refreshSupervision(poll = false) {
+    const s = state.sup;
+    if (!s || !s.visible) return;
+    const seq = ++s.seq;
+    const data = await api("GET", "/api/supervisor/queues", undefined, { poll });
+    if (state.sup !== s || seq < s.applied) return;
+    s.applied = seq;
+    renderSupervision(data);
+  }
+
+  function nameOf(username) {
+    const s = state.sup;
+    const key = String(username ?? "");
+    return (s && s.names.get(key)) || key;
+  }
+
+  function renderSupervision(data) {
+    const s = state.sup;
+    const unclaimed = Array.isArray(data.unclaimed) ? data.unclaimed : [];
+    const people = (Array.isArray(data.agents) ? data.agents : []).filter(
+      (a) => a && typeof a === "object",
+    );
+    const key = JSON.stringify([unclaimed, people]);
+    if (key === s.key) return;
+    s.key = key;
+    s.names = new Map(people.map((a) => [String(a.username), String(a.display_name || a.username)]));
+    const targets = people.filter((a) => a.active === true && a.role);
+    const claimed = people.reduce((n, a) => n + (Array.isArray(a.tickets) ? a.tickets.length : 0), 0);
+    setText(
+      s.summary,
+      `${unclaimed.length} sin tomar · ${plural(claimed, "tomado", "tomados")} · ` +
+        plural(targets.length, "asesor activo", "asesores activos"),
+    );
+    const active = document.activeElement;
+    const focusKey = active && s.view.contains(active) ? active.dataset.focusKey : null;
+    s.unclaimed.replaceChildren(...unclaimed.map((t) => supTicket(t, null, targets)));
+    s.unclaimedEmpty.hidden = unclaimed.length > 0;
+    s.agents.replaceChildren(...people.map((a) => supAgent(a, targets)));
+    if (focusKey) {
+      const again = s.view.querySelector(`[data-focus-key='${CSS.escape(focusKey)}']`);
+      if (again) again.focus();
+      else s.title.focus();
+    }
+  }
+
+  function supButton(label, testid, focusKey, className = "btn btn--small") {
+    const button = make("button", className, label);
+    button.type = "button";
+    button.setAttribute("data-testid", testid);
+    button.dataset.focusKey = focusKey;
+    return button;
+  }
+
+  function supAgent(a, targets) {
+    const username = String(a.username ?? "");
+    const name = String(a.display_name || username);
+    const li = make("li", "sup-agent");
+    li.setAttribute("data-testid", "sup-agent");
+    li.dataset.username = username;
+    const head = make("div", "sup-agent__head");
+    const who = make("div", "sup-agent__who");
+    who.append(
+      make("strong", "sup-agent__name", name),
+      make("span", "sup-agent__meta", `${username} · ${ROLES[a.role] || "sin cuenta"}`),
+    );
+    if (a.active !== true) who.append(make("span", "badge", "Desactivado"));
+    const counts = a.counts && typeof a.counts === "object" ? a.counts : {};
+    const numbers = make(
+      "span",
+      "sup-agent__counts",
+      `${plural(count(counts.claimed), "tomado", "tomados")} · ` +
+        plural(count(counts.closed_today), "cerrado hoy", "cerrados hoy"),
+    );
+    numbers.setAttribute("data-testid", "sup-agent-counts");
+    head.append(who, numbers);
+    if (a.role) {
+      const open = supButton("Ver actividad", "sup-activity-open", `activity:${username}`,
+        "btn btn--ghost btn--small");
+      open.setAttribute("aria-label", `Ver la actividad de ${name}`);
+      open.addEventListener("click", () => openActivity(username, name));
+      head.append(open);
+    }
+    const tickets = Array.isArray(a.tickets) ? a.tickets : [];
+    const list = make("ul", "sup-tickets");
+    list.append(...tickets.map((t) => supTicket(t, username, targets)));
+    li.append(head, tickets.length ? list : make("p", "muted", "Sin tickets tomados."));
+    return li;
+  }
+
+  /** One ticket with its buttons; ``holder``: the agent who has it (null: unclaimed). */
+  function supTicket(t, holder, targets) {
+    const s = state.sup;
+    const id = String(t.id);
+    const li = make("li", "sup-ticket");
+    li.setAttribute("data-testid", "sup-ticket");
+    li.dataset.ticketId = id;
+    li.append(
+      make(
+        "span",
+        "sup-ticket__info",
+        `#${id} · ${reasonLabel(t.reason)} · ${channelLabel(t.channel)} · ` +
+          `esperando ${waitingMinutes(t)} min`,
+      ),
+    );
+    const select = make("select", "sup-ticket__to");
+    select.setAttribute("aria-label", `${holder ? "Reasignar" : "Asignar"} el ticket #${id} a`);
+    select.setAttribute("data-testid", "sup-reassign-to");
+    select.dataset.focusKey = `to:${id}`;
+    const options = [new Option(holder ? "Reasignar a…" : "Asignar a…", "")];
+    for (const a of targets) {
+      const username = String(a.username);
+      if (username !== holder) options.push(new Option(String(a.display_name || username), username));
+    }
+    select.replaceChildren(...options);
+    const kept = s.choice.get(id);
+    if (kept && options.some((o) => o.value === kept)) select.value = kept;
+    select.addEventListener("change", () => s.choice.set(id, select.value));
+    const move = supButton(holder ? "Reasignar" : "Asignar", "sup-reassign", `move:${id}`);
+    move.addEventListener("click", () => reassignTicket(id, holder, select, move));
+    li.append(select, move);
+    if (holder) {
+      const free = supButton("Liberar", "sup-release", `free:${id}`, "btn btn--ghost btn--small");
+      free.setAttribute("aria-label", `Liberar el ticket #${id} (devolverlo a la cola)`);
+      free.addEventListener("click", () => releaseTicket(id, holder, free));
+      li.append(free);
+    }
+    return li;
+  }
+
+  function supervisionSoon() {
+    refreshSupervision().catch(() => {});
+    refreshQueue().catch(() => {});
+  }
+
+  function reassignTicket(id, holder, select, button) {
+    return withButton(button, async () => {
+      const to = select.value;
+      if (!to) {
+        showError(`Elige a quién darle el ticket #${id}.`);
+        select.focus();
+        return;
+      }
+      try {
+        await api("POST", supPath(id, "reassign"), { to, from: holder });
+        if (state.sup) state.sup.choice.delete(id);
+        showNotice(`Ticket #${id} ${holder ? "reasignado" : "asignado"} a ${nameOf(to)}.`);
+      } finally {
+        supervisionSoon();
+      }
+    });
+  }
+
+  function releaseTicket(id, holder, button) {
+    return withButton(button, async () => {
+      try {
+        await api("POST", supPath(id, "release"), { from: holder });
+        showNotice(`Ticket #${id} devuelto a la cola (era de ${nameOf(holder)}).`);
+      } finally {
+        supervisionSoon();
+      }
+    });
+  }
+
+  function openActivity(username, name) {
+    const s = state.sup;
+    if (!s) return Promise.resolve();
+    s.activity = { username, name, from: "", to: "", next: null };
+    setText(s.activityTitle, `Actividad de ${name}`);
+    s.activityPlaceholder.hidden = true;
+    s.activityForm.hidden = false;
+    if (!s.from.value) s.from.value = isoDaysAgo(6);
+    if (!s.to.value) s.to.value = todayIso();
+    s.activityList.replaceChildren();
+    s.activityTitle.focus();
+    return loadActivity(false, s.activitySubmit);
+  }
+
+  /** The first page for the dates in the form, or (``more``) the next page of the same query. */
+  function loadActivity(more, button) {
+    const s = state.sup;
+    const a = s && s.activity;
+    if (!a) return Promise.resolve();
+    return withButton(button, async () => {
+      if (!more) {
+        a.from = normalizeDate(s.from.value) || "";
+        a.to = normalizeDate(s.to.value) || "";
+        a.next = null;
+      }
+      const params = new URLSearchParams({ limit: String(ACTIVITY_PAGE) });
+      if (a.from) params.set("from", a.from);
+      if (a.to) params.set("to", a.to);
+      if (more && a.next !== null) params.set("before", String(a.next));
+      const path = `/api/supervisor/agents/${encodeURIComponent(a.username)}/activity?${params}`;
+      const data = await api("GET", path);
+      if (state.sup !== s || s.activity !== a) return;
+      const entries = Array.isArray(data.entries) ? data.entries : [];
+      const items = entries.filter((e) => e && typeof e === "object").map(activityItem);
+      if (more) s.activityList.append(...items);
+      else s.activityList.replaceChildren(...items);
+      a.next = Number.isInteger(data.next) ? data.next : null;
+      s.more.hidden = a.next === null;
+      s.activityEmpty.hidden = s.activityList.children.length > 0;
+    });
+  }
+
+  function activityItem(e) {
+    const li = make("li", "activity__item");
+    li.setAttribute("data-testid", "activity-item");
+    li.dataset.action = String(e.action ?? "");
+    const time = make("time", "activity__time", fmtTime(e.at));
+    time.dateTime = String(e.at ?? "");
+    li.append(time, make("span", "activity__text", activityText(e)));
+    return li;
+  }
+
+  function activityText(e) {
+    const s = state.sup;
+    const parts = [ACTIVITY[e.action] || String(e.action ?? "")];
+    if (e.ticket !== undefined && e.ticket !== null) parts.push(`ticket #${e.ticket}`);
+    if (e.action === "ticket_reassigned") {
+      parts.push(`de ${e.from ? nameOf(e.from) : "la cola"} a ${nameOf(e.to)}`);
+    }
+    if (e.action === "ticket_released" && e.from) parts.push(`era de ${nameOf(e.from)}`);
+    if (e.outcome) parts.push(String(e.outcome).replace(/_/g, " "));
+    if (e.folio) parts.push(`folio ${e.folio}`);
+    if (e.by && s && s.activity && e.by !== s.activity.username) parts.push(`por ${nameOf(e.by)}`);
+    return parts.join(" · ");
   }
 
   /* ---------- Start ---------- */

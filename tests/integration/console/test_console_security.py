@@ -117,6 +117,7 @@ class Running:
     sessions: sessionmaker
     database_url: str
     stop: Callable[[], None]
+    app: web.Application | None = None  # the console's aiohttp app, as served
 
     def login(
         self, username: str = ANA, password: str = ANA_PASSWORD, **headers: str
@@ -195,7 +196,8 @@ def _starting(
         settings = load_settings({"DATABASE_URL": database_url, **env})
         config = load_console_settings({"RASA_URL": rasa.url, "RASA_API_TOKEN": RASA_TOKEN})
         console = Console(bootstrap.build(settings, clock=clock), config)
-        console_runner, console_port = loop.run(_serve(console.app()))
+        console_app = console.app()
+        console_runner, console_port = loop.run(_serve(console_app))
         runners = [console_runner, rasa_runner]
 
         def stop() -> None:
@@ -204,7 +206,13 @@ def _starting(
             runners.clear()
 
         running = Running(
-            f"http://127.0.0.1:{console_port}", clock, rasa, sessions, database_url, stop
+            f"http://127.0.0.1:{console_port}",
+            clock,
+            rasa,
+            sessions,
+            database_url,
+            stop,
+            console_app,
         )
         started.append(running)
         return running
@@ -481,7 +489,8 @@ def test_a_disabled_agent_is_out_at_once(console: Running) -> None:
     assert [a.details["agent"] for a in console.audit("agent_disabled")] == [ANA]
     assert [a.details["agent"] for a in console.audit("agent_enabled")] == [ANA]
     listed = _cli(console.database_url, "agent", "list", "--json")
-    assert {"username": ANA, "name": "Ana Ruiz", "active": True} in json.loads(listed.stdout)
+    expected = {"username": ANA, "name": "Ana Ruiz", "active": True, "role": "agent"}
+    assert expected in json.loads(listed.stdout)
 
 
 # --- requests -----------------------------------------------------------------------------------
@@ -776,6 +785,8 @@ def _sessions_survive_the_migration(engine: Engine) -> None:
     with db.session_scope(db.make_session_factory(engine)) as session:
         row = session.get(agents.AgentSession, "h")
         assert row is not None and row.last_seen_at == row.created_at == NOW
+        account = session.get(agents.Agent, 1)
+        assert account is not None and account.role == "agent", "accounts stay agents (0013)"
     db.downgrade(engine, "0006")
     db.upgrade(engine)
 
