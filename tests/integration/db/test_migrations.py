@@ -24,6 +24,7 @@ TABLES = {
     "creditors",
     "debtors",
     "debts",
+    "experiment_exposures",
     "handoff_tickets",
     "payment_agreements",
     "payments",
