@@ -204,7 +204,7 @@ class ExperimentResults:
             "power": e.power,
             "planned_per_arm": e.planned_per_arm,
             "planned_total": e.planned_total,
-            "as_of": self.as_of.isoformat(),
+            "as_of": _iso(self.as_of),
             "outcome": self.verdict.outcome.value,
             "verdict": self.verdict.text,
             "winner": self.verdict.winner,
@@ -244,7 +244,7 @@ class ExperimentResults:
 
 
 def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
+    return at.isoformat(timespec="seconds") if at is not None else None
 
 
 def _outcome_times(session: Session, experiment: Experiment) -> dict[int, datetime]:
