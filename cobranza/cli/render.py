@@ -527,6 +527,8 @@ def simulation(data: dict[str, Any]) -> str:
         ),
         "",
     ]
+    for experiment in data.get("experiments", []):
+        lines += [experiment_report(experiment), ""]
     found = data["violations"]
     if not found:
         lines.append(

@@ -39,6 +39,12 @@ edges are: a window bug would be hit. Each step:
 
 No conversation runs: replies and promises are drawn, not parsed (docs/simulation.md).
 
+**Message experiments** (docs/experiments.md): the dispatcher honours the enabled experiments of
+``experiments/`` as in production — each debtor gets their arm's template and the exposure is
+recorded when the fake accepts it — and the report ends with each experiment's results as
+``cobranza experiments report`` computes them, marked simulated. The behaviour model does not
+read the template, so the arms differ only by chance: an A/A test on simulated debtors.
+
 **Ordering experiments** (docs/simulation.md, "Score-ordered vs random outreach"). Three
 options, all off by default (the run is then exactly the one above): ``daily_recipients``
 overrides the tier's unique-recipient budget so it binds; ``model`` (a trained scoring model)
@@ -97,6 +103,7 @@ from cobranza.scoring.scores import score_all
 from cobranza.scoring.snapshots import write_snapshots
 from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
+from cobranza.services.experiments import results
 from cobranza.services.payments import store_reference
 from cobranza.services.promises import PromiseRejected, primary_debt, record_promise
 from cobranza.simulation.behaviour import ASSUMPTIONS_NOTICE, Behaviour, load_behaviour
@@ -184,6 +191,8 @@ class SimulationReport:
     daily_recipients: int | None = None  # the budget the run used, when overridden
     model_id: str | None = None  # the scoring model that scored the debtors each day
     scored: int = 0  # debtor scores written by that model
+    # Each message experiment's results at the end of the run (ExperimentResults.as_dict()).
+    experiments: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -211,6 +220,7 @@ class SimulationReport:
             "payments": self.payments,
             "unmatched_payments": self.unmatched_payments,
             "snapshots": self.snapshots,
+            "experiments": [{**e, "simulated": True} for e in self.experiments],
             "violations": list(self.violations),
         } | self._experiment()
 
@@ -651,6 +661,7 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
             client,
             files.templates,
             pacer=Pacer(1e9),  # the simulated clock does not wait
+            experiments=files.experiments.values(),
         )
         seen = 0
         try:
@@ -695,6 +706,10 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
         run.report.violations = violations(
             session, received, app.settings, since=start, refused=refused
         )
+        run.report.experiments = [
+            results(session, experiment, app.clock.now()).as_dict()
+            for _name, experiment in sorted(files.experiments.items())
+        ]
     return total
 
 
