@@ -6,7 +6,8 @@ the arm, when, and the campaign message or the conversation that exposed them. I
 with ``INSERT … ON CONFLICT DO NOTHING`` on (experiment, debtor), so two dispatchers, or a
 dispatcher and a conversation, never record a debtor twice, whoever comes first.
 
-**Results** (:func:`results`). Per arm: the debtors exposed, those whose window (``window_days``
+**Results** (:func:`results`), marked ``simulated`` on a database ``cobranza simulate`` made.
+Per arm: the debtors exposed, those whose window (``window_days``
 after their first exposure) has closed — only they can count as a "no" — and, among those,
 the ones who did what the primary metric counts within their window:
 
@@ -37,10 +38,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cobranza.db import verifications
-from cobranza.db.models import Debt, Debtor, ExperimentExposure, OutreachMessage, Payment, Promise
+from cobranza.db.models import (
+    AuditLog,
+    Debt,
+    Debtor,
+    ExperimentExposure,
+    OutreachMessage,
+    Payment,
+    Promise,
+)
 from cobranza.domain.experiments import METRIC_LABELS, Experiment, Metric, ResponseTarget
 from cobranza.domain.statistics import Interval, Outcome, Verdict
-from cobranza.domain.vocabulary import PromiseStatus
+from cobranza.domain.vocabulary import AuditAction, PromiseStatus
 
 __all__ = [
     "ArmResult",
@@ -182,6 +191,7 @@ class ExperimentResults:
     first_exposed: datetime | None = None
     last_exposed: datetime | None = None
     other_arms: Mapping[str, int] = field(default_factory=dict)  # arms no longer defined
+    simulated: bool = False  # the database is a `cobranza simulate` run's
 
     @property
     def running(self) -> bool:
@@ -240,6 +250,7 @@ class ExperimentResults:
             "first_exposed": _iso(self.first_exposed),
             "last_exposed": _iso(self.last_exposed),
             "other_arms": dict(self.other_arms),
+            "simulated": self.simulated,
         }
 
 
@@ -348,4 +359,12 @@ def results(session: Session, experiment: Experiment, now: datetime) -> Experime
         times[0] if times else None,
         times[-1] if times else None,
         dict(other),
+        simulated_database(session),
     )
+
+
+def simulated_database(session: Session) -> bool:
+    """Did ``cobranza simulate`` create its run in this database? (It only runs on an empty one
+    and marks it with a ``simulation_started`` audit row.)"""
+    marker = select(AuditLog.id).where(AuditLog.action == AuditAction.SIMULATION_STARTED)
+    return session.execute(marker.limit(1)).first() is not None

@@ -42,8 +42,10 @@ No conversation runs: replies and promises are drawn, not parsed (docs/simulatio
 **Message experiments** (docs/experiments.md): the dispatcher honours the enabled experiments of
 ``experiments/`` as in production — each debtor gets their arm's template and the exposure is
 recorded when the fake accepts it — and the report ends with each experiment's results as
-``cobranza experiments report`` computes them, marked simulated. The behaviour model does not
-read the template, so the arms differ only by chance: an A/A test on simulated debtors.
+``cobranza experiments report`` computes them. The database carries a ``simulation_started``
+audit row, so those results — here, or from ``cobranza experiments report`` on a database kept
+with ``--database`` — say they are simulated. The behaviour model does not read the template,
+so the arms differ only by chance: an A/A test on simulated debtors.
 
 **Ordering experiments** (docs/simulation.md, "Score-ordered vs random outreach"). Three
 options, all off by default (the run is then exactly the one above): ``daily_recipients``
@@ -82,6 +84,7 @@ from cobranza import bootstrap, db
 from cobranza.bootstrap import App
 from cobranza.compliance.rules import debtor_zone
 from cobranza.config import Secret, Settings, WhatsAppSettings
+from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debt, Debtor, OutreachMessage, Payment, Promise, WhatsAppStatus
 from cobranza.demo.data import demo_data
@@ -89,7 +92,7 @@ from cobranza.demo.portfolio import load_demo
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.payment_files import PaymentRow
 from cobranza.domain.phones import whatsapp_id
-from cobranza.domain.vocabulary import DebtStatus, OutreachStatus, PromiseStatus
+from cobranza.domain.vocabulary import AuditAction, DebtStatus, OutreachStatus, PromiseStatus
 from cobranza.errors import CobranzaError
 from cobranza.outreach import worker
 from cobranza.outreach.campaigns import BROKEN_PROMISE
@@ -220,7 +223,7 @@ class SimulationReport:
             "payments": self.payments,
             "unmatched_payments": self.unmatched_payments,
             "snapshots": self.snapshots,
-            "experiments": [{**e, "simulated": True} for e in self.experiments],
+            "experiments": list(self.experiments),
             "violations": list(self.violations),
         } | self._experiment()
 
@@ -554,6 +557,15 @@ def _prepare(app: App, start: datetime, debtors: int) -> None:
         data = replace(data, synthetic_count=min(data.synthetic_count, debtors - MIN_DEBTORS))
         load_demo(session, start.astimezone(CDMX).date(), data)
         views.reassign_personas(session, app.profiles, app.clock)
+        # Marks the database as a simulation's: its reports say so (docs/vocabulary.md).
+        audit.record(
+            session,
+            app.clock.now(),
+            AuditAction.SIMULATION_STARTED,
+            None,
+            {"debtors": debtors, "start": start.isoformat()},
+            actor="simulacion",
+        )
 
 
 def _starting_point(app: App, report: SimulationReport) -> tuple[dict[str, str], dict[str, str]]:

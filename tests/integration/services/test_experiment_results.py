@@ -17,9 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
+from cobranza.db import audit
 from cobranza.db.models import Debt, Payment, Promise
 from cobranza.domain.experiments import Experiment, build_experiment
 from cobranza.domain.statistics import Outcome
+from cobranza.domain.vocabulary import AuditAction
 from cobranza.services.experiments import record_exposure, results
 from tests.support import outreach as data
 
@@ -220,6 +222,16 @@ def test_no_exposure_yet(sessions: sessionmaker) -> None:
     assert [a.exposed for a in found.arms] == [0, 0] and found.first_exposed is None
     assert found.verdict.text == "en curso (faltan 40 deudores; control: 20, b: 20)"
     assert found.as_dict()["arms"][0]["rate"] is None
+
+
+def test_results_on_a_simulations_database_say_so(sessions: sessionmaker) -> None:
+    with sessions() as session:
+        assert results(session, experiment(), NOW).simulated is False
+    with db.session_scope(sessions) as session:
+        audit.record(session, T0, AuditAction.SIMULATION_STARTED, None, actor="simulacion")
+    with sessions() as session:
+        found = results(session, experiment(), NOW)
+    assert found.simulated is True and found.as_dict()["simulated"] is True
 
 
 def test_another_experiments_exposures_are_not_counted(sessions: sessionmaker) -> None:

@@ -6,6 +6,7 @@ most early debtors get), planned small so that a two-week run reaches its plan."
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cobranza import db
-from cobranza.cli import render
+from cobranza.cli import commands, render
 from cobranza.config import Settings, load_settings
 from cobranza.db.models import ExperimentExposure, OutreachMessage
 from cobranza.domain.experiments import build_experiment
@@ -132,6 +133,22 @@ def test_the_report_holds_the_results_a_recount_agrees_with(
     text = render.simulation({**report.as_dict(), "wall_seconds": 1.0})
     assert "SIMULADO: números calculados de una corrida de `cobranza simulate`" in text
     assert f"Veredicto (plan alcanzado): {data['verdict']}." in text
+
+
+def test_experiments_report_on_the_kept_database_says_simulated(
+    run: tuple[SimulationReport, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report, url = run
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("EXPERIMENTS_DIR", str(settings.outreach.experiments_dir))
+    at = report.as_dict()["experiments"][0]["as_of"]
+    assert commands.main(["experiments", "report", EXPERIMENT.name, "--at", at, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report.as_dict()["experiments"][0]
+    assert commands.main(["experiments", "report", EXPERIMENT.name, "--at", at]) == 0
+    assert capsys.readouterr().out.startswith("SIMULADO: números calculados de una corrida")
 
 
 def test_the_same_seed_gives_the_same_experiment_results(
