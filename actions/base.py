@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from actions.experiments import response_experiments
 from actions.slots import (
     CREDITO,
     ESPERANDO,
@@ -39,6 +40,7 @@ from cobranza.domain.money import format_mxn
 from cobranza.domain.phones import InvalidPhone, mask_phone, normalize_phone
 from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import PersonaProfile
+from cobranza.services.experiments import response_variant
 from cobranza.services.identity import PROVEN_CHANNELS
 
 logger = logging.getLogger(__name__)
@@ -141,11 +143,27 @@ class Turn:
     @property
     def last_response(self) -> str | None:
         """The response the assistant sent last (``utter_elige_opcion``…): what a short answer
-        such as "la segunda" or "va" answers."""
+        such as "la segunda" or "va" answers. An experiment's variant reads as the response it
+        stands for."""
         said = [e for e in self.tracker.events if e.get("event") == "bot"]
-        return (said[-1].get("metadata") or {}).get("utter_action") if said else None
+        name = (said[-1].get("metadata") or {}).get("utter_action") if said else None
+        return response_experiments(self.app).canonical(name) if name else name
 
     def say(self, response: str, **values: Any) -> None:
+        """Say a response of domain.yml with its values. Under an enabled experiment on it, the
+        known debtor hears their arm's variant and their exposure is recorded in this unit of
+        work (docs/experiments.md); anyone else hears the response itself."""
+        experiments = response_experiments(self.app)
+        if response in experiments.by_target:
+            response = response_variant(
+                self.session,
+                experiments,
+                response,
+                conversation_id=self.conversation_id,
+                phone=self.phone,
+                number_proven=self.number_proven,
+                now=self.app.clock.now(),
+            )
         self.dispatcher.utter_message(response=response, **values)
 
     def template(self, name: str) -> str:

@@ -41,9 +41,7 @@ def ask_which_debt(turn: Turn, intent: str) -> list[EventType]:
         for d in debts
     ]
     listed = [f"{d.product}: {money(Decimal(d.current_balance))}" for d in debts]
-    turn.dispatcher.utter_message(
-        response=CHOOSE_DEBT, buttons=buttons, creditos=format_list(listed, locale="es_MX")
-    )
+    turn.say(CHOOSE_DEBT, buttons=buttons, creditos=format_list(listed, locale="es_MX"))
     return [turn.set_slot(INTENCION_PENDIENTE, intent)]
 
 

@@ -86,14 +86,10 @@ def offer_plans(turn: Turn) -> list[EventType]:
         for offer in offers
     ]
     if len(choices) <= MAX_BUTTONS:
-        turn.dispatcher.utter_message(response=CHOOSE, buttons=choices)
+        turn.say(CHOOSE, buttons=choices)
     else:
         rows = [{"id": c["payload"], "title": shorten(c["title"], 24)} for c in choices[:10]]
-        turn.dispatcher.utter_message(
-            response=CHOOSE,
-            buttons=choices,
-            json_message={"type": "list", "rows": rows},
-        )
+        turn.say(CHOOSE, buttons=choices, json_message={"type": "list", "rows": rows})
     return []
 
 

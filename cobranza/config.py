@@ -91,6 +91,7 @@ class OutreachSettings:
     sending_timeout: timedelta = timedelta(minutes=10)
     campaigns_dir: Path = PROJECT_ROOT / "campaigns"
     templates_dir: Path = PROJECT_ROOT / "templates"
+    experiments_dir: Path = PROJECT_ROOT / "experiments"
 
 
 MAX_MESSAGES_PER_SECOND = 80.0
@@ -284,6 +285,9 @@ def _outreach(env: Mapping[str, str]) -> OutreachSettings:
         sending_timeout=timedelta(minutes=_positive(env, "OUTREACH_SENDING_TIMEOUT_MINUTES", 10)),
         campaigns_dir=Path(env.get("CAMPAIGNS_DIR", "").strip() or PROJECT_ROOT / "campaigns"),
         templates_dir=Path(env.get("TEMPLATES_DIR", "").strip() or PROJECT_ROOT / "templates"),
+        experiments_dir=Path(
+            env.get("EXPERIMENTS_DIR", "").strip() or PROJECT_ROOT / "experiments"
+        ),
     )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
-from cobranza.cli import kpis, outreach, render, score, segments, simulate
+from cobranza.cli import experiments, kpis, outreach, render, score, segments, simulate
 from cobranza.cli.parser import build_parser
 from cobranza.clock import Clock, FixedClock, local_today
 from cobranza.config import PROJECT_ROOT, load_settings
@@ -250,31 +250,30 @@ def cmd_conduct(args: argparse.Namespace, app: App) -> None:
     )
 
 
-def _outreach(app: App) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Campaigns and templates, cross-checked with the persona profiles and domain.yml's
-    intents; broken files raise :class:`OutreachFilesError` with every problem."""
-    from cobranza.outreach.campaigns import load_outreach
-    from cobranza.outreach.templates import domain_intents
+def cmd_campaigns_validate(args: argparse.Namespace, app: App) -> None:
+    """Campaigns, templates and experiments, cross-checked with each other, the persona
+    profiles and domain.yml; broken files raise :class:`OutreachFilesError` with every
+    problem."""
+    from cobranza.outreach import worker
+    from cobranza.outreach.campaigns import by_priority
 
-    return load_outreach(
-        app.settings.outreach.campaigns_dir,
-        app.settings.outreach.templates_dir,
-        personas=set(app.profiles),
-        intents=domain_intents(),
+    files = worker.load_files(app)
+    print(
+        render.campaigns_summary(
+            by_priority(files.campaigns),
+            files.templates,
+            app.settings.outreach,
+            sorted(files.experiments.values(), key=lambda e: e.name),
+        )
     )
 
 
-def cmd_campaigns_validate(args: argparse.Namespace, app: App) -> None:
-    from cobranza.outreach.campaigns import by_priority
-
-    campaigns, templates = _outreach(app)
-    print(render.campaigns_summary(by_priority(campaigns), templates, app.settings.outreach))
-
-
 def cmd_campaigns_show(args: argparse.Namespace, app: App) -> None:
+    from cobranza.outreach import worker
     from cobranza.outreach.templates import SAMPLE_VALUES
 
-    campaigns, templates = _outreach(app)
+    files = worker.load_files(app)
+    campaigns, templates = files.campaigns, files.templates
     campaign = campaigns.get(args.name)
     if campaign is None:
         raise CliError(
@@ -442,6 +441,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     **outreach.COMMANDS,
     **segments.COMMANDS,
     **kpis.COMMANDS,
+    **experiments.COMMANDS,
     **simulate.COMMANDS,
     **score.COMMANDS,
 }
@@ -465,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     except OutreachFilesError as exc:
-        print("error: campañas o plantillas inválidas:", file=sys.stderr)
+        print("error: campañas, plantillas o experimentos inválidos:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cobranza.cli import kpis, outreach, score, segments, simulate
+from cobranza.cli import experiments, kpis, outreach, score, segments, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     camp = sub.add_parser("campaigns", help="campañas de contacto y plantillas de WhatsApp")
     campsub = camp.add_subparsers(dest="campaigns_command", required=True, metavar="ACCIÓN")
     campsub.add_parser(
-        "validate", help="validar campaigns/*.yml y templates/*.yml (y que se correspondan)"
+        "validate",
+        help="validar campaigns/*.yml, templates/*.yml y experiments/*.yml (y que se correspondan)",
     ).set_defaults(command="campaigns validate")
     cshow = campsub.add_parser(
         "show", help="una campaña: audiencia, pasos y el texto de cada plantilla"
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     outreach.add_parsers(sub, with_at)
     segments.add_parsers(sub, with_at)
     kpis.add_parsers(sub)
+    experiments.add_parsers(sub, with_at)
     simulate.add_parsers(sub)
     score.add_parsers(sub, with_at)
 

@@ -274,8 +274,11 @@ def outreach_status(data: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def campaigns_summary(campaigns: list[Any], templates: dict[str, Any], settings: Any) -> str:
-    """``cobranza campaigns validate``: one block per campaign, highest priority first."""
+def campaigns_summary(
+    campaigns: list[Any], templates: dict[str, Any], settings: Any, experiments: list[Any]
+) -> str:
+    """``cobranza campaigns validate``: one block per campaign, highest priority first, then
+    the experiments."""
     lines = [
         f"{len(campaigns)} campañas válidas en {settings.campaigns_dir} y "
         f"{len(templates)} plantillas válidas en {settings.templates_dir}.",
@@ -291,10 +294,13 @@ def campaigns_summary(campaigns: list[Any], templates: dict[str, Any], settings:
         lines.append(f"  audiencia: {'; '.join(campaign.audience.describe())}")
         for step in campaign.steps:
             lines.append(f"  - {step.name} → {step.template}: {step.describe()}")
-    unused = sorted(set(templates) - {s.template for c in campaigns for s in c.steps})
+    used = {s.template for c in campaigns for s in c.steps}
+    used |= {a.variant for e in experiments for a in e.arms}
+    unused = sorted(set(templates) - used)
     if unused:
         lines.append("")
-        lines.append(f"Plantillas que ninguna campaña usa: {', '.join(unused)}")
+        lines.append(f"Plantillas que ninguna campaña ni experimento usa: {', '.join(unused)}")
+    lines += ["", experiments_summary(experiments, settings.experiments_dir)]
     return "\n".join(lines)
 
 
@@ -528,6 +534,8 @@ def simulation(data: dict[str, Any]) -> str:
         ),
         "",
     ]
+    for experiment in data.get("experiments", []):
+        lines += [experiment_report(experiment), ""]
     found = data["violations"]
     if not found:
         lines.append(
@@ -669,3 +677,166 @@ def kpis_csv(report: KpiReport) -> str:
     for n, (name, _) in enumerate(_kpi_groups(report), start=1):
         writer.writerow([name, *(row[n] for row in rows)])
     return out.getvalue()
+
+
+# --- experiments (docs/experiments.md) --------------------------------------------------------
+
+OUTCOME_WORDS = {"wins": "gana", "loses": "pierde", "no_difference": "sin diferencia"}
+SIMULATED_NOTICE = (
+    "SIMULADO: números calculados de una corrida de `cobranza simulate`; los deudores simulados "
+    "se comportan igual con cualquier variante, así que toda diferencia es ruido"
+)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _interval(bounds: list[float]) -> str:
+    return f"{bounds[0] * 100:.1f}% – {bounds[1] * 100:.1f}%"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f} pts"
+
+
+def _difference_interval(bounds: list[float]) -> str:
+    return f"{bounds[0] * 100:+.1f} a {bounds[1] * 100:+.1f} pts"
+
+
+def _arm_rows(data: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [
+            a["name"],
+            a["variant"],
+            f"{a['weight']}%",
+            f"{a['exposed']:,}",
+            f"{a['window_closed']:,}",
+            f"{a['analysed']:,} / {data['planned_per_arm']:,}",
+            f"{a['successes']:,}",
+            _pct(a["rate"]),
+            _interval(a["interval"]),
+        ]
+        for a in data["arms"]
+    ]
+
+
+def _comparisons(data: dict[str, Any]) -> list[str]:
+    confidence = data["comparisons"][0]["confidence"]
+    rows = [
+        [
+            c["arm"],
+            _points(c["difference"]),
+            _difference_interval(c["interval"]),
+            f"{c['z']:.2f}",
+            f"{c['p_value']:.4f}",
+            f"{c['adjusted_p_value']:.4f}",
+            OUTCOME_WORDS[c["outcome"]],
+        ]
+        for c in data["comparisons"]
+    ]
+    return [
+        f"Cada variante contra el control (diferencia con IC {confidence * 100:g}% de Newcombe; "
+        "prueba z de dos proporciones"
+        + ("; p ajustada por Holm" if len(rows) > 1 else "")
+        + f"; nivel α {data['alpha']:g}):",
+        tabulate(
+            rows,
+            headers=["brazo", "diferencia", "IC", "z", "p", "p Holm", "resultado"],
+            disable_numparse=True,
+        ),
+    ]
+
+
+def experiment_report(data: dict[str, Any]) -> str:
+    """``cobranza experiments report NAME``: the definition, each arm's rate with its Wilson
+    interval, and — only once every arm has its planned sample — the comparisons and the
+    verdict; «EN CURSO» until then."""
+    running = data["outcome"] == "running"
+    confidence = (1 - data["alpha"]) * 100
+    lines = [SIMULATED_NOTICE + "."] if data.get("simulated") else []
+    lines += [
+        f"Experimento {data['experiment']} ({data['source'] or 'sin archivo'}), "
+        + ("activo" if data["enabled"] else "desactivado"),
+        f"  {data['description']}",
+        f"  Objetivo: {data['target']}; métrica: {data['metric_label']} ({data['metric']}) en "
+        f"los {data['window_days']} días siguientes a la primera exposición.",
+        f"  Plan: {data['planned_per_arm']:,} deudores por brazo ({data['planned_total']:,} en "
+        f"total) para ver un cambio de {data['minimum_effect'] * 100:g} puntos desde "
+        f"{data['baseline_rate'] * 100:g}%, con α {data['alpha']:g} y potencia "
+        f"{data['power'] * 100:g}%.",
+        f"  Datos al {data['as_of']}.",
+        "",
+        tabulate(
+            _arm_rows(data),
+            headers=[
+                "brazo",
+                "variante",
+                "peso",
+                "expuestos",
+                "ventana cerrada",
+                "analizados / plan",
+                "con éxito",
+                "tasa",
+                f"IC {confidence:g}% (Wilson)",
+            ],
+            disable_numparse=True,
+        ),
+        "Solo cuentan los deudores cuya ventana ya cerró: uno expuesto ayer todavía no es un «no».",
+        "",
+    ]
+    if running:
+        lines.append(f"Veredicto: {data['verdict'].replace('en curso', 'EN CURSO', 1)}.")
+        lines.append(
+            "Sin comparación ni prueba hasta llegar al plan en todos los brazos: mirar antes y "
+            "detenerse al primer p < 0.05 infla los falsos positivos (docs/experiments.md)."
+        )
+    else:
+        lines += _comparisons(data)
+        lines.append(
+            f"Analizados los expuestos hasta {data['cutoff']}, cuando el último brazo llegó a su "
+            "plan; los posteriores no cambian el veredicto."
+        )
+        lines.append(f"Veredicto (plan alcanzado): {data['verdict']}.")
+    if data["other_arms"]:
+        lines.append(
+            "Aviso: exposiciones en brazos que ya no están en la definición (no cuentan): "
+            + _counts(data["other_arms"])
+        )
+    return "\n".join(lines)
+
+
+def experiments_list(rows: list[dict[str, Any]]) -> str:
+    """``cobranza experiments list``: one line per experiment and where it stands."""
+    if not rows:
+        return "No hay experimentos (experiments/*.yml)."
+    return tabulate(
+        [
+            [
+                r["experiment"],
+                "activo" if r["enabled"] else "desactivado",
+                r["target"],
+                r["metric"],
+                f"{sum(a['exposed'] for a in r['arms']):,} / {r['planned_total']:,}",
+                r["verdict"],
+            ]
+            for r in rows
+        ],
+        headers=["experimento", "estado", "objetivo", "métrica", "expuestos / plan", "veredicto"],
+        disable_numparse=True,
+    )
+
+
+def experiments_summary(experiments: list[Any], directory: Any) -> str:
+    """The experiments part of ``campaigns validate`` and ``experiments validate``."""
+    if not experiments:
+        return f"Sin experimentos en {directory}."
+    lines = [f"{len(experiments)} experimentos válidos en {directory}:"]
+    for e in experiments:
+        arms = ", ".join(f"{a.name} → {a.variant} ({a.weight}%)" for a in e.arms)
+        lines.append(
+            f"  {e.name} ({'activo' if e.enabled else 'desactivado'}): {e.target.describe()}; "
+            f"{e.metric.value} en {e.window_days} días; {arms}; plan {e.planned_per_arm:,} "
+            f"por brazo"
+        )
+    return "\n".join(lines)

@@ -590,6 +590,37 @@ class OutreachMessage(Base):
     )
 
 
+class ExperimentExposure(Base):
+    """A debtor's first exposure to an experiment (docs/experiments.md): the arm they were
+    assigned (a stable hash of experiment and debtor, cobranza/domain/experiments.py), when,
+    and what exposed them: the campaign message Meta accepted (``outreach_message_id``) or the
+    conversation whose response they heard (``conversation_id``). One row per experiment and
+    debtor, whoever records it first: later exposures add nothing."""
+
+    __tablename__ = "experiment_exposures"
+    __table_args__ = (
+        UniqueConstraint("experiment", "debtor_phone", name="uq_experiment_exposures_debtor"),
+        Index("ix_experiment_exposures_experiment_time", "experiment", "exposed_at"),
+        CheckConstraint(
+            "(outreach_message_id IS NOT NULL AND conversation_id IS NULL) OR "
+            "(outreach_message_id IS NULL AND conversation_id IS NOT NULL)",
+            name="one_source",
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    experiment = Column(String(60), nullable=False)  # the experiment's name (its salt)
+    arm = Column(String(40), nullable=False)
+    debtor_phone = Column(
+        String(16), ForeignKey("debtors.phone", ondelete="CASCADE"), nullable=False
+    )
+    exposed_at = Column(UTCDateTime, nullable=False)  # the first exposure
+    outreach_message_id = Column(
+        Integer, ForeignKey("outreach_messages.id", ondelete="CASCADE"), nullable=True
+    )
+    conversation_id = Column(String(128), nullable=True)  # the sender id on its channel
+
+
 class FeatureSnapshot(Base):
     """What the scoring model knew about a debtor on a date (cobranza/scoring/features.py),
     computed *on* that date and kept: training pairs a snapshot with what the debtor paid in

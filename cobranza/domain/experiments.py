@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cobranza.domain.statistics import ArmCounts, Verdict, sample_size_per_arm, verdict
@@ -32,11 +32,13 @@ __all__ = [
     "BUCKETS",
     "MAX_PLANNED_PER_ARM",
     "METRIC_LABELS",
+    "REPLY_WINDOW_DAYS",
     "Arm",
     "CampaignStepTarget",
     "Experiment",
     "Metric",
     "ResponseTarget",
+    "ResponseUse",
     "Target",
     "assign",
     "bucket",
@@ -49,6 +51,9 @@ BUCKETS = 100  # weights are whole percentages
 # An experiment that needs more debtors than this per arm would never end: the minimum effect
 # is too small for the baseline (or alpha/power too strict).
 MAX_PLANNED_PER_ARM = 1_000_000
+# A reply is recorded when it answers a campaign message of the last 7 days
+# (cobranza/outreach/replies.py: REPLY_WINDOW), so a reply rate cannot look further than that.
+REPLY_WINDOW_DAYS = 7
 
 
 class Metric(Code):
@@ -228,8 +233,26 @@ def definition_problems(data: Mapping[str, Any]) -> list[str]:
     if total != BUCKETS:
         weights = " + ".join(str(a["weight"]) for a in arms)
         problems.append(f"arms: los pesos suman {total} ({weights}); deben sumar {BUCKETS}")
+    problems.extend(_metric_problems(data))
     problems.extend(_plan_problems(data, len(arms) - 1))
     return problems
+
+
+def _metric_problems(data: Mapping[str, Any]) -> list[str]:
+    if data["metric"] != Metric.REPLY_RATE:
+        return []
+    if set(data["target"]) == {"response"}:
+        return [
+            "metric: reply_rate cuenta respuestas a un mensaje de campaña; para una respuesta "
+            "de la conversación usa promise_rate, promise_kept_rate o payment_rate"
+        ]
+    if data["window_days"] > REPLY_WINDOW_DAYS:
+        return [
+            f"window_days: con reply_rate la ventana es de 1 a {REPLY_WINDOW_DAYS} días: una "
+            f"respuesta se registra si contesta un mensaje de campaña de los últimos "
+            f"{REPLY_WINDOW_DAYS} días"
+        ]
+    return []
 
 
 def _plan_problems(data: Mapping[str, Any], comparisons: int) -> list[str]:
@@ -254,21 +277,49 @@ def _plan_problems(data: Mapping[str, Any], comparisons: int) -> list[str]:
     return []
 
 
+@dataclass(frozen=True)
+class ResponseUse:
+    """Who says each response of domain.yml, as the files show it
+    (:mod:`cobranza.outreach.utterances`): our actions through ``turn.say(...)`` (by name, or
+    by a name built on a fixed prefix such as ``f"utter_motivo_{kind}"``), or Rasa itself (a
+    rule, a story, one of its default actions) with ``where`` it does."""
+
+    by_actions: frozenset[str] = frozenset()
+    action_prefixes: tuple[str, ...] = ()
+    by_rasa: Mapping[str, str] = field(default_factory=dict)
+
+    def said_by_an_action(self, response: str) -> bool:
+        return response in self.by_actions or any(
+            response.startswith(prefix) for prefix in self.action_prefixes
+        )
+
+    def said_elsewhere(self, response: str) -> str | None:
+        """Where ``response`` is said on its own (Rasa's place, or "una acción"), if anywhere."""
+        if response in self.by_rasa:
+            return self.by_rasa[response]
+        return "una acción" if self.said_by_an_action(response) else None
+
+
 def reference_problems(
     experiment: Experiment,
     *,
     campaign_steps: Mapping[str, Mapping[str, str]],
-    templates: Collection[str],
-    responses: Collection[str],
+    templates: Mapping[str, Collection[str] | None],
+    responses: Mapping[str, Collection[str]],
+    response_use: ResponseUse,
 ) -> list[str]:
-    """What the experiment names that does not exist, as ``place: message``.
-    ``campaign_steps`` maps each campaign to its steps' templates; the control (first arm) must
-    be what the target sends or says today."""
+    """What the experiment names that does not exist or cannot be varied, as ``place:
+    message``. ``campaign_steps`` maps each campaign to its steps' templates; ``templates``
+    each template to its parameters (``None``: its file is broken, reported on its own);
+    ``responses`` each response to the placeholders its texts use. The control (first arm) must
+    be what the target sends or says today, and a variant may only use values the control has
+    (the planned message, or what the action passes)."""
     target = experiment.target
     if isinstance(target, ResponseTarget):
         if target.response not in responses:
             return [f"target.response: la respuesta '{target.response}' no existe en domain.yml"]
-        return _variant_problems(experiment, target.response, responses, "respuesta", "domain.yml")
+        problems = _variant_problems(experiment, target.response, responses, "respuesta")
+        return problems + _response_use_problems(experiment, target.response, response_use)
     steps = campaign_steps.get(target.campaign)
     if steps is None:
         known = ", ".join(sorted(campaign_steps)) or "ninguna"
@@ -280,11 +331,15 @@ def reference_problems(
             f"target.step: la campaña {target.campaign} no tiene el paso '{target.step}' "
             f"(pasos: {known})"
         ]
-    return _variant_problems(experiment, current, templates, "plantilla", "templates/")
+    return _variant_problems(experiment, current, templates, "plantilla")
+
+
+_WHERE = {"plantilla": "templates/", "respuesta": "domain.yml"}
+_VALUES = {"plantilla": "parámetro", "respuesta": "valor"}
 
 
 def _variant_problems(
-    experiment: Experiment, current: str, known: Collection[str], kind: str, where: str
+    experiment: Experiment, current: str, known: Mapping[str, Collection[str] | None], kind: str
 ) -> list[str]:
     problems = []
     if experiment.control.variant != current:
@@ -292,9 +347,48 @@ def _variant_problems(
             f"arms[1].variant: el primer brazo es el control y debe ser lo que hoy se usa en "
             f"{experiment.target.describe()}: '{current}', no '{experiment.control.variant}'"
         )
+    has = known.get(current)
     for number, arm in enumerate(experiment.arms, start=1):
         if arm.variant not in known:
             problems.append(
-                f"arms[{number}].variant: la {kind} '{arm.variant}' no existe en {where}"
+                f"arms[{number}].variant: la {kind} '{arm.variant}' no existe en {_WHERE[kind]}"
+            )
+            continue
+        uses = known[arm.variant]
+        if has is None or uses is None:
+            continue  # a broken file: its own problems are reported
+        extra = sorted(set(uses) - set(has))
+        if extra:
+            listed = ", ".join(f"'{name}'" for name in extra)
+            problems.append(
+                f"arms[{number}].variant: la {kind} '{arm.variant}' usa {listed}, que "
+                f"'{current}' no usa: cada variante solo recibe los valores del control "
+                f"({', '.join(sorted(has)) or f'ningún {_VALUES[kind]}'})"
+            )
+    return problems
+
+
+def _response_use_problems(experiment: Experiment, response: str, use: ResponseUse) -> list[str]:
+    """Only a response our actions say can change with the arm: Rasa 3.6 fills the responses of
+    rules and stories itself, with no hook to pick a variant short of an NLG server. A variant
+    exists for the experiment alone (an action that reads the last response sees the target)."""
+    problems = []
+    if response in use.by_rasa:
+        problems.append(
+            f"target.response: Rasa dice '{response}' por su cuenta ({use.by_rasa[response]}); "
+            "solo se puede experimentar con respuestas que dice una acción (turn.say): Rasa 3.6 "
+            "no elige variantes en reglas ni historias sin un servidor NLG (docs/experiments.md)"
+        )
+    elif not use.said_by_an_action(response):
+        problems.append(
+            f"target.response: ninguna acción dice '{response}' con turn.say(...); solo esas "
+            "respuestas pueden cambiar de variante (docs/experiments.md)"
+        )
+    for number, arm in enumerate(experiment.arms[1:], start=2):
+        where = use.said_elsewhere(arm.variant)
+        if where is not None:
+            problems.append(
+                f"arms[{number}].variant: '{arm.variant}' ya se dice fuera del experimento "
+                f"({where}); una variante existe solo para su experimento"
             )
     return problems

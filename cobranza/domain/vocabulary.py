@@ -87,6 +87,7 @@ class AuditAction(Code):
     SCORING_MODEL_TRAINED = "scoring_model_trained"
     DEBTORS_SCORED = "debtors_scored"
     FEATURES_SNAPSHOTTED = "features_snapshotted"
+    SIMULATION_STARTED = "simulation_started"  # `cobranza simulate` ran on this (new) database
 
 
 class DebtStatus(Code):

@@ -23,6 +23,17 @@ One round (:meth:`Dispatcher.run_once`):
    later (explicitly rescheduled; the attempt no longer counts); refused → ``failed``; a
    timeout or a 5xx → ``unknown``. Meta's status callbacks then settle ``sent`` rows
    (:mod:`cobranza.outreach.statuses`).
+
+**Experiments** (docs/experiments.md). A row of a campaign step under an enabled experiment is
+sent with the template of the debtor's arm (the stable assignment of
+:mod:`cobranza.domain.experiments`): chosen in the claim, after the compliance engine allowed
+the row, and written on the row (``template``, ``parameters``) in the same transaction that
+marks it ``sending``, so the row always names what may have gone out. A variant's parameters
+are taken from the planned ones by name (the experiment files guarantee the variant needs no
+other). When Meta accepts the message, the debtor's exposure is recorded in the transaction that
+stores the ``wamid`` (first exposure only: :func:`cobranza.services.experiments.record_exposure`);
+a message Meta refused, or whose outcome is unknown, exposes nobody. A throttled row goes back to
+``planned`` with its planned template and parameters, and is assigned again when next claimed.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -46,6 +57,7 @@ from cobranza.compliance.rules import next_opening
 from cobranza.config import Settings
 from cobranza.db import audit
 from cobranza.db.models import ContactAttempt, Debtor, OutreachMessage, Reminder
+from cobranza.domain.experiments import CampaignStepTarget, Experiment
 from cobranza.domain.phones import mask_phone, whatsapp_id
 from cobranza.domain.vocabulary import (
     AuditAction,
@@ -57,6 +69,7 @@ from cobranza.domain.vocabulary import (
 from cobranza.outreach.graph import Outcome, SendResult
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.statuses import apply_received
+from cobranza.services.experiments import record_exposure
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +105,9 @@ class TemplateSpec(Protocol):
     def language(self) -> str: ...
 
     @property
+    def parameters(self) -> Sequence[str]: ...
+
+    @property
     def buttons(self) -> Sequence[ButtonSpec]: ...
 
 
@@ -100,11 +116,23 @@ class Sender(Protocol):
 
 
 @dataclass(frozen=True)
+class Arm:
+    """The experiment arm a claimed row is sent under, and what the row had planned (restored
+    if the send is throttled)."""
+
+    experiment: str
+    name: str
+    planned_template: str
+    planned_parameters: list[str]
+
+
+@dataclass(frozen=True)
 class Claimed:
     row_id: int
     phone: str
     campaign: str
     payload: dict[str, Any]
+    arm: Arm | None = None
 
 
 @dataclass
@@ -168,6 +196,36 @@ def template_payload(phone: str, template: TemplateSpec, parameters: list[str]) 
     }
 
 
+def step_experiments(
+    experiments: Iterable[Experiment], templates: Mapping[str, TemplateSpec]
+) -> dict[tuple[str, str], Experiment]:
+    """The enabled experiments on campaign steps, by (campaign, step). Every arm's template must
+    be registered and need no parameter the control lacks (the files are checked so; a
+    dispatcher built otherwise is a bug, refused here rather than at send time)."""
+    found: dict[tuple[str, str], Experiment] = {}
+    for experiment in experiments:
+        target = experiment.target
+        if not experiment.enabled or not isinstance(target, CampaignStepTarget):
+            continue
+        control = templates.get(experiment.control.variant)
+        for arm in experiment.arms:
+            template = templates.get(arm.variant)
+            if control is None or template is None:
+                raise ValueError(f"{experiment.name}: template {arm.variant} is not registered")
+            if not set(template.parameters) <= set(control.parameters):
+                raise ValueError(f"{experiment.name}: {arm.variant} needs more than the control")
+        found[(target.campaign, target.step)] = experiment
+    return found
+
+
+def arm_parameters(
+    planned: TemplateSpec, parameters: Sequence[str], variant: TemplateSpec
+) -> list[str]:
+    """The variant's parameters, taken by name from those planned for ``planned``."""
+    values = dict(zip(planned.parameters, parameters, strict=False))
+    return [values[name] for name in variant.parameters]
+
+
 def fulfil_requested_reminders(session: Session, row: OutreachMessage) -> None:
     """A reminder the debtor asked for in the conversation (``reminders``, "recuérdame") is
     fulfilled by the campaign message about the same promise or agreement."""
@@ -186,7 +244,8 @@ def fulfil_requested_reminders(session: Session, row: OutreachMessage) -> None:
 
 
 class Dispatcher:
-    """Claims, checks and sends due rows. ``templates``: the registered templates by name."""
+    """Claims, checks and sends due rows. ``templates``: the registered templates by name;
+    ``experiments``: the experiments (those enabled on a campaign step take effect)."""
 
     def __init__(
         self,
@@ -199,12 +258,14 @@ class Dispatcher:
         batch: int = 200,
         concurrency: int = 16,
         pacer: Pacer | None = None,
+        experiments: Iterable[Experiment] = (),
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
         self.sender = sender
         self.templates = templates
+        self.experiments = step_experiments(experiments, templates)
         self.batch = batch
         self.concurrency = concurrency
         self.pacer = pacer or Pacer(settings.outreach.messages_per_second)
@@ -420,8 +481,25 @@ class Dispatcher:
             outcome=ContactOutcome.SENDING,
         )
         row.contact_attempt_id = attempt.id
+        arm = self._arm(row)
+        template = self.templates[row.template]
         payload = template_payload(row.debtor_phone, template, list(row.parameters or []))
-        return Claimed(row.id, row.debtor_phone, row.campaign, payload)
+        return Claimed(row.id, row.debtor_phone, row.campaign, payload, arm)
+
+    def _arm(self, row: OutreachMessage) -> Arm | None:
+        """Under an enabled experiment, the row takes the template of the debtor's arm."""
+        experiment = self.experiments.get((row.campaign, row.step))
+        if experiment is None:
+            return None
+        chosen = experiment.assign(row.debtor_phone)
+        planned = Arm(experiment.name, chosen.name, row.template, list(row.parameters or []))
+        if chosen.variant != row.template:
+            variant = self.templates[chosen.variant]
+            row.parameters = arm_parameters(
+                self.templates[row.template], planned.planned_parameters, variant
+            )
+            row.template = chosen.variant
+        return planned
 
     @staticmethod
     def _drop(
@@ -469,9 +547,17 @@ class Dispatcher:
             outcome = self._apply(row, result, now, report)
             if attempt is not None and attempt.outcome == ContactOutcome.SENDING:
                 attempt.outcome = outcome
-            details = {"campaign": row.campaign, "step": row.step, "outcome": result.outcome.value}
+            details = {
+                "campaign": row.campaign,
+                "step": row.step,
+                "template": row.template,
+                "outcome": result.outcome.value,
+            }
             if result.code is not None:
                 details["code"] = result.code
+            if item.arm is not None:
+                details |= {"experiment": item.arm.experiment, "arm": item.arm.name}
+                self._expose(session, row, item.arm, result, now)
             action = (
                 AuditAction.OUTREACH_SENT
                 if result.outcome is Outcome.ACCEPTED
@@ -481,6 +567,19 @@ class Dispatcher:
             if result.wamid:
                 apply_received(session, row)  # a status callback may have come first
                 fulfil_requested_reminders(session, row)
+
+    @staticmethod
+    def _expose(
+        session: Session, row: OutreachMessage, arm: Arm, result: SendResult, now: datetime
+    ) -> None:
+        """Accepted: the debtor has seen the arm (recorded once). Throttled: the row is planned
+        again as it was planned, and takes its arm when next claimed."""
+        if row.status == OutreachStatus.PLANNED:
+            row.template, row.parameters = arm.planned_template, arm.planned_parameters
+        elif result.outcome is Outcome.ACCEPTED:
+            record_exposure(
+                session, arm.experiment, arm.name, row.debtor_phone, now, outreach_message_id=row.id
+            )
 
     def _apply(
         self, row: OutreachMessage, result: SendResult, now: datetime, report: DispatchReport

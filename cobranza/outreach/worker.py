@@ -11,14 +11,16 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cobranza.bootstrap import App
 from cobranza.config import ConfigError, load_whatsapp_settings
+from cobranza.domain.experiments import Experiment
 from cobranza.outreach import planner
-from cobranza.outreach.campaigns import Campaign, load_outreach
+from cobranza.outreach.campaigns import Campaign
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport, Sender
+from cobranza.outreach.experiments import load_designs
 from cobranza.outreach.graph import GraphClient
 from cobranza.outreach.templates import Template, domain_intents
 
@@ -32,18 +34,21 @@ INTERVAL = 30.0  # seconds between rounds
 class OutreachFiles:
     campaigns: dict[str, Campaign]
     templates: dict[str, Template]
+    experiments: dict[str, Experiment] = field(default_factory=dict)
 
 
 def load_files(app: App) -> OutreachFiles:
-    """The designers' campaign and template files, checked against the persona profiles and
-    the domain's intents (raises with every problem listed)."""
-    campaigns, templates = load_outreach(
-        app.settings.outreach.campaigns_dir,
-        app.settings.outreach.templates_dir,
+    """The designers' campaign, template and experiment files, checked against each other, the
+    persona profiles and the domain (raises with every problem listed)."""
+    settings = app.settings.outreach
+    designs = load_designs(
+        settings.campaigns_dir,
+        settings.templates_dir,
+        settings.experiments_dir,
         personas=app.profiles.keys(),
         intents=domain_intents(),
     )
-    return OutreachFiles(campaigns, templates)
+    return OutreachFiles(designs.campaigns, designs.templates, designs.experiments)
 
 
 def plan(app: App, files: OutreachFiles, days: int = 1) -> planner.PlanReport:
@@ -60,7 +65,14 @@ def settle(app: App) -> dict[str, int]:
 
 
 def dispatcher(app: App, files: OutreachFiles, sender: Sender) -> Dispatcher:
-    return Dispatcher(app.sessions, app.settings, app.clock, sender, files.templates)
+    return Dispatcher(
+        app.sessions,
+        app.settings,
+        app.clock,
+        sender,
+        files.templates,
+        experiments=files.experiments.values(),
+    )
 
 
 async def work(

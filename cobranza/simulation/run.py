@@ -39,6 +39,14 @@ edges are: a window bug would be hit. Each step:
 
 No conversation runs: replies and promises are drawn, not parsed (docs/simulation.md).
 
+**Message experiments** (docs/experiments.md): the dispatcher honours the enabled experiments of
+``experiments/`` as in production — each debtor gets their arm's template and the exposure is
+recorded when the fake accepts it — and the report ends with each experiment's results as
+``cobranza experiments report`` computes them. The database carries a ``simulation_started``
+audit row, so those results — here, or from ``cobranza experiments report`` on a database kept
+with ``--database`` — say they are simulated. The behaviour model does not read the template,
+so the arms differ only by chance: an A/A test on simulated debtors.
+
 **Ordering experiments** (docs/simulation.md, "Score-ordered vs random outreach"). Three
 options, all off by default (the run is then exactly the one above): ``daily_recipients``
 overrides the tier's unique-recipient budget so it binds; ``model`` (a trained scoring model)
@@ -76,6 +84,7 @@ from cobranza import bootstrap, db
 from cobranza.bootstrap import App
 from cobranza.compliance.rules import debtor_zone
 from cobranza.config import Secret, Settings
+from cobranza.db import audit
 from cobranza.db import repository as repo
 from cobranza.db.models import Debt, Debtor, OutreachMessage, Payment, Promise, WhatsAppStatus
 from cobranza.demo.data import demo_data
@@ -83,7 +92,7 @@ from cobranza.demo.portfolio import load_demo
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.payment_files import PaymentRow
 from cobranza.domain.phones import whatsapp_id
-from cobranza.domain.vocabulary import DebtStatus, OutreachStatus, PromiseStatus
+from cobranza.domain.vocabulary import AuditAction, DebtStatus, OutreachStatus, PromiseStatus
 from cobranza.errors import CobranzaError
 from cobranza.outreach import worker
 from cobranza.outreach.campaigns import BROKEN_PROMISE
@@ -96,6 +105,7 @@ from cobranza.scoring.scores import score_all
 from cobranza.scoring.snapshots import write_snapshots
 from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
+from cobranza.services.experiments import results
 from cobranza.services.payments import store_reference
 from cobranza.services.promises import PromiseRejected, primary_debt, record_promise
 from cobranza.simulation.behaviour import ASSUMPTIONS_NOTICE, Behaviour, load_behaviour
@@ -183,6 +193,8 @@ class SimulationReport:
     daily_recipients: int | None = None  # the budget the run used, when overridden
     model_id: str | None = None  # the scoring model that scored the debtors each day
     scored: int = 0  # debtor scores written by that model
+    # Each message experiment's results at the end of the run (ExperimentResults.as_dict()).
+    experiments: list[dict[str, Any]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -210,6 +222,7 @@ class SimulationReport:
             "payments": self.payments,
             "unmatched_payments": self.unmatched_payments,
             "snapshots": self.snapshots,
+            "experiments": list(self.experiments),
             "violations": list(self.violations),
         } | self._experiment()
 
@@ -543,6 +556,15 @@ def _prepare(app: App, start: datetime, debtors: int) -> None:
         data = replace(data, synthetic_count=min(data.synthetic_count, debtors - MIN_DEBTORS))
         load_demo(session, start.astimezone(CDMX).date(), data)
         views.reassign_personas(session, app.profiles, app.clock)
+        # Marks the database as a simulation's: its reports say so (docs/vocabulary.md).
+        audit.record(
+            session,
+            app.clock.now(),
+            AuditAction.SIMULATION_STARTED,
+            None,
+            {"debtors": debtors, "start": start.isoformat()},
+            actor="simulacion",
+        )
 
 
 def _starting_point(app: App, report: SimulationReport) -> tuple[dict[str, str], dict[str, str]]:
@@ -641,6 +663,7 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
             client,
             files.templates,
             pacer=Pacer(1e9),  # the simulated clock does not wait
+            experiments=files.experiments.values(),
         )
         seen = 0
         try:
@@ -685,6 +708,10 @@ async def _loop(app: App, run: _Run, days: int, start: datetime, step: timedelta
         run.report.violations = violations(
             session, received, app.settings, since=start, refused=refused
         )
+        run.report.experiments = [
+            results(session, experiment, app.clock.now()).as_dict()
+            for _name, experiment in sorted(files.experiments.items())
+        ]
     return total
 
 

@@ -41,6 +41,7 @@ class Template:
     name: str
     language: str = "es_MX"
     buttons: tuple[Button, ...] = ()
+    parameters: tuple[str, ...] = ("nombre",)
 
 
 TEMPLATES = {"aviso_cuenta": Template("aviso_cuenta", buttons=(Button("/saludar"),))}

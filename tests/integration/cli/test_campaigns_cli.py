@@ -25,11 +25,13 @@ def env(tmp_path: Path) -> dict[str, str]:
     """The shipped files copied, so a test can break them; no database is needed."""
     shutil.copytree(PROJECT_ROOT / "campaigns", tmp_path / "campaigns")
     shutil.copytree(PROJECT_ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(PROJECT_ROOT / "experiments", tmp_path / "experiments")
     environ = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
         "TEMPLATES_DIR": str(tmp_path / "templates"),
+        "EXPERIMENTS_DIR": str(tmp_path / "experiments"),
         "PYTHONPATH": str(PROJECT_ROOT),
     }
     environ.pop("PERSONA_PROFILES_DIR", None)
@@ -72,7 +74,7 @@ def test_validate_lists_every_error_and_exits_1(env: dict[str, str]) -> None:
 
     assert result.returncode == 1 and result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[0] == "error: campañas o plantillas inválidas:"
+    assert lines[0] == "error: campañas, plantillas o experimentos inválidos:"
     problems = "\n".join(lines[1:])
     for expected in (
         "templates/aviso_cuenta.yml: body: menciona dinero (el signo $",
@@ -85,6 +87,39 @@ def test_validate_lists_every_error_and_exits_1(env: dict[str, str]) -> None:
         assert expected in problems, (expected, problems)
     # aviso_cuenta exists (broken): the campaign that uses it is not told it is missing
     assert "'aviso_cuenta' no existe" not in problems
+
+
+def test_validate_checks_the_experiments_too(env: dict[str, str]) -> None:
+    result = run(env, "campaigns", "validate")
+    assert result.returncode == 0, result.stderr
+    assert "ninguna campaña ni experimento usa" not in result.stdout  # the variant is used
+    assert "2 experimentos válidos en " in result.stdout
+    assert (
+        "  primer_aviso_asistente (activo): paso temprana_1_30.primer_aviso; reply_rate en 3 "
+        "días; control → aviso_cuenta (50%), asistente → aviso_cuenta_asistente (50%); plan "
+        "2,402 por brazo"
+    ) in result.stdout
+    experiments = Path(env["EXPERIMENTS_DIR"])
+    text = (experiments / "opciones_intro_directo.yml").read_text(encoding="utf-8")
+    (experiments / "opciones_intro_directo.yml").write_text(
+        text.replace("response: utter_opciones_intro", "response: utter_saludo").replace(
+            "variant: utter_opciones_intro\n", "variant: utter_saludo\n"
+        ),
+        encoding="utf-8",
+    )
+    (experiments / "roto.yml").write_text("name: [\n", encoding="utf-8")
+    for command in (("campaigns", "validate"), ("experiments", "validate")):
+        broken = run(env, *command)
+        assert broken.returncode == 1 and broken.stdout == ""
+        assert broken.stderr.splitlines()[0] == (
+            "error: campañas, plantillas o experimentos inválidos:"
+        )
+        assert "experiments/roto.yml: YAML inválido" in broken.stderr
+        assert (
+            "experiments/opciones_intro_directo.yml: target.response: Rasa dice 'utter_saludo' "
+            "por su cuenta (data/rules/conversacion.yml); solo se puede experimentar con "
+            "respuestas que dice una acción (turn.say)"
+        ) in broken.stderr
 
 
 def test_validate_without_folders(env: dict[str, str], tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ TABLES = {
     "creditors",
     "debtors",
     "debts",
+    "experiment_exposures",
     "handoff_tickets",
     "payment_agreements",
     "payments",

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.config import PROJECT_ROOT, load_settings
-from cobranza.db.models import Debt, OutreachMessage, Promise
+from cobranza.db.models import Debt, ExperimentExposure, OutreachMessage, Promise
 from cobranza.outreach import worker
 from cobranza.outreach.dispatcher import DispatchReport
 from cobranza.outreach.graph import GraphClient
@@ -89,12 +89,24 @@ def test_one_round_settles_plans_and_sends(app: App) -> None:
         assert report.sent == 1
         [message] = graph.messages
     assert message["to"] == "5215511140001"
-    assert message["template"]["name"] == "aviso_cuenta"
+    # The first notice is under the shipped experiment (experiments/primer_aviso_asistente.yml):
+    # this debtor's arm sends Cobi's version, and the exposure is recorded.
+    experiment = worker.load_files(app).experiments["primer_aviso_asistente"]
+    arm = experiment.assign("+525511140001")
+    assert (arm.name, message["template"]["name"]) == ("asistente", "aviso_cuenta_asistente")
     with app.unit_of_work() as session:
         promise = session.execute(select(Promise)).scalar_one()
         assert promise.status == "broken"  # due the 10th, grace 2 days: settled this round
         rows = session.execute(select(OutreachMessage)).scalars().all()
-        assert [(r.debtor_phone, r.status) for r in rows] == [("+525511140001", "sent")]
+        assert [(r.debtor_phone, r.status, r.template) for r in rows] == [
+            ("+525511140001", "sent", "aviso_cuenta_asistente")
+        ]
+        exposure = session.execute(select(ExperimentExposure)).scalar_one()
+        assert (exposure.experiment, exposure.arm, exposure.outreach_message_id) == (
+            "primer_aviso_asistente",
+            "asistente",
+            rows[0].id,
+        )
 
 
 def test_without_whatsapp_it_plans_and_sends_nothing(

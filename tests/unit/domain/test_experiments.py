@@ -13,11 +13,13 @@ from scipy import stats
 
 from cobranza.domain.experiments import (
     MAX_PLANNED_PER_ARM,
+    REPLY_WINDOW_DAYS,
     Arm,
     CampaignStepTarget,
     Experiment,
     Metric,
     ResponseTarget,
+    ResponseUse,
     assign,
     bucket,
     build_experiment,
@@ -226,6 +228,16 @@ def test_build_reads_every_field() -> None:
             "minimum_effect: 0.5 desde baseline_rate 0.5 sale de 0–1 en ambos sentidos; "
             "no hay cambio posible de ese tamaño",
         ),
+        (
+            {"target": {"response": "utter_saldo"}},
+            "metric: reply_rate cuenta respuestas a un mensaje de campaña; para una respuesta "
+            "de la conversación usa promise_rate, promise_kept_rate o payment_rate",
+        ),
+        (
+            {"window_days": 8},
+            "window_days: con reply_rate la ventana es de 1 a 7 días: una respuesta se registra "
+            "si contesta un mensaje de campaña de los últimos 7 días",
+        ),
     ],
 )
 def test_definition_problems(changes: dict[str, Any], expected: str) -> None:
@@ -254,29 +266,130 @@ def test_every_problem_at_once() -> None:
 
 def test_a_good_definition_has_no_problem() -> None:
     assert definition_problems(data()) == []
+    assert definition_problems(data(window_days=REPLY_WINDOW_DAYS)) == []
+    assert definition_problems(data(metric="payment_rate", window_days=90)) == []
+
+
+def test_the_reply_window_is_the_one_replies_are_recorded_in() -> None:
+    from cobranza.outreach.replies import REPLY_WINDOW
+
+    assert REPLY_WINDOW.days == REPLY_WINDOW_DAYS and REPLY_WINDOW.seconds == 0
 
 
 # --- what a definition names ---------------------------------------------------------------
 
 STEPS = {"temprana": {"primer_aviso": "aviso", "seguimiento": "seguimiento"}}
-TEMPLATES = {"aviso", "aviso_b", "aviso_c", "seguimiento"}
-RESPONSES = {"utter_saldo", "utter_saldo_breve"}
+# Each template's parameters; None: a template file that is broken (reported on its own).
+TEMPLATES: dict[str, tuple[str, ...] | None] = {
+    "aviso": ("nombre",),
+    "aviso_b": ("nombre",),
+    "aviso_c": (),  # a variant may leave a value out
+    "aviso_d": ("nombre", "producto"),
+    "aviso_roto": None,
+    "seguimiento": ("nombre",),
+}
+# Each response's placeholders.
+RESPONSES = {
+    "utter_saldo": {"saldo", "contrato"},
+    "utter_saldo_breve": {"saldo"},
+    "utter_saldo_largo": {"saldo", "total"},
+    "utter_saldo_otro": {"saldo"},
+    "utter_motivo_cuenta": set(),
+    "utter_motivo_cuenta_b": set(),
+    "utter_saludo": set(),
+    "utter_saludo_b": set(),
+    "utter_despedida_b": set(),
+}
+USE = ResponseUse(
+    by_actions=frozenset({"utter_saldo", "utter_saldo_otro"}),
+    action_prefixes=("utter_motivo_",),
+    by_rasa={"utter_saludo": "data/rules/conversacion.yml"},
+)
 
 
 def references(exp: Experiment) -> list[str]:
-    return reference_problems(exp, campaign_steps=STEPS, templates=TEMPLATES, responses=RESPONSES)
+    return reference_problems(
+        exp, campaign_steps=STEPS, templates=TEMPLATES, responses=RESPONSES, response_use=USE
+    )
+
+
+def on_response(target: str, *variants: str) -> Experiment:
+    arms = [{"name": "control", "variant": target, "weight": 50}]
+    weight = 50 // len(variants)
+    arms += [
+        {"name": f"v{n}", "variant": v, "weight": weight + (50 - weight * len(variants)) * (n == 0)}
+        for n, v in enumerate(variants)
+    ]
+    return experiment(target={"response": target}, arms=arms, metric="promise_rate")
 
 
 def test_references_that_exist() -> None:
     assert references(experiment()) == []
-    on_response = experiment(
-        target={"response": "utter_saldo"},
+    assert references(on_response("utter_saldo", "utter_saldo_breve")) == []
+
+
+def test_a_template_variant_may_only_use_the_controls_values() -> None:
+    fewer = experiment(
         arms=[
-            {"name": "control", "variant": "utter_saldo", "weight": 50},
-            {"name": "breve", "variant": "utter_saldo_breve", "weight": 50},
-        ],
+            {"name": "control", "variant": "aviso", "weight": 50},
+            {"name": "sin_nombre", "variant": "aviso_c", "weight": 50},
+        ]
     )
-    assert references(on_response) == []
+    assert references(fewer) == []
+    more = experiment(
+        arms=[
+            {"name": "control", "variant": "aviso", "weight": 50},
+            {"name": "d", "variant": "aviso_d", "weight": 50},
+        ]
+    )
+    assert references(more) == [
+        "arms[2].variant: la plantilla 'aviso_d' usa 'producto', que 'aviso' no usa: cada "
+        "variante solo recibe los valores del control (nombre)"
+    ]
+    broken = experiment(
+        arms=[
+            {"name": "control", "variant": "aviso", "weight": 50},
+            {"name": "roto", "variant": "aviso_roto", "weight": 50},
+        ]
+    )
+    assert references(broken) == []  # its file's problems are reported on their own
+
+
+def test_a_response_variant_may_only_use_the_controls_values() -> None:
+    assert references(on_response("utter_saldo", "utter_saldo_largo")) == [
+        "arms[2].variant: la respuesta 'utter_saldo_largo' usa 'total', que 'utter_saldo' no "
+        "usa: cada variante solo recibe los valores del control (contrato, saldo)"
+    ]
+
+
+def test_only_a_response_an_action_says_can_be_varied() -> None:
+    assert references(on_response("utter_motivo_cuenta", "utter_motivo_cuenta_b")) == [
+        # the target is said through f"utter_motivo_{kind}"; so may the variant be
+        "arms[2].variant: 'utter_motivo_cuenta_b' ya se dice fuera del experimento (una "
+        "acción); una variante existe solo para su experimento"
+    ]
+    assert references(on_response("utter_saludo", "utter_saludo_b")) == [
+        "target.response: Rasa dice 'utter_saludo' por su cuenta (data/rules/conversacion.yml); "
+        "solo se puede experimentar con respuestas que dice una acción (turn.say): Rasa 3.6 no "
+        "elige variantes en reglas ni historias sin un servidor NLG (docs/experiments.md)"
+    ]
+    assert references(on_response("utter_saldo_breve", "utter_despedida_b")) == [
+        "target.response: ninguna acción dice 'utter_saldo_breve' con turn.say(...); solo esas "
+        "respuestas pueden cambiar de variante (docs/experiments.md)"
+    ]
+    assert references(on_response("utter_saldo", "utter_saldo_otro", "utter_saludo")) == [
+        "arms[2].variant: 'utter_saldo_otro' ya se dice fuera del experimento (una acción); "
+        "una variante existe solo para su experimento",
+        "arms[3].variant: 'utter_saludo' ya se dice fuera del experimento "
+        "(data/rules/conversacion.yml); una variante existe solo para su experimento",
+    ]
+
+
+def test_who_says_a_response() -> None:
+    assert USE.said_by_an_action("utter_saldo") and USE.said_by_an_action("utter_motivo_x")
+    assert not USE.said_by_an_action("utter_saludo")
+    assert USE.said_elsewhere("utter_saludo") == "data/rules/conversacion.yml"
+    assert USE.said_elsewhere("utter_saldo_breve") is None
 
 
 @pytest.mark.parametrize(
@@ -311,8 +424,9 @@ def test_references_that_exist() -> None:
                 "target": {"response": "utter_despedida"},
                 "arms": [
                     {"name": "control", "variant": "utter_despedida", "weight": 50},
-                    {"name": "b", "variant": "utter_saldo", "weight": 50},
+                    {"name": "b", "variant": "utter_saldo_breve", "weight": 50},
                 ],
+                "metric": "promise_rate",
             },
             ["target.response: la respuesta 'utter_despedida' no existe en domain.yml"],
         ),
@@ -323,6 +437,7 @@ def test_references_that_exist() -> None:
                     {"name": "control", "variant": "utter_saldo", "weight": 50},
                     {"name": "b", "variant": "aviso_b", "weight": 50},
                 ],
+                "metric": "promise_rate",
             },
             ["arms[2].variant: la respuesta 'aviso_b' no existe en domain.yml"],
         ),

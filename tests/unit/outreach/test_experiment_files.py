@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cobranza.domain.experiments import CampaignStepTarget, Metric
+from cobranza.domain.experiments import CampaignStepTarget, Metric, ResponseUse
 from cobranza.outreach.campaigns import Audience, Campaign, Step
 from cobranza.outreach.experiments import (
     SCHEMA_PATH,
@@ -37,8 +37,9 @@ CAMPAIGNS = {
         max_per_debtor_per_30_days=5,
     )
 }
-TEMPLATES = {"aviso", "aviso_b", "seguimiento", "seguimiento_b"}
-RESPONSES = {"utter_saldo", "utter_saldo_breve"}
+TEMPLATES = dict.fromkeys(["aviso", "aviso_b", "seguimiento", "seguimiento_b"], ("nombre",))
+RESPONSES = {"utter_saldo": {"saldo"}, "utter_saldo_breve": {"saldo"}, "utter_saldo_b": set()}
+USE = ResponseUse(by_actions=frozenset({"utter_saldo"}))
 
 BASE: dict[str, Any] = {
     "name": "primer_aviso_b",
@@ -69,7 +70,13 @@ def experiments_dir(tmp_path: Path) -> Path:
 
 def load(directory: Path) -> dict[str, Any]:
     return dict(
-        load_experiments(directory, campaigns=CAMPAIGNS, templates=TEMPLATES, responses=RESPONSES)
+        load_experiments(
+            directory,
+            campaigns=CAMPAIGNS,
+            templates=TEMPLATES,
+            responses=RESPONSES,
+            response_use=USE,
+        )
     )
 
 
@@ -243,6 +250,44 @@ def test_one_enabled_experiment_per_target(experiments_dir: Path) -> None:
     ]
 
 
+def response_experiment(name: str, variant: str, enabled: bool = True) -> dict[str, Any]:
+    return experiment_data(
+        name=name,
+        enabled=enabled,
+        target={"response": "utter_saldo"},
+        arms=[
+            {"name": "control", "variant": "utter_saldo", "weight": 50},
+            {"name": "b", "variant": variant, "weight": 50},
+        ],
+        metric="payment_rate",
+        window_days=14,
+    )
+
+
+def test_a_response_variant_belongs_to_one_enabled_experiment(experiments_dir: Path) -> None:
+    write_yaml(experiments_dir, "a.yml", response_experiment("a", "utter_saldo_breve"))
+    write_yaml(experiments_dir, "b.yml", response_experiment("b", "utter_saldo_breve", False))
+    assert list(load(experiments_dir)) == ["a", "b"]  # one of them is switched off
+    write_yaml(
+        experiments_dir,
+        "c.yml",
+        experiment_data(
+            name="c",
+            target={"response": "utter_saldo_b"},
+            arms=[
+                {"name": "control", "variant": "utter_saldo_b", "weight": 50},
+                {"name": "b", "variant": "utter_saldo_breve", "weight": 50},
+            ],
+            metric="payment_rate",
+        ),
+    )
+    problems = problems_of(experiments_dir)
+    assert (
+        "experiments/c.yml: arms[2].variant: la respuesta 'utter_saldo_breve' ya es variante de "
+        "otro experimento activo (experiments/a.yml)"
+    ) in problems
+
+
 def test_every_problem_of_every_file_at_once(experiments_dir: Path) -> None:
     write_yaml(experiments_dir, "a.yml", experiment_data(metric="otra", window_days=0))
     write_yaml(experiments_dir, "b.yml", experiment_data(target={"campaign": "tardia"}))
@@ -260,7 +305,11 @@ def test_every_problem_of_every_file_at_once(experiments_dir: Path) -> None:
         "experiments/c.yml",
     ]
     found, also = read_experiments(
-        experiments_dir, campaigns=CAMPAIGNS, templates=TEMPLATES, responses=RESPONSES
+        experiments_dir,
+        campaigns=CAMPAIGNS,
+        templates=TEMPLATES,
+        responses=RESPONSES,
+        response_use=USE,
     )
     assert also == problems and list(found) == ["d"]
 

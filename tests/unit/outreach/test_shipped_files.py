@@ -1,4 +1,5 @@
-"""The campaigns and templates in the repository validate and say what docs/outreach.md says."""
+"""The campaigns, templates and experiments in the repository validate and say what
+docs/outreach.md and docs/experiments.md say."""
 
 from __future__ import annotations
 
@@ -8,25 +9,22 @@ from decimal import Decimal
 from cobranza.compliance.conduct import scan_texts
 from cobranza.config import PROJECT_ROOT
 from cobranza.domain.delinquency import BUCKETS
-from cobranza.outreach.campaigns import by_priority, load_outreach
-from cobranza.outreach.experiments import load_experiments
+from cobranza.domain.experiments import CampaignStepTarget, Metric, ResponseTarget
+from cobranza.outreach.campaigns import by_priority
+from cobranza.outreach.experiments import load_designs
 from cobranza.outreach.schedule import DebtorFacts, due_steps
 from cobranza.outreach.templates import SAMPLE_VALUES, domain_intents, preview
 from cobranza.personas.profiles import load_profiles
-from cobranza.responses import responses
+from cobranza.responses import first_texts
 
-CAMPAIGNS, TEMPLATES = load_outreach(
+DESIGNS = load_designs(
     PROJECT_ROOT / "campaigns",
     PROJECT_ROOT / "templates",
+    PROJECT_ROOT / "experiments",
     personas=set(load_profiles(PROJECT_ROOT / "persona_profiles")),
     intents=domain_intents(PROJECT_ROOT / "domain.yml"),
 )
-EXPERIMENTS = load_experiments(
-    PROJECT_ROOT / "experiments",
-    campaigns=CAMPAIGNS,
-    templates=TEMPLATES,
-    responses=responses(PROJECT_ROOT / "domain.yml"),
-)
+CAMPAIGNS, TEMPLATES, EXPERIMENTS = DESIGNS.campaigns, DESIGNS.templates, DESIGNS.experiments
 
 
 def test_every_bucket_has_an_enabled_campaign() -> None:
@@ -63,7 +61,12 @@ def test_commitment_campaigns_come_first() -> None:
 
 def test_every_template_is_used_and_reads_well() -> None:
     used = {s.template for c in CAMPAIGNS.values() for s in c.steps}
-    used |= {arm.variant for e in EXPERIMENTS.values() for arm in e.arms}
+    used |= {
+        arm.variant
+        for e in EXPERIMENTS.values()
+        if isinstance(e.target, CampaignStepTarget)
+        for arm in e.arms
+    }
     assert used == set(TEMPLATES)
     for template in TEMPLATES.values():
         text = preview(template, SAMPLE_VALUES)
@@ -74,13 +77,26 @@ def test_every_template_is_used_and_reads_well() -> None:
         assert template.language == "es_MX" and template.category == "utility"
 
 
-def test_the_shipped_experiment() -> None:
-    """docs/experiments.md describes it: the first notice against Cobi's version, 50/50, reply
-    rate 15% → ±3 points, α 0.05, power 0.8: 2,402 debtors an arm."""
-    (experiment,) = EXPERIMENTS.values()
-    assert experiment.name == "primer_aviso_asistente" and experiment.enabled
+def test_the_shipped_experiments() -> None:
+    """docs/experiments.md describes them: the first notice against Cobi's version, 50/50,
+    reply rate 15% → ±3 points, α 0.05, power 0.8: 2,402 debtors an arm; and, switched off, the
+    options' introduction in the conversation, payment rate 20% → ±5 points in 14 days."""
+    assert sorted(EXPERIMENTS) == ["opciones_intro_directo", "primer_aviso_asistente"]
+    experiment = EXPERIMENTS["primer_aviso_asistente"]
+    assert experiment.enabled
+    assert experiment.target == CampaignStepTarget("temprana_1_30", "primer_aviso")
     assert [(a.variant, a.weight) for a in experiment.arms] == [
         ("aviso_cuenta", 50),
         ("aviso_cuenta_asistente", 50),
     ]
     assert experiment.planned_per_arm == 2402 and experiment.planned_total == 4804
+    on_response = EXPERIMENTS["opciones_intro_directo"]
+    assert not on_response.enabled and on_response.metric is Metric.PAYMENT_RATE
+    assert on_response.target == ResponseTarget("utter_opciones_intro")
+    assert [a.variant for a in on_response.arms] == [
+        "utter_opciones_intro",
+        "utter_opciones_intro_directo",
+    ]
+    assert (on_response.planned_per_arm, on_response.window_days) == (1094, 14)
+    texts = first_texts("utter_opciones_intro")
+    assert scan_texts([(name, text) for name, text in texts.items()]) == []
