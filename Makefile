@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score score-uplift bench-aa simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -109,6 +109,9 @@ simulate: $(STAMP) ## 90 simulated days of outreach over 1,000 demo debtors: the
 
 bench-score: $(STAMP) ## Scoring: training time and validation on a 120-day × 1,000-debtor simulation; score run throughput for 100,000 debtors on SQLite
 	$(BIN)/python scripts/bench_score.py
+
+bench-kpis: $(STAMP) ## KPI dashboard load (30 days: total + each split + per-day trend) on 100,000 debtors and ~1M events, SQLite and PostgreSQL
+	$(BIN)/python scripts/bench_kpis.py
 
 score-uplift: $(STAMP) ## Simulation only: recovery with score-ordered vs random outreach when the daily budget binds, over seeds, with a 95% interval
 	$(BIN)/python scripts/score_uplift.py

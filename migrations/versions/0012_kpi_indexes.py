@@ -17,6 +17,9 @@ down_revision: Union[str, Sequence[str], None] = '0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
+# Chained after 0011 (0011_outreach_attempt_link.py, written on another branch at the same
+# time). Developed and tested on top of 0010; its only overlap with 0011 is an index on
+# outreach_messages, created after 0011 has rebuilt that table.
 # The compliance decisions that said no, as each database reads a JSON false
 # (cobranza/db/models.py: blocked_decisions).
 DECISIONS = "action IN ('contact_decision', 'disclosure_decision')"

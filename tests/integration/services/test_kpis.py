@@ -531,6 +531,8 @@ def test_an_empty_portfolio_has_no_rates(empty: sessionmaker) -> None:
         (*NOV, "arm", "America/Mexico_City", "desglosar"),
         (date(2025, 1, 1), date(2026, 1, 2), "day", "America/Mexico_City", "366"),
         (*NOV, None, "Marte/Olimpo", "zona horaria"),
+        (date(1, 1, 1), date(2026, 11, 30), None, "America/Mexico_City", "las fechas van"),
+        (START, date(9999, 12, 31), None, "America/Mexico_City", "las fechas van"),
         (*NOV, None, "../../etc/passwd", "zona horaria"),
     ],
 )
