@@ -20,7 +20,7 @@ ZERO = Decimal("0.00")
 TOTAL = "total"
 
 # How a split groups the rows (docs/kpis.md); "day" is each row's own local day.
-DIMENSIONS = ("bucket", "persona", "creditor", "campaign", "channel")
+DIMENSIONS = ("bucket", "persona", "creditor", "campaign", "channel", "arm")
 SPLITS = (*DIMENSIONS, "day")
 # Splits that put every row in exactly one group: their groups add up to the total.
 PARTITIONS = ("bucket", "persona")
@@ -33,6 +33,7 @@ FALLBACK = {
     "creditor": "sin acreedor",
     "campaign": "sin campaña",
     "channel": "sin contacto",
+    "arm": "sin experimento",
 }
 SPLIT_LABELS = {
     "bucket": "tramo al inicio",
@@ -40,6 +41,7 @@ SPLIT_LABELS = {
     "creditor": "acreedor",
     "campaign": "campaña",
     "channel": "canal",
+    "arm": "brazo de experimento",
     "day": "día",
 }
 # The roll population's states, best first: a later one is a worse bucket.
@@ -58,6 +60,7 @@ class Filters:
     creditor: str | None = None
     campaign: str | None = None
     channel: str | None = None
+    arm: str | None = None  # ``experiment/arm``
 
     def items(self) -> list[tuple[str, str]]:
         return [(d, v) for d in DIMENSIONS if (v := getattr(self, d)) is not None]

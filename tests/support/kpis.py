@@ -56,6 +56,7 @@ from cobranza.db.models import (
     Creditor,
     Debt,
     Debtor,
+    ExperimentExposure,
     FeatureSnapshot,
     HandoffTicket,
     IdentityVerification,
@@ -294,6 +295,14 @@ def _snapshot(session: Session, phone: str, day: date, bucket: str) -> None:
     )
 
 
+def _exposed(session: Session, phone: str, arm: str, at: datetime) -> None:
+    session.add(
+        ExperimentExposure(
+            experiment="saludo", arm=arm, debtor_phone=phone, exposed_at=at, conversation_id=phone
+        )
+    )
+
+
 def build(session: Session) -> None:
     """The portfolio above, with its November and its decoys."""
     acme = _creditor(session, "acme", "Acme Financiera")
@@ -431,4 +440,11 @@ def build(session: Session) -> None:
     ):
         for phone, bucket in buckets.items():
             _snapshot(session, phone, day, bucket)
+
+    # Experiment arms (experiment "saludo"): D4 control, D3 and D5 the variant; D1's first
+    # exposure comes after the range, so in November D1 is in no arm.
+    _exposed(session, D4, "control", local(11, 5, 10))
+    _exposed(session, D3, "directo", local(11, 6, 10))
+    _exposed(session, D5, "directo", local(11, 7, 10))
+    _exposed(session, D1, "control", local(12, 2, 10))
     session.flush()

@@ -26,6 +26,7 @@ from cobranza.db.models import (
     Creditor,
     Debt,
     Debtor,
+    ExperimentExposure,
     FeatureSnapshot,
     UTCDateTime,
 )
@@ -40,6 +41,7 @@ MAX_DAYS_BY_DAY = 366
 # Dates a question may name (a day after the last one would not exist, hostile input aside).
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 CAMPAIGN_PREFIX = "campaign:"
+ARM_SEPARATOR = "/"  # an arm's group: ``experiment/arm``
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -197,7 +199,7 @@ def own_keys(rows: Rows, scope: Scope, dimensions: Sequence[str]) -> tuple[Any, 
 # holds, and its guess (200) makes it look each one up in a nested loop, several times slower.
 # SQLite joins by nested loops anyway: what is read off a table stays a subquery there, so it
 # looks the debtor up by index; what is derived from the range's attempts is a CTE.
-_TABLE_MEMBERSHIPS = ("bucket", "persona", "creditor")
+_TABLE_MEMBERSHIPS = ("bucket", "persona", "creditor", "arm")
 
 
 class Memberships:
@@ -236,6 +238,13 @@ class Memberships:
             return select(owed.c.debtor_phone.label("phone"), Creditor.code.label("key")).join(
                 Creditor, Creditor.id == owed.c.creditor_id
             )
+        if dimension == "arm":
+            # Every arm the debtor was first exposed to before the range ended.
+            exposure = ExperimentExposure
+            return select(
+                exposure.debtor_phone.label("phone"),
+                (exposure.experiment + ARM_SEPARATOR + exposure.arm).label("key"),
+            ).where(exposure.exposed_at < scope.hi)
         attempts = select(ContactAttempt.debtor_phone.label("phone")).where(
             in_range(ContactAttempt.attempted_at, scope), counted_attempt()
         )

@@ -176,7 +176,7 @@ def test_an_empty_portfolio_shows_no_rates(empty: None, capsys: pytest.CaptureFi
         (("--from", "ayer", "--to", "2026-11-30"), 2, "debe ser una fecha AAAA-MM-DD"),
         (("--to", "2026-11-30"), 2, "--from"),
         (("--from", "2026-11-30", "--to", "2026-11-01"), 1, "el rango empieza después"),
-        ((*NOV, "--by", "arm"), 2, "invalid choice"),
+        ((*NOV, "--by", "experimento"), 2, "invalid choice"),
         (("--from", "0001-01-01", "--to", "9999-12-31"), 1, "las fechas van del 1900-01-01"),
         (("--from", "2020-01-01", "--to", "2026-11-30", "--by", "day"), 1, "a lo más 366"),
         ((*NOV, "--format", "xml"), 2, "invalid choice"),

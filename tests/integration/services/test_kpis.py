@@ -4,6 +4,7 @@ the comment next to it from the table in that module's docstring."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -440,6 +441,28 @@ def test_by_campaign_the_audience_and_its_own_messages(sessions: sessionmaker) -
     assert rest(none)["blocks"] == {"identity": 1, "debtor_known": 1}  # initiated by the bot
 
 
+def test_by_arm_the_debtors_exposed_by_the_end_of_the_range(sessions: sessionmaker) -> None:
+    """Arms group debtors, like personas: D4 alone is "sin persona" and the control arm, D3 and
+    D5 are "evasivo" and the variant, the rest (D1 exposed only in December) "estandar". The
+    stranger (no debtor row) is in no arm and no persona: its block moves from "sin persona"
+    to "sin experimento"."""
+    with sessions() as session:
+        arms = kpis(session, *NOV, "arm").groups
+        personas = kpis(session, *NOV, "persona").groups
+    assert set(arms) == {"saludo/control", "saludo/directo", "sin experimento"}
+    stranger = {"debtor_known": 1}
+    for arm, persona, moved in (
+        ("saludo/control", "sin persona", -1),
+        ("saludo/directo", "evasivo", 0),
+        ("sin experimento", "estandar", +1),
+    ):
+        by_arm, by_persona = rest(arms[arm]), rest(personas[persona])
+        blocks = Counter(by_persona.pop("blocks"))
+        blocks.update({rule: n * moved for rule, n in stranger.items()})
+        assert by_arm.pop("blocks") == {rule: n for rule, n in blocks.items() if n}, arm
+        assert (funnel(arms[arm]), by_arm) == (funnel(personas[persona]), by_persona), arm
+
+
 def test_filters_keep_the_rows_of_the_groups_given(sessions: sessionmaker) -> None:
     with sessions() as session:
         acme = kpis(session, *NOV, filters=Filters(creditor="acme")).total
@@ -528,7 +551,7 @@ def test_an_empty_portfolio_has_no_rates(empty: sessionmaker) -> None:
     ("start", "end", "split", "zone", "message"),
     [
         (date(2026, 11, 30), date(2026, 11, 1), None, "America/Mexico_City", "empieza después"),
-        (*NOV, "arm", "America/Mexico_City", "desglosar"),
+        (*NOV, "experimento", "America/Mexico_City", "desglosar"),
         (date(2025, 1, 1), date(2026, 1, 2), "day", "America/Mexico_City", "366"),
         (*NOV, None, "Marte/Olimpo", "zona horaria"),
         (date(1, 1, 1), date(2026, 11, 30), None, "America/Mexico_City", "las fechas van"),
