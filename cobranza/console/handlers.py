@@ -1,17 +1,19 @@
 """The console's use cases: what an agent can do, over the services (cobranza/services/desk.py,
-tickets.py, agents.py) and Rasa's API. No HTTP here (cobranza/console/routes.py turns requests
-into calls and answers into responses) and no SQL: every database step is a service call in one
-unit of work, run in a worker thread so the event loop never blocks.
+tickets.py, agents.py; for supervisors supervision.py and experiments.py) and Rasa's API. No HTTP
+here (cobranza/console/routes.py turns requests into calls and answers into responses) and no
+SQL: every database step is a service call in one unit of work, run in a worker thread so the
+event loop never blocks.
 
 A refusal is raised as one of the :class:`Told` errors below, whose message is for the agent;
-routes.py answers it with the status of its kind (not found, rejected, conflict)."""
+routes.py answers it with the status of its kind (not found, rejected, conflict, unavailable)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -29,11 +31,14 @@ from cobranza.console.rasa import (
 )
 from cobranza.db.models import Agent
 from cobranza.domain import payment_files
+from cobranza.domain.experiments import Experiment
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
-from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
+from cobranza.errors import CobranzaError, Conflict, InvalidFiles, NotFound, Rejected
+from cobranza.outreach import worker
 from cobranza.services import agents, reconciliation, supervision, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified
+from cobranza.services.experiments import results
 from cobranza.services.plans import UnknownOffer
 from cobranza.services.promises import PromiseRejected
 
@@ -65,7 +70,31 @@ MESSAGES = {
         "El ticket cambió mientras tanto (alguien lo tomó, lo movió o lo cerró); revisa la vista "
         "actualizada."
     ),
+    "no_experiment": "No existe ese experimento.",
+    "experiment_files": (
+        "No se pueden leer los experimentos: los archivos de campañas, plantillas o experimentos "
+        "tienen problemas. Revísalos con «cobranza campaigns validate» y reinicia la consola."
+    ),
 }
+# What the list of experiments shows of each report: where it stands and who has been exposed;
+# never a rate, a difference or a test (those are in one experiment's report).
+SUMMARY_FIELDS = (
+    "experiment",
+    "description",
+    "enabled",
+    "target",
+    "metric",
+    "metric_label",
+    "window_days",
+    "planned_per_arm",
+    "planned_total",
+    "as_of",
+    "outcome",
+    "verdict",
+    "missing",
+    "simulated",
+)
+SUMMARY_ARM_FIELDS = ("name", "variant", "weight", "exposed", "analysed")
 OUTCOME_LABELS = {
     TicketOutcome.PROMESA_REGISTRADA: "Promesa registrada",
     TicketOutcome.CONVENIO_REGISTRADO: "Convenio registrado",
@@ -110,6 +139,10 @@ class Taken(Told, Conflict):
     pass
 
 
+class Unavailable(Told):
+    """What the request needs cannot be served as configured (routes.py answers 503)."""
+
+
 def canned_replies() -> list[dict[str, str]]:
     """``utter_asesor_*`` from domain.yml (the conduct check scans them like every response)."""
     return [
@@ -125,6 +158,16 @@ def agent_dict(agent: Agent) -> dict[str, str]:
         "username": str(agent.username),
         "display_name": str(agent.display_name),
         "role": str(agent.role),
+    }
+
+
+def experiment_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """One experiment's line in the list, from its report (``ExperimentResults.as_dict()``)."""
+    arms = [{key: arm[key] for key in SUMMARY_ARM_FIELDS} for arm in report["arms"]]
+    return {
+        **{key: report[key] for key in SUMMARY_FIELDS},
+        "exposed": sum(arm["exposed"] for arm in arms),
+        "arms": arms,
     }
 
 
@@ -147,6 +190,8 @@ class Handlers:
         self.desk = Desk(app.settings, app.clock, app.profiles)
         self.rasa = RasaApi(config)
         self.canned = canned_replies()
+        self._experiments: dict[str, Experiment] | None = None
+        self._experiments_lock = threading.Lock()
 
     @property
     def security(self) -> ConsoleSecurity:
@@ -256,6 +301,46 @@ class Handlers:
             raise Missing(MESSAGES["no_agent"]) from exc
         except supervision.BadRange as exc:
             raise Refused(str(exc)) from exc
+
+    # --- experiments (supervisors) -------------------------------------------------------------
+
+    async def experiments(self) -> dict[str, Any]:
+        """Every experiment of the files, where it stands (docs/experiments.md)."""
+        designs = await asyncio.to_thread(self._experiment_designs)
+
+        def read(session: Session) -> list[dict[str, Any]]:
+            now = self.clock.now()
+            return [results(session, e, now).as_dict() for e in designs.values()]
+
+        return {"experiments": [experiment_summary(r) for r in await self._work(read)]}
+
+    async def experiment(self, name: str) -> dict[str, Any]:
+        """One experiment's report as the service writes it: the comparisons, the tests and the
+        verdict only once every arm has its planned sample."""
+        experiment = (await asyncio.to_thread(self._experiment_designs)).get(name)
+        if experiment is None:
+            raise Missing(MESSAGES["no_experiment"])
+        return await self._work(
+            lambda session: results(session, experiment, self.clock.now()).as_dict()
+        )
+
+    def _experiment_designs(self) -> dict[str, Experiment]:
+        """The experiments of ``EXPERIMENTS_DIR``, checked against the campaigns, templates and
+        domain as the worker checks them, read once per process (the worker and the action
+        server also read them at start: a change takes effect when they all restart). Broken
+        files are not kept: the next request reads them again."""
+        with self._experiments_lock:
+            if self._experiments is None:
+                try:
+                    loaded = worker.load_files(self.app).experiments
+                except InvalidFiles as exc:
+                    logger.error(
+                        "console: the outreach files do not validate (%d problems)",
+                        len(exc.problems),
+                    )
+                    raise Unavailable(MESSAGES["experiment_files"]) from exc
+                self._experiments = dict(sorted(loaded.items()))
+            return self._experiments
 
     # --- payments pushed by lenders -----------------------------------------------------------
 

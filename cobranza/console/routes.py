@@ -11,9 +11,9 @@ route reads the body; a route registered without a declaration is refused (and f
 tests/integration/console/test_console_roles.py).
 
 Errors: a :class:`handlers.Told` refusal answers with its message and the status of its kind
-(404 not found, 422 rejected, 409 conflict); any other error of ours gets a generic answer of
-its kind; anything else is a bug: logged with the traceback (the route's pattern, never the
-request's data) and answered 500 with a technical-error message."""
+(404 not found, 422 rejected, 409 conflict, 503 unavailable); any other error of ours gets a
+generic answer of its kind; anything else is a bug: logged with the traceback (the route's
+pattern, never the request's data) and answered 500 with a technical-error message."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cobranza.config import ConsoleSecurity
-from cobranza.console.handlers import Handlers, Told, agent_dict
+from cobranza.console.handlers import Handlers, Told, Unavailable, agent_dict
 from cobranza.console.rasa import RasaError, UnaddressableConversation
 from cobranza.domain import payment_files
 from cobranza.domain.vocabulary import ConsoleRole
@@ -321,6 +321,14 @@ class Routes:
         answer = await self.h.activity(username, first, last, limit, before)
         return web.json_response(answer, dumps=dumps)
 
+    async def experiments(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.h.experiments(), dumps=dumps)
+
+    async def experiment(self, request: web.Request) -> web.Response:
+        """The name is only ever a key among the loaded experiments, never a path."""
+        name = request.match_info["experiment"]
+        return web.json_response(await self.h.experiment(name), dumps=dumps)
+
     # --- payments pushed by lenders ---------------------------------------------------------
 
     async def payments(self, request: web.Request) -> web.Response:
@@ -384,6 +392,8 @@ class Routes:
             ("POST", "/api/supervisor/tickets/{ticket_id}/reassign", self.reassign, SUPERVISORS),
             ("POST", "/api/supervisor/tickets/{ticket_id}/release", self.release, SUPERVISORS),
             ("GET", "/api/supervisor/agents/{username}/activity", self.activity, SUPERVISORS),
+            ("GET", "/api/supervisor/experiments", self.experiments, SUPERVISORS),
+            ("GET", "/api/supervisor/experiments/{experiment}", self.experiment, SUPERVISORS),
             ("POST", PAYMENTS_PATH, self.payments, PUBLIC),  # its own bearer token
         ]
         declared = {app.router.add_route(m, path, h): access for m, path, h, access in routes}
@@ -412,6 +422,7 @@ ERRORS: dict[int, type[web.HTTPException]] = {
     429: web.HTTPTooManyRequests,
     500: web.HTTPInternalServerError,
     502: web.HTTPBadGateway,
+    503: web.HTTPServiceUnavailable,
 }
 
 
@@ -544,6 +555,7 @@ STATUS_OF_KIND: tuple[tuple[type[CobranzaError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (Rejected, 422),
+    (Unavailable, 503),
 )
 
 

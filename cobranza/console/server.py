@@ -12,9 +12,10 @@ API (JSON; the session is an HttpOnly cookie ``consola_sesion`` or ``Authorizati
 ``GET /api/tickets/{id}``, ``POST /api/tickets/{id}/claim|reply|promise|agreement|close|resume``;
 for supervisors only: ``GET /api/supervisor/queues``,
 ``POST /api/supervisor/tickets/{id}/reassign|release``,
-``GET /api/supervisor/agents/{username}/activity``. Each route declares the roles that may call
-it (``agent``, ``supervisor``; routes.py); the role is the session's account's, never the
-request's: 401 without a session, 403 for another role.
+``GET /api/supervisor/agents/{username}/activity``, ``GET /api/supervisor/experiments`` and
+``GET /api/supervisor/experiments/{name}`` (docs/experiments.md). Each route declares the roles
+that may call it (``agent``, ``supervisor``; routes.py); the role is the session's account's,
+never the request's: 401 without a session, 403 for another role.
 Every POST carries the header ``X-Consola: 1`` (a cross-site form cannot set it) and, when the
 browser sends an ``Origin``, it must be the console's own. Logins are throttled per user name
 and per client address (cobranza/services/agents.py); sessions end after 8 h, after

@@ -12,6 +12,11 @@
  * A supervisor (the role comes from the session: /api/me, the login) also gets the "Supervisión"
  * view: every agent's claimed tickets and the unclaimed queue, reassign and release buttons, and
  * an agent's activity. Agents' pages never hold it; the server refuses its calls to them anyway.
+ * Other supervisors' views live in their own files (experiments.js) and follow three events on
+ * `document`: "consola:supervisor" (a supervisor's page is set up: `detail` carries this file's
+ * api, report, clearError, make, setText and fromTemplate), "consola:view" (`detail.view` is the
+ * view to show, `detail.focus` whether to move the focus to it) and "consola:reset" (logout, or
+ * another login: drop everything).
  *
  * The queue and the open ticket are polled every 2 s. Parts of the page that the agent may be
  * using (the reply box, the forms, the focused ticket) are kept in place between polls and only
@@ -1175,6 +1180,7 @@
       loadActivity(false, s.activitySubmit);
     });
     s.more.addEventListener("click", () => loadActivity(true, s.more));
+    announce("supervisor", { api, report, clearError, make, setText, fromTemplate });
     showView("queue", false);
   }
 
@@ -1183,14 +1189,21 @@
     el.navSlot.replaceChildren();
     el.supervisionSlot.replaceChildren();
     el.queueView.hidden = false;
+    announce("reset", {});
+  }
+
+  /** Tells the views in other files (the header comment). */
+  function announce(name, detail) {
+    document.dispatchEvent(new CustomEvent(`consola:${name}`, { detail }));
   }
 
   function showView(name, focus = true) {
     const s = state.sup;
     if (!s) return;
     s.visible = name === "supervision";
-    el.queueView.hidden = s.visible;
+    el.queueView.hidden = name !== "queue";
     s.view.hidden = !s.visible;
+    announce("view", { view: name, focus });
     for (const button of s.nav.querySelectorAll("[data-view]")) {
       button.setAttribute("aria-pressed", String(button.dataset.view === name));
     }
@@ -1198,7 +1211,7 @@
     if (s.visible) {
       s.title.focus();
       refreshSupervision().catch((err) => report(err));
-    } else {
+    } else if (name === "queue") {
       el.queueTitle.focus();
     }
   }

@@ -146,6 +146,7 @@ def _concrete(path: str, ticket: int) -> str:
         path.replace("{ticket_id}", str(ticket))
         .replace("{username}", ANA)
         .replace("{name}", "console.js")
+        .replace("{experiment}", "primer_aviso_asistente")
     )
 
 
@@ -158,7 +159,7 @@ def _call(
 def test_every_route_declares_its_roles_and_the_server_enforces_them(console: Running) -> None:
     assert console.app is not None
     declared = _declared(console.app)
-    assert len(declared) == 18
+    assert len(declared) == 20
     undeclared = [route for route, access in declared.items() if access is None]
     assert undeclared == [], f"routes without a declared role set: {undeclared}"
     public = {route for route, access in declared.items() if access is not None and access.public}
@@ -169,6 +170,8 @@ def test_every_route_declares_its_roles_and_the_server_enforces_them(console: Ru
         "/api/supervisor/tickets/{ticket_id}/reassign",
         "/api/supervisor/tickets/{ticket_id}/release",
         "/api/supervisor/agents/{username}/activity",
+        "/api/supervisor/experiments",
+        "/api/supervisor/experiments/{experiment}",
     }
 
     ticket = _claimed(console, "5215500077001", ANA)
