@@ -712,6 +712,13 @@ def _tables(connection: sqlite3.Connection, schema: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _stored_columns(connection: sqlite3.Connection, table: str) -> str:
+    """The columns an INSERT may name: not the generated ones (``table_xinfo``'s hidden 2 and
+    3, e.g. ``feature_snapshots.bucket``), which ``SELECT *`` returns but no INSERT accepts."""
+    rows = connection.execute(f'PRAGMA main.table_xinfo("{table}")').fetchall()
+    return ", ".join(f'"{row[1]}"' for row in rows if row[6] == 0)
+
+
 def restore(database: Path, saved: Path) -> None:
     """Every table of ``database`` as it is in ``saved`` (tables ``saved`` lacks, like Rasa's
     ``events``, emptied), in one transaction the servers' connections wait for."""
@@ -724,7 +731,10 @@ def restore(database: Path, saved: Path) -> None:
         for table in _tables(connection, "main"):
             connection.execute(f'DELETE FROM main."{table}"')  # noqa: S608 - names from sqlite_master
             if table in kept:
-                connection.execute(f'INSERT INTO main."{table}" SELECT * FROM saved."{table}"')  # noqa: S608
+                columns = _stored_columns(connection, table)
+                connection.execute(
+                    f'INSERT INTO main."{table}" ({columns}) SELECT {columns} FROM saved."{table}"'  # noqa: S608 - names from sqlite_master
+                )
         connection.execute("COMMIT")
         connection.execute("DETACH DATABASE saved")
     finally:
