@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cobranza.db.models import AuditLog
@@ -28,3 +29,10 @@ def record(
             occurred_at=at, actor=actor, action=code, debtor_phone=phone, details=details or {}
         )
     )
+
+
+def recorded(session: Session, action: AuditAction, actor: str) -> bool:
+    """Is there any ``action`` row by ``actor``? (Read through the actor's index: the audit log
+    has no index on the action alone.)"""
+    found = select(AuditLog.id).where(AuditLog.actor == actor, AuditLog.action == action.value)
+    return session.execute(found.limit(1)).first() is not None
