@@ -12,7 +12,7 @@ from typing import Any
 
 from cobranza.bootstrap import App
 from cobranza.cli import render
-from cobranza.domain.kpis import DIMENSIONS, SPLIT_LABELS, SPLITS, Filters
+from cobranza.domain.kpis import DIMENSIONS, SPLIT_LABELS, SPLITS, Filters, kpis_csv
 
 FORMATS = ("table", "json", "csv")
 MAX_VALUE = 80  # a group's name (a campaign, a creditor's code) is never longer
@@ -76,7 +76,7 @@ def cmd_kpis(args: argparse.Namespace, app: App) -> None:
     if args.format == "json":
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     elif args.format == "csv":
-        print(render.kpis_csv(report), end="")
+        print(kpis_csv(report), end="")
     else:
         print(render.kpis_table(report))
 

@@ -3,8 +3,6 @@ formatting of what the commands computed; nothing here reads the database."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -13,7 +11,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from cobranza.domain.kpis import INDICATORS, SPLIT_LABELS, GroupKpis, KpiReport, flat
+from cobranza.domain.kpis import SPLIT_LABELS, KpiReport, indicator_rows, report_groups
 from cobranza.domain.money import format_mxn, to_centavos
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.scores import NO_SCORE
@@ -611,35 +609,6 @@ def _kpi_cell(kind: str, value: Any) -> str:
     return str(value)
 
 
-def _kpi_csv_cell(kind: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if kind == "rate":
-        return f"{value:.6f}"
-    if kind == "hours":
-        return f"{value:.2f}"
-    return str(value)
-
-
-def _kpi_groups(report: KpiReport) -> list[tuple[str, GroupKpis]]:
-    return [("total", report.total)] + [
-        (report.labels.get(key, key), kpis) for key, kpis in report.groups.items()
-    ]
-
-
-def _kpi_rows(report: KpiReport, cell: Callable[[str, Any], str]) -> list[list[str]]:
-    """One row per indicator, then one per compliance rule that blocked; a column per group."""
-    groups = _kpi_groups(report)
-    values = [flat(kpis) for _, kpis in groups]
-    rows = [[i.label, *(cell(i.kind, v[i.key]) for v in values)] for i in INDICATORS]
-    rules = sorted({r for _, kpis in groups for r in kpis.compliance.by_rule})
-    rows += [
-        [f"bloqueos: {rule}", *(str(kpis.compliance.by_rule.get(rule, 0)) for _, kpis in groups)]
-        for rule in rules
-    ]
-    return rows
-
-
 def kpis_table(report: KpiReport) -> str:
     """``cobranza kpis``: the indicators down, the total and each group across."""
     lines = [f"Indicadores del {report.start} al {report.end} (días de {report.zone})"]
@@ -657,26 +626,14 @@ def kpis_table(report: KpiReport) -> str:
             "Sin cortes de tramo para cura y deterioro (feature_snapshots): `cobranza score "
             "run` los escribe cada día."
         )
-    headers = ["indicador"] + [name for name, _ in _kpi_groups(report)]
+    headers = ["indicador"] + [name for name, _ in report_groups(report)]
     lines += [
         "",
-        tabulate(_kpi_rows(report, _kpi_cell), headers=headers, disable_numparse=True),
+        tabulate(indicator_rows(report, _kpi_cell), headers=headers, disable_numparse=True),
         "",
         f"{NO_RATE}: sin base (el denominador es 0). Definiciones: docs/kpis.md.",
     ]
     return "\n".join(lines)
-
-
-def kpis_csv(report: KpiReport) -> str:
-    """``cobranza kpis --format csv``: a row per group (the total first), a column per
-    indicator; rates as fractions, pesos with two decimals, no rate as an empty cell."""
-    rows = _kpi_rows(report, _kpi_csv_cell)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([SPLIT_LABELS.get(report.split or "", "grupo"), *(row[0] for row in rows)])
-    for n, (name, _) in enumerate(_kpi_groups(report), start=1):
-        writer.writerow([name, *(row[n] for row in rows)])
-    return out.getvalue()
 
 
 # --- experiments (docs/experiments.md) --------------------------------------------------------

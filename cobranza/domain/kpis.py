@@ -7,6 +7,8 @@ not "nobody answered"."""
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -107,6 +109,7 @@ class Funnel:
 class Messages:
     sent: int = 0
     delivered: int = 0
+    debtors_delivered: int = 0  # distinct debtors with a delivered (or read) message
 
     @property
     def delivery_rate(self) -> Rate:
@@ -120,6 +123,7 @@ class Promises:
     kept: int = 0  # of those due in the range
     broken: int = 0
     pending: int = 0
+    debtors_kept: int = 0  # distinct debtors with a promise kept among those due
 
     @property
     def kept_rate(self) -> Rate:
@@ -291,6 +295,7 @@ def group_dict(k: GroupKpis) -> dict[str, Any]:
             "messages_sent": m.sent,
             "messages_delivered": m.delivered,
             "delivery_rate": _rate(m.delivery_rate),
+            "debtors_delivered": m.debtors_delivered,
         },
         "promises": {
             "promises_made": p.made,
@@ -299,6 +304,7 @@ def group_dict(k: GroupKpis) -> dict[str, Any]:
             "promises_broken": p.broken,
             "promises_pending": p.pending,
             "promise_kept_rate": _rate(p.kept_rate),
+            "debtors_kept": p.debtors_kept,
         },
         "money": {
             "pesos_collected": str(money.pesos_collected),
@@ -370,7 +376,9 @@ def combine(groups: Iterable[GroupKpis]) -> GroupKpis:
     return GroupKpis(
         funnel=_funnel_sum(found),
         messages=Messages(
-            _add(found, lambda k: k.messages.sent), _add(found, lambda k: k.messages.delivered)
+            _add(found, lambda k: k.messages.sent),
+            _add(found, lambda k: k.messages.delivered),
+            _add(found, lambda k: k.messages.debtors_delivered),
         ),
         promises=Promises(
             made=_add(found, lambda k: k.promises.made),
@@ -378,6 +386,7 @@ def combine(groups: Iterable[GroupKpis]) -> GroupKpis:
             kept=_add(found, lambda k: k.promises.kept),
             broken=_add(found, lambda k: k.promises.broken),
             pending=_add(found, lambda k: k.promises.pending),
+            debtors_kept=_add(found, lambda k: k.promises.debtors_kept),
         ),
         money=Money(
             pesos_collected=sum((k.money.pesos_collected for k in found), ZERO),
@@ -401,62 +410,386 @@ def group_order(split: str, keys: Iterable[str]) -> list[str]:
     return sorted(keys, key=lambda k: (k == fallback, k))
 
 
+# What an indicator counts, as the page, the CLI and the CSV name it (a rate: "%").
+DEBTORS, PESOS, PERCENT, HOURS = "deudores", "pesos (MXN)", "%", "horas"
+
+
 @dataclass(frozen=True)
 class Indicator:
-    """One column of the CLI's table and CSV: its JSON key, what people read, its kind
-    (``count``, ``rate``, ``pesos``, ``hours``) and how to read it off a group."""
+    """One indicator as people read it, the single source for the CLI's table and CSV, the
+    console's dashboard and docs/kpis.md (tests/unit/domain/test_kpis.py checks the page
+    there names each): its JSON key, its label, its kind (``count``, ``rate``, ``pesos``,
+    ``hours``), its unit and its definition in one line (the dashboard shows it on hover)."""
 
     key: str
     label: str
     kind: str
+    unit: str
+    definition: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "kind": self.kind,
+            "unit": self.unit,
+            "definition": self.definition,
+        }
+
+
+def _counted(key: str, label: str, unit: str, definition: str) -> Indicator:
+    return Indicator(key, label, "count", unit, definition)
+
+
+def _rated(key: str, label: str, definition: str) -> Indicator:
+    return Indicator(key, label, "rate", PERCENT, definition)
 
 
 INDICATORS: tuple[Indicator, ...] = (
-    Indicator("contacted", "deudores contactados", "count"),
-    Indicator("replied", "deudores que respondieron", "count"),
-    Indicator("reply_rate", "tasa de respuesta", "rate"),
-    Indicator("verified", "identidad verificada", "count"),
-    Indicator("right_party_rate", "contacto con el titular", "rate"),
-    Indicator("promised", "deudores con promesa", "count"),
-    Indicator("promise_rate", "tasa de promesa", "rate"),
-    Indicator("messages_sent", "mensajes enviados", "count"),
-    Indicator("messages_delivered", "mensajes entregados", "count"),
-    Indicator("delivery_rate", "tasa de entrega", "rate"),
-    Indicator("promises_made", "promesas hechas", "count"),
-    Indicator("pesos_promised", "pesos prometidos", "pesos"),
-    Indicator("promises_kept", "promesas cumplidas", "count"),
-    Indicator("promises_broken", "promesas incumplidas", "count"),
-    Indicator("promises_pending", "promesas pendientes", "count"),
-    Indicator("promise_kept_rate", "tasa de cumplimiento", "rate"),
-    Indicator("pesos_collected", "pesos cobrados", "pesos"),
-    Indicator("payments", "pagos", "count"),
-    Indicator("balance_assigned", "saldo asignado", "pesos"),
-    Indicator("recovery_rate", "tasa de recuperación", "rate"),
-    Indicator("debtors", "deudores con saldo al inicio", "count"),
-    Indicator("cure_rate", "tasa de cura", "rate"),
-    Indicator("roll_forward_rate", "tasa de deterioro", "rate"),
-    Indicator("opted_out", "bajas", "count"),
-    Indicator("opt_out_rate", "tasa de baja", "rate"),
-    Indicator("handed_off", "canalizados a asesor", "count"),
-    Indicator("handoff_rate", "tasa de canalización", "rate"),
-    Indicator("tickets_closed", "tickets cerrados", "count"),
-    Indicator("resolution_hours_mean", "horas de resolución (promedio)", "hours"),
-    Indicator("resolution_hours_median", "horas de resolución (mediana)", "hours"),
-    Indicator("blocked", "bloqueos de cumplimiento", "count"),
+    _counted(
+        "contacted",
+        "deudores contactados",
+        DEBTORS,
+        "Deudores con al menos un contacto saliente en el periodo (campaña, recordatorio o "
+        "asesor); no cuentan los envíos que Meta rechazó.",
+    ),
+    _counted(
+        "replied",
+        "deudores que respondieron",
+        DEBTORS,
+        "Deudores que respondieron en el periodo a un mensaje de campaña.",
+    ),
+    _rated(
+        "reply_rate",
+        "tasa de respuesta",
+        "Deudores contactados que respondieron ÷ deudores contactados.",
+    ),
+    _counted(
+        "verified",
+        "identidad verificada",
+        DEBTORS,
+        "Deudores que confirmaron en el periodo ser el titular (fecha de nacimiento).",
+    ),
+    _rated(
+        "right_party_rate",
+        "contacto con el titular",
+        "Deudores que respondieron y verificaron su identidad ÷ deudores que respondieron.",
+    ),
+    _counted(
+        "promised",
+        "deudores con promesa",
+        DEBTORS,
+        "Deudores con una promesa de pago hecha en el periodo (sin las canceladas).",
+    ),
+    _rated(
+        "promise_rate",
+        "tasa de promesa",
+        "Deudores verificados que prometieron pagar ÷ deudores verificados.",
+    ),
+    _counted(
+        "messages_sent",
+        "mensajes enviados",
+        "mensajes",
+        "Mensajes de campaña que Meta aceptó en el periodo.",
+    ),
+    _counted(
+        "messages_delivered",
+        "mensajes entregados",
+        "mensajes",
+        "De los mensajes enviados, los entregados o leídos (último estado que avisó Meta).",
+    ),
+    _rated(
+        "delivery_rate",
+        "tasa de entrega",
+        "Mensajes entregados o leídos ÷ mensajes enviados.",
+    ),
+    _counted(
+        "debtors_delivered",
+        "deudores con mensaje entregado",
+        DEBTORS,
+        "Deudores con al menos un mensaje de campaña enviado en el periodo y entregado o leído.",
+    ),
+    _counted(
+        "promises_made",
+        "promesas hechas",
+        "promesas",
+        "Promesas de pago hechas en el periodo, sin las canceladas.",
+    ),
+    Indicator(
+        "pesos_promised",
+        "pesos prometidos",
+        "pesos",
+        PESOS,
+        "Suma de los montos de las promesas hechas en el periodo.",
+    ),
+    _counted(
+        "promises_kept",
+        "promesas cumplidas",
+        "promesas",
+        "Promesas con vencimiento en el periodo que se cumplieron.",
+    ),
+    _counted(
+        "promises_broken",
+        "promesas incumplidas",
+        "promesas",
+        "Promesas con vencimiento en el periodo que no se cumplieron.",
+    ),
+    _counted(
+        "promises_pending",
+        "promesas pendientes",
+        "promesas",
+        "Promesas con vencimiento en el periodo que aún no se liquidan.",
+    ),
+    _rated(
+        "promise_kept_rate",
+        "tasa de cumplimiento",
+        "Promesas cumplidas ÷ (cumplidas + incumplidas), de las que vencieron en el periodo; "
+        "las pendientes no cuentan.",
+    ),
+    _counted(
+        "debtors_kept",
+        "deudores con promesa cumplida",
+        DEBTORS,
+        "Deudores con al menos una promesa cumplida entre las que vencieron en el periodo.",
+    ),
+    Indicator(
+        "pesos_collected",
+        "pesos cobrados",
+        "pesos",
+        PESOS,
+        "Suma de los pagos recibidos en el periodo.",
+    ),
+    _counted("payments", "pagos", "pagos", "Pagos recibidos en el periodo."),
+    Indicator(
+        "balance_assigned",
+        "saldo asignado",
+        "pesos",
+        PESOS,
+        "Saldo de todas las deudas al inicio del periodo: el saldo actual más los pagos "
+        "recibidos desde entonces.",
+    ),
+    _rated(
+        "recovery_rate",
+        "tasa de recuperación",
+        "Pesos cobrados en el periodo ÷ saldo asignado al inicio.",
+    ),
+    _counted(
+        "debtors",
+        "deudores con saldo al inicio",
+        DEBTORS,
+        "Deudores con saldo en el corte de tramos del día anterior al periodo.",
+    ),
+    _rated(
+        "cure_rate",
+        "tasa de cura",
+        "Deudores atrasados al inicio que al final están al corriente o sin saldo ÷ deudores "
+        "atrasados al inicio.",
+    ),
+    _rated(
+        "roll_forward_rate",
+        "tasa de deterioro",
+        "Deudores que al final están en un tramo de atraso peor que al inicio ÷ deudores que "
+        "podían empeorar (de al corriente a 61-90).",
+    ),
+    _counted(
+        "opted_out",
+        "bajas",
+        DEBTORS,
+        "Deudores que pidieron en el periodo no ser contactados.",
+    ),
+    _rated(
+        "opt_out_rate",
+        "tasa de baja",
+        "Deudores contactados que pidieron la baja ÷ deudores contactados.",
+    ),
+    _counted(
+        "handed_off",
+        "canalizados a asesor",
+        DEBTORS,
+        "Deudores cuya conversación pasó a un asesor en el periodo.",
+    ),
+    _rated(
+        "handoff_rate",
+        "tasa de canalización",
+        "Deudores que respondieron y pasaron a un asesor ÷ deudores que respondieron.",
+    ),
+    _counted(
+        "tickets_closed",
+        "tickets cerrados",
+        "tickets",
+        "Tickets de asesor cerrados en el periodo.",
+    ),
+    Indicator(
+        "resolution_hours_mean",
+        "horas de resolución (promedio)",
+        "hours",
+        HOURS,
+        "Promedio de horas entre que se abrió y se cerró cada ticket cerrado en el periodo.",
+    ),
+    Indicator(
+        "resolution_hours_median",
+        "horas de resolución (mediana)",
+        "hours",
+        HOURS,
+        "Mediana de horas entre que se abrió y se cerró cada ticket cerrado en el periodo.",
+    ),
+    _counted(
+        "blocked",
+        "bloqueos de cumplimiento",
+        "bloqueos",
+        "Veces que una regla de cumplimiento impidió en el periodo un contacto o mostrar datos "
+        "de la deuda.",
+    ),
 )
+INDICATOR = {i.key: i for i in INDICATORS}
+# The funnel as the dashboard draws it: distinct debtors at each step, in the range.
+FUNNEL = (
+    "contacted",
+    "debtors_delivered",
+    "replied",
+    "verified",
+    "promised",
+    "debtors_kept",
+)
+# A compliance rule (cobranza/domain/vocabulary.py, Rule) as a blocked decision names it.
+RULE_LABELS = {
+    "contact_window": "fuera del horario de contacto",
+    "weekday": "fin de semana (solo días hábiles)",
+    "reply": "respuesta a un mensaje del deudor",
+    "third_party": "número equivocado o de un tercero",
+    "opt_out": "el deudor pidió no ser contactado",
+    "consent": "sin consentimiento para el canal",
+    "daily_cap": "límite diario de contactos",
+    "weekly_cap": "límite semanal de contactos",
+    "dispute": "aclaración pendiente",
+    "open_handoff": "conversación con un asesor",
+    "identity": "identidad no verificada (datos de la deuda)",
+    "identity_lock": "verificación bloqueada",
+    "debtor_known": "número que no es de ningún deudor",
+    "all_rules_met": "ninguna regla bloqueó",
+}
+
+
+def values(k: GroupKpis) -> dict[str, Any]:
+    """Each indicator by key: a count, pesos as a string, hours, or a rate as
+    ``{"value", "numerator", "denominator"}`` (``None``: it does not apply here)."""
+    d = group_dict(k)
+    found: dict[str, Any] = {}
+    for family in d.values():
+        if isinstance(family, dict):
+            found.update(family)
+    if d["roll"] is None:
+        found.update(debtors=None, cure_rate=None, roll_forward_rate=None)
+    return {i.key: found.get(i.key) for i in INDICATORS}
 
 
 def flat(k: GroupKpis) -> dict[str, Any]:
     """Each indicator's value (a rate as its float or None), by key, for tables and CSV."""
-    d = group_dict(k)
-    values: dict[str, Any] = {}
-    for family in d.values():
-        if isinstance(family, dict):
-            values.update(family)
-    if d["roll"] is None:
-        values.update(debtors=None, cure_rate=None, roll_forward_rate=None)
-    out = {}
-    for ind in INDICATORS:
-        value = values.get(ind.key)
-        out[ind.key] = value["value"] if isinstance(value, dict) else value
-    return out
+    return {
+        key: value["value"] if isinstance(value, dict) else value
+        for key, value in values(k).items()
+    }
+
+
+# --- the table the CLI prints and the CSV both the CLI and the console export ------------------
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a
+# cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(kind: str, value: Any) -> str:
+    """A value as the CSV has it: rates as fractions, hours with two decimals, no value
+    empty."""
+    if value is None:
+        return ""
+    if kind == "rate":
+        return f"{value:.6f}"
+    if kind == "hours":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def safe_cell(text: str) -> str:
+    """``text`` as a spreadsheet reads it: never as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def report_groups(report: KpiReport) -> list[tuple[str, GroupKpis]]:
+    """The total, then each group by the name people read."""
+    return [(TOTAL, report.total)] + [
+        (report.labels.get(key, key), kpis) for key, kpis in report.groups.items()
+    ]
+
+
+def indicator_rows(report: KpiReport, cell: Any) -> list[list[str]]:
+    """One row per indicator, then one per compliance rule that blocked; a column per group
+    (``cell(kind, value)`` writes a value)."""
+    groups = report_groups(report)
+    found = [flat(kpis) for _, kpis in groups]
+    rows = [[i.label, *(cell(i.kind, v[i.key]) for v in found)] for i in INDICATORS]
+    rules = sorted({r for _, kpis in groups for r in kpis.compliance.by_rule})
+    rows += [
+        [f"bloqueos: {rule}", *(str(kpis.compliance.by_rule.get(rule, 0)) for _, kpis in groups)]
+        for rule in rules
+    ]
+    return rows
+
+
+def kpis_csv(report: KpiReport, extra: tuple[str, str] | None = None) -> str:
+    """A row per group (the total first), a column per indicator (Spanish headers); rates as
+    fractions, pesos with two decimals, no rate as an empty cell; ``extra``: a last column
+    (header, value) on every row. No cell reads as a formula (:func:`safe_cell`)."""
+    rows = indicator_rows(report, csv_cell)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = [SPLIT_LABELS.get(report.split or "", "grupo"), *(row[0] for row in rows)]
+    writer.writerow([safe_cell(c) for c in header + ([extra[0]] if extra else [])])
+    for n, (name, _) in enumerate(report_groups(report), start=1):
+        line = [name, *(row[n] for row in rows), *([extra[1]] if extra else [])]
+        writer.writerow([safe_cell(c) for c in line])
+    return out.getvalue()
+
+
+# --- the console's dashboard -------------------------------------------------------------------
+
+
+def _group_view(key: str, label: str, k: GroupKpis) -> dict[str, Any]:
+    return {
+        "key": key,
+        "label": label,
+        "values": values(k),
+        "blocks_by_rule": dict(k.compliance.by_rule),
+    }
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the console's dashboard shows: the range's KPIs (total and split), the same days
+    one by one, and whether the database is a simulation's (``cobranza simulate``)."""
+
+    report: KpiReport
+    trend: Mapping[date, GroupKpis]
+    simulated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON: each indicator's label, unit and definition once, then the values by key."""
+        r = self.report
+        return {
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat(),
+            "zone": r.zone,
+            "split": r.split,
+            "split_label": SPLIT_LABELS.get(r.split or ""),
+            "start_snapshot": _iso(r.start_snapshot),
+            "end_snapshot": _iso(r.end_snapshot),
+            "simulated": self.simulated,
+            "indicators": [i.as_dict() for i in INDICATORS],
+            "funnel": list(FUNNEL),
+            "rules": dict(RULE_LABELS),
+            "total": _group_view(TOTAL, TOTAL, r.total),
+            "groups": [_group_view(key, r.labels.get(key, key), k) for key, k in r.groups.items()],
+            "trend": [
+                {"day": day.isoformat(), "values": values(k)} for day, k in self.trend.items()
+            ],
+        }

@@ -2,6 +2,8 @@
 days, as a total and split by bucket, persona, creditor, campaign, channel or day;
 :func:`trend` for the same range day by day.
 
+:func:`dashboard` is the console's: both, and whether the database is a simulation's.
+
 Each family is one set query (cobranza/services/kpis/families.py); a group with no rows in a
 family gets that family's zeros (and rates with no value). Read-only: nothing is written, not
 even an audit row (the result holds no personal data)."""
@@ -14,11 +16,13 @@ from datetime import date
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from cobranza.db import audit
 from cobranza.db.models import Creditor
 from cobranza.domain.kpis import (
     PARTITIONS,
     TOTAL,
     Compliance,
+    Dashboard,
     Filters,
     Funnel,
     GroupKpis,
@@ -31,15 +35,18 @@ from cobranza.domain.kpis import (
     combine,
     group_order,
 )
+from cobranza.domain.vocabulary import AuditAction
 from cobranza.services.kpis import families
 from cobranza.services.kpis.scope import MAX_DAYS_BY_DAY, Memberships, Scope, make_scope
 
-__all__ = ["MAX_DAYS_BY_DAY", "kpis", "trend"]
+__all__ = ["MAX_DAYS_BY_DAY", "dashboard", "kpis", "simulated_database", "trend"]
 
 DEFAULT_ZONE = "America/Mexico_City"
 # PostgreSQL's default work_mem (4 MB) sends the per-debtor aggregates of 100,000 debtors to
 # disk; a dashboard's transaction gets more (SET LOCAL: until the transaction ends).
 WORK_MEM = "32MB"
+# Who writes the marker of a simulation's database (cobranza/simulation/run.py, _prepare).
+SIMULATION_ACTOR = "simulacion"
 
 
 def _tune(session: Session) -> None:
@@ -131,3 +138,27 @@ def trend(
     scope = make_scope(session, start, end, "day", filters or Filters(), zone)
     found = _groups(session, scope)
     return {day: found[day.isoformat()] for day in scope.days}
+
+
+def simulated_database(session: Session) -> bool:
+    """Did ``cobranza simulate`` create its run in this database? It only runs on an empty one
+    and marks it with a ``simulation_started`` audit row: every number here is then
+    simulated."""
+    return audit.recorded(session, AuditAction.SIMULATION_STARTED, SIMULATION_ACTOR)
+
+
+def dashboard(
+    session: Session,
+    start: date,
+    end: date,
+    split: str | None = None,
+    *,
+    zone: str = DEFAULT_ZONE,
+) -> Dashboard:
+    """The console's dashboard: :func:`kpis` with the split, :func:`trend` of the same days,
+    and :func:`simulated_database`."""
+    return Dashboard(
+        report=kpis(session, start, end, split, zone=zone),
+        trend=trend(session, start, end, zone=zone),
+        simulated=simulated_database(session),
+    )

@@ -6,15 +6,17 @@ statement, not once per family."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     String,
+    and_,
     case,
     cast,
+    distinct,
     func,
     literal,
     null,
@@ -285,6 +287,18 @@ def _messages(scope: Scope, members: Memberships) -> Any:
     return _grouped(rows, scope, members, "messages", sub=delivered)
 
 
+def _reached(scope: Scope, members: Memberships) -> Any:
+    """Distinct debtors with a message sent in the range that was delivered or read."""
+    om = OutreachMessage
+    rows = Rows(
+        om.__table__,
+        om.debtor_phone,
+        [in_range(om.sent_at, scope), om.status.in_(DELIVERED)],
+        {"campaign": om.campaign, "channel": literal("whatsapp", String()), "day": om.sent_at},
+    )
+    return _grouped(rows, scope, members, "reached", n=func.count(distinct(om.debtor_phone)))
+
+
 def _promises_made(scope: Scope, members: Memberships) -> Any:
     pr = Promise
     rows = _promise_rows(in_range(pr.created_at, scope), pr.created_at)
@@ -295,6 +309,14 @@ def _promises_due(scope: Scope, members: Memberships) -> Any:
     pr = Promise
     rows = _promise_rows(pr.due_date.between(scope.start, scope.end), pr.due_date, date_day=True)
     return _grouped(rows, scope, members, "due", sub=pr.status)
+
+
+def _kept_by(scope: Scope, members: Memberships) -> Any:
+    """Distinct debtors with a promise kept among those due in the range."""
+    pr = Promise
+    due = pr.due_date.between(scope.start, scope.end)
+    rows = _promise_rows(and_(due, pr.status == PromiseStatus.KEPT), pr.due_date, date_day=True)
+    return _grouped(rows, scope, members, "kept_by", n=func.count(distinct(pr.debtor_phone)))
 
 
 def _collected(scope: Scope, members: Memberships) -> Any:
@@ -398,8 +420,10 @@ def tallies(
     dialect = session.get_bind().dialect.name
     parts = [
         _messages(scope, members),
+        _reached(scope, members),
         _promises_made(scope, members),
         _promises_due(scope, members),
+        _kept_by(scope, members),
         _collected(scope, members),
         _tickets(scope, members),
         _blocks(scope, members, dialect),
@@ -419,7 +443,12 @@ Row = list[Any]  # sub, sub2, n, amount, at1, at2
 
 def _decode(raw: dict[str, dict[str, list[Row]]], whole_range: bool) -> Tallies:
     out = Tallies()
-    out.messages = {k: _messages_of(rows) for k, rows in raw["messages"].items()}
+    reached = _debtors(raw["reached"])
+    out.messages = {
+        k: replace(_messages_of(rows), debtors_delivered=reached.get(k, 0))
+        for k, rows in raw["messages"].items()
+    }
+    kept_by = _debtors(raw["kept_by"])
     for k in set(raw["made"]) | set(raw["due"]):
         made = raw["made"].get(k, [[None, None, 0, None, None, None]])[0]
         due = {sub: int(n) for sub, _, n, *_ in raw["due"].get(k, [])}
@@ -429,6 +458,7 @@ def _decode(raw: dict[str, dict[str, list[Row]]], whole_range: bool) -> Tallies:
             kept=due.get(PromiseStatus.KEPT, 0),
             broken=due.get(PromiseStatus.BROKEN, 0),
             pending=due.get(PromiseStatus.PENDING, 0),
+            debtors_kept=kept_by.get(k, 0),
         )
     for k in set(raw["paid"]) | set(raw["balance"]):
         paid = raw["paid"].get(k, [[None, None, 0, None, None, None]])[0]
@@ -446,6 +476,11 @@ def _decode(raw: dict[str, dict[str, list[Row]]], whole_range: bool) -> Tallies:
     out.hours = {k: [_hours(r[4], r[5]) for r in rows] for k, rows in raw["ticket"].items()}
     out.blocks = {k: {str(r[0]): int(r[2]) for r in rows} for k, rows in raw["blocks"].items()}
     return out
+
+
+def _debtors(found: dict[str, list[Row]]) -> dict[str, int]:
+    """A family of one count per group (distinct debtors)."""
+    return {k: int(rows[0][2]) for k, rows in found.items()}
 
 
 def _messages_of(rows: list[Row]) -> Messages:

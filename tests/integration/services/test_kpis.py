@@ -10,13 +10,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
+from cobranza.db import audit
+from cobranza.db.models import Debt
 from cobranza.domain.kpis import DIMENSIONS, Filters, GroupKpis, Money, MoneyRate, Rate
+from cobranza.domain.vocabulary import AuditAction
 from cobranza.errors import Rejected
-from cobranza.services.kpis import kpis, trend
+from cobranza.services.kpis import dashboard, kpis, simulated_database, trend
 from tests.support import kpis as data
 from tests.support.kpis import END, START
 
@@ -574,3 +578,78 @@ def test_every_dimension_can_split_and_filter(sessions: sessionmaker) -> None:
             key, expected = next(iter(groups.items()))
             found = kpis(session, *NOV, filters=Filters(**{dimension: key})).total
             assert (funnel(found), rest(found)) == (funnel(expected), rest(expected)), dimension
+
+
+def _reached_and_kept(k: GroupKpis) -> tuple[int, int]:
+    return (k.messages.debtors_delivered, k.promises.debtors_kept)
+
+
+def test_the_funnels_delivered_and_kept_steps_count_each_debtor_once(
+    sessions: sessionmaker,
+) -> None:
+    """Distinct debtors with a delivered (or read) message sent in the range, and with a kept
+    promise among those due in it. D1 gets a second read message (4 Nov) and a second kept
+    promise (due 11 Nov): more messages and promises, the same debtors."""
+    with db.session_scope(sessions) as session:
+        d1 = session.execute(select(Debt.id).where(Debt.contract_number == "C-1")).scalar_one()
+        data._message(session, data.D1, "temprana", data.local(11, 4, 10), "read")
+        data._promise(
+            session,
+            "P-1B",
+            data.D1,
+            d1,
+            "500.00",
+            data.local(11, 4, 11),
+            date(2026, 11, 11),
+            "kept",
+        )
+    with sessions() as session:
+        total = kpis(session, *NOV).total
+        by = {split: kpis(session, *NOV, split).groups for split in DIMENSIONS}
+        days = trend(session, *NOV)
+        only = kpis(session, *NOV, filters=Filters(campaign="temprana")).total
+    # delivered or read: D1 (twice), D2, D5; D4's are "sent" and "failed". Kept and due in
+    # November: P-1 and P-1B (D1), P-3 (D3).
+    assert (total.messages.delivered, total.promises.kept) == (4, 3)
+    assert _reached_and_kept(total) == (3, 2)
+    # Bucket on 29 Oct: D1 1-30, D2 31-60, D3 61-90, D5 none (sin saldo).
+    assert {k: _reached_and_kept(g) for k, g in by["bucket"].items()} == {
+        "al_corriente": (0, 0),
+        "1-30": (1, 1),
+        "31-60": (1, 0),
+        "61-90": (0, 1),
+        "90+": (0, 0),
+        "sin saldo": (1, 0),
+    }
+    # The messages' own campaign; a promise has none: its debtor's (D3: an agent's contact).
+    assert _reached_and_kept(by["campaign"]["temprana"]) == (3, 1)
+    assert _reached_and_kept(by["campaign"]["tardia"]) == (0, 0)
+    assert _reached_and_kept(by["campaign"]["sin campaña"]) == (0, 1)
+    assert _reached_and_kept(only) == (3, 1)
+    # The debtor's creditors for a message (D2 owes both); a promise's own debt's creditor.
+    assert _reached_and_kept(by["creditor"]["acme"]) == (2, 1)
+    assert _reached_and_kept(by["creditor"]["bravo"]) == (2, 1)
+    assert _reached_and_kept(by["persona"]["estandar"]) == (2, 1)  # D1, D2; D1
+    assert _reached_and_kept(by["persona"]["evasivo"]) == (1, 1)  # D5; D3
+    assert _reached_and_kept(by["channel"]["whatsapp"]) == (3, 1)  # messages; P-1 and P-1B
+    assert _reached_and_kept(by["channel"]["webchat"]) == (0, 1)  # P-3 was made on the web chat
+    found = {d.day: _reached_and_kept(k) for d, k in days.items() if _reached_and_kept(k) != (0, 0)}
+    assert found == {2: (0, 1), 3: (1, 0), 4: (1, 0), 5: (1, 0), 10: (0, 1), 11: (0, 1), 25: (1, 0)}
+
+
+def test_the_dashboard_is_the_kpis_the_trend_and_whether_the_data_is_simulated(
+    sessions: sessionmaker,
+) -> None:
+    with sessions() as session:
+        board = dashboard(session, *NOV, "persona")
+        assert board.report == kpis(session, *NOV, "persona")
+        assert board.trend == trend(session, *NOV)
+    assert board.simulated is False and board.as_dict()["simulated"] is False
+    with db.session_scope(sessions) as session:
+        # what `cobranza simulate` writes when it loads its portfolio (cobranza/simulation/run.py)
+        audit.record(
+            session, data.local(11, 1, 5), AuditAction.SIMULATION_STARTED, None, actor="simulacion"
+        )
+    with sessions() as session:
+        assert dashboard(session, *NOV).simulated is True
+        assert simulated_database(session) is True

@@ -26,6 +26,7 @@ from cobranza.domain.phones import whatsapp_id
 from cobranza.domain.vocabulary import OutreachStatus
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.consent import revoke_consent
+from cobranza.services.kpis import simulated_database
 from cobranza.simulation.behaviour import BehaviourError, load_behaviour, parse_behaviour
 from cobranza.simulation.invariants import Received, violations
 from cobranza.simulation.run import SimulationError, SimulationReport, simulate, steps
@@ -90,6 +91,19 @@ def test_the_funnel_is_plausible(first_run: tuple[SimulationReport, str]) -> Non
                     )
                 ).all()
                 assert later == []
+    finally:
+        engine.dispose()
+
+
+def test_the_run_marks_its_database_as_a_simulations(
+    first_run: tuple[SimulationReport, str],
+) -> None:
+    """The console's dashboard reads the marker to say its numbers are simulated."""
+    _, url = first_run
+    engine = db.make_engine(url)
+    try:
+        with db.make_session_factory(engine)() as session:
+            assert simulated_database(session) is True
     finally:
         engine.dispose()
 

@@ -3,16 +3,27 @@ arithmetic, the total of a partition, the order of groups, the flat view the CLI
 
 from __future__ import annotations
 
+import csv
+import io
+import re
+from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cobranza.config import PROJECT_ROOT
 from cobranza.domain.kpis import (
+    FUNNEL,
+    INDICATOR,
     INDICATORS,
+    RULE_LABELS,
     Compliance,
+    Filters,
     Funnel,
     GroupKpis,
+    KpiReport,
     Messages,
     Money,
     MoneyRate,
@@ -23,7 +34,10 @@ from cobranza.domain.kpis import (
     combine,
     flat,
     group_order,
+    kpis_csv,
+    safe_cell,
 )
+from cobranza.domain.vocabulary import Rule
 
 
 def test_a_rate_without_a_base_has_no_value() -> None:
@@ -115,3 +129,91 @@ def test_the_flat_view_has_every_indicator() -> None:
     day = flat(GroupKpis(money=Money(balance_assigned=None), roll=None))
     assert day["balance_assigned"] is None and day["cure_rate"] is None and day["debtors"] is None
     assert day["reply_rate"] is None
+
+
+def test_every_indicator_says_what_it_counts_in_one_line_of_spanish() -> None:
+    keys = [i.key for i in INDICATORS]
+    assert len(set(keys)) == len(keys) and set(INDICATOR) == set(keys)
+    for i in INDICATORS:
+        assert i.kind in ("count", "rate", "pesos", "hours"), i.key
+        assert i.unit == {"rate": "%", "pesos": "pesos (MXN)", "hours": "horas"}.get(
+            i.kind, i.unit
+        ), i.key
+        assert i.unit and i.label == i.label.strip().lower(), i.key
+        assert i.definition.endswith(".") and "\n" not in i.definition, i.key
+        assert 20 < len(i.definition) <= 160, i.key
+        if i.kind == "rate":
+            assert "÷" in i.definition, i.key  # a rate names its numerator and denominator
+        assert i.as_dict() == {
+            "key": i.key,
+            "label": i.label,
+            "kind": i.kind,
+            "unit": i.unit,
+            "definition": i.definition,
+        }
+
+
+def test_the_funnel_is_debtors_at_each_step() -> None:
+    assert [INDICATOR[key].unit for key in FUNNEL] == ["deudores"] * len(FUNNEL)
+    assert FUNNEL[0] == "contacted" and FUNNEL[-1] == "debtors_kept"
+
+
+def test_every_rule_a_block_can_name_has_a_label() -> None:
+    assert set(RULE_LABELS) == set(Rule.values())
+
+
+def test_docs_kpis_defines_each_indicator_with_its_label() -> None:
+    """docs/kpis.md has a row ``| `key` | label | …`` for every indicator: the page, the CLI
+    and the docs name them alike."""
+    text = (PROJECT_ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| ([^|]+?) \|", text, re.M)}
+    assert {i.key: rows.get(i.key) for i in INDICATORS} == {i.key: i.label for i in INDICATORS}
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+52 55", "'+52 55"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("temprana", "temprana"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_no_csv_cell_reads_as_a_formula(text: str, safe: str) -> None:
+    assert safe_cell(text) == safe
+
+
+def _report(groups: dict[str, GroupKpis], labels: dict[str, str]) -> KpiReport:
+    return KpiReport(
+        start=date(2026, 11, 1),
+        end=date(2026, 11, 30),
+        zone="America/Mexico_City",
+        split="campaign",
+        filters=Filters(),
+        start_snapshot=None,
+        end_snapshot=None,
+        total=combine(groups.values()),
+        groups=groups,
+        labels=labels,
+    )
+
+
+def test_the_csv_is_one_row_per_group_and_quotes_what_must_be_quoted() -> None:
+    hostile = '=cmd|" /C calc"!A0'
+    report = _report({hostile: _group(2), 'coma, "comillas"\nsalto': _group(3)}, {})
+    rows = list(csv.reader(io.StringIO(kpis_csv(report, ("datos", "simulados")))))
+    header = rows[0]
+    assert header[0] == "campaña" and header[-1] == "datos"
+    assert header[1 : 1 + len(INDICATORS)] == [i.label for i in INDICATORS]
+    assert header[1 + len(INDICATORS) :] == ["bloqueos: consent", "bloqueos: daily_cap", "datos"]
+    assert [r[0] for r in rows[1:]] == ["total", "'" + hostile, 'coma, "comillas"\nsalto']
+    assert all(r[-1] == "simulados" and len(r) == len(header) for r in rows[1:])
+    reply = header.index("tasa de respuesta")
+    assert [r[reply] for r in rows[1:]] == ["0.600000", "0.500000", "0.666667"]  # 3/5, 1/2, 2/3
+    empty = list(csv.reader(io.StringIO(kpis_csv(_report({}, {})))))
+    assert empty[1][reply] == "" and empty[1][header.index("deudores contactados")] == "0"
