@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from cobranza import responses
 from cobranza.bootstrap import App
+from cobranza.clock import local_today
 from cobranza.config import ConsoleSecurity, ConsoleSettings
 from cobranza.console.rasa import (
     RasaApi,
@@ -32,11 +33,12 @@ from cobranza.console.rasa import (
 from cobranza.db.models import Agent
 from cobranza.domain import payment_files
 from cobranza.domain.experiments import Experiment
+from cobranza.domain.kpis import Dashboard, KpiReport
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
 from cobranza.errors import CobranzaError, Conflict, InvalidFiles, NotFound, Rejected
 from cobranza.outreach import worker
-from cobranza.services import agents, reconciliation, supervision, tickets
+from cobranza.services import agents, kpis, reconciliation, supervision, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified
 from cobranza.services.experiments import results
 from cobranza.services.plans import UnknownOffer
@@ -47,6 +49,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+# Dashboard loads (about a second each on a large portfolio) run at most this many at a time;
+# the others wait their turn instead of piling up on the database.
+KPI_LOADS = 2
 MAX_REPLY = 4000
 MESSAGES = {
     "unaddressable": (
@@ -192,6 +197,7 @@ class Handlers:
         self.canned = canned_replies()
         self._experiments: dict[str, Experiment] | None = None
         self._experiments_lock = threading.Lock()
+        self.kpi_loads = asyncio.Semaphore(KPI_LOADS)
 
     @property
     def security(self) -> ConsoleSecurity:
@@ -341,6 +347,32 @@ class Handlers:
                     raise Unavailable(MESSAGES["experiment_files"]) from exc
                 self._experiments = dict(sorted(loaded.items()))
             return self._experiments
+
+    # --- the supervisors' dashboard -----------------------------------------------------------
+
+    def today(self) -> date:
+        """Today in the operation's zone (the dashboard's days are that zone's)."""
+        return local_today(self.clock, self.app.settings.default_time_zone)
+
+    async def dashboard(self, start: date, end: date, split: str | None) -> Dashboard:
+        """The KPIs of ``[start, end]`` with ``split``, the trend, and whether they are
+        simulated (cobranza/services/kpis/)."""
+        zone = self.app.settings.default_time_zone
+        async with self.kpi_loads:
+            return await self._work(
+                lambda session: kpis.dashboard(session, start, end, split, zone=zone)
+            )
+
+    async def kpi_report(self, start: date, end: date, split: str | None) -> tuple[KpiReport, bool]:
+        """The KPIs alone (the CSV), and whether they are simulated."""
+        zone = self.app.settings.default_time_zone
+
+        def run(session: Session) -> tuple[KpiReport, bool]:
+            report = kpis.kpis(session, start, end, split, zone=zone)
+            return report, kpis.simulated_database(session)
+
+        async with self.kpi_loads:
+            return await self._work(run)
 
     # --- payments pushed by lenders -----------------------------------------------------------
 

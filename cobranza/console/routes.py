@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,13 +36,16 @@ from cobranza.config import ConsoleSecurity
 from cobranza.console.handlers import Handlers, Told, Unavailable, agent_dict
 from cobranza.console.rasa import RasaError, UnaddressableConversation
 from cobranza.domain import payment_files
+from cobranza.domain.kpis import DIMENSIONS, SPLIT_LABELS, SPLITS, kpis_csv
 from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.errors import CobranzaError, Conflict, NotFound, Rejected
 from cobranza.services import agents
+from cobranza.services.kpis.scope import FIRST_DAY, LAST_DAY, MAX_DAYS_BY_DAY
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = STATIC / "vendor"  # libraries copied from npm (package.json: npm run vendor-console)
 COOKIE = "consola_sesion"
 CSRF_HEADER, CSRF_VALUE = "X-Consola", "1"
 POLL_HEADER = "X-Consola-Poll"
@@ -73,6 +76,12 @@ MESSAGES = {
     Conflict.__name__: "El ticket cambió mientras tanto; recarga la página.",
     Rejected.__name__: "No se pudo completar la solicitud.",
 }
+# The dashboard's questions: ?from=AAAA-MM-DD&to=AAAA-MM-DD&by=SPLIT, each optional (the last
+# 30 local days, no split). The trend is day by day, so a range is at most MAX_DAYS_BY_DAY.
+KPI_PARAMS = frozenset({"from", "to", "by"})
+MAX_KPI_QUERY = 200  # characters: three short parameters
+DEFAULT_KPI_DAYS = 30
+SIMULATED_COLUMN = ("datos", "simulados: no son de ningún acreedor")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -329,6 +338,30 @@ class Routes:
         name = request.match_info["experiment"]
         return web.json_response(await self.h.experiment(name), dumps=dumps)
 
+    # --- the supervisors' dashboard -----------------------------------------------------------
+
+    async def kpis(self, request: web.Request) -> web.Response:
+        """``GET /api/supervisor/kpis?from&to&by``: the KPIs (total and split), the trend, and
+        each indicator's label, unit and definition (docs/kpis.md)."""
+        question = kpi_question(request, self.h.today(), DIMENSIONS)
+        board = await self.h.dashboard(*question)
+        return web.json_response(board.as_dict(), dumps=dumps)
+
+    async def kpis_csv(self, request: web.Request) -> web.Response:
+        """``GET /api/supervisor/kpis.csv?from&to&by``: a row per group (``by=day`` too), a
+        column per indicator; UTF-8 with a BOM, so that a spreadsheet reads the accents."""
+        start, end, split = kpi_question(request, self.h.today(), SPLITS)
+        report, simulated = await self.h.kpi_report(start, end, split)
+        text = kpis_csv(report, SIMULATED_COLUMN if simulated else None)
+        parts = ["indicadores", *(["simulados"] if simulated else []), str(start), str(end)]
+        name = "_".join(parts + ([split] if split else [])) + ".csv"
+        return web.Response(
+            body=("\ufeff" + text).encode("utf-8"),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     # --- payments pushed by lenders ---------------------------------------------------------
 
     async def payments(self, request: web.Request) -> web.Response:
@@ -370,6 +403,9 @@ class Routes:
     async def asset(self, request: web.Request) -> web.Response:
         return static(request.match_info["name"])
 
+    async def vendor_asset(self, request: web.Request) -> web.Response:
+        return static(request.match_info["name"], VENDOR)
+
     def application(self) -> web.Application:
         app = web.Application(
             middlewares=[errors, csrf(self.security), self.access()], client_max_size=64 * 1024
@@ -377,6 +413,7 @@ class Routes:
         routes: list[tuple[str, str, Handler, Access]] = [
             ("GET", "/", self.page, PUBLIC),
             ("GET", "/static/{name}", self.asset, PUBLIC),
+            ("GET", "/static/vendor/{name}", self.vendor_asset, PUBLIC),
             ("POST", "/api/login", self.login, PUBLIC),
             ("POST", "/api/logout", self.logout, PUBLIC),
             ("GET", "/api/me", self.me, AGENTS),
@@ -394,6 +431,8 @@ class Routes:
             ("GET", "/api/supervisor/agents/{username}/activity", self.activity, SUPERVISORS),
             ("GET", "/api/supervisor/experiments", self.experiments, SUPERVISORS),
             ("GET", "/api/supervisor/experiments/{experiment}", self.experiment, SUPERVISORS),
+            ("GET", "/api/supervisor/kpis", self.kpis, SUPERVISORS),
+            ("GET", "/api/supervisor/kpis.csv", self.kpis_csv, SUPERVISORS),
             ("POST", PAYMENTS_PATH, self.payments, PUBLIC),  # its own bearer token
         ]
         declared = {app.router.add_route(m, path, h): access for m, path, h, access in routes}
@@ -531,8 +570,46 @@ def optional(text: str | None, parse: Callable[[str], T]) -> T | None:
     return None if text is None else parse(text)
 
 
-def static(name: str) -> web.Response:
-    files = {p.name: p for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else {}
+def iso_day(text: str) -> date:
+    """``AAAA-MM-DD`` and nothing else (ValueError)."""
+    if len(text) != len("2026-11-30") or not text.isascii():
+        raise ValueError(text)
+    return date.fromisoformat(text)
+
+
+def kpi_question(
+    request: web.Request, today: date, splits: tuple[str, ...]
+) -> tuple[date, date, str | None]:
+    """The range and split a dashboard call asks for, or 400 with what is wrong: a query too
+    long, a parameter unknown or repeated, a date that is not one, a range reversed, longer
+    than :data:`MAX_DAYS_BY_DAY` or outside the dates the KPIs answer for, a split not in
+    ``splits``. Without ``to``, today (the operation's zone); without ``from``, the 30 days
+    up to ``to``."""
+    if len(request.query_string) > MAX_KPI_QUERY:
+        raise error(400, "La consulta es demasiado larga.")
+    query = request.query
+    if not set(query) <= KPI_PARAMS or any(len(query.getall(k)) > 1 for k in query):
+        raise error(400, "Se acepta from y to (AAAA-MM-DD) y by, una vez cada uno.")
+    try:
+        end = optional(query.get("to"), iso_day) or today
+        start = optional(query.get("from"), iso_day) or end - timedelta(DEFAULT_KPI_DAYS - 1)
+    except (ValueError, OverflowError) as exc:  # parsing the client's query, not a lookup
+        raise error(400, "Las fechas van como AAAA-MM-DD (from y to).") from exc
+    if not (FIRST_DAY <= start <= LAST_DAY and FIRST_DAY <= end <= LAST_DAY):
+        raise error(400, f"Las fechas van del {FIRST_DAY} al {LAST_DAY}.")
+    if start > end:
+        raise error(400, "La fecha inicial (from) es posterior a la final (to).")
+    if (end - start).days + 1 > MAX_DAYS_BY_DAY:
+        raise error(400, f"El periodo puede abarcar hasta {MAX_DAYS_BY_DAY} días.")
+    split = query.get("by") or None
+    if split is not None and split not in splits:
+        known = ", ".join(f"{s} ({SPLIT_LABELS[s]})" for s in splits)
+        raise error(400, f"Desglose desconocido; usa uno de: {known}.")
+    return start, end, split
+
+
+def static(name: str, folder: Path = STATIC) -> web.Response:
+    files = {p.name: p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
     path = files.get(name)
     if path is None:
         raise web.HTTPNotFound(text="no encontrado")

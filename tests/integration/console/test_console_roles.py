@@ -50,6 +50,7 @@ PASSWORDS = {ANA: ANA_PASSWORD, BETO: BETO_PASSWORD, SOFIA: SOFIA_PASSWORD, RAUL
 PUBLIC_ROUTES = {
     ("GET", "/"),
     ("GET", "/static/{name}"),
+    ("GET", "/static/vendor/{name}"),  # Chart.js, copied from npm
     ("POST", "/api/login"),
     ("POST", "/api/logout"),
     ("POST", "/api/payments"),  # its own bearer token (test_payments_endpoint.py)
@@ -159,7 +160,7 @@ def _call(
 def test_every_route_declares_its_roles_and_the_server_enforces_them(console: Running) -> None:
     assert console.app is not None
     declared = _declared(console.app)
-    assert len(declared) == 20
+    assert len(declared) == 23
     undeclared = [route for route, access in declared.items() if access is None]
     assert undeclared == [], f"routes without a declared role set: {undeclared}"
     public = {route for route, access in declared.items() if access is not None and access.public}
@@ -172,6 +173,8 @@ def test_every_route_declares_its_roles_and_the_server_enforces_them(console: Ru
         "/api/supervisor/agents/{username}/activity",
         "/api/supervisor/experiments",
         "/api/supervisor/experiments/{experiment}",
+        "/api/supervisor/kpis",
+        "/api/supervisor/kpis.csv",
     }
 
     ticket = _claimed(console, "5215500077001", ANA)
