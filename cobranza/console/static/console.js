@@ -12,11 +12,11 @@
  * A supervisor (the role comes from the session: /api/me, the login) also gets the "Supervisión"
  * view: every agent's claimed tickets and the unclaimed queue, reassign and release buttons, and
  * an agent's activity. Agents' pages never hold it; the server refuses its calls to them anyway.
- * Other supervisors' views live in their own files (experiments.js) and follow three events on
- * `document`: "consola:supervisor" (a supervisor's page is set up: `detail` carries this file's
- * api, report, clearError, make, setText and fromTemplate), "consola:view" (`detail.view` is the
- * view to show, `detail.focus` whether to move the focus to it) and "consola:reset" (logout, or
- * another login: drop everything).
+ * Other supervisors' views live in their own files (experiments.js, dashboard.js) and follow
+ * three events on `document`: "consola:supervisor" (a supervisor's page is set up: `detail`
+ * carries this file's api, report, clearError, make, setText, fromTemplate and showNotice),
+ * "consola:view" (`detail.view` is the view to show, `detail.focus` whether to move the focus
+ * to it) and "consola:reset" (logout, or another login: drop everything).
  *
  * The queue and the open ticket are polled every 2 s. Parts of the page that the agent may be
  * using (the reply box, the forms, the focused ticket) are kept in place between polls and only
@@ -134,7 +134,9 @@
     return text;
   }
 
-  async function api(method, path, body, { poll = false } = {}) {
+  /** A JSON call; with `file`, a download: `{blob, name}` (the name from Content-Disposition),
+   * errors still read as JSON. */
+  async function api(method, path, body, { poll = false, file = false } = {}) {
     const epoch = state.epoch;
     const init = {
       method,
@@ -154,6 +156,10 @@
     } catch (_) {
       if (epoch !== state.epoch) throw new Stale();
       throw new ApiError(OFFLINE, 0, {});
+    }
+    if (file && res.ok && epoch === state.epoch) {
+      const named = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "");
+      return { blob: await res.blob(), name: named ? named[1] : "" };
     }
     let data = {};
     try {
@@ -1180,7 +1186,7 @@
       loadActivity(false, s.activitySubmit);
     });
     s.more.addEventListener("click", () => loadActivity(true, s.more));
-    announce("supervisor", { api, report, clearError, make, setText, fromTemplate });
+    announce("supervisor", { api, report, clearError, make, setText, fromTemplate, showNotice });
     showView("queue", false);
   }
 
