@@ -77,7 +77,8 @@ MESSAGES = {
     Rejected.__name__: "No se pudo completar la solicitud.",
 }
 # The dashboard's questions: ?from=AAAA-MM-DD&to=AAAA-MM-DD&by=SPLIT, each optional (the last
-# 30 local days, no split). The trend is day by day, so a range is at most MAX_DAYS_BY_DAY.
+# 30 whole local days, to yesterday; no split). The trend is day by day, so a range is at most
+# MAX_DAYS_BY_DAY.
 KPI_PARAMS = frozenset({"from", "to", "by"})
 MAX_KPI_QUERY = 200  # characters: three short parameters
 DEFAULT_KPI_DAYS = 30
@@ -583,16 +584,16 @@ def kpi_question(
     """The range and split a dashboard call asks for, or 400 with what is wrong: a query too
     long, a parameter unknown or repeated, a date that is not one, a range reversed, longer
     than :data:`MAX_DAYS_BY_DAY` or outside the dates the KPIs answer for, a split not in
-    ``splits``. Without ``to``, today (the operation's zone); without ``from``, the 30 days
-    up to ``to``."""
+    ``splits``. Without ``to``, yesterday (the last whole day in the operation's zone: a day
+    under way would look like a drop); without ``from``, the 30 days up to ``to``."""
     if len(request.query_string) > MAX_KPI_QUERY:
         raise error(400, "La consulta es demasiado larga.")
     query = request.query
     if not set(query) <= KPI_PARAMS or any(len(query.getall(k)) > 1 for k in query):
         raise error(400, "Se acepta from y to (AAAA-MM-DD) y by, una vez cada uno.")
     try:
-        end = optional(query.get("to"), iso_day) or today
-        start = optional(query.get("from"), iso_day) or end - timedelta(DEFAULT_KPI_DAYS - 1)
+        end = optional(query.get("to"), iso_day) or today - timedelta(days=1)
+        start = optional(query.get("from"), iso_day) or end - timedelta(days=DEFAULT_KPI_DAYS - 1)
     except (ValueError, OverflowError) as exc:  # parsing the client's query, not a lookup
         raise error(400, "Las fechas van como AAAA-MM-DD (from y to).") from exc
     if not (FIRST_DAY <= start <= LAST_DAY and FIRST_DAY <= end <= LAST_DAY):

@@ -167,12 +167,12 @@ def test_the_json_is_what_the_service_computes(any_console: Running) -> None:
     assert found["rules"]["daily_cap"] == "límite diario de contactos"
 
 
-def test_without_dates_the_last_30_days_of_the_operations_zone(console: Running) -> None:
-    """NOW is 18:00 UTC on 22 Nov: noon in Mexico City, the last of the 30 days."""
+def test_without_dates_the_last_30_whole_days_of_the_operations_zone(console: Running) -> None:
+    """NOW is 18:00 UTC on 22 Nov, noon in Mexico City: the 30 days up to the 21st."""
     found = _get(_sofia(console), console, "kpis").json()
-    assert (found["start"], found["end"], found["zone"]) == ("2026-10-24", "2026-11-22", ZONE)
+    assert (found["start"], found["end"], found["zone"]) == ("2026-10-23", "2026-11-21", ZONE)
     assert found["split"] is None and found["groups"] == [] and len(found["trend"]) == 30
-    assert found == _expected(console, date(2026, 10, 24), date(2026, 11, 22), None)
+    assert found == _expected(console, date(2026, 10, 23), date(2026, 11, 21), None)
     only_to = _get(_sofia(console), console, "kpis?to=2026-11-30").json()
     assert (only_to["start"], only_to["end"]) == ("2026-11-01", "2026-11-30")
 
@@ -292,7 +292,7 @@ def test_supervisors_only(console: Running) -> None:
         ("from=hoy", "AAAA-MM-DD"),
         ("to=0001-01-01", "AAAA-MM-DD"),  # 30 days before it do not exist
         ("from=2026-11-30&to=2026-11-01", "posterior"),
-        ("from=2026-11-23", "posterior"),  # after today, the default end
+        ("from=2026-11-22", "posterior"),  # today: after yesterday, the default end
         ("from=2025-01-01&to=2026-01-02", "366 días"),
         ("from=1000-01-01&to=1000-01-31", "Las fechas van del 1900-01-01 al 2199-12-31"),
         ("from=9999-12-01&to=9999-12-31", "Las fechas van del"),
