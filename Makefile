@@ -25,7 +25,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate demo-dashboard bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,9 @@ bench-outreach: $(STAMP) ## Plan and dispatch for 100,000 debtors on SQLite and 
 
 simulate: $(STAMP) ## 90 simulated days of outreach over 1,000 demo debtors: the funnel; fails on any compliance violation
 	$(BIN)/cobranza simulate --days 90 --debtors 1000 --seed 7
+
+demo-dashboard: $(STAMP) ## The console's Tablero on a 90-day simulation of the 1,000 demo debtors (labelled simulated): prints a supervisor's login and the URL (port 5007)
+	$(BIN)/python scripts/demo_dashboard.py
 
 bench-score: $(STAMP) ## Scoring: training time and validation on a 120-day × 1,000-debtor simulation; score run throughput for 100,000 debtors on SQLite
 	$(BIN)/python scripts/bench_score.py

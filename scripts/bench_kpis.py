@@ -9,6 +9,8 @@ range reads, with every feature in the JSON as `cobranza score run` writes it. A
 dashboard load, timed: the KPIs of the last 30 days (the total and one split) and the same
 30 days day by day (cobranza/services/kpis/). The first load warms the caches and is not
 counted; the median of the next ones is printed, with the slowest statements of one load.
+Then the same loads through the console's HTTP API, as the Tablero asks for them (``GET
+/api/supervisor/kpis``: the queries, the JSON and HTTP on loopback, a supervisor logged in).
 Target: under 1 s on PostgreSQL.
 
 PostgreSQL from COBRANZA_TEST_POSTGRES_URL (or DATABASE_URL when it is a PostgreSQL URL), else
@@ -17,13 +19,16 @@ scripts/ensure_postgres.sh."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
+import secrets
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,11 +39,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
+from aiohttp import web
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from cobranza import db
-from cobranza.config import PROJECT_ROOT
+from cobranza import bootstrap, db
+from cobranza.clock import SystemClock
+from cobranza.config import PROJECT_ROOT, load_console_settings, load_settings
+from cobranza.console.server import Console
 from cobranza.db.models import (
     AuditLog,
     Consent,
@@ -55,7 +64,9 @@ from cobranza.db.models import (
 )
 from cobranza.domain.delinquency import bucket_for
 from cobranza.domain.kpis import DIMENSIONS
+from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.scoring.features import FEATURE_NAMES
+from cobranza.services import agents
 from cobranza.services.kpis import kpis, trend
 
 CDMX = ZoneInfo("America/Mexico_City")
@@ -471,6 +482,84 @@ def dashboard(engine: Engine, split: str) -> dict[str, float]:
     return {"kpis": middle - started, "trend": ended - middle, "total": ended - started, "cpu": cpu}
 
 
+class ConsoleOver:
+    """The console's aiohttp app over ``engine``'s database, on a loopback port, in a thread of
+    its own; a supervisor account (a random password, not kept; disabled when done) logged in."""
+
+    def __init__(self, engine: Engine) -> None:
+        url = engine.url.render_as_string(hide_password=False)
+        settings = load_settings({"DATABASE_URL": url})
+        config = load_console_settings(
+            {"RASA_URL": "http://127.0.0.1:9", "RASA_API_TOKEN": secrets.token_urlsafe(24)}
+        )
+        self.app = bootstrap.build(settings, clock=SystemClock(), engine=engine)
+        self.username = f"bench.{secrets.token_hex(4)}"
+        username, password = self.username, secrets.token_urlsafe(18)
+        with self.app.unit_of_work() as session:
+            agents.add_agent(
+                session, username, "Bench", password, SystemClock(), ConsoleRole.SUPERVISOR
+            )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner = web.AppRunner(Console(self.app, config).app())
+        self._run(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self._run(site.start())
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        self.client = requests.Session()
+        login = self.client.post(
+            f"{self.url}/api/login",
+            json={"username": username, "password": password},
+            headers={"X-Consola": "1"},
+            timeout=60,
+        )
+        login.raise_for_status()
+
+    def _run(self, work: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=60)
+
+    def load(self, split: str) -> float:
+        """One Tablero load (seconds): the range's KPIs with the split and the trend."""
+        started = time.perf_counter()
+        reply = self.client.get(
+            f"{self.url}/api/supervisor/kpis",
+            params={"from": START.isoformat(), "to": END.isoformat(), "by": split},
+            timeout=120,
+        )
+        elapsed = time.perf_counter() - started
+        reply.raise_for_status()
+        assert len(reply.json()["trend"]) == 30
+        return elapsed
+
+    def close(self) -> None:
+        self._run(self.runner.cleanup())
+        with self.app.unit_of_work() as session:
+            agents.set_active(session, self.username, False, SystemClock())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def over_http(engine: Engine, args: argparse.Namespace) -> dict[str, float]:
+    """The median Tablero load over HTTP per split (seconds)."""
+    console = ConsoleOver(engine)
+    medians = {}
+    try:
+        for split in args.split:
+            console.load(split)  # warm-up
+            loads = [console.load(split) for _ in range(args.loads)]
+            medians[split] = statistics.median(loads)
+            print(
+                f"  over HTTP (GET /api/supervisor/kpis, by={split}): median of {args.loads} = "
+                f"{medians[split]:.3f} s (slowest {max(loads):.3f} s)",
+                flush=True,
+            )
+    finally:
+        console.close()
+    return medians
+
+
 def prepare(engine: Engine, args: argparse.Namespace) -> None:
     """Migrate, write the portfolio unless the database has one, and gather statistics (on
     PostgreSQL a VACUUM too, as autovacuum would have done: it lets index-only scans skip the
@@ -498,13 +587,14 @@ def bench(name: str, engine: Engine, args: argparse.Namespace) -> dict[str, floa
         dashboard(engine, split)  # warm-up
         loads = [dashboard(engine, split) for _ in range(args.loads)]
         median = {k: statistics.median(load[k] for load in loads) for k in loads[0]}
-        medians[split] = median["total"]
+        medians[f"--by {split}"] = median["total"]
         print(
             f"  dashboard load, total + --by {split} + per-day trend: median of {args.loads} = "
             f"{median['total']:.3f} s (KPIs {median['kpis']:.3f} s, trend {median['trend']:.3f} s; "
             f"slowest {max(load['total'] for load in loads):.3f} s); CPU {median['cpu']:.3f} s",
             flush=True,
         )
+    medians.update({f"--by {split} over HTTP": t for split, t in over_http(engine, args).items()})
     if engine.dialect.name == "postgresql":  # (SQLite's cursor returns at the first row)
         with Statements(engine) as statements:
             dashboard(engine, args.split[0])
@@ -583,7 +673,7 @@ def main() -> int:
         verdict = ""
         if name == "postgres":
             verdict = " (target < 1 s: " + ("met" if slowest < 1 else "NOT met") + ")"
-        loads = ", ".join(f"--by {split} {seconds:.3f} s" for split, seconds in medians.items())
+        loads = ", ".join(f"{split} {seconds:.3f} s" for split, seconds in medians.items())
         print(f"dashboard load on {name}: {loads}{verdict}")
     return 0
 

@@ -13,7 +13,8 @@ API (JSON; the session is an HttpOnly cookie ``consola_sesion`` or ``Authorizati
 for supervisors only: ``GET /api/supervisor/queues``,
 ``POST /api/supervisor/tickets/{id}/reassign|release``,
 ``GET /api/supervisor/agents/{username}/activity``, ``GET /api/supervisor/experiments`` and
-``GET /api/supervisor/experiments/{name}`` (docs/experiments.md). Each route declares the roles
+``GET /api/supervisor/experiments/{name}`` (docs/experiments.md), ``GET /api/supervisor/kpis``
+and ``GET /api/supervisor/kpis.csv`` (the Tablero; docs/kpis.md). Each route declares the roles
 that may call it (``agent``, ``supervisor``; routes.py); the role is the session's account's,
 never the request's: 401 without a session, 403 for another role.
 Every POST carries the header ``X-Consola: 1`` (a cross-site form cannot set it) and, when the
