@@ -114,7 +114,7 @@ def _csv(reply: requests.Response) -> list[list[str]]:
 def test_the_json_is_what_the_service_computes(any_console: Running) -> None:
     sofia = _sofia(any_console)
     start, end = data.START, data.END
-    for split in (None, "bucket", "persona", "creditor", "campaign", "channel"):
+    for split in (None, "bucket", "persona", "creditor", "campaign", "channel", "arm"):
         query = NOV + (f"&by={split}" if split else "")
         reply = _get(sofia, any_console, f"kpis?{query}")
         assert reply.status_code == 200, reply.text
@@ -296,7 +296,7 @@ def test_supervisors_only(console: Running) -> None:
         ("from=2025-01-01&to=2026-01-02", "366 días"),
         ("from=1000-01-01&to=1000-01-31", "Las fechas van del 1900-01-01 al 2199-12-31"),
         ("from=9999-12-01&to=9999-12-31", "Las fechas van del"),
-        ("by=arm", "Desglose desconocido"),
+        ("by=brazo", "Desglose desconocido"),
         ("by=day", "Desglose desconocido"),  # the JSON has the trend already
         ("by=bucket%27%3B%20DROP%20TABLE%20debts%3B--", "Desglose desconocido"),
         ("by=BUCKET", "Desglose desconocido"),
