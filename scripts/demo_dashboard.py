@@ -30,10 +30,10 @@ from sqlalchemy import select
 from cobranza import db
 from cobranza.clock import SystemClock, local_today
 from cobranza.config import PROJECT_ROOT
+from cobranza.db.audit import simulated_database
 from cobranza.db.models import Agent
 from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.services import agents
-from cobranza.services.kpis import simulated_database
 from cobranza.simulation.run import DAY_FIRST_STEP, simulate
 
 ZONE = "America/Mexico_City"

@@ -30,6 +30,7 @@ from cobranza.console.rasa import (
     last_debtor_message,
     transcript,
 )
+from cobranza.db import audit
 from cobranza.db.models import Agent
 from cobranza.domain import payment_files
 from cobranza.domain.experiments import Experiment
@@ -369,7 +370,7 @@ class Handlers:
 
         def run(session: Session) -> tuple[KpiReport, bool]:
             report = kpis.kpis(session, start, end, split, zone=zone)
-            return report, kpis.simulated_database(session)
+            return report, audit.simulated_database(session)
 
         async with self.kpi_loads:
             return await self._work(run)

@@ -31,6 +31,16 @@ def record(
     )
 
 
+# Who writes the ``simulation_started`` row that marks a database ``cobranza simulate`` made.
+SIMULATION_ACTOR = "simulacion"
+
+
+def simulated_database(session: Session) -> bool:
+    """Did ``cobranza simulate`` create its run in this database? It only runs on an empty one
+    and marks it with a ``simulation_started`` audit row: every number in it is simulated."""
+    return recorded(session, AuditAction.SIMULATION_STARTED, SIMULATION_ACTOR)
+
+
 def recorded(session: Session, action: AuditAction, actor: str) -> bool:
     """Is there any ``action`` row by ``actor``? (Read through the actor's index: the audit log
     has no index on the action alone.)"""

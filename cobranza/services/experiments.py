@@ -37,9 +37,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cobranza.db import verifications
+from cobranza.db import audit, verifications
 from cobranza.db.models import (
-    AuditLog,
     Debt,
     Debtor,
     ExperimentExposure,
@@ -49,7 +48,7 @@ from cobranza.db.models import (
 )
 from cobranza.domain.experiments import METRIC_LABELS, Experiment, Metric, ResponseTarget
 from cobranza.domain.statistics import Interval, Outcome, Verdict
-from cobranza.domain.vocabulary import AuditAction, PromiseStatus
+from cobranza.domain.vocabulary import PromiseStatus
 
 __all__ = [
     "ArmResult",
@@ -359,12 +358,5 @@ def results(session: Session, experiment: Experiment, now: datetime) -> Experime
         times[0] if times else None,
         times[-1] if times else None,
         dict(other),
-        simulated_database(session),
+        audit.simulated_database(session),
     )
-
-
-def simulated_database(session: Session) -> bool:
-    """Did ``cobranza simulate`` create its run in this database? (It only runs on an empty one
-    and marks it with a ``simulation_started`` audit row.)"""
-    marker = select(AuditLog.id).where(AuditLog.action == AuditAction.SIMULATION_STARTED)
-    return session.execute(marker.limit(1)).first() is not None

@@ -563,7 +563,7 @@ def _prepare(app: App, start: datetime, debtors: int) -> None:
             AuditAction.SIMULATION_STARTED,
             None,
             {"debtors": debtors, "start": start.isoformat()},
-            actor="simulacion",
+            actor=audit.SIMULATION_ACTOR,
         )
 
 

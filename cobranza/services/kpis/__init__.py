@@ -35,18 +35,16 @@ from cobranza.domain.kpis import (
     combine,
     group_order,
 )
-from cobranza.domain.vocabulary import AuditAction
 from cobranza.services.kpis import families
 from cobranza.services.kpis.scope import MAX_DAYS_BY_DAY, Memberships, Scope, make_scope
 
-__all__ = ["MAX_DAYS_BY_DAY", "dashboard", "kpis", "simulated_database", "trend"]
+__all__ = ["MAX_DAYS_BY_DAY", "dashboard", "kpis", "trend"]
 
 DEFAULT_ZONE = "America/Mexico_City"
 # PostgreSQL's default work_mem (4 MB) sends the per-debtor aggregates of 100,000 debtors to
 # disk; a dashboard's transaction gets more (SET LOCAL: until the transaction ends).
 WORK_MEM = "32MB"
 # Who writes the marker of a simulation's database (cobranza/simulation/run.py, _prepare).
-SIMULATION_ACTOR = "simulacion"
 
 
 def _tune(session: Session) -> None:
@@ -140,13 +138,6 @@ def trend(
     return {day: found[day.isoformat()] for day in scope.days}
 
 
-def simulated_database(session: Session) -> bool:
-    """Did ``cobranza simulate`` create its run in this database? It only runs on an empty one
-    and marks it with a ``simulation_started`` audit row: every number here is then
-    simulated."""
-    return audit.recorded(session, AuditAction.SIMULATION_STARTED, SIMULATION_ACTOR)
-
-
 def dashboard(
     session: Session,
     start: date,
@@ -160,5 +151,5 @@ def dashboard(
     return Dashboard(
         report=kpis(session, start, end, split, zone=zone),
         trend=trend(session, start, end, zone=zone),
-        simulated=simulated_database(session),
+        simulated=audit.simulated_database(session),
     )

@@ -16,11 +16,12 @@ from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
 from cobranza.db import audit
+from cobranza.db.audit import simulated_database
 from cobranza.db.models import Debt
 from cobranza.domain.kpis import DIMENSIONS, Filters, GroupKpis, Money, MoneyRate, Rate
 from cobranza.domain.vocabulary import AuditAction
 from cobranza.errors import Rejected
-from cobranza.services.kpis import dashboard, kpis, simulated_database, trend
+from cobranza.services.kpis import dashboard, kpis, trend
 from tests.support import kpis as data
 from tests.support.kpis import END, START
 

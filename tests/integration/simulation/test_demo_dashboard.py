@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from cobranza import db
 from cobranza.config import PROJECT_ROOT
+from cobranza.db.audit import simulated_database
 from cobranza.db.models import Agent, AuditLog, ContactAttempt
 from cobranza.services import agents
-from cobranza.services.kpis import simulated_database
 
 SCRIPT = PROJECT_ROOT / "scripts" / "demo_dashboard.py"
 CDMX = ZoneInfo("America/Mexico_City")

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from cobranza import db
 from cobranza.config import OutreachSettings, Settings, load_settings
+from cobranza.db.audit import simulated_database
 from cobranza.db.models import Consent, ContactAttempt, OutreachMessage
 from cobranza.domain.geography import MEXICAN_TIME_ZONES
 from cobranza.domain.phones import whatsapp_id
 from cobranza.domain.vocabulary import OutreachStatus
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.consent import revoke_consent
-from cobranza.services.kpis import simulated_database
 from cobranza.simulation.behaviour import BehaviourError, load_behaviour, parse_behaviour
 from cobranza.simulation.invariants import Received, violations
 from cobranza.simulation.run import SimulationError, SimulationReport, simulate, steps
