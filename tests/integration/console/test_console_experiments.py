@@ -168,7 +168,13 @@ def test_the_verdict_and_the_comparison_once_every_arm_has_its_plan(console: Run
     _enrol(console, "control", 25, 5)
     _enrol(console, "asistente", 22, 15)
     with db.session_scope(console.sessions) as session:
-        audit.record(session, console.clock.now(), AuditAction.SIMULATION_STARTED, None)
+        audit.record(
+            session,
+            console.clock.now(),
+            AuditAction.SIMULATION_STARTED,
+            None,
+            actor=audit.SIMULATION_ACTOR,
+        )
     sofia = console.agent(SOFIA, PASSWORDS[SOFIA])
 
     data = _get(sofia, console, REPORT).json()
