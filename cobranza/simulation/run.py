@@ -33,8 +33,8 @@ edges are: a window bug would be hit. Each step:
    it sends;
 4. every message the fake accepted since the last step, in row order, gets its debtor's
    behaviour drawn (:mod:`cobranza.simulation.behaviour`: assumptions, not data) with one
-   seeded ``random.Random``: delivered or not, read, replied, right party (drawn: no identity
-   verification is simulated), opt-out, promise, and whether the promise is kept, partly paid
+   seeded ``random.Random``: delivered or not, read, replied, right party (drawn, then verified
+   with the date of birth on record through the identity service), opt-out, promise, and whether the promise is kept, partly paid
    or broken. Same seed, same run: the report is identical.
 
 No conversation runs: replies and promises are drawn, not parsed (docs/simulation.md).
@@ -107,6 +107,7 @@ from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
 from cobranza.services.experiments import results
 from cobranza.services.payments import store_reference
+from cobranza.services.identity import verify_birth_date
 from cobranza.services.promises import PromiseRejected, primary_debt, record_promise
 from cobranza.simulation.behaviour import ASSUMPTIONS_NOTICE, Behaviour, load_behaviour
 from cobranza.simulation.fake_graph import FakeGraphAPI, registered
@@ -150,7 +151,7 @@ class Funnel:
     debtors: int = 0
     reached: int = 0  # a message delivered or read
     replied: int = 0
-    right_party: int = 0  # drawn by the model, not a real identity verification
+    right_party: int = 0  # drawn by the model, then verified with the date of birth on record
     promises: int = 0
     kept: int = 0
     broken: int = 0
@@ -366,9 +367,25 @@ class _Run:
         if self.rng.random() >= model.right_party_given_reply:
             return
         self.right_party.add(event.phone)
+        self._verify(session, event.phone)
         if self.rng.random() >= model.promise_given_right_party:
             return
         self._promise(session, event.phone, model)
+
+    def _verify(self, session: Any, phone: str) -> None:
+        """The right party proves who they are, as a real conversation makes them do before
+        any disclosure or promise: the date of birth on record, through the identity service
+        (its attempt, audit row and verification), so the KPIs' right-party contact and
+        promise rate have their base. It draws nothing: the seeds' runs stay the same."""
+        verify_birth_date(
+            session,
+            phone,
+            repo.get_debtor(session, phone).date_of_birth,
+            self.clock,
+            conversation_id=whatsapp_id(phone),
+            channel="whatsapp",
+            ttl=self.app.settings.verification_ttl,
+        )
 
     def _promise(self, session: Any, phone: str, model: Behaviour) -> None:
         if session.execute(
