@@ -76,7 +76,7 @@ COPY --from=build /app /app
 WORKDIR /app
 
 USER 10001:10001
-# 5005 Rasa, 5055 action server (loopback only), 5006 console, 5010 WhatsApp gateway.
-EXPOSE 5005 5006 5010
+# 5005 Rasa, 5055 action server (loopback only), 5006 console, 5080 WhatsApp gateway.
+EXPOSE 5005 5006 5080
 ENTRYPOINT ["/app/deploy/entrypoint.sh"]
 CMD ["cobranza", "--help"]

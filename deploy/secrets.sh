@@ -41,6 +41,7 @@ write rasa_api_token 10001 "$(random_hex)"
 write action_server_token 10001 "$(random_hex)"
 write webchat_session_secret 10001 "$(random_hex)"
 write whatsapp_verify_token 10001 "$(random_hex)"
+write gateway_redis_url 10001 "redis://redis:6379/0"
 
 missing=0
 for name in whatsapp_app_secret whatsapp_access_token tls.crt tls.key; do
