@@ -89,7 +89,8 @@ class Pending:
 
 
 PENDING = {
-    # The WhatsApp gateway, endpoints.cluster.yml (Redis lock store, RabbitMQ broker).
+    # The WhatsApp gateway (its settings in cobranza/config.py) and endpoints.cluster.yml (Rasa's
+    # Redis lock store and RabbitMQ broker, whose ${VAR} the replicas are given).
     "cluster": Pending(
         marker="cobranza.channels.whatsapp.gateway",
         modules=frozenset({"cobranza.channels.whatsapp.gateway"}),
@@ -97,13 +98,17 @@ PENDING = {
             {
                 "GATEWAY_HOST",
                 "GATEWAY_PORT",
-                "GATEWAY_FORWARD_URL",
-                "REDIS_URL",
+                "GATEWAY_UPSTREAM_URL",
+                "GATEWAY_REDIS_URL",
                 "REDIS_HOST",
                 "REDIS_PORT",
+                "LOCK_KEY_PREFIX",
                 "RABBITMQ_HOST",
+                "RABBITMQ_PORT",
                 "RABBITMQ_USERNAME",
                 "RABBITMQ_PASSWORD",
+                "RASA_EVENTS_EXCHANGE",
+                "RASA_EVENTS_QUEUE",
             }
         ),
         files=frozenset({"endpoints.cluster.yml"}),
@@ -114,9 +119,20 @@ PENDING = {
     "events": Pending(
         marker="cobranza.events",
         modules=frozenset({"cobranza.events"}),
-        settings=frozenset({"RABBITMQ_HOST", "RABBITMQ_USERNAME", "RABBITMQ_PASSWORD"}),
+        settings=frozenset(
+            {
+                "RABBITMQ_HOST",
+                "RABBITMQ_PORT",
+                "RABBITMQ_USERNAME",
+                "RABBITMQ_PASSWORD",
+                "RASA_EVENTS_QUEUE",
+            }
+        ),
     ),
 }
+# The header the gateway names a sender's key in (cobranza/channels/whatsapp/gateway.py's
+# ROUTE_HEADER once it has landed) and nginx hashes on.
+PENDING_ROUTE_HEADER = "X-Cobranza-Route"
 
 # The process a command starts, by its module (``python -m …``).
 ROLES = {
@@ -140,7 +156,9 @@ SECRET_SCOPE = {
     "WHATSAPP_ACCESS_TOKEN": {"rasa", "outreach"},
     "PAYMENTS_API_TOKEN": {"console"},
 }
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|_KEY$|^DATABASE_URL$|_DSN$")
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|_KEY$|^DATABASE_URL$|REDIS_URL$|_DSN$")
+# Variables Rasa itself reads from the environment (each checked against Rasa's source).
+RASA_SETTINGS = frozenset({"TICKET_LOCK_LIFETIME"})
 # Sanic's body bounds: deploy/entrypoint.sh derives them from RASA_MAX_REQUEST_BYTES.
 ENTRYPOINT_OWNED = {"SANIC_REQUEST_MAX_SIZE", "SANIC_WEBSOCKET_MAX_SIZE"}
 SECRET_LOOKING = [
@@ -575,6 +593,7 @@ def check_settings(m: Manifests) -> list[str]:
         problems += [f"{w.where}: {problem}" for problem in w.reference_problems]
         allowed = known | pending
         if w.role == "rasa":
+            allowed |= RASA_SETTINGS
             for file, needed in rasa_file_references(w.argv).items():
                 allowed |= needed
                 problems += [f"{w.where}: {file} needs {n}, not set" for n in needed - set(w.env)]
@@ -902,7 +921,7 @@ def check_replicas(m: Manifests) -> list[str]:
     """nginx's three Rasa groups list exactly the replicas, in the same order; each replica has
     one Rasa and one action server; COBRANZA_REPLICA names each one once."""
     problems = []
-    rasa_groups = ("rasa_by_sender", "rasa_webchat", "rasa_any")
+    rasa_groups = ("rasa_by_sender", "rasa_webchat", "rasa_api")
     # Compose: a replica is a network identity holding a Rasa process.
     rasa = [w for w in compose_workloads(m) if w.role == "rasa"]
     names = [w.env.get("COBRANZA_REPLICA") for w in rasa]
@@ -1047,6 +1066,69 @@ def check_exposure(m: Manifests) -> list[str]:
     return problems
 
 
+def route_header() -> str:
+    """The header the gateway sends a sender's key in: its module's ROUTE_HEADER."""
+    gateway = ROOT / "cobranza" / "channels" / "whatsapp" / "gateway.py"
+    if not gateway.is_file():
+        return PENDING_ROUTE_HEADER
+    for node in ast.walk(ast.parse(gateway.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "ROUTE_HEADER" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+        ):
+            return str(node.value.value)
+    return "<no ROUTE_HEADER in gateway.py>"
+
+
+def nginx_blocks(text: str, head: str) -> list[str]:
+    """The bodies of the blocks ``head … { … }`` (nested braces counted)."""
+    bodies = []
+    for match in re.finditer(head, text):
+        start = text.index("{", match.end() - 1 if text[match.end() - 1] == "{" else match.end())
+        depth, index = 0, start
+        while index < len(text):
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            if depth == 0:
+                break
+            index += 1
+        bodies.append(text[start + 1 : index])
+    return bodies
+
+
+def check_routing(m: Manifests) -> list[str]:
+    """nginx hashes the gateway's forwards on the header the gateway sends; the public server
+    drops that header wherever it sets headers, so no client can pick a replica or pose as the
+    gateway; the private webhook refuses a request without it."""
+    header = route_header()
+    variable = "$http_" + header.lower().replace("-", "_")
+    problems = []
+    for platform, upstreams in m.upstreams.items():
+        body = "".join(nginx_blocks(upstreams, r"upstream\s+rasa_by_sender\s*\{"))
+        if f"hash {variable} consistent;" not in body:
+            problems.append(f"upstreams.{platform}.conf: rasa_by_sender does not hash {variable}")
+    servers = nginx_blocks(m.nginx_conf, r"\bserver\s*\{")
+    public = [b for b in servers if re.search(r"listen\s+\d+\s+ssl", b)]
+    private = [b for b in servers if b not in public]
+    for body in public:
+        locations = nginx_blocks(body, r"\blocation\b[^{]*\{")
+        outside = body
+        for location in locations:
+            outside = outside.replace(location, "")
+        for where, text in [("the public server", outside)] + [
+            ("a public location", loc) for loc in locations if "proxy_set_header" in loc
+        ]:
+            if not re.search(rf'proxy_set_header\s+{re.escape(header)}\s+"";', text):
+                problems.append(f"nginx.conf: {where} passes a client's {header} on")
+    for body in private:
+        for location in nginx_blocks(body, r"location\s*=\s*/webhooks/whatsapp/webhook\s*\{"):
+            if f'if ({variable} = "")' not in location:
+                problems.append(f"nginx.conf: the private webhook takes requests without {header}")
+    if not public or not private:
+        problems.append("nginx.conf: one public (ssl) and one private server expected")
+    return problems
+
+
 def check_nginx_copies(m: Manifests) -> list[str]:
     maps = _config_maps(m)
     nginx = maps.get("nginx", {})
@@ -1096,6 +1178,7 @@ CHECKS: dict[str, Callable[[Manifests], list[str]]] = {
     "outreach_rate": check_outreach_rate,
     "exposure": check_exposure,
     "nginx_copies": check_nginx_copies,
+    "routing": check_routing,
     "dockerfile": check_dockerfile,
 }
 
@@ -1141,6 +1224,13 @@ def test_pending_entries_name_what_their_branch_provides() -> None:
         missing = [m for m in pending.modules if not _module_exists(m)]
         missing += [f for f in pending.files if not (ROOT / f).is_file()]
         assert missing == [], f"{branch} has landed without {missing}"
+
+
+def test_rasa_reads_the_variables_we_give_it_as_its_own() -> None:
+    rasa = Path(importlib.util.find_spec("rasa").origin or "").parent  # type: ignore[union-attr]
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (rasa / "core").glob("*.py"))
+    for name in RASA_SETTINGS:
+        assert f'os.environ.get("{name}"' in source, name
 
 
 def test_config_settings_are_collected_from_the_source() -> None:
@@ -1252,8 +1342,8 @@ MUTATIONS: list[tuple[str, str, Callable[[Manifests], None], str]] = [
     (
         "settings",
         "a key its ConfigMap does not have",
-        lambda m: _doc(m, "ConfigMap", "cobranza-services")["data"].pop("REDIS_URL"),
-        "no key REDIS_URL in its ConfigMap",
+        lambda m: _doc(m, "ConfigMap", "cobranza-services")["data"].pop("REDIS_HOST"),
+        "no key REDIS_HOST in its ConfigMap",
     ),
     (
         "settings",
@@ -1295,9 +1385,9 @@ MUTATIONS: list[tuple[str, str, Callable[[Manifests], None], str]] = [
         "ports",
         "an nginx upstream on the wrong port",
         lambda m: m.upstreams.__setitem__(
-            "compose", m.upstreams["compose"].replace("gateway:5010", "gateway:5011")
+            "compose", m.upstreams["compose"].replace("gateway:5080", "gateway:5081")
         ),
-        "nothing in gateway listens on 5011",
+        "nothing in gateway listens on 5081",
     ),
     (
         "ports",
@@ -1330,7 +1420,7 @@ MUTATIONS: list[tuple[str, str, Callable[[Manifests], None], str]] = [
         "the gateway forwarding to a Service that does not exist",
         lambda m: _set_env(
             _container(m, "Deployment", "gateway"),
-            "GATEWAY_FORWARD_URL",
+            "GATEWAY_UPSTREAM_URL",
             "http://nginx-private.cobranza.svc.cluster.local:8080/webhooks/whatsapp/webhook",
         ),
         "no Service nginx-private",
@@ -1495,6 +1585,36 @@ MUTATIONS: list[tuple[str, str, Callable[[Manifests], None], str]] = [
             next(x for x in m.k8s if x[1]["metadata"]["name"] == "default-deny-ingress")
         ),
         "no NetworkPolicy denies all ingress",
+    ),
+    (
+        "routing",
+        "the replicas hashed on a header the gateway does not send",
+        lambda m: m.upstreams.__setitem__(
+            "k8s",
+            m.upstreams["k8s"].replace("$http_x_cobranza_route", "$http_x_cobranza_sender"),
+        ),
+        "rasa_by_sender does not hash $http_x_cobranza_route",
+    ),
+    (
+        "routing",
+        "a public location that passes a client's route header on",
+        lambda m: setattr(
+            m,
+            "nginx_conf",
+            m.nginx_conf.replace(
+                'proxy_set_header X-Cobranza-Route "";\n            proxy_set_header Upgrade',
+                "proxy_set_header Upgrade",
+            ),
+        ),
+        "a public location passes a client's X-Cobranza-Route on",
+    ),
+    (
+        "routing",
+        "the private webhook open to requests without the header",
+        lambda m: setattr(
+            m, "nginx_conf", m.nginx_conf.replace('if ($http_x_cobranza_route = "")', "if ($x)")
+        ),
+        "the private webhook takes requests without X-Cobranza-Route",
     ),
     (
         "nginx_copies",
@@ -1700,3 +1820,13 @@ def test_the_secrets_script_makes_every_secret_the_compose_file_mounts(tmp_path:
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert read("rasa_api_token") == before
+
+
+def test_the_sync_script_writes_what_the_check_expects() -> None:
+    """deploy/nginx/sync_k8s.py renders 40-nginx.yaml exactly as it is: the copies it writes are
+    the ones check_nginx_copies compares, and it keeps the rest of the file."""
+    spec = importlib.util.spec_from_file_location("sync_k8s", DEPLOY / "nginx" / "sync_k8s.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render() == (DEPLOY / "k8s" / "40-nginx.yaml").read_text(encoding="utf-8")
