@@ -511,7 +511,8 @@ def simulation(data: dict[str, Any]) -> str:
         "",
         "Embudo por persona (al inicio):",
         tabulate(_funnel_rows(data["by_persona"]), headers=["persona", *FUNNEL_HEADERS]),
-        "* contacto con el titular: lo sortea el modelo; se verifica con la fecha de nacimiento registrada.",
+        "* contacto con el titular: lo sortea el modelo; se verifica con la fecha de nacimiento"
+        " registrada.",
         "",
         "Mensajes enviados por campaña:",
         tabulate(

@@ -34,8 +34,8 @@ edges are: a window bug would be hit. Each step:
 4. every message the fake accepted since the last step, in row order, gets its debtor's
    behaviour drawn (:mod:`cobranza.simulation.behaviour`: assumptions, not data) with one
    seeded ``random.Random``: delivered or not, read, replied, right party (drawn, then verified
-   with the date of birth on record through the identity service), opt-out, promise, and whether the promise is kept, partly paid
-   or broken. Same seed, same run: the report is identical.
+   with the date of birth on record through the identity service), opt-out, promise, and
+   whether the promise is kept, partly paid or broken. Same seed, same run: the report is identical.
 
 No conversation runs: replies and promises are drawn, not parsed (docs/simulation.md).
 
@@ -106,8 +106,8 @@ from cobranza.scoring.snapshots import write_snapshots
 from cobranza.services import reconciliation, views
 from cobranza.services.consent import revoke_consent
 from cobranza.services.experiments import results
-from cobranza.services.payments import store_reference
 from cobranza.services.identity import verify_birth_date
+from cobranza.services.payments import store_reference
 from cobranza.services.promises import PromiseRejected, primary_debt, record_promise
 from cobranza.simulation.behaviour import ASSUMPTIONS_NOTICE, Behaviour, load_behaviour
 from cobranza.simulation.fake_graph import FakeGraphAPI, registered
