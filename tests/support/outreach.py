@@ -1,16 +1,21 @@
 """Small hand-built portfolios for the outreach and reconciliation tests: a creditor, debtors
-in chosen zones with one debt each and a WhatsApp consent, and outreach rows."""
+in chosen zones with one debt each and a WhatsApp consent, and outreach rows; and dispatchers
+draining one table at once, each in a thread of its own."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
 from cobranza.domain.vocabulary import ConsentStatus, OutreachStatus
+from cobranza.outreach.dispatcher import Dispatcher
 
 TOKEN = "graph-token"
 PHONE_ID = "1234567890"
@@ -146,3 +151,37 @@ def planned(
     session.add(row)
     session.flush()
     return row
+
+
+def drain_at_once(
+    sessions: sessionmaker, make: Callable[[], Dispatcher], workers: int = 2, batch: int = 7
+) -> list[BaseException]:
+    """``workers`` dispatchers from ``make`` draining the table at the same time, each in a thread
+    and an event loop of its own, in batches of ``batch`` rows so that their rounds interleave;
+    what they raised. On SQLite, which has one writer, a worker may meet a locked database and
+    stop: that is left out (sending nothing twice is the caller's to check)."""
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            dispatch = make()
+            dispatch.batch = batch
+
+            async def drain() -> None:
+                try:
+                    await dispatch.drain()
+                finally:
+                    await dispatch.sender.close()  # type: ignore[attr-defined]
+
+            asyncio.run(drain())
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        errors = [e for e in errors if "database is locked" not in str(e)]
+    return errors
