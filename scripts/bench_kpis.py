@@ -41,8 +41,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 from aiohttp import web
-from sqlalchemy import event, func, insert, select, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Engine, make_url
 
 from cobranza import bootstrap, db
 from cobranza.clock import SystemClock
@@ -52,7 +52,6 @@ from cobranza.db.models import (
     AuditLog,
     Consent,
     ContactAttempt,
-    Creditor,
     Debt,
     Debtor,
     FeatureSnapshot,
@@ -68,6 +67,14 @@ from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.scoring.features import FEATURE_NAMES
 from cobranza.services import agents
 from cobranza.services.kpis import kpis, trend
+from cobranza.testing import synthetic_portfolio
+from cobranza.testing.synthetic_portfolio import (
+    Rows,
+    consent_row,
+    debt_row,
+    debtor_row,
+    message_row,
+)
 
 CDMX = ZoneInfo("America/Mexico_City")
 # The dashboard's range: the 30 days before TODAY; events cover the 180 days before it.
@@ -97,27 +104,9 @@ def _timed(label: str) -> Iterator[None]:
     print(f"  {label}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
-class Events:
-    """The rows of one chunk of debtors, by table."""
-
-    def __init__(self) -> None:
-        self.rows: dict[Any, list[dict[str, Any]]] = {}
-
-    def add(self, model: Any, **row: Any) -> None:
-        self.rows.setdefault(model.__table__, []).append(row)
-
-    def write(self, conn: Connection) -> int:
-        written = 0
-        for table, rows in self.rows.items():
-            for start in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[start : start + 5000])
-            written += len(rows)
-        self.rows = {}
-        return written
-
-
 class Portfolio:
-    """A seeded synthetic portfolio: every call to :meth:`debtor` adds one debtor's history."""
+    """A seeded synthetic portfolio: every call to :meth:`debtor` adds one debtor's history. The
+    rows' columns are cobranza/testing/synthetic_portfolio.py's; the draws are this bench's."""
 
     def __init__(self, seed: int, creditor_ids: list[int]) -> None:
         self.rng = random.Random(seed)
@@ -137,31 +126,13 @@ class Portfolio:
         self.counter += 1
         return self.counter
 
-    def debtor(self, n: int, out: Events) -> None:
+    def debtor(self, n: int, out: Rows) -> None:
         rng = self.rng
-        phone = f"+5255{n:08d}"
+        phone = synthetic_portfolio.phone(n)
         since = self.first - timedelta(days=400)
-        out.add(
-            Debtor,
-            phone=phone,
-            full_name="Laura Gómez Ruiz",
-            date_of_birth=date(1990, 1, 1),
-            state="Ciudad de México",
-            municipality="",
-            time_zone=ZONES[n % len(ZONES)],
-            persona=rng.choice(PERSONAS),
-            discount_requests=0,
-            created_at=since,
-            updated_at=since,
-        )
-        out.add(
-            Consent,
-            debtor_phone=phone,
-            channel="whatsapp",
-            status="granted",
-            source="contrato",
-            recorded_at=since,
-        )
+        zone, persona = ZONES[n % len(ZONES)], rng.choice(PERSONAS)
+        out.add(Debtor, **debtor_row(phone, "Ciudad de México", zone, persona=persona, since=since))
+        out.add(Consent, **consent_row(phone, recorded_at=since))
         debts = self._debts(n, phone, out)
         dpd = rng.randrange(0, 150)
         for day, days_past_due in ((START - timedelta(days=1), dpd), (END, dpd + 30)):
@@ -176,30 +147,27 @@ class Portfolio:
             amount = Decimal(rng.randrange(200, 3000))
             out.add(Payment, debt_id=debt, amount=amount, paid_at=self._moment(), method="oxxo")
 
-    def _debts(self, n: int, phone: str, out: Events) -> list[tuple[int, int]]:
+    def _debts(self, n: int, phone: str, out: Rows) -> list[tuple[int, int]]:
         count = 2 if self.rng.random() < 0.2 else 1
         creditors = self.rng.sample(self.creditors, count)
         debts = []
         for k, creditor in enumerate(creditors):
             debt_id = n * 2 + k + 1
-            out.add(
-                Debt,
+            row = debt_row(
+                phone,
+                creditor,
+                f"B-{n:08d}-{k}",
+                TODAY,
                 id=debt_id,
-                debtor_phone=phone,
-                creditor_id=creditor,
-                product="Préstamo personal",
-                contract_number=f"B-{n:08d}-{k}",
-                opened_on=date(2024, 1, 15),
                 original_amount=Decimal("20000.00"),
                 current_balance=Decimal(self.rng.randrange(500, 20000)),
                 days_past_due=self.rng.randrange(0, 150),
-                balance_as_of=TODAY,
-                status="active",
             )
+            out.add(Debt, **row)
             debts.append((debt_id, creditor))
         return debts
 
-    def _snapshot(self, phone: str, day: date, dpd: int, out: Events) -> None:
+    def _snapshot(self, phone: str, day: date, dpd: int, out: Rows) -> None:
         rng = self.rng
         features: dict[str, Any] = {name: round(rng.uniform(0, 100), 2) for name in FEATURE_NAMES}
         features.update(
@@ -248,38 +216,31 @@ class Portfolio:
             },
         )
 
-    def _blocked(self, phone: str, out: Events) -> None:
+    def _blocked(self, phone: str, out: Rows) -> None:
         at = self._moment()
         out.add(
             AuditLog,
             **self._decision(phone, at, self.rng.choice(CAMPAIGNS), self.rng.choice(RULES), False),
         )
 
-    def _message(self, phone: str, debts: list[tuple[int, int]], out: Events) -> None:
+    def _message(self, phone: str, debts: list[tuple[int, int]], out: Rows) -> None:
         rng = self.rng
         campaign = rng.choice(CAMPAIGNS)
         sent = self._moment()
         status = rng.choice(STATUSES)
         replied = sent + timedelta(minutes=rng.uniform(5, 600)) if rng.random() < 0.2 else None
         number = self._next()
-        out.add(
-            OutreachMessage,
-            debtor_phone=phone,
-            campaign=campaign,
-            step=f"s{number}",
-            planned_on=sent.date(),
-            template="aviso_cuenta",
-            parameters=["Laura"],
-            priority=0,
-            not_before=sent,
-            expires_at=sent + timedelta(days=2),
-            status="read" if replied else status,
-            attempts=0,
-            created_at=sent - timedelta(hours=1),
+        row = message_row(
+            phone,
+            campaign,
+            f"s{number}",
+            sent,
+            "read" if replied else status,
             claimed_at=sent,
             sent_at=sent,
             replied_at=replied,
         )
+        out.add(OutreachMessage, **row)
         for direction, at, outcome in (("outbound", sent, "sent"), ("inbound", replied, "reply")):
             if at is not None:
                 out.add(
@@ -297,18 +258,14 @@ class Portfolio:
             self._conversation(phone, debts, replied, out)
 
     def _conversation(
-        self, phone: str, debts: list[tuple[int, int]], replied: datetime, out: Events
+        self, phone: str, debts: list[tuple[int, int]], replied: datetime, out: Rows
     ) -> None:
         rng = self.rng
         if rng.random() < 0.01:
-            out.add(
-                Consent,
-                debtor_phone=phone,
-                channel="whatsapp",
-                status="revoked",
-                source="conversacion whatsapp",
-                recorded_at=replied,
+            opt_out = consent_row(
+                phone, "revoked", source="conversacion whatsapp", recorded_at=replied
             )
+            out.add(Consent, **opt_out)
             return
         if rng.random() < 0.1:
             created = self._moment(replied, 1)
@@ -364,29 +321,14 @@ class Portfolio:
 
 
 def load(engine: Engine, debtors: int, seed: int) -> None:
-    with engine.begin() as conn:
-        creditor_ids = []
-        for code in CREDITORS:
-            result = conn.execute(
-                insert(Creditor.__table__).values(
-                    code=code,
-                    name=code.replace("_", " ").title(),
-                    legal_name=f"{code} S.A. de C.V.",
-                    clabe="012180001234567891",
-                    bank="BBVA",
-                    convenience_store_reference_prefix="77",
-                    customer_service_phone="800 000 0000",
-                )
-            )
-            creditor_ids.append(int(result.inserted_primary_key[0]))
+    creditor_ids = [
+        synthetic_portfolio.add_creditor(
+            engine, code, code.replace("_", " ").title(), f"{code} S.A. de C.V."
+        )
+        for code in CREDITORS
+    ]
     portfolio = Portfolio(seed, creditor_ids)
-    written = 0
-    for start in range(0, debtors, CHUNK):
-        out = Events()
-        for n in range(start, min(start + CHUNK, debtors)):
-            portfolio.debtor(n, out)
-        with engine.begin() as conn:
-            written += out.write(conn)
+    written = synthetic_portfolio.load_each(engine, debtors, portfolio.debtor, CHUNK)
     if engine.dialect.name == "postgresql":  # the debts were given their ids
         with engine.begin() as conn:
             conn.execute(text("SELECT setval('debts_id_seq', (SELECT max(id) FROM debts))"))

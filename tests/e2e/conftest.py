@@ -1,4 +1,5 @@
-"""Shared by the end-to-end tests: the trained model and a private copy of the demo database.
+"""Shared by the end-to-end tests: the trained model, a private copy of the demo database, and
+the console's own process over a database.
 
 The servers run on the wall clock, so the demo portfolio they read is generated as of today in
 Mexico City (as `make run` does), not as of the fixed day the other tests use: days past due,
@@ -12,14 +13,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from cobranza.config import PROJECT_ROOT
+from cobranza.testing.servers import free_port, port_open
+
+RESULTS = PROJECT_ROOT / "results"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,6 +78,57 @@ def database_url(seeded_today_url: str, tmp_path_factory: pytest.TempPathFactory
     copy = tmp_path_factory.mktemp("e2e-db") / "e2e.db"
     shutil.copyfile(make_url(seeded_today_url).database or "", copy)
     return f"sqlite:///{copy}"
+
+
+class ConsoleProcess(Protocol):
+    """What the ``console_process`` fixture gives: ``with console_process(url, log) as base``."""
+
+    def __call__(
+        self, database_url: str, log_name: str, env: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[str]: ...
+
+
+@contextmanager
+def _console_process(
+    database_url: str, log_name: str, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``python -m cobranza.console`` (as scripts/run.sh starts it) on a free loopback port over
+    ``database_url``, logging to results/``log_name``; its base URL. Its views never reach Rasa,
+    so none runs: RASA_URL names a port nothing listens on. ``env`` adds to its environment."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CONSOLE_HOST": "127.0.0.1",
+        "CONSOLE_PORT": str(port),
+        "RASA_URL": f"http://127.0.0.1:{free_port()}",
+        "RASA_API_TOKEN": "token-de-prueba-consola",
+        **(env or {}),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    log = RESULTS / log_name
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cobranza.console"], env=environment, stdout=out, stderr=out
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not port_open(port):
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "the console did not start"
+                time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def console_process() -> ConsoleProcess:
+    """Starts the console's own process; the tests say over which database, where it logs and
+    what else it is told (the supervisors' views: a simulation's database, an experiments
+    folder)."""
+    return _console_process
 
 
 def _missing(reason: str) -> None:

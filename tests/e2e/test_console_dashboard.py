@@ -16,10 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,16 +28,14 @@ import pytest
 
 from cobranza import db
 from cobranza.clock import SystemClock
-from cobranza.config import PROJECT_ROOT
 from cobranza.domain.kpis import FUNNEL
 from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.services import agents
-from cobranza.testing.servers import free_port, port_open
+from tests.e2e.conftest import RESULTS, ConsoleProcess
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_MS = 60_000
-RESULTS = PROJECT_ROOT / "results"
 SUPERVISOR, AGENT = "sofia.mora", "ana.ruiz"
 PASSWORDS = {SUPERVISOR: "clave-de-sofia-123", AGENT: "clave-de-ana-123"}
 # The simulated run: two weeks from a Monday, a few hundred debtors (docs/simulation.md).
@@ -92,42 +88,16 @@ def simulated_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _serve(url: str, name: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CONSOLE_HOST": "127.0.0.1",
-        "CONSOLE_PORT": str(port),
-        "RASA_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: not needed here
-        "RASA_API_TOKEN": "token-de-prueba-tablero",
-    }
-    RESULTS.mkdir(exist_ok=True)
-    log = RESULTS / f"console-dashboard-{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cobranza.console"], env=env, stdout=out, stderr=out
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not port_open(port):
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the console did not start"
-                time.sleep(0.2)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+@pytest.fixture(scope="module")
+def empty_console(empty_url: str, console_process: ConsoleProcess) -> Iterator[str]:
+    with console_process(empty_url, "console-dashboard-empty.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def empty_console(empty_url: str) -> Iterator[str]:
-    yield from _serve(empty_url, "empty")
-
-
-@pytest.fixture(scope="module")
-def simulated_console(simulated_url: str) -> Iterator[str]:
-    yield from _serve(simulated_url, "simulated")
+def simulated_console(simulated_url: str, console_process: ConsoleProcess) -> Iterator[str]:
+    with console_process(simulated_url, "console-dashboard-simulated.log") as url:
+        yield url
 
 
 class Page:

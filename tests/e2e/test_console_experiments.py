@@ -15,12 +15,6 @@ results/console-experiments-agent.png."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from datetime import time as day_time
@@ -39,15 +33,8 @@ from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.services import agents
 from cobranza.services.experiments import results
 from cobranza.simulation.run import simulate
-from cobranza.testing.servers import free_port, port_open
-from tests.e2e.test_console_supervision import (
-    ANA,
-    PASSWORDS,
-    RESULTS,
-    SOFIA,
-    TIMEOUT_MS,
-    _log_in,
-)
+from tests.e2e.conftest import RESULTS, ConsoleProcess
+from tests.e2e.test_console_supervision import ANA, PASSWORDS, SOFIA, TIMEOUT_MS, _log_in
 from tests.integration.simulation.test_simulation_experiments import DEFINITION
 
 pytestmark = pytest.mark.slow
@@ -105,37 +92,6 @@ def runs(
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     tmp = tmp_path_factory.mktemp("exp-runs")
     return {"early": _run(EARLY, experiments_dir, tmp), "late": _run(LATE, experiments_dir, tmp)}
-
-
-@contextmanager
-def _console(database_url: str, directory: Path, log_name: str) -> Iterator[str]:
-    """The console's process on a free port over ``database_url``."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EXPERIMENTS_DIR": str(directory),
-        "CONSOLE_HOST": "127.0.0.1",
-        "CONSOLE_PORT": str(port),
-        "RASA_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: not needed here
-        "RASA_API_TOKEN": "token-de-prueba-experimentos",
-    }
-    RESULTS.mkdir(exist_ok=True)
-    log = RESULTS / log_name
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cobranza.console"], env=env, stdout=out, stderr=out
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not port_open(port):
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the console did not start"
-                time.sleep(0.2)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def _supervisor_page(browser: Any, url: str, errors: list[str]) -> Any:
@@ -210,16 +166,20 @@ def _starts(prefix: str) -> Any:
 
 
 def test_a_supervisor_reads_an_experiment_running_then_decided(
-    runs: dict[str, tuple[str, dict[str, Any]]], experiments_dir: Path, browser: Any
+    runs: dict[str, tuple[str, dict[str, Any]]],
+    experiments_dir: Path,
+    browser: Any,
+    console_process: ConsoleProcess,
 ) -> None:
     """``runs`` first: the simulations run their own event loop, before Playwright's."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=TIMEOUT_MS)
     errors: list[str] = []
+    folder = {"EXPERIMENTS_DIR": str(experiments_dir)}
     url, early = runs["early"]
     assert early["outcome"] == "running" and early["missing"], "three days are short of the plan"
-    with _console(url, experiments_dir, "console-experiments-running.log") as console:
+    with console_process(url, "console-experiments-running.log", folder) as console:
         page = _supervisor_page(browser, console, errors)
         report = _check_list_and_arms(page, early, "En curso")
         verdict = report.get_by_test_id("exp-verdict")
@@ -236,7 +196,7 @@ def test_a_supervisor_reads_an_experiment_running_then_decided(
 
     url, late = runs["late"]
     assert late["outcome"] != "running" and len(late["comparisons"]) == 1
-    with _console(url, experiments_dir, "console-experiments-verdict.log") as console:
+    with console_process(url, "console-experiments-verdict.log", folder) as console:
         page = _supervisor_page(browser, console, errors)
         verdict_words = late["verdict"][0].upper() + late["verdict"][1:]
         report = _check_list_and_arms(page, late, verdict_words)

@@ -7,10 +7,6 @@ Screenshots: results/console-supervision.png, results/console-supervision-agent.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,16 +16,14 @@ from sqlalchemy import select
 
 from cobranza import db
 from cobranza.clock import SystemClock
-from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import AuditLog, HandoffTicket
 from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.services import agents, tickets
-from cobranza.testing.servers import free_port, port_open
+from tests.e2e.conftest import RESULTS, ConsoleProcess
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_MS = 30_000
-RESULTS = PROJECT_ROOT / "results"
 ANA, BETO, SOFIA = "ana.ruiz", "beto.diaz", "sofia.mora"
 PASSWORDS = {ANA: "clave-de-ana-123", BETO: "clave-de-beto-123", SOFIA: "clave-de-sofia-123"}
 
@@ -68,34 +62,13 @@ def _seed(database_url: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def console(database_url: str) -> Iterator[tuple[str, dict[str, int]]]:
+def console(
+    database_url: str, console_process: ConsoleProcess
+) -> Iterator[tuple[str, dict[str, int]]]:
     """The console's process on a free port, over a copy of today's demo database."""
     ids = _seed(database_url)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CONSOLE_HOST": "127.0.0.1",
-        "CONSOLE_PORT": str(port),
-        "RASA_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: not needed here
-        "RASA_API_TOKEN": "token-de-prueba-supervision",
-    }
-    log = RESULTS / "console-supervision.log"
-    RESULTS.mkdir(exist_ok=True)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cobranza.console"], env=env, stdout=out, stderr=out
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not port_open(port):
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "the console did not start"
-                time.sleep(0.2)
-            yield f"http://127.0.0.1:{port}", ids
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with console_process(database_url, "console-supervision.log") as url:
+        yield url, ids
 
 
 def _log_in(browser: Any, url: str, username: str) -> Any:

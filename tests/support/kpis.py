@@ -38,6 +38,9 @@ Decoys the range must leave out: D3's reply at 23:30 on 31 Oct (05:30 UTC on 1 N
 at 23:50 on 31 Oct, D1's payment on 1 Dec, a send Meta refused (``not_sent``), cancelled
 promises, a ticket with no debtor, an allowed decision, a what-if from the CLI, an
 ``agent_reply_blocked`` row (the desk's copy of a decision), snapshots of other days.
+
+The creditors', debtors', debts', consents' and campaign messages' columns are those of
+cobranza/testing/synthetic_portfolio.py (the benches' and tests/support/outreach.py's too).
 """
 
 from __future__ import annotations
@@ -64,6 +67,13 @@ from cobranza.db.models import (
     Payment,
     Promise,
 )
+from cobranza.testing.synthetic_portfolio import (
+    consent_row,
+    creditor_row,
+    debt_row,
+    debtor_row,
+    message_row,
+)
 
 CDMX = ZoneInfo("America/Mexico_City")
 START, END = date(2026, 11, 1), date(2026, 11, 30)
@@ -76,15 +86,7 @@ def local(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) ->
 
 
 def _creditor(session: Session, code: str, name: str) -> int:
-    row = Creditor(
-        code=code,
-        name=name,
-        legal_name=f"{name} S.A. de C.V.",
-        clabe="012180001234567891",
-        bank="BBVA",
-        convenience_store_reference_prefix="77",
-        customer_service_phone="800 000 0000",
-    )
+    row = Creditor(**creditor_row(code, name, f"{name} S.A. de C.V."))
     session.add(row)
     session.flush()
     return int(row.id)
@@ -92,38 +94,27 @@ def _creditor(session: Session, code: str, name: str) -> int:
 
 def _debtor(session: Session, phone: str, persona: str | None) -> None:
     since = local(1, 1, 12, year=2025)
-    session.add(
-        Debtor(
-            phone=phone,
-            full_name="Laura Gómez Ruiz",
-            date_of_birth=date(1990, 1, 1),
-            state="Ciudad de México",
-            municipality="Coyoacán",
-            time_zone="America/Mexico_City",
-            persona=persona,
-            discount_requests=0,
-            created_at=since,
-            updated_at=since,
-        )
+    row = debtor_row(
+        phone,
+        "Ciudad de México",
+        "America/Mexico_City",
+        municipality="Coyoacán",
+        persona=persona,
+        since=since,
     )
+    session.add(Debtor(**row))
     session.flush()
 
 
 def _debt(
     session: Session, phone: str, creditor: int, contract: str, balance: str, **kw: Any
 ) -> int:
-    row = Debt(
-        debtor_phone=phone,
-        creditor_id=creditor,
-        product="Préstamo personal",
-        contract_number=contract,
-        opened_on=date(2024, 1, 15),
-        original_amount=Decimal("20000.00"),
-        current_balance=Decimal(balance),
-        days_past_due=kw.pop("days_past_due", 10),
-        balance_as_of=date(2026, 12, 1),
-        **kw,
-    )
+    owed = {
+        "original_amount": Decimal("20000.00"),
+        "current_balance": Decimal(balance),
+        "days_past_due": 10,
+    }
+    row = Debt(**debt_row(phone, creditor, contract, date(2026, 12, 1), **(owed | kw)))
     session.add(row)
     session.flush()
     return int(row.id)
@@ -162,24 +153,9 @@ def _message(
 ) -> None:
     moment = sent or planned
     assert moment is not None
-    session.add(
-        OutreachMessage(
-            debtor_phone=phone,
-            campaign=campaign,
-            step=f"paso_{moment:%m%d%H%M}",
-            planned_on=moment.date(),
-            template="aviso_cuenta",
-            parameters=["Laura"],
-            priority=0,
-            not_before=moment,
-            expires_at=moment + timedelta(days=2),
-            status=status,
-            attempts=0,
-            created_at=moment - timedelta(hours=1),
-            sent_at=sent,
-            replied_at=replied,
-        )
-    )
+    step = f"paso_{moment:%m%d%H%M}"
+    row = message_row(phone, campaign, step, moment, status, sent_at=sent, replied_at=replied)
+    session.add(OutreachMessage(**row))
 
 
 def _promise(
@@ -349,15 +325,10 @@ def build(session: Session) -> None:
     _verified(session, D2, local(11, 5, 20, 5))
     _promise(session, "P-2", D2, d2, "900.00", local(11, 5, 20, 6), date(2026, 11, 20), "cancelled")
     _ticket(session, D2, local(11, 5, 20, 10), closed=local(11, 6, 2, 10))  # 6 hours
-    session.add(
-        Consent(
-            debtor_phone=D2,
-            channel="whatsapp",
-            status="revoked",
-            source="conversacion whatsapp",
-            recorded_at=local(11, 7, 10),
-        )
+    opt_out = consent_row(
+        D2, "revoked", source="conversacion whatsapp", recorded_at=local(11, 7, 10)
     )
+    session.add(Consent(**opt_out))
     _paid(session, d2, "250.00", local(10, 31, 23, 50), "T-4")  # 05:50 UTC on 1 Nov: October
 
     # D3: an agent writes on WhatsApp; paid off at 00:30 on 1 Nov; verified on the web chat.

@@ -1,20 +1,34 @@
 """Small hand-built portfolios for the outreach and reconciliation tests: a creditor, debtors
-in chosen zones with one debt each and a WhatsApp consent, and outreach rows."""
+in chosen zones with one debt each and a WhatsApp consent, and outreach rows; and dispatchers
+draining one table at once, each in a thread of its own. The rows' columns are those of
+cobranza/testing/synthetic_portfolio.py, which the benches' portfolios use too."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
 from cobranza.domain.vocabulary import ConsentStatus, OutreachStatus
+from cobranza.outreach.dispatcher import Dispatcher
+from cobranza.testing import synthetic_portfolio
+from cobranza.testing.synthetic_portfolio import (
+    consent_row,
+    creditor_row,
+    debt_row,
+    debtor_row,
+    message_row,
+)
 
 TOKEN = "graph-token"
 PHONE_ID = "1234567890"
-SINCE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # when the debtors and consents were recorded
+SINCE = synthetic_portfolio.SINCE  # when the debtors and consents were recorded
 
 
 @dataclass(frozen=True)
@@ -52,15 +66,7 @@ def creditor(session: Session) -> Creditor:
     found = session.query(Creditor).filter_by(code="demo").one_or_none()
     if found is not None:
         return found
-    row = Creditor(
-        code="demo",
-        name="Demo",
-        legal_name="Demo Financiera S.A. de C.V.",
-        clabe="012180001234567891",
-        bank="BBVA",
-        convenience_store_reference_prefix="77",
-        customer_service_phone="800 000 0000",
-    )
+    row = Creditor(**creditor_row("demo", "Demo", "Demo Financiera S.A. de C.V."))
     session.add(row)
     session.flush()
     return row
@@ -78,42 +84,15 @@ def debtor(
     since: datetime = SINCE,
 ) -> Debtor:
     """A debtor with one active debt and (unless ``consent`` is None) a WhatsApp consent."""
-    row = Debtor(
-        phone=phone,
-        full_name="Laura Gómez Ruiz",
-        date_of_birth=date(1990, 1, 1),
-        state=place.state,
-        municipality=place.municipality,
-        time_zone=place.zone,
-        persona="estandar",
-        created_at=since,
-        updated_at=since,
-    )
+    town = place.municipality
+    row = Debtor(**debtor_row(phone, place.state, place.zone, municipality=town, since=since))
     session.add(row)
     session.flush()
-    session.add(
-        Debt(
-            debtor_phone=phone,
-            creditor_id=creditor(session).id,
-            product="Préstamo personal",
-            contract_number=f"CTR-{phone[-8:]}",
-            opened_on=date(2024, 1, 15),
-            original_amount=Decimal("10000.00"),
-            current_balance=Decimal(balance),
-            days_past_due=days_past_due,
-            balance_as_of=as_of,
-        )
-    )
+    owed = {"current_balance": Decimal(balance), "days_past_due": days_past_due}
+    contract = f"CTR-{phone[-8:]}"
+    session.add(Debt(**debt_row(phone, creditor(session).id, contract, as_of, **owed)))
     if consent is not None:
-        session.add(
-            Consent(
-                debtor_phone=phone,
-                channel="whatsapp",
-                status=consent,
-                source="contrato",
-                recorded_at=since,
-            )
-        )
+        session.add(Consent(**consent_row(phone, consent, recorded_at=since)))
     session.flush()
     return row
 
@@ -129,20 +108,51 @@ def planned(
     parameters: tuple[str, ...] = ("Laura",),
     valid_for: timedelta = timedelta(hours=48),
 ) -> OutreachMessage:
-    row = OutreachMessage(
-        debtor_phone=phone,
-        campaign=campaign,
-        step=step,
-        planned_on=not_before.date(),
+    columns = message_row(
+        phone,
+        campaign,
+        step,
+        not_before,
+        OutreachStatus.PLANNED,
         template=template,
         parameters=list(parameters),
-        priority=0,
-        not_before=not_before,
         expires_at=not_before + valid_for,
-        status=OutreachStatus.PLANNED,
-        attempts=0,
-        created_at=not_before - timedelta(hours=1),
     )
+    row = OutreachMessage(**columns)
     session.add(row)
     session.flush()
     return row
+
+
+def drain_at_once(
+    sessions: sessionmaker, make: Callable[[], Dispatcher], workers: int = 2, batch: int = 7
+) -> list[BaseException]:
+    """``workers`` dispatchers from ``make`` draining the table at the same time, each in a thread
+    and an event loop of its own, in batches of ``batch`` rows so that their rounds interleave;
+    what they raised. On SQLite, which has one writer, a worker may meet a locked database and
+    stop: that is left out (sending nothing twice is the caller's to check)."""
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            dispatch = make()
+            dispatch.batch = batch
+
+            async def drain() -> None:
+                try:
+                    await dispatch.drain()
+                finally:
+                    await dispatch.sender.close()  # type: ignore[attr-defined]
+
+            asyncio.run(drain())
+        except BaseException as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        errors = [e for e in errors if "database is locked" not in str(e)]
+    return errors

@@ -12,9 +12,11 @@
  * A supervisor (the role comes from the session: /api/me, the login) also gets the "Supervisión"
  * view: every agent's claimed tickets and the unclaimed queue, reassign and release buttons, and
  * an agent's activity. Agents' pages never hold it; the server refuses its calls to them anyway.
- * Other supervisors' views live in their own files (experiments.js, dashboard.js) and follow
- * three events on `document`: "consola:supervisor" (a supervisor's page is set up: `detail`
- * carries this file's api, report, clearError, make, setText, fromTemplate and showNotice),
+ * Other supervisors' views live in their own files (experiments.js, dashboard.js), mounted,
+ * shown and hidden by views.js (loaded first: its button runner serves this file too), which
+ * follows three events on `document`: "consola:supervisor" (a supervisor's page is set up:
+ * `detail` carries this file's api, report, clearError, make, setText, fromTemplate and
+ * showNotice),
  * "consola:view" (`detail.view` is the view to show, `detail.focus` whether to move the focus
  * to it) and "consola:reset" (logout, or another login: drop everything).
  *
@@ -941,19 +943,9 @@
 
   /* ---------- Actions ---------- */
 
-  /** Runs an action with its button disabled; errors go to the error area. */
-  async function withButton(button, action) {
-    clearError();
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    try {
-      await action();
-    } catch (err) {
-      report(err);
-    } finally {
-      button.disabled = false;
-      button.removeAttribute("aria-busy");
-    }
+  /** Runs an action with its button disabled; errors go to the error area (views.js). */
+  function withButton(button, action) {
+    return Consola.withButton(button, action, clearError, report);
   }
 
   /** Polls now instead of waiting for the next round (errors there are the poll's business). */

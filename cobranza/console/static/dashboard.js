@@ -9,21 +9,20 @@
  * GET /api/supervisor/kpis.csv: the same numbers as a download.
  *
  * Plain ES2020 like console.js, whose helpers it receives with the "consola:supervisor" event
- * (see the header of console.js): this file is loaded first and only listens. The charts are
- * Chart.js, vendored from npm into /static/vendor/ and loaded only when the view first opens
- * (a same-origin script: the page's CSP allows nothing else; Chart.js needs no eval). Every
- * chart has a title, axis titles with units, the definition in its tooltip, an aria-label that
- * reads its numbers, and its numbers in a table. Everything from the server goes on the page as
- * text or as an attribute value. */
+ * (see the header of console.js) through views.js, which mounts, shows and hides it: this file
+ * is loaded before console.js and only listens. The charts are Chart.js, vendored from npm into
+ * /static/vendor/ and loaded only when the view first opens (a same-origin script: the page's
+ * CSP allows nothing else; Chart.js needs no eval). Every chart has a title, axis titles with
+ * units, the definition in its tooltip, an aria-label that reads its numbers, and its numbers in
+ * a table. Everything from the server goes on the page as text or as an attribute value. */
 "use strict";
 
 (() => {
   let ctx = null; // console.js's helpers (api, report, clearError, make, setText, fromTemplate, showNotice)
   let board = null; // the mounted view
 
-  document.addEventListener("consola:supervisor", (event) => mount(event.detail));
-  document.addEventListener("consola:reset", unmount);
-  document.addEventListener("consola:view", (event) => show(event.detail));
+  // Mounted, shown and hidden by views.js; the first time it opens, it loads.
+  const busy = Consola.view("dashboard", { mount, unmount, open });
 
   const make = (...args) => ctx.make(...args);
   const setText = (...args) => ctx.setText(...args);
@@ -90,20 +89,12 @@
     return chartLibrary;
   }
 
-  function mount(helpers) {
-    unmount();
-    const slot = document.getElementById("dashboard-slot");
-    if (!slot || !helpers || typeof helpers.api !== "function") return;
+  function mount(helpers, q) {
     ctx = helpers;
-    slot.append(ctx.fromTemplate("tpl-dashboard"));
-    const q = (testid) => slot.querySelector(`[data-testid='${testid}']`);
     board = {
-      visible: false,
       seq: 0,
       data: null,
       charts: {},
-      view: q("dashboard"),
-      title: document.getElementById("dashboard-title"),
       status: q("dash-status"),
       banner: q("dash-simulated"),
       form: q("dash-form"),
@@ -135,36 +126,14 @@
     board.csv.addEventListener("click", () => exportCsv(mounted));
   }
 
+  function open() {
+    if (!board.data) load(board);
+  }
+
   function unmount() {
     if (board) destroyCharts(board);
     ctx = null;
     board = null;
-    const slot = document.getElementById("dashboard-slot");
-    if (slot) slot.replaceChildren();
-  }
-
-  function show(detail) {
-    if (!board || !detail) return;
-    board.visible = detail.view === "dashboard";
-    board.view.hidden = !board.visible;
-    if (!board.visible || !detail.focus) return;
-    board.title.focus();
-    if (!board.data) load(board);
-  }
-
-  /** Runs an action with its button disabled; errors go to the page's error area. */
-  async function busy(button, action) {
-    ctx.clearError();
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    try {
-      await action();
-    } catch (err) {
-      if (ctx) ctx.report(err);
-    } finally {
-      button.disabled = false;
-      button.removeAttribute("aria-busy");
-    }
   }
 
   function destroyCharts(d) {

@@ -8,8 +8,8 @@
  * Newcombe's interval, the p-values (Holm's adjustment) and the verdict.
  *
  * Plain ES2020 and no library, like console.js, whose helpers it receives with the
- * "consola:supervisor" event (see the header of console.js): this file is loaded first and only
- * listens. Everything from the server goes on the page as text or as an attribute value; bars are
+ * "consola:supervisor" event (see the header of console.js) through views.js, which mounts, shows
+ * and hides it: this file is loaded before console.js and only listens. Everything from the server goes on the page as text or as an attribute value; bars are
  * sized through the CSSOM (element.style), which the page's CSP allows. Each figure has a title
  * saying in Spanish what it is. */
 "use strict";
@@ -25,9 +25,8 @@
   let ctx = null; // console.js's helpers (api, report, clearError, make, setText, fromTemplate)
   let v = null; // the mounted view
 
-  document.addEventListener("consola:supervisor", (event) => mount(event.detail));
-  document.addEventListener("consola:reset", unmount);
-  document.addEventListener("consola:view", (event) => show(event.detail));
+  // Mounted, shown and hidden by views.js; each time it opens, it reloads.
+  const busy = Consola.view("experiments", { mount, unmount, open });
 
   /* ---------- Numbers in words ---------- */
 
@@ -91,20 +90,12 @@
 
   /* ---------- Mounting ---------- */
 
-  function mount(helpers) {
-    unmount();
-    const slot = document.getElementById("experiments-slot");
-    if (!slot || !helpers || typeof helpers.api !== "function") return;
+  function mount(helpers, q) {
     ctx = helpers;
-    slot.append(ctx.fromTemplate("tpl-experiments"));
-    const q = (testid) => slot.querySelector(`[data-testid='${testid}']`);
     v = {
-      visible: false,
       listSeq: 0,
       reportSeq: 0,
       selected: null, // the experiment whose report shows
-      section: q("experiments"),
-      title: document.getElementById("experiments-title"),
       refresh: q("exp-refresh"),
       empty: q("exp-empty"),
       list: q("exp-list"),
@@ -118,31 +109,10 @@
   function unmount() {
     ctx = null;
     v = null;
-    const slot = document.getElementById("experiments-slot");
-    if (slot) slot.replaceChildren();
   }
 
-  function show(detail) {
-    if (!v || !detail) return;
-    v.visible = detail.view === "experiments";
-    v.section.hidden = !v.visible;
-    if (!v.visible || !detail.focus) return;
-    v.title.focus();
+  function open() {
     refresh().catch((err) => ctx && ctx.report(err));
-  }
-
-  async function busy(button, action) {
-    ctx.clearError();
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
-    try {
-      await action();
-    } catch (err) {
-      if (ctx) ctx.report(err);
-    } finally {
-      button.disabled = false;
-      button.removeAttribute("aria-busy");
-    }
   }
 
   async function refresh() {
