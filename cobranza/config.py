@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -153,6 +154,11 @@ class Settings:
     # unset, the endpoint answers 404 (scripts/run.sh does not generate one).
     payments_api_token: Secret | None = None
     scoring: ScoringSettings = ScoringSettings()
+    # This Rasa server's name among the replicas sharing the database: it holds the WhatsApp
+    # conversation leases (cobranza/channels/whatsapp/store.py). Stable across restarts, so a
+    # restarted replica takes back its own leases at once; unique in a cluster, or two replicas
+    # would both think they hold one sender.
+    replica: str = "localhost"
 
     @property
     def database_url(self) -> str:
@@ -308,6 +314,24 @@ def _scoring(env: Mapping[str, str]) -> ScoringSettings:
     )
 
 
+REPLICA_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+
+
+def _replica(env: Mapping[str, str]) -> str:
+    """``COBRANZA_REPLICA``, else the host name: stable across restarts (a per-process random
+    name would leave a restarted replica waiting for the leases of its own previous life). A
+    cluster on one host (or containers sharing one host name) must name each replica."""
+    given = env.get("COBRANZA_REPLICA", "").strip()
+    name = given or socket.gethostname().strip()
+    if not REPLICA_PATTERN.fullmatch(name):
+        source = "COBRANZA_REPLICA" if given else "the host name (set COBRANZA_REPLICA)"
+        raise ConfigError(
+            f"{source} must be 1-100 characters from A-Z a-z 0-9 . _ : - starting with a letter "
+            f"or digit, got {name!r}"
+        )
+    return name
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -377,6 +401,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         promise_grace_days=_count(env, "COBRANZA_PROMISE_GRACE_DAYS", Settings.promise_grace_days),
         payments_api_token=_token(env, "PAYMENTS_API_TOKEN"),
         scoring=_scoring(env),
+        replica=_replica(env),
         database=Secret(database_url),
         persona_profiles_dir=profiles,
         default_time_zone=time_zone,

@@ -730,6 +730,38 @@ class WhatsAppStatus(Base):
     error_title = Column(String(200), nullable=True)
 
 
+class ConversationLease(Base):
+    """Which Rasa replica answers a WhatsApp sender right now: our lock store across replicas
+    (Rasa's OSS lock stores lock within one process, or in Redis without fencing). Taken and
+    renewed in one statement that only succeeds for the holder or over an expired lease; the
+    holder's worker alone runs the sender's turns (cobranza/channels/whatsapp/store.py)."""
+
+    __tablename__ = "conversation_leases"
+
+    wa_id = Column(String(20), primary_key=True)
+    holder = Column(String(100), nullable=False)  # COBRANZA_REPLICA of the replica
+    expires_at = Column(UTCDateTime, nullable=False)
+
+
+class WhatsAppReplyAttempt(Base):
+    """The k-th reply sent while handling inbound message ``reply_to``, recorded *before* the
+    Graph API call: a turn re-run after a crash skips a reply whose attempt exists, so a debtor
+    gets each reply at most once. ``message_id`` is Meta's id once it accepted the message
+    (NULL: the call failed or the process died in it — never sent again either way)."""
+
+    __tablename__ = "whatsapp_reply_attempts"
+    __table_args__ = (CheckConstraint("ordinal >= 0", name="ordinal"),)
+
+    reply_to = Column(
+        String(128),
+        ForeignKey("whatsapp_inbound.message_id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    ordinal = Column(Integer, primary_key=True, autoincrement=False)
+    attempted_at = Column(UTCDateTime, nullable=False)
+    message_id = Column(String(128), nullable=True)
+
+
 class Agent(Base):
     """A console user who answers handed-off conversations (``cobranza agent add``); a
     ``supervisor`` also oversees the other agents (``cobranza agent role``)."""

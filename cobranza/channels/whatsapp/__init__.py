@@ -11,6 +11,11 @@ Route: ``/webhooks/whatsapp/webhook``.
   from the database in order of their timestamps and marks each ``done`` or ``failed`` (with the
   error's class, no content) exactly once; at start-up it picks up whatever a crash left
   pending. Status callbacks are stored for metrics.
+* Several Rasa replicas may share the database: a worker runs a sender's turns only while it
+  holds that sender's lease in the database (``conversation_leases``; Rasa's lock stores are
+  not safe across replicas, so the database is our lock store), and every replica sweeps for
+  pending messages no live lease covers (a dead replica's). Each reply to an inbound message
+  is recorded before it is sent, so a turn re-run after a crash does not send it twice.
 * Text and interactive replies (the button's or row's id is the payload that drives the
   conversation) go to Rasa; images, voice notes, stickers, locations… get a polite answer from
   ``domain.yml`` (``utter_no_soportado_<tipo>``).
@@ -24,11 +29,13 @@ The parts, one module each:
 * :mod:`.config`: the channel's limits and constants, the polite answers from ``domain.yml``;
   the ``WHATSAPP_*`` settings are read by :func:`cobranza.config.load_whatsapp_settings`.
 * :mod:`.parse`: the signature check and webhook payload → our messages (pure, no I/O).
-* :mod:`.store`: the inbox (pending → done/failed), outbound and status rows in our database.
+* :mod:`.store`: the inbox (pending → done/failed), the leases, the reply attempts, outbound
+  and status rows in our database.
 * :mod:`cobranza.outreach.graph`: the Graph API client (timeouts, retries with backoff), shared
   with the outreach dispatcher.
 * :mod:`.output`: the Rasa output channel (the 24-hour window, buttons, lists, templates).
-* :mod:`.input`: the Rasa input channel (the webhook, a worker per sender, crash recovery).
+* :mod:`.input`: the Rasa input channel (the webhook, a worker per sender under its lease,
+  crash recovery, the sweep).
 
 The database, the clock and the rate limits come from :func:`cobranza.bootstrap.app`, the one
 composition root; no part reads the wall clock or the environment itself.

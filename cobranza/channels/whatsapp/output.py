@@ -1,5 +1,12 @@
 """The Rasa output channel: the assistant's messages to one WhatsApp id, as text, reply buttons,
-lists, or the approved template when the 24-hour service window is closed."""
+lists, or the approved template when the 24-hour service window is closed.
+
+An output made for one inbound message (``reply_to``, as the input channel makes one per
+message) numbers the messages it sends 0, 1, 2… and records each attempt before the Graph API
+call (:meth:`WhatsAppStore.attempt`): when a crash made the turn run again, a reply already
+attempted is not sent again, the later ones are. An output without ``reply_to`` (what Rasa
+asks :meth:`WhatsAppInput.get_output_channel` for: reminders, an agent's messages) sends
+without that record."""
 
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from cobranza.channels.whatsapp.config import (
     ROW_TITLE,
     SERVICE_WINDOW,
 )
-from cobranza.channels.whatsapp.store import WhatsAppStore
+from cobranza.channels.whatsapp.store import Reply, WhatsAppStore
 from cobranza.clock import Clock
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.text import shorten
@@ -31,12 +38,36 @@ logger = logging.getLogger(__name__)
 
 class WhatsAppOutput(OutputChannel):
     """Sends the assistant's messages to one WhatsApp id (as Meta sent it: ``521…``). ``clock``
-    decides whether the 24-hour window is still open."""
+    decides whether the 24-hour window is still open; ``reply_to`` is the inbound message whose
+    turn this output answers (its replies are sent at most once, see the module)."""
 
-    def __init__(self, client: GraphClient, store: WhatsAppStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        store: WhatsAppStore,
+        clock: Clock,
+        reply_to: str | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.clock = clock
+        self.reply_to = reply_to
+        self._replies = 0  # messages this output has sent, or skipped as sent before
+
+    async def _first_attempt(self, wa_id: str) -> tuple[bool, Reply | None]:
+        """Number this message of the turn and record its attempt: (send it?, its key)."""
+        if self.reply_to is None:
+            return True, None
+        reply = (self.reply_to, self._replies)
+        self._replies += 1
+        if await self.store.attempt(reply):
+            return True, reply
+        logger.info(
+            "reply %d to a message from %s was sent before a crash: not sent again",
+            reply[1],
+            mask_phone(wa_id),
+        )
+        return False, reply
 
     @classmethod
     def name(cls) -> str:
@@ -47,6 +78,9 @@ class WhatsAppOutput(OutputChannel):
         return last is not None and self.clock.now() - last < SERVICE_WINDOW
 
     async def _post(self, wa_id: str, kind: str, body: dict[str, Any]) -> None:
+        first, reply = await self._first_attempt(wa_id)
+        if not first:
+            return
         if kind != "template" and not await self._within_window(wa_id):
             # Outside the 24-hour window only an approved template may be sent: it invites the
             # debtor to answer, which reopens the window (README: templates to create).
@@ -55,7 +89,7 @@ class WhatsAppOutput(OutputChannel):
         payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": wa_id}
         payload.update(body)
         message_id = await self.client.send(payload)
-        await self.store.sent(message_id, wa_id, kind)
+        await self.store.sent(message_id, wa_id, kind, reply)
 
     def template_body(self, parameters: list[str] | None = None) -> dict[str, Any]:
         template: dict[str, Any] = {

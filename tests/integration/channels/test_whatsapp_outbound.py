@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from cobranza import bootstrap, db
@@ -19,7 +20,7 @@ from cobranza.channels.whatsapp.parse import parse_webhook
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.clock import SystemClock
 from cobranza.config import Secret, WhatsAppSettings, load_settings
-from cobranza.db.models import WhatsAppInbound
+from cobranza.db.models import WhatsAppInbound, WhatsAppReplyAttempt
 from cobranza.outreach.graph import GraphClient, GraphError
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
@@ -38,22 +39,39 @@ def store(migrated_sqlite: Engine) -> WhatsAppStore:
     return _new_process_store(str(migrated_sqlite.url))
 
 
-def _output(config: WhatsAppSettings, store: WhatsAppStore) -> WhatsAppOutput:
-    return WhatsAppOutput(GraphClient(config), store, store.clock)
+def _output(
+    config: WhatsAppSettings, store: WhatsAppStore, reply_to: str | None = None
+) -> WhatsAppOutput:
+    return WhatsAppOutput(GraphClient(config), store, store.clock, reply_to)
 
 
-def _wrote(store: WhatsAppStore, wa_id: str, ago: timedelta) -> None:
+def _wrote(store: WhatsAppStore, wa_id: str, ago: timedelta) -> str:
+    """An inbound message ``ago`` ago (the 24-hour window counts from it); its id."""
     now = datetime.now(timezone.utc)
+    message_id = f"wamid.{ago.total_seconds()}"
     with db.session_scope(store._sessions) as session:
         session.add(
             WhatsAppInbound(
-                message_id=f"wamid.{ago.total_seconds()}",
+                message_id=message_id,
                 wa_id=wa_id,
                 message_type="text",
                 sent_at=now - ago,
                 received_at=now - ago,
             )
         )
+    return message_id
+
+
+def _attempts(store: WhatsAppStore) -> list[tuple[str, int, str | None]]:
+    with db.session_scope(store._sessions) as session:
+        rows = session.execute(
+            select(
+                WhatsAppReplyAttempt.reply_to,
+                WhatsAppReplyAttempt.ordinal,
+                WhatsAppReplyAttempt.message_id,
+            ).order_by(WhatsAppReplyAttempt.reply_to, WhatsAppReplyAttempt.ordinal)
+        ).all()
+    return [tuple(row) for row in rows]
 
 
 @pytest.fixture
@@ -171,6 +189,42 @@ def test_a_wrong_token_is_refused(graph: FakeGraphAPI, store: WhatsAppStore) -> 
     with pytest.raises(GraphError):
         _run(_output(wrong, store), {"text": "hola"})
     assert graph.rejected[0].status == 401
+
+
+def test_each_reply_to_a_message_is_recorded_before_it_goes_and_never_sent_twice(
+    graph: FakeGraphAPI, store: WhatsAppStore
+) -> None:
+    """The turn for message M sends two replies; after a crash the turn runs again and sends
+    three: the first two are not sent again, the third is. A reply whose call failed stays
+    recorded without Meta's id and is not tried again either."""
+    message = _wrote(store, WA_ID, timedelta(minutes=5))
+    first_run = _output(graph.settings(), store, message)
+    _run(first_run, {"text": "uno"})
+    _run(first_run, {"text": "dos"})
+    rerun = _output(graph.settings(), store, message)
+    for text in ("uno", "dos", "tres"):
+        _run(rerun, {"text": text})
+    assert [m["text"]["body"] for m in graph.messages] == ["uno", "dos", "tres"]
+    assert _attempts(store) == [(message, n, graph.message_ids[n]) for n in range(3)]
+
+    refused = _wrote(store, WA_ID, timedelta(minutes=4))
+    with pytest.raises(GraphError):
+        _run(_output(graph.settings(access_token=Secret("otro")), store, refused), {"text": "x"})
+    requests = graph.request_count
+    _run(_output(graph.settings(), store, refused), {"text": "x"})
+    assert graph.request_count == requests, "an attempted reply is never sent again"
+    assert [a for a in _attempts(store) if a[0] == refused] == [(refused, 0, None)]
+
+
+def test_messages_not_in_reply_to_one_are_not_recorded(
+    graph: FakeGraphAPI, store: WhatsAppStore
+) -> None:
+    """Rasa's own output channel (reminders, an agent's messages) sends every time."""
+    _wrote(store, WA_ID, timedelta(minutes=5))
+    for _ in range(2):
+        _run(_output(graph.settings(), store), {"text": "Recordatorio"})
+    assert len(graph.wait_for(2)) == 2
+    assert _attempts(store) == []
 
 
 def test_a_delivery_retried_after_a_restart_is_still_a_duplicate(migrated_sqlite: Engine) -> None:
