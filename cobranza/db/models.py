@@ -54,6 +54,7 @@ from cobranza.domain.vocabulary import (
     PromiseStatus,
     ReminderStatus,
     TicketStatus,
+    TurnKind,
 )
 
 NAMING_CONVENTION = {
@@ -863,7 +864,7 @@ class AuditLog(Base):
     details = Column(JSON, nullable=False, default=dict)
 
 
-TURN_KINDS = ("user", "bot")
+TURN_KINDS = TurnKind.values()
 
 
 class ConversationTurn(Base):

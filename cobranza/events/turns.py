@@ -24,8 +24,9 @@ from typing import Any
 import yaml
 
 from cobranza.config import ConfigError
+from cobranza.domain.vocabulary import TurnKind
 
-USER, BOT = "user", "bot"
+USER, BOT = TurnKind.USER.value, TurnKind.BOT.value
 NLU_FALLBACK = "nlu_fallback"
 # Rasa's FallbackClassifier threshold when config.yml names the component without one.
 RASA_DEFAULT_THRESHOLD = 0.3
