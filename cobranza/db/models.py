@@ -875,11 +875,12 @@ class ConversationTurn(Base):
     No personal data: the sender is ``sender_key``, an HMAC of Rasa's sender id (a phone
     number on WhatsApp) under the consumer's key, never the id itself, and no text is kept.
     ``event_key`` (an HMAC of kind, sender id and Rasa's float timestamp, exact) is unique: a
-    message RabbitMQ delivers twice is one row. ``channel`` is Rasa's input channel (a user
-    message's only: Rasa's bot events do not carry it). ``nlu_fallback``: the NLU did not
-    understand (intent ``nlu_fallback``, or a confidence under the FallbackClassifier
-    threshold); NULL when the event had no intent. ``received_at``: Rasa's timestamp (UTC);
-    ``recorded_at``: when the consumer wrote the row."""
+    message RabbitMQ delivers twice is one row. ``channel`` is Rasa's input channel; Rasa's bot
+    events carry none, so a bot message's is copied from its conversation's latest user message
+    when that was written first (else NULL, and the KPIs look it up). ``nlu_fallback``: the
+    NLU did not understand (intent ``nlu_fallback``, or a confidence under the
+    FallbackClassifier threshold); NULL when the event had no intent. ``received_at``:
+    Rasa's timestamp (UTC); ``recorded_at``: when the consumer wrote the row."""
 
     __tablename__ = "conversation_turns"
     __table_args__ = (

@@ -6,8 +6,9 @@ or experiment arm can be known for them, so under such a split or filter the fam
 value (None), rather than every message landing in a fallback group that would read as "no
 persona". Its own dimensions are the channel and the day. A user message's channel is Rasa's
 input channel; a bot message's is its conversation's latest user message's (Rasa's bot events
-do not name it), looked up here so that the order in which consumers wrote them never
-matters."""
+do not name it): copied by the consumer when it writes the row, looked up here when the
+consumer could not (the user message was not written yet), so the order in which consumers
+wrote them never matters."""
 
 from __future__ import annotations
 
@@ -38,8 +39,15 @@ def _rows(scope: Scope) -> Rows:
         .limit(1)
         .scalar_subquery()
     )
+    # A bot message's channel was copied when the consumer wrote it, if its conversation's
+    # user message was there by then; the look-up is for the others (COALESCE stops at the
+    # first value that is not NULL, so most bot messages cost no look-up).
     channel = func.coalesce(
-        case((turn.kind == TurnKind.USER, turn.channel), else_=conversation_channel), NO_CHANNEL
+        case(
+            (turn.kind == TurnKind.USER, turn.channel),
+            else_=func.coalesce(turn.channel, conversation_channel),
+        ),
+        NO_CHANNEL,
     )
     return Rows(
         turn.__table__,

@@ -170,12 +170,13 @@ def test_rasa_events_become_rows_without_personal_data(
     assert c.tally.stored == 5 and c.tally.duplicates == 0 and not c.tally.malformed
     assert c.tally.ignored == {"other_event": 13}
     found = sorted(rows(sessions), key=lambda r: (r.received_at, r.kind))
+    # A bot message carries its conversation's channel, copied from the user message before.
     assert [(r.kind, r.channel, r.intent, r.nlu_fallback) for r in found] == [
         ("user", "whatsapp", "saludar", False),
-        ("bot", None, None, None),
-        ("bot", None, None, None),
+        ("bot", "whatsapp", None, None),
+        ("bot", "whatsapp", None, None),
         ("user", "webchat", "nlu_fallback", True),
-        ("bot", None, None, None),
+        ("bot", "webchat", None, None),
     ]
     assert found[0].received_at == datetime.fromtimestamp(AT, timezone.utc)
     assert found[0].confidence == pytest.approx(0.93)

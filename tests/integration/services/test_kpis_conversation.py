@@ -8,7 +8,7 @@ sender   channel   local time            intent       verdict  bot messages afte
 =======  ========  ====================  ===========  =======  ===========================
 A        whatsapp  10 Nov 10:00          saludar      no       2
 A        whatsapp  10 Nov 10:05          nlu_fallback yes      1
-B        webchat   11 Nov 23:30 (05:30   (none)       —        1
+B        webchat   11 Nov 23:30 (05:30   (none)       —        1 (written before the user's)
                    UTC on 12 Nov)
 C        (none)    11 Nov 12:00          informar     no       1
 D        —         11 Nov 13:00          —            —        1 (no user message before it)
@@ -26,11 +26,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
 from cobranza.cli.render import kpis_table
+from cobranza.db.models import ConversationTurn
 from cobranza.domain.kpis import Conversation, Filters, GroupKpis, flat, kpis_csv
 from cobranza.events.store import record
 from cobranza.events.turns import SenderKeys, Turn
@@ -87,8 +89,8 @@ TURNS = [
     bot("A", local(11, 10, 10) + 2 * S),
     user("A", local(11, 10, 10, 5), "whatsapp", "nlu_fallback"),
     bot("A", local(11, 10, 10, 5) + S),
+    bot("B", local(11, 11, 23, 30) + S),  # written before its user message: no channel copied
     user("B", local(11, 11, 23, 30), "webchat", None),
-    bot("B", local(11, 11, 23, 30) + S),
     user("C", local(11, 11, 12), None, "informar"),
     bot("C", local(11, 11, 12) + S),
     bot("D", local(11, 11, 13)),
@@ -98,6 +100,27 @@ TURNS = [
     user("E", local(10, 31, 23, 59), "whatsapp", "nlu_fallback"),
     bot("E", local(11, 1, 0, 0) + 30 * S),
 ]
+
+
+def test_a_bot_message_copies_its_conversations_channel_when_it_can(
+    sessions: sessionmaker,
+) -> None:
+    with sessions() as session:
+        stored = {
+            (r.sender_key, r.received_at): r.channel
+            for r in session.execute(
+                select(ConversationTurn).where(ConversationTurn.kind == "bot")
+            ).scalars()
+        }
+
+    def channel(sender: str, at: datetime) -> str | None:
+        return stored[(KEYS.sender(sender), at.astimezone(timezone.utc))]
+
+    assert channel("A", local(11, 10, 10) + S) == "whatsapp"
+    assert channel("A", local(11, 12, 9) + S) == "webchat"
+    assert channel("B", local(11, 11, 23, 30) + S) is None  # its user message came later
+    assert channel("C", local(11, 11, 12) + S) is None  # C's message named no channel
+    assert channel("D", local(11, 11, 13)) is None  # no user message at all
 
 
 def parts(c: Conversation | None) -> tuple[int, int, int, int] | None:
@@ -121,8 +144,8 @@ def test_by_channel_a_bot_message_follows_its_conversation(sessions: sessionmake
     found = {k: parts(g.conversation) for k, g in report.groups.items()}
     # whatsapp: A's two and E's (30 Nov), A's three answers, E's decoy answer (E's last user
     # message before it was on WhatsApp). webchat: B's (no intent) and A's on 12 Nov, with
-    # their answers. sin canal: C's (no channel) and its answer, and D's answer with no user
-    # message before it.
+    # their answers (B's looked up when asked: it was written first). sin canal: C's (no
+    # channel) and its answer, and D's answer with no user message before it.
     assert found["whatsapp"] == (3, 3, 2, 4)
     assert found["webchat"] == (2, 1, 0, 2)
     assert found["sin canal"] == (1, 1, 0, 2)
