@@ -435,6 +435,116 @@ def load_console_settings(
 
 
 @dataclass(frozen=True)
+class EventsSettings:
+    """The consumer of Rasa's events (cobranza/events/, ``python -m cobranza.events``): where
+    RabbitMQ is, which queue Rasa's pika event broker fills, and the key that turns a sender id
+    into a keyed hash. Read only by that process (:func:`load_events_settings`): no other process
+    needs the key, and a process that never holds it cannot leak it.
+
+    ``broker_url`` carries the password (a :class:`Secret`); ``broker_display`` is the same URL
+    with the password replaced, for logs. ``sender_key``: HMAC-SHA256 key, the same on every
+    consumer (two consumers must turn one event into one key, or a redelivery would be counted
+    twice); changing it starts new sender keys. ``prefetch``: messages RabbitMQ hands a consumer
+    before its acks. ``max_message_bytes``: a larger message is not parsed. ``nlu_config``: the
+    Rasa config whose FallbackClassifier threshold says which messages were not understood."""
+
+    broker_url: Secret
+    broker_display: str
+    sender_key: Secret
+    queue: str = "rasa_events"
+    prefetch: int = 50
+    max_message_bytes: int = 256 * 1024
+    reconnect_max_seconds: float = 30.0
+    nlu_config: Path = PROJECT_ROOT / "config.yml"
+
+
+EVENTS_KEY_ENV = "EVENTS_SENDER_KEY"
+# AMQP allows 255 bytes of any text; ours are names an operator types into two files.
+QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
+MAX_PREFETCH = 10_000
+MIN_EVENT_BYTES = 4 * 1024
+
+
+def _amqp_url(env: Mapping[str, str]) -> tuple[str, str]:
+    """The broker's URL with and without its password, from the variables Rasa's pika broker
+    reads in endpoints.cluster.yml: ``RABBITMQ_HOST`` (a host name, or an ``amqp(s)://`` URL as
+    Rasa accepts it: then its port, user, virtual host and query win), ``RABBITMQ_PORT``,
+    ``RABBITMQ_USERNAME`` and ``RABBITMQ_PASSWORD`` (guest/guest on loopback by default:
+    RabbitMQ refuses guest from any other address)."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    raw = env.get("RABBITMQ_HOST", "").strip() or "127.0.0.1"
+    port = _port(env, "RABBITMQ_PORT", 5672)
+    user = env.get("RABBITMQ_USERNAME", "").strip() or "guest"
+    password = env.get("RABBITMQ_PASSWORD", "") or "guest"
+    scheme, path, query = "amqp", "/", ""
+    if "://" in raw:
+        try:
+            parts = urlsplit(raw)
+            host, url_port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise ConfigError("RABBITMQ_HOST is not a valid amqp:// URL") from exc
+        if parts.scheme not in {"amqp", "amqps"} or not host:
+            raise ConfigError("RABBITMQ_HOST must be a host name or an amqp:// or amqps:// URL")
+        scheme, port = parts.scheme, url_port or port
+        user = unquote(parts.username) if parts.username else user
+        password = unquote(parts.password) if parts.password else password
+        path, query = parts.path or "/", parts.query
+    else:
+        host = raw
+    if not re.fullmatch(r"[A-Za-z0-9.:_-]{1,253}", host):
+        raise ConfigError("RABBITMQ_HOST must be a host name, an IP address or an amqp:// URL")
+    netloc_host = f"[{host}]" if ":" in host else host
+    tail = f"{netloc_host}:{port}{path}" + (f"?{query}" if query else "")
+    login = quote(user, safe="")
+    return (
+        f"{scheme}://{login}:{quote(password, safe='')}@{tail}",
+        f"{scheme}://{login}:***@{tail}",
+    )
+
+
+def load_events_settings(
+    environ: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT
+) -> EventsSettings:
+    """The events consumer's settings: the broker (:func:`_amqp_url`), ``RASA_EVENTS_QUEUE``
+    (``rasa_events``, the queue endpoints.cluster.yml binds), ``EVENTS_SENDER_KEY`` (required,
+    at least 32 characters), ``EVENTS_PREFETCH`` (50), ``EVENTS_MAX_MESSAGE_BYTES`` (256 KiB),
+    ``EVENTS_RECONNECT_MAX_SECONDS`` (30) and ``EVENTS_NLU_CONFIG`` (config.yml)."""
+    env = os.environ if environ is None else environ
+    key = env.get(EVENTS_KEY_ENV, "").strip()
+    if len(key) < 32:
+        raise ConfigError(
+            f"{EVENTS_KEY_ENV} is required: at least 32 characters, the same on "
+            "every consumer (it keys the hash that stands for a sender)"
+        )
+    queue = env.get("RASA_EVENTS_QUEUE", "").strip() or EventsSettings.queue
+    if not QUEUE_PATTERN.fullmatch(queue):
+        raise ConfigError(
+            f"RASA_EVENTS_QUEUE must be 1 to 255 characters from A-Z a-z 0-9 _ . : -, got {queue!r}"
+        )
+    prefetch = _positive(env, "EVENTS_PREFETCH", EventsSettings.prefetch)
+    if prefetch > MAX_PREFETCH:
+        raise ConfigError(f"EVENTS_PREFETCH must be at most {MAX_PREFETCH}, got {prefetch}")
+    max_bytes = _count(env, "EVENTS_MAX_MESSAGE_BYTES", EventsSettings.max_message_bytes)
+    if max_bytes < MIN_EVENT_BYTES:
+        raise ConfigError(
+            f"EVENTS_MAX_MESSAGE_BYTES must be at least {MIN_EVENT_BYTES}, got {max_bytes}"
+        )
+    url, display = _amqp_url(env)
+    nlu_config = env.get("EVENTS_NLU_CONFIG", "").strip()
+    return EventsSettings(
+        broker_url=Secret(url),
+        broker_display=display,
+        sender_key=Secret(key),
+        queue=queue,
+        prefetch=prefetch,
+        max_message_bytes=max_bytes,
+        reconnect_max_seconds=float(_positive(env, "EVENTS_RECONNECT_MAX_SECONDS", 30)),
+        nlu_config=Path(nlu_config) if nlu_config else root / "config.yml",
+    )
+
+
+@dataclass(frozen=True)
 class WhatsAppSettings:
     """The WhatsApp Cloud API channel's settings (cobranza/channels/whatsapp/). Read only when
     that channel starts: the other processes do not need them."""

@@ -36,7 +36,8 @@ def add_parsers(sub: Any) -> None:
     kp = sub.add_parser(
         "kpis",
         help="indicadores de un periodo: contacto, respuesta, promesas, cobranza, recuperación, "
-        "cura y deterioro, bajas, canalizaciones, bloqueos (docs/kpis.md)",
+        "cura y deterioro, bajas, canalizaciones, bloqueos, mensajes y no entendidos "
+        "(docs/kpis.md)",
     )
     kp.set_defaults(command="kpis")
     kp.add_argument(

@@ -54,6 +54,7 @@ from cobranza.domain.vocabulary import (
     PromiseStatus,
     ReminderStatus,
     TicketStatus,
+    TurnKind,
 )
 
 NAMING_CONVENTION = {
@@ -893,3 +894,44 @@ class AuditLog(Base):
     action = Column(String(60), nullable=False)
     debtor_phone = Column(String(16), nullable=True)
     details = Column(JSON, nullable=False, default=dict)
+
+
+TURN_KINDS = TurnKind.values()
+
+
+class ConversationTurn(Base):
+    """One message of a conversation as Rasa's event broker published it (cobranza/events/):
+    a person's message (``user``) with what the NLU made of it, or one of the assistant's
+    (``bot``). Written by the events consumer, read by the KPIs (docs/kpis.md).
+
+    No personal data: the sender is ``sender_key``, an HMAC of Rasa's sender id (a phone
+    number on WhatsApp) under the consumer's key, never the id itself, and no text is kept.
+    ``event_key`` (an HMAC of kind, sender id and Rasa's float timestamp, exact) is unique: a
+    message RabbitMQ delivers twice is one row. ``channel`` is Rasa's input channel; Rasa's bot
+    events carry none, so a bot message's is copied from its conversation's latest user message
+    when that was written first (else NULL, and the KPIs look it up). ``nlu_fallback``: the
+    NLU did not understand (intent ``nlu_fallback``, or a confidence under the
+    FallbackClassifier threshold); NULL when the event had no intent. ``received_at``:
+    Rasa's timestamp (UTC); ``recorded_at``: when the consumer wrote the row."""
+
+    __tablename__ = "conversation_turns"
+    __table_args__ = (
+        CheckConstraint(_in("kind", TURN_KINDS), name="kind"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_unit"),
+        UniqueConstraint("event_key", name="uq_conversation_turns_event_key"),
+        # The KPIs: a range of days, counted by kind, verdict and channel from the index alone.
+        Index("ix_conversation_turns_time", "received_at", "kind", "nlu_fallback", "channel"),
+        # A bot message's channel is its conversation's latest user message's (the KPIs).
+        Index("ix_conversation_turns_sender", "sender_key", "kind", "received_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    event_key = Column(String(64), nullable=False)
+    sender_key = Column(String(64), nullable=False)
+    kind = Column(String(8), nullable=False)
+    channel = Column(String(32), nullable=True)
+    intent = Column(String(100), nullable=True)
+    confidence = Column(Float, nullable=True)
+    nlu_fallback = Column(Boolean, nullable=True)
+    received_at = Column(UTCDateTime, nullable=False)
+    recorded_at = Column(UTCDateTime, nullable=False)

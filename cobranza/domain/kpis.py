@@ -46,6 +46,10 @@ SPLIT_LABELS = {
     "arm": "brazo de experimento",
     "day": "día",
 }
+# The splits of the conversation family (:class:`Conversation`): its rows are messages whose
+# sender is a keyed hash, never a debtor, so only their own channel and day split them.
+CONVERSATION_SPLITS = ("channel", "day")
+NO_CHANNEL = "sin canal"  # a message whose channel Rasa did not name
 # The roll population's states, best first: a later one is a worse bucket.
 STATES = (CURRENT, *BUCKETS, NO_BALANCE)
 DELINQUENT = BUCKETS
@@ -211,8 +215,25 @@ class Compliance:
 
 
 @dataclass(frozen=True)
+class Conversation:
+    """The messages of the conversations, as Rasa's event broker carried them
+    (``conversation_turns``, cobranza/events/): what people wrote, how many of those the NLU
+    had a verdict on and did not understand, and what the assistant wrote."""
+
+    received: int = 0
+    judged: int = 0  # received with an intent: the NLU said something about them
+    not_understood: int = 0
+    sent: int = 0
+
+    @property
+    def not_understood_rate(self) -> Rate:
+        return Rate(self.not_understood, self.judged)
+
+
+@dataclass(frozen=True)
 class GroupKpis:
-    """Every KPI of one group (or of the total). ``roll`` is None where it does not apply."""
+    """Every KPI of one group (or of the total). ``roll`` is None where it does not apply;
+    ``conversation`` is None under a split or filter other than :data:`CONVERSATION_SPLITS`."""
 
     funnel: Funnel = Funnel()
     messages: Messages = Messages()
@@ -221,6 +242,7 @@ class GroupKpis:
     roll: Roll | None = Roll()
     resolution: Resolution = Resolution()
     compliance: Compliance = Compliance()
+    conversation: Conversation | None = Conversation()
 
 
 @dataclass(frozen=True)
@@ -276,7 +298,7 @@ def _plain(value: Any) -> Any:
 
 def group_dict(k: GroupKpis) -> dict[str, Any]:
     """One group's KPIs as JSON: counts, pesos as strings, each rate with its parts."""
-    f, m, p, money, r = k.funnel, k.messages, k.promises, k.money, k.roll
+    f, m, p, money, r, c = k.funnel, k.messages, k.promises, k.money, k.roll, k.conversation
     return {
         "funnel": {
             "contacted": f.contacted,
@@ -329,6 +351,14 @@ def group_dict(k: GroupKpis) -> dict[str, Any]:
         "compliance": {
             "blocked": k.compliance.blocked,
             "blocks_by_rule": dict(k.compliance.by_rule),
+        },
+        "conversation": None
+        if c is None
+        else {
+            "user_messages": c.received,
+            "not_understood": c.not_understood,
+            "not_understood_rate": _rate(c.not_understood_rate),
+            "bot_messages": c.sent,
         },
     }
 
@@ -398,6 +428,20 @@ def combine(groups: Iterable[GroupKpis]) -> GroupKpis:
         roll=None if any(k.roll is None for k in found) else Roll(transitions),
         resolution=Resolution(tuple(h for k in found for h in k.resolution.hours)),
         compliance=Compliance(by_rule),
+        conversation=_conversation_sum(found),
+    )
+
+
+def _conversation_sum(groups: list[GroupKpis]) -> Conversation | None:
+    found = [k.conversation for k in groups]
+    if any(c is None for c in found):
+        return None
+    parts = [c for c in found if c is not None]
+    return Conversation(
+        received=sum(c.received for c in parts),
+        judged=sum(c.judged for c in parts),
+        not_understood=sum(c.not_understood for c in parts),
+        sent=sum(c.sent for c in parts),
     )
 
 
@@ -640,6 +684,31 @@ INDICATORS: tuple[Indicator, ...] = (
         "Veces que una regla de cumplimiento impidió en el periodo un contacto o mostrar datos "
         "de la deuda.",
     ),
+    _counted(
+        "user_messages",
+        "mensajes recibidos",
+        "mensajes",
+        "Mensajes que las personas escribieron al asistente en el periodo, deudores o no "
+        "(eventos de Rasa); solo se desglosan por canal y día.",
+    ),
+    _counted(
+        "not_understood",
+        "mensajes no entendidos",
+        "mensajes",
+        "Mensajes recibidos que el asistente no entendió: intención nlu_fallback o confianza "
+        "bajo el umbral del FallbackClassifier (config.yml).",
+    ),
+    _rated(
+        "not_understood_rate",
+        "tasa de no entendidos",
+        "Mensajes no entendidos ÷ mensajes recibidos con intención.",
+    ),
+    _counted(
+        "bot_messages",
+        "mensajes del asistente",
+        "mensajes",
+        "Mensajes que el asistente escribió en las conversaciones del periodo.",
+    ),
 )
 INDICATOR = {i.key: i for i in INDICATORS}
 # The funnel as the dashboard draws it: distinct debtors at each step, in the range.
@@ -680,6 +749,10 @@ def values(k: GroupKpis) -> dict[str, Any]:
             found.update(family)
     if d["roll"] is None:
         found.update(debtors=None, cure_rate=None, roll_forward_rate=None)
+    if d["conversation"] is None:
+        found.update(
+            user_messages=None, not_understood=None, not_understood_rate=None, bot_messages=None
+        )
     return {i.key: found.get(i.key) for i in INDICATORS}
 
 

@@ -272,3 +272,10 @@ class TicketOutcome(Code):
     SIN_ACUERDO = "sin_acuerdo"
     NUMERO_EQUIVOCADO = "numero_equivocado"
     DEVUELTO_AL_ASISTENTE = "devuelto_al_asistente"
+
+
+class TurnKind(Code):
+    """``conversation_turns.kind``: who wrote the message, as Rasa names the event."""
+
+    USER = "user"
+    BOT = "bot"

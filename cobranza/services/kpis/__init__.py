@@ -5,12 +5,15 @@ days, as a total and split by bucket, persona, creditor, campaign, channel or da
 :func:`dashboard` is the console's: both, and whether the database is a simulation's.
 
 Each family is one set query (cobranza/services/kpis/families.py); a group with no rows in a
-family gets that family's zeros (and rates with no value). Read-only: nothing is written, not
+family gets that family's zeros (and rates with no value). The conversation family
+(conversations.py) has rows about no debtor: it splits by channel and day only, and is None
+under any other split or filter. Read-only: nothing is written, not
 even an audit row (the result holds no personal data)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 from sqlalchemy import select, text
@@ -22,6 +25,7 @@ from cobranza.domain.kpis import (
     PARTITIONS,
     TOTAL,
     Compliance,
+    Conversation,
     Dashboard,
     Filters,
     Funnel,
@@ -35,7 +39,7 @@ from cobranza.domain.kpis import (
     combine,
     group_order,
 )
-from cobranza.services.kpis import families
+from cobranza.services.kpis import conversations, families
 from cobranza.services.kpis.scope import MAX_DAYS_BY_DAY, Memberships, Scope, make_scope
 
 __all__ = ["MAX_DAYS_BY_DAY", "dashboard", "kpis", "trend"]
@@ -59,7 +63,8 @@ def _groups(session: Session, scope: Scope) -> dict[str, GroupKpis]:
     by_day = scope.split == "day"
     funnel = families.funnel(session, scope, members)
     found = families.tallies(session, scope, members, whole_range=not by_day)
-    keys = set(funnel) | found.keys()
+    talks = conversations.conversation(session, scope)  # None: not under this split or filter
+    keys = set(funnel) | found.keys() | set(talks or {})
     if by_day:
         keys |= {d.isoformat() for d in scope.days}
     empty_money = Money(balance_assigned=None) if by_day else Money()
@@ -72,6 +77,7 @@ def _groups(session: Session, scope: Scope) -> dict[str, GroupKpis]:
             roll=None if by_day else found.roll.get(key, Roll()),
             resolution=Resolution(tuple(found.hours.get(key, ()))),
             compliance=Compliance(found.blocks.get(key, {})),
+            conversation=None if talks is None else talks.get(key, Conversation()),
         )
         for key in keys
     }
@@ -104,7 +110,14 @@ def kpis(
         found = _groups(session, scope)
         groups = {key: found[key] for key in group_order(split, found)}
     if split in PARTITIONS:  # the groups add up: no second pass for the total
-        total = combine(groups.values())
+        # ...except the conversation family, which no debtor's split applies to: the total's
+        # messages are counted on their own (with the filters, when they allow it).
+        unsplit = make_scope(session, start, end, None, filters, zone)
+        talks = conversations.conversation(session, unsplit)
+        total = replace(
+            combine(groups.values()),
+            conversation=None if talks is None else talks.get(TOTAL, Conversation()),
+        )
     else:
         unsplit = make_scope(session, start, end, None, filters, zone)
         total = _groups(session, unsplit).get(TOTAL, GroupKpis())

@@ -30,6 +30,7 @@ TABLES = {
     "consents",
     "contact_attempts",
     "contact_blocks",
+    "conversation_turns",
     "creditors",
     "debtors",
     "debts",
