@@ -40,6 +40,7 @@ default_pass = $(read_secret rabbitmq_password)"
 write rasa_api_token 10001 "$(random_hex)"
 write action_server_token 10001 "$(random_hex)"
 write webchat_session_secret 10001 "$(random_hex)"
+write events_sender_key 10001 "$(random_hex)"
 write whatsapp_verify_token 10001 "$(random_hex)"
 write gateway_redis_url 10001 "redis://redis:6379/0"
 
