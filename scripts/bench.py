@@ -48,6 +48,8 @@ from cobranza.testing.servers import Servers, free_port, running_servers
 PROBE_DIR = Path(__file__).resolve().parent / "bench_probe"
 STARTER_MODEL = PROJECT_ROOT / "models" / "starter.tar.gz"
 TARGET_RATIO = 1.3
+# Loading a model takes a minute on an idle 2-core machine, several when other jobs run.
+READY_TIMEOUT = 900
 
 # (kind, text); {phone} and {dob} are filled per debtor. Every message of ours runs a custom
 # action on the action server (the first one action_session_start too); "action+db" turns are
@@ -340,6 +342,8 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=20, help="conversations at once in (b)")
     args = parser.parse_args()
+    # A plain `kill` must still stop the servers (the `finally` blocks below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     source = make_url(load_settings().database_url)
     if source.get_backend_name() != "sqlite" or not Path(source.database or "").is_file():
         print("bench needs the SQLite demo database: run `make db` first", file=sys.stderr)
@@ -357,8 +361,10 @@ def main() -> int:
     model = PROJECT_ROOT / "models" / "cobranza.tar.gz"
     try:
         with (
-            running_servers(f"sqlite:///{copy}", model, extra_env=probe_env(ours_probe)) as servers,
-            starter_server(STARTER_MODEL, starter_probe) as starter_url,
+            running_servers(
+                f"sqlite:///{copy}", model, READY_TIMEOUT, probe_env(ours_probe)
+            ) as servers,
+            starter_server(STARTER_MODEL, starter_probe, READY_TIMEOUT) as starter_url,
         ):
             ours = Bot("ours", servers.rest_url, ours_probe)
             starter = Bot("starter", starter_url, starter_probe)
