@@ -18,6 +18,10 @@ thread (Rasa's per-conversation lock still serialises the turns of one conversat
 
 The ``events`` table is Rasa's: it is created here, not by our migrations, and Alembic ignores
 it (migrations/env.py).
+
+Building the store also puts :mod:`cobranza.channels.action_calls` in place (Rasa's check of the
+action server's answers without re-checking Rasa's own schema at every call): this class is the
+one plug-in of ours every configuration of the Rasa server loads.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
+from cobranza.channels import action_calls
 from cobranza.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -93,6 +98,7 @@ class CobranzaTrackerStore(SQLTrackerStore):
             ) from None  # the driver's exception is not chained: nothing more to leak
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
+        action_calls.install()  # every Rasa server of ours builds this store: see the module
         logger.info("conversations are stored in %s", self.engine.dialect.name)
 
     def _create_table(self) -> None:
