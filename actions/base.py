@@ -34,6 +34,8 @@ from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import local_today
 from cobranza.compliance import decisions
+from cobranza.db import repository as repo
+from cobranza.db.models import Debt, Debtor
 from cobranza.domain.amounts import extract_amount
 from cobranza.domain.dates import extract_date, resolve_date
 from cobranza.domain.money import format_mxn
@@ -42,6 +44,7 @@ from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.experiments import response_variant
 from cobranza.services.identity import PROVEN_CHANNELS
+from cobranza.services.promises import open_debts_of, primary_of
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class Turn:
     # Slots set earlier in this action run: Rasa applies the SlotSet events only after the
     # action, so the later steps of the same run read them here (never by editing the tracker).
     updates: dict[str, Any] = field(default_factory=dict, init=False)
+    # The debtor (with debts and creditors) read once per run and number: see open_debts().
+    _debtors: dict[str, Debtor] = field(default_factory=dict, init=False, repr=False)
 
     def slot(self, name: str) -> Any:
         """A slot as this run has left it so far: what it set wins over the tracker."""
@@ -131,6 +136,24 @@ class Turn:
         if name in profiles:
             return profiles[name]
         return next(p for p in profiles.values() if p.fallback)
+
+    def open_debts(self) -> list[Debt]:
+        """The debtor's active debts (:func:`cobranza.services.promises.open_debts`), read from
+        the database once per action run: the debt steps ask up to four times in one run
+        ("which debt?", "was one chosen?", the promise's debt...). Only this run's unit of work
+        keeps it, and the same ORM objects are filtered and sorted again at every call, so a
+        change this run made to a debt is seen; the next run reads afresh."""
+        phone = self.phone
+        assert phone is not None
+        if phone not in self._debtors:
+            self._debtors[phone] = repo.get_debtor(self.session, phone)
+        return open_debts_of(self._debtors[phone])
+
+    def primary_debt(self) -> Debt:
+        """The debt this conversation is about (:func:`cobranza.services.promises.primary_debt`,
+        for the chosen ``credito``), from :meth:`open_debts`."""
+        assert self.phone is not None
+        return primary_of(self.open_debts(), self.phone, self.contract)
 
     @property
     def text(self) -> str:
