@@ -78,6 +78,7 @@ class Turn:
     updates: dict[str, Any] = field(default_factory=dict, init=False)
     # The debtor (with debts and creditors) read once per run and number: see open_debts().
     _debtors: dict[str, Debtor] = field(default_factory=dict, init=False, repr=False)
+    _phones: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def slot(self, name: str) -> Any:
         """A slot as this run has left it so far: what it set wins over the tracker."""
@@ -99,11 +100,15 @@ class Turn:
         """The sender's own number on WhatsApp and Twilio; on other channels the number the
         visitor typed (slot ``telefono``), which proves nothing until the date of birth
         matches it. A sender id is never read as a number on a channel that does not prove it."""
-        candidate = self.tracker.sender_id if self.number_proven else self.slot(TELEFONO)
-        try:
-            return normalize_phone(str(candidate or ""))
-        except InvalidPhone:
-            return None
+        candidate = str(
+            (self.tracker.sender_id if self.number_proven else self.slot(TELEFONO)) or ""
+        )
+        if candidate not in self._phones:  # asked a dozen times a run; phonenumbers is not free
+            try:
+                self._phones[candidate] = normalize_phone(candidate)
+            except InvalidPhone:
+                self._phones[candidate] = None
+        return self._phones[candidate]
 
     @property
     def contract(self) -> str | None:
