@@ -34,6 +34,8 @@ from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import local_today
 from cobranza.compliance import decisions
+from cobranza.db import repository as repo
+from cobranza.db.models import Debt, Debtor
 from cobranza.domain.amounts import extract_amount
 from cobranza.domain.dates import extract_date, resolve_date
 from cobranza.domain.money import format_mxn
@@ -42,6 +44,7 @@ from cobranza.errors import CobranzaError
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.experiments import response_variant
 from cobranza.services.identity import PROVEN_CHANNELS
+from cobranza.services.promises import open_debts_of, primary_of
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,9 @@ class Turn:
     # Slots set earlier in this action run: Rasa applies the SlotSet events only after the
     # action, so the later steps of the same run read them here (never by editing the tracker).
     updates: dict[str, Any] = field(default_factory=dict, init=False)
+    # The debtor (with debts and creditors) read once per run and number: see open_debts().
+    _debtors: dict[str, Debtor] = field(default_factory=dict, init=False, repr=False)
+    _phones: dict[str, str | None] = field(default_factory=dict, init=False, repr=False)
 
     def slot(self, name: str) -> Any:
         """A slot as this run has left it so far: what it set wins over the tracker."""
@@ -94,11 +100,15 @@ class Turn:
         """The sender's own number on WhatsApp and Twilio; on other channels the number the
         visitor typed (slot ``telefono``), which proves nothing until the date of birth
         matches it. A sender id is never read as a number on a channel that does not prove it."""
-        candidate = self.tracker.sender_id if self.number_proven else self.slot(TELEFONO)
-        try:
-            return normalize_phone(str(candidate or ""))
-        except InvalidPhone:
-            return None
+        candidate = str(
+            (self.tracker.sender_id if self.number_proven else self.slot(TELEFONO)) or ""
+        )
+        if candidate not in self._phones:  # asked a dozen times a run; phonenumbers is not free
+            try:
+                self._phones[candidate] = normalize_phone(candidate)
+            except InvalidPhone:
+                self._phones[candidate] = None
+        return self._phones[candidate]
 
     @property
     def contract(self) -> str | None:
@@ -131,6 +141,24 @@ class Turn:
         if name in profiles:
             return profiles[name]
         return next(p for p in profiles.values() if p.fallback)
+
+    def open_debts(self) -> list[Debt]:
+        """The debtor's active debts (:func:`cobranza.services.promises.open_debts`), read from
+        the database once per action run: the debt steps ask up to four times in one run
+        ("which debt?", "was one chosen?", the promise's debt...). Only this run's unit of work
+        keeps it, and the same ORM objects are filtered and sorted again at every call, so a
+        change this run made to a debt is seen; the next run reads afresh."""
+        phone = self.phone
+        assert phone is not None
+        if phone not in self._debtors:
+            self._debtors[phone] = repo.get_debtor(self.session, phone)
+        return open_debts_of(self._debtors[phone])
+
+    def primary_debt(self) -> Debt:
+        """The debt this conversation is about (:func:`cobranza.services.promises.primary_debt`,
+        for the chosen ``credito``), from :meth:`open_debts`."""
+        assert self.phone is not None
+        return primary_of(self.open_debts(), self.phone, self.contract)
 
     @property
     def text(self) -> str:

@@ -14,14 +14,12 @@ from actions.slots import CREDITO, INTENCION_PENDIENTE
 from cobranza.db.models import Debt
 from cobranza.domain.requests import choose_named
 from cobranza.domain.text import shorten
-from cobranza.services.promises import open_debts
 
 CHOOSE_DEBT = "utter_elige_credito"  # "¿De cuál crédito?" with a button per debt
 
 
 def _debts(turn: Turn) -> list[Debt]:
-    assert turn.phone is not None
-    return open_debts(turn.session, turn.phone)
+    return turn.open_debts()
 
 
 def debt_choice_needed(turn: Turn) -> bool:

@@ -33,7 +33,6 @@ from cobranza.personas.offers import Offer
 from cobranza.personas.proposals import read_proposal
 from cobranza.services.hardship import register_discount_request
 from cobranza.services.plans import record_agreement, stored_terms
-from cobranza.services.promises import primary_debt
 
 # render_summary's parts, and the domain.yml response that words each.
 TERMS_RESPONSES = {
@@ -82,7 +81,7 @@ def proposal_in(
     makes one. ``settling``: asked as a discount (by default, when the model says so)."""
     if turn.phone is None:
         return None
-    debt = primary_debt(turn.session, turn.phone, turn.contract)
+    debt = turn.primary_debt()
     balance = to_centavos(Decimal(debt.current_balance))
     if settling is None:
         settling = turn.intent == "solicitar_descuento"
@@ -93,7 +92,7 @@ def proposal_in(
 
 def _weigh(turn: Turn, proposal: Proposal) -> Outcome:
     assert turn.phone is not None
-    debt = primary_debt(turn.session, turn.phone, turn.contract)
+    debt = turn.primary_debt()
     balance = to_centavos(Decimal(debt.current_balance))
     return evaluate(proposal, balance, debt.days_past_due, turn.profile, turn.today)
 

@@ -32,7 +32,6 @@ from cobranza.services.promises import (
     PromiseRejected,
     check_promise,
     pending_promise,
-    primary_debt,
     record_promise,
 )
 
@@ -102,7 +101,7 @@ def process_promise(turn: Turn, read_message: bool = True) -> list[EventType]:
     if due is None:
         turn.say("utter_pedir_fecha_promesa", monto=money(amount))
         return promise_state(amount, None, False)
-    debt = primary_debt(turn.session, turn.phone, turn.contract)
+    debt = turn.primary_debt()
     reason = check_promise(
         amount, due, Decimal(debt.current_balance), turn.today, turn.profile.promise_max_days_ahead
     )
@@ -116,7 +115,7 @@ def _explain(turn: Turn, reason: str, amount: Decimal, due: date) -> list[EventT
     """Say why, and forget the part that has to change."""
     assert turn.phone is not None
     if reason in (AMOUNT_NOT_POSITIVE, AMOUNT_ABOVE_BALANCE):
-        debt = primary_debt(turn.session, turn.phone, turn.contract)
+        debt = turn.primary_debt()
         turn.say(f"utter_promesa_{reason}", saldo=money(Decimal(debt.current_balance)))
         return promise_state(None, due, False)
     limit = turn.today + timedelta(days=turn.profile.promise_max_days_ahead)

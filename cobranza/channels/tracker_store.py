@@ -18,6 +18,10 @@ thread (Rasa's per-conversation lock still serialises the turns of one conversat
 
 The ``events`` table is Rasa's: it is created here, not by our migrations, and Alembic ignores
 it (migrations/env.py).
+
+Building the store also puts :mod:`cobranza.channels.action_calls` in place (Rasa's check of the
+action server's answers without re-checking Rasa's own schema at every call): this class is the
+one plug-in of ours every configuration of the Rasa server loads.
 """
 
 from __future__ import annotations
@@ -31,17 +35,20 @@ import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.exc import SQLAlchemyError
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
+from cobranza.channels import action_calls
 from cobranza.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
-# Every turn asks for the conversation's latest session start twice (on retrieve and on save):
+# Every turn asks for the conversation's latest session start (on retrieve; Rasa asks again on
+# save, which this store spares when it loaded the tracker itself):
 # ``max(timestamp) WHERE sender_id = ? AND type_name = 'session_started'``. Rasa indexes
 # sender_id alone, so that reads every event the debtor ever had (months of reminders and
 # replies). This index answers it from the index alone.
@@ -49,6 +56,8 @@ SESSION_START_INDEX = "ix_events_sender_type_time"
 _CREATE_SESSION_START_INDEX = sa.text(
     f"CREATE INDEX IF NOT EXISTS {SESSION_START_INDEX} ON events (sender_id, type_name, timestamp)"
 )
+# Set on a tracker this store loaded: how many of its events are stored (see _stored_count).
+_STORED_EVENTS = "_cobranza_stored_events"
 
 
 class CobranzaTrackerStore(SQLTrackerStore):
@@ -89,6 +98,7 @@ class CobranzaTrackerStore(SQLTrackerStore):
             ) from None  # the driver's exception is not chained: nothing more to leak
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
+        action_calls.install()  # every Rasa server of ours builds this store: see the module
         logger.info("conversations are stored in %s", self.engine.dialect.name)
 
     def _create_table(self) -> None:
@@ -110,38 +120,64 @@ class CobranzaTrackerStore(SQLTrackerStore):
         return await asyncio.to_thread(self._load, sender_id, fetch_events_from_all_sessions)
 
     def _load(self, sender_id: str, all_sessions: bool) -> DialogueStateTracker | None:
-        """Rasa's ``_retrieve``, as a plain function for a worker thread."""
+        """Rasa's ``_retrieve``, as a plain function for a worker thread. Only the ``data``
+        column is read (Rasa loads whole rows as ORM objects and reads that column alone).
+
+        A tracker of the latest session remembers how many of its events are stored: they are
+        exactly the rows Rasa's save would count again (the same query), so the save that
+        follows needs no count (:meth:`_stored_count`)."""
         with self.session_scope() as session:
             query = self._event_query(
                 session, sender_id, fetch_events_from_all_sessions=all_sessions
-            )
-            events = [json.loads(row.data) for row in query.all()]
+            ).with_entities(self.SQLEvent.data)
+            events = [json.loads(data) for (data,) in query.all()]
         if not (self.domain and events):
             return None
-        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        if not all_sessions:
+            setattr(tracker, _STORED_EVENTS, len(events))
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)  # the event broker, if any, on the server's loop
         await asyncio.to_thread(self._store_new_events, tracker)
 
     def _store_new_events(self, tracker: DialogueStateTracker) -> None:
-        """Rasa's ``save`` (the events not stored yet, one row each), for a worker thread."""
+        """Rasa's ``save`` (the events not stored yet, one row each), for a worker thread: the
+        rows go in one batch (``executemany``) rather than one ORM flush per event."""
         with self.session_scope() as session:
-            for event in list(self._additional_events(session, tracker)):
-                data = event.as_dict()
-                session.add(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {})
-                        .get("intent", {})
-                        .get(INTENT_NAME_KEY),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
-                )
+            stored = self._stored_count(session, tracker)
+            rows = [self._row(tracker.sender_id, event) for event in list(tracker.events)[stored:]]
+            if rows:
+                session.execute(sa.insert(self.SQLEvent.__table__), rows)
             session.commit()
+
+    def _stored_count(self, session: sa.orm.Session, tracker: DialogueStateTracker) -> int:
+        """How many of the tracker's events are stored already. Rasa counts them with a query
+        on every save (``_additional_events``); a tracker this store has just loaded knows the
+        answer, since that count runs the very query the load ran and Rasa's lock on the
+        conversation keeps anyone else from writing to it meanwhile. Only the first save after
+        the load takes it: once saved, the next save counts again, as Rasa does."""
+        known = getattr(tracker, _STORED_EVENTS, None)
+        if known is not None:
+            delattr(tracker, _STORED_EVENTS)
+            return int(known)
+        return self._event_query(
+            session, tracker.sender_id, fetch_events_from_all_sessions=False
+        ).count()
+
+    @staticmethod
+    def _row(sender_id: str, event: Event) -> dict[str, Any]:
+        """One ``events`` row, as Rasa's ``save`` writes it."""
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
 
 
 def _reason(error: SQLAlchemyError, settings: Settings) -> str:

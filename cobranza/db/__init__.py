@@ -10,10 +10,25 @@ from typing import Any
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from cobranza.config import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+# SQLAlchemy 1.4 opens a new SQLite connection for every unit of work on a file (NullPool): the
+# connect, the pragmas below and the close cost 1–5 ms each time, the close often a WAL
+# checkpoint too, several times per conversation turn (the tracker store's load and save, the
+# action). Kept connections cost none of it (SQLAlchemy 2.0's default for files): five stay
+# open, any number more open when needed and close when returned (as before), and a connection
+# may serve any thread, one at a time (a session holds it). Pass ``poolclass`` to choose another.
+_SQLITE_FILE_POOL: dict[str, Any] = {
+    "poolclass": QueuePool,
+    "pool_size": 5,
+    "max_overflow": -1,
+    "connect_args": {"check_same_thread": False},
+}
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -25,6 +40,8 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            if "poolclass" not in kwargs:
+                kwargs = {**_SQLITE_FILE_POOL, **kwargs}
         engine = create_engine(url, future=True, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -38,6 +55,13 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+
+        @event.listens_for(engine, "checkout")
+        def _fresh_schema(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # A kept connection caches the schema, and SQLite's PRAGMAs (SQLAlchemy's has_table,
+            # get_indexes) answer a table another process created since as missing. Reading
+            # sqlite_master reloads it when it changed (microseconds), as a new connection would.
+            dbapi_connection.execute("SELECT 1 FROM sqlite_master LIMIT 0").close()
 
         return engine
     return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True, **kwargs)

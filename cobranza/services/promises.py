@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from cobranza.clock import Clock, local_today
 from cobranza.db import audit
 from cobranza.db import repository as repo
-from cobranza.db.models import Debt, Promise
+from cobranza.db.models import Debt, Debtor, Promise
 from cobranza.domain.folios import PROMISE_PREFIX, new_folio
 from cobranza.domain.vocabulary import AuditAction, DebtStatus, PromiseStatus
 from cobranza.errors import Rejected
@@ -34,18 +34,23 @@ class PromiseRejected(Rejected):
 
 def open_debts(session: Session, phone: str) -> list[Debt]:
     """The debtor's active debts, the most overdue first (then the largest)."""
-    debts = [
-        d
-        for d in repo.active_debts(repo.get_debtor(session, phone))
-        if d.status == DebtStatus.ACTIVE
-    ]
+    return open_debts_of(repo.get_debtor(session, phone))
+
+
+def open_debts_of(debtor: Debtor) -> list[Debt]:
+    """:func:`open_debts` of a debtor already loaded with its debts."""
+    debts = [d for d in repo.active_debts(debtor) if d.status == DebtStatus.ACTIVE]
     return sorted(debts, key=lambda d: (d.days_past_due, d.current_balance), reverse=True)
 
 
 def primary_debt(session: Session, phone: str, contract: str | None = None) -> Debt:
     """The active debt a conversation is about: the one the debtor chose (``contract``, when it
     is one of theirs), else the most overdue, then the largest."""
-    debts = open_debts(session, phone)
+    return primary_of(open_debts(session, phone), phone, contract)
+
+
+def primary_of(debts: list[Debt], phone: str, contract: str | None = None) -> Debt:
+    """:func:`primary_debt` among ``debts``, the debtor's :func:`open_debts`."""
     if not debts:
         raise repo.DebtorNotFound(phone)
     return next((d for d in debts if d.contract_number == contract), debts[0])

@@ -7,10 +7,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import event, select
 
 from actions.answers import ActionProcesarRespuesta
 from actions.balance import ActionInformarSaldo, ActionMetodosPago
+from actions.base import Turn
 from actions.plans import ActionOfrecerPlanes
 from actions.promises import ActionProcesarPromesa
 from cobranza import db
@@ -196,3 +198,55 @@ def test_the_debt_named_is_the_answer_whatever_the_model_read(
     assert "utter_metodos_pago" not in responses(messages)
     assert message(messages, "utter_oferta_pay_in_full")["total"] == "$9,800.00"
     assert state["credito"] == _contracts(action_app)["Tarjeta de crédito"]
+
+
+def _debt_reads(action_app: App) -> tuple[list[str], Any]:
+    """The statements that read debts from now on, and how to stop listening."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM debts" in statement:
+            seen.append(statement)
+
+    event.listen(action_app.engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(action_app.engine, "before_cursor_execute", record)
+
+
+def test_the_debts_are_read_once_per_action_run(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "Which debt?" asks whether one was chosen, then lists them: one read of the debts."""
+    seen, stop = _debt_reads(action_app)
+    _, messages = _run(
+        tracker_factory,
+        domain,
+        ActionProcesarPromesa(),
+        ROBERTO,
+        "te pago 1000 el miercoles",
+        "prometer_pago",
+    )
+    stop()
+    assert responses(messages) == ["utter_elige_credito"]
+    assert len(seen) == 1
+
+
+def test_a_change_made_in_the_run_is_seen_by_the_next_step(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """The debts read once are the session's own objects, filtered and sorted at every step: a
+    debt this run disputed is no longer open, with no second read; the next run reads afresh."""
+    tracker = tracker_factory(ROBERTO_ID, ROBERTO, "cuanto debo", "consultar_saldo")
+    with action_app.unit_of_work() as session:
+        turn = Turn(tracker, CollectingDispatcher(), domain, session, action_app)
+        first = turn.open_debts()
+        assert [d.product for d in first] == ["Tarjeta de crédito", "Préstamo personal"]
+        seen, stop = _debt_reads(action_app)
+        first[0].status = "disputed"
+        assert [d.product for d in turn.open_debts()] == ["Préstamo personal"]
+        assert turn.primary_debt().product == "Préstamo personal"
+        stop()
+        assert seen == []
+        session.rollback()
+    with action_app.unit_of_work() as session:
+        again = Turn(tracker, CollectingDispatcher(), domain, session, action_app)
+        assert len(again.open_debts()) == 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -321,3 +321,107 @@ def test_two_processes_creating_the_table_at_once(migrated_sqlite: Engine, domai
     asyncio.run(store.save(tracker))
     assert asyncio.run(store.retrieve(SENDER)) is not None
     store.engine.dispose()
+
+
+def _statements(engine: Engine) -> tuple[list[str], Callable[[], None]]:
+    """Every SQL statement the engine runs from now on, and how to stop listening."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+def _turn(tracker: DialogueStateTracker, at: float, text: str) -> list[Event]:
+    """What one turn appends: the message, an action's slot and reply, and listening."""
+    new = [
+        UserUttered(text, {"name": "informar", "confidence": 0.9}, timestamp=at),
+        ActionExecuted("action_procesar_respuesta", timestamp=at + 0.1),
+        SlotSet("esperando", "confirmacion_promesa", timestamp=at + 0.1),
+        BotUttered("¿Confirmas?", {"utter_action": "utter_confirmar_promesa"}, timestamp=at + 0.1),
+        ActionExecuted("action_listen", timestamp=at + 0.2),
+    ]
+    for event_ in new:
+        tracker.update(event_)
+    return new
+
+
+def _rows(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text(
+                    "SELECT sender_id, type_name, timestamp, intent_name, action_name, data "
+                    "FROM events ORDER BY id"
+                )
+            )
+        ]
+
+
+def _check_a_turn_saves_without_counting_again(engine: Engine, domain: Domain) -> None:
+    """A turn (retrieve, then save) asks for the events once: the save appends the turn's
+    events, in one batch, without Rasa's second count; a second save of the same tracker counts
+    again. The rows are those Rasa's own SQLTrackerStore writes for the same turns."""
+    import warnings
+
+    from rasa.core.tracker_store import SQLTrackerStore
+    from sqlalchemy.exc import SADeprecationWarning
+
+    db.upgrade(engine)
+    store = _store(engine, domain)
+    asyncio.run(
+        store.save(DialogueStateTracker.from_events(SENDER, _handed_off(1.79e9), domain.slots))
+    )
+    tracker = asyncio.run(store.retrieve(SENDER))
+    assert tracker is not None
+    new = _turn(tracker, 1.79e9 + 10, "te pago 500 mañana")
+    seen, stop = _statements(store.engine)
+    asyncio.run(store.save(tracker))
+    stop()
+    assert not [s for s in seen if "count(" in s.lower()], seen
+    assert len([s for s in seen if s.startswith("INSERT INTO events")]) == 1, seen
+    retrieved = asyncio.run(store.retrieve(SENDER))
+    assert retrieved is not None and list(retrieved.events) == [*_handed_off(1.79e9), *new]
+
+    more = _turn(tracker, 1.79e9 + 20, "sí")  # the same object saved again: counted, as Rasa
+    seen, stop = _statements(store.engine)
+    asyncio.run(store.save(tracker))
+    stop()
+    assert [s for s in seen if "count(" in s.lower()]
+    retrieved = asyncio.run(store.retrieve(SENDER))
+    assert retrieved is not None and list(retrieved.events) == [*_handed_off(1.79e9), *new, *more]
+    full = asyncio.run(store.retrieve_full_tracker(SENDER))
+    assert full is not None and not hasattr(full, "_cobranza_stored_events")
+
+    # Rasa's own store, the same turns: the same rows.
+    with warnings.catch_warnings():  # Rasa builds its URL with a constructor SQLAlchemy deprecates
+        warnings.simplefilter("ignore", SADeprecationWarning)
+        reference = SQLTrackerStore(domain, dialect="sqlite", db=":memory:")
+    theirs = DialogueStateTracker.from_events(SENDER, _handed_off(1.79e9), domain.slots)
+    asyncio.run(reference.save(theirs))
+    theirs = asyncio.run(reference.retrieve(SENDER))
+    assert theirs is not None
+    _turn(theirs, 1.79e9 + 10, "te pago 500 mañana")
+    asyncio.run(reference.save(theirs))
+    _turn(theirs, 1.79e9 + 20, "sí")
+    asyncio.run(reference.save(theirs))
+    assert _rows(engine) == _rows(reference.engine)
+    store.engine.dispose()
+
+
+def test_a_turn_saves_without_counting_again_on_sqlite(
+    migrated_sqlite: Engine, domain: Domain
+) -> None:
+    _check_a_turn_saves_without_counting_again(migrated_sqlite, domain)
+
+
+@pytest.mark.postgres
+def test_a_turn_saves_without_counting_again_on_postgres(
+    empty_postgres: Engine, domain: Domain
+) -> None:
+    _check_a_turn_saves_without_counting_again(empty_postgres, domain)
