@@ -41,6 +41,7 @@ from cobranza import db
 from cobranza.bootstrap import App
 from cobranza.clock import Clock
 from cobranza.config import EventsSettings
+from cobranza.errors import CobranzaError
 from cobranza.events.store import record
 from cobranza.events.turns import SenderKeys, Skipped, Turn, read_event
 
@@ -58,7 +59,7 @@ def _kind(error: BaseException) -> str:
     return type(error.__cause__ or error).__name__
 
 
-class BrokerLost(Exception):
+class BrokerLost(CobranzaError):
     """The connection or the channel closed under the consumer."""
 
 
