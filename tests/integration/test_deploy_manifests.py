@@ -73,33 +73,39 @@ IMAGE_REPOSITORY = "cobranza"
 @dataclass(frozen=True)
 class Pending:
     """What a branch built alongside this one adds: allowed to be missing until the branch has
-    landed (its module ``marker`` exists, or cobranza/config.py reads its ``marker_setting``),
-    checked like everything else afterwards."""
+    landed (its module ``marker`` exists, cobranza/config.py reads its ``marker_setting``, or
+    its ``marker_file`` exists), checked like everything else afterwards."""
 
     marker: str = ""
     marker_setting: str = ""
+    marker_file: str = ""
     modules: frozenset[str] = frozenset()
     settings: frozenset[str] = frozenset()
     files: frozenset[str] = frozenset()
 
     def landed(self) -> bool:
+        if self.marker_file:
+            return (ROOT / self.marker_file).is_file()
         if self.marker_setting:
             return self.marker_setting in config_settings()
         return _module_exists(self.marker)
 
 
 PENDING = {
-    # The WhatsApp gateway (its settings in cobranza/config.py) and endpoints.cluster.yml (Rasa's
-    # Redis lock store and RabbitMQ broker, whose ${VAR} the replicas are given).
-    "cluster": Pending(
+    # The WhatsApp gateway (its settings in cobranza/config.py).
+    "gateway": Pending(
         marker="cobranza.channels.whatsapp.gateway",
         modules=frozenset({"cobranza.channels.whatsapp.gateway"}),
         settings=frozenset(
+            {"GATEWAY_HOST", "GATEWAY_PORT", "GATEWAY_UPSTREAM_URL", "GATEWAY_REDIS_URL"}
+        ),
+    ),
+    # endpoints.cluster.yml: Rasa's Redis lock store and RabbitMQ broker, whose ${VAR} the
+    # replicas are given.
+    "cluster": Pending(
+        marker_file="endpoints.cluster.yml",
+        settings=frozenset(
             {
-                "GATEWAY_HOST",
-                "GATEWAY_PORT",
-                "GATEWAY_UPSTREAM_URL",
-                "GATEWAY_REDIS_URL",
                 "REDIS_HOST",
                 "REDIS_PORT",
                 "LOCK_KEY_PREFIX",
