@@ -42,7 +42,8 @@ LABELS: dict[str, str] = {
     "action_payload": "Rasa: tracker + domain as the call's JSON dict (in remote_action)",
     "action_http": "Rasa: HTTP call to the action server, JSON both ways (in remote_action)",
     "nlg": "Rasa: response templates filled (TemplatedNaturalLanguageGenerator.generate)",
-    "queries": "SQL statements run (any engine of the process)",
+    "queries": "SQL statements run by Rasa's process (tracker store, inbox)",
+    "action_queries": "SQL statements run by the action server (our actions)",
     "sdk_run": "action server: ActionExecutor.run (tracker parsed, action, events validated)",
     "sdk_tracker": "action server: Tracker.from_dict (in sdk_run)",
     "our_action": "action server: our action's body in its worker thread (in sdk_run)",
@@ -151,8 +152,12 @@ def _patches(counters: _Counters) -> dict[str, Callable[[ModuleType], None]]:
         def before(conn: Any, *_: Any) -> None:
             conn.info.setdefault("probe_started", []).append(time.perf_counter())
 
+        # The action server runs as ``python -m cobranza.action_server``; any other process with
+        # an engine of ours is Rasa's (its tracker store and WhatsApp inbox).
+        label = "action_queries" if "action_server" in sys.argv[0] else "queries"
+
         def after(conn: Any, *_: Any) -> None:
-            counters.add("queries", time.perf_counter() - conn.info["probe_started"].pop())
+            counters.add(label, time.perf_counter() - conn.info["probe_started"].pop())
 
         event.listen(Engine, "before_cursor_execute", before)
         event.listen(Engine, "after_cursor_execute", after)
