@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from cobranza.db.models import (
     AuditLog,
     Consent,
+    ConversationTurn,
     Debt,
     Debtor,
     HandoffTicket,
     Payment,
     Promise,
 )
-from cobranza.domain.vocabulary import DebtStatus, TicketStatus
+from cobranza.domain.vocabulary import DebtStatus, TicketStatus, TurnKind
 from cobranza.errors import NotFound
 
 
@@ -122,3 +124,21 @@ def audit_entries(
     newest_first = query.order_by(AuditLog.occurred_at.desc(), AuditLog.id.desc())
     rows = session.execute(newest_first).scalars().all()[:limit]
     return list(reversed(rows))
+
+
+def conversation_channel(sender_key: Any, received_at: Any) -> Any:
+    """SQL (a scalar subquery): the channel of the sender's latest user message at or before
+    ``received_at``, the channel of a bot message in that conversation (Rasa's bot events name
+    none). NULL when there is none yet. The arguments are values or columns of the outer query."""
+    user = aliased(ConversationTurn)
+    return (
+        select(user.channel)
+        .where(
+            user.sender_key == sender_key,
+            user.kind == TurnKind.USER,
+            user.received_at <= received_at,
+        )
+        .order_by(user.received_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

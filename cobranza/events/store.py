@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from cobranza.db import repository
 from cobranza.db.models import ConversationTurn
 from cobranza.domain.vocabulary import TurnKind
 from cobranza.events.turns import Turn
@@ -43,19 +43,8 @@ def record(session: Session, turn: Turn, recorded_at: datetime) -> bool:
 
 
 def _conversation_channel(turn: Turn) -> Any:
-    """SQL: the channel of the sender's latest user message at or before a bot message (Rasa's
-    bot events name none). NULL when that message is not written yet (another consumer holds
-    it): the KPIs then look it up themselves (cobranza/services/kpis/conversations.py); this
-    copy spares them one look-up per bot message."""
-    user = aliased(ConversationTurn)
-    return (
-        select(user.channel)
-        .where(
-            user.sender_key == turn.sender_key,
-            user.kind == TurnKind.USER,
-            user.received_at <= turn.received_at,
-        )
-        .order_by(user.received_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    """SQL: the channel of the sender's latest user message at or before a bot message. NULL
+    when that message is not written yet (another consumer holds it): the KPIs then look it up
+    themselves (cobranza/services/kpis/conversations.py); this copy spares them one look-up per
+    bot message."""
+    return repository.conversation_channel(turn.sender_key, turn.received_at)

@@ -13,8 +13,9 @@ wrote them never matters."""
 from __future__ import annotations
 
 from sqlalchemy import String, case, func, literal, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from cobranza.db import repository
 from cobranza.db.models import ConversationTurn
 from cobranza.domain.kpis import CONVERSATION_SPLITS, NO_CHANNEL, Conversation
 from cobranza.domain.vocabulary import TurnKind
@@ -27,18 +28,8 @@ def applies(scope: Scope) -> bool:
 
 
 def _rows(scope: Scope) -> Rows:
-    turn, user = ConversationTurn, aliased(ConversationTurn)
-    conversation_channel = (
-        select(user.channel)
-        .where(
-            user.sender_key == turn.sender_key,
-            user.kind == TurnKind.USER,
-            user.received_at <= turn.received_at,
-        )
-        .order_by(user.received_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    turn = ConversationTurn
+    conversation_channel = repository.conversation_channel(turn.sender_key, turn.received_at)
     # A bot message's channel was copied when the consumer wrote it, if its conversation's
     # user message was there by then; the look-up is for the others (COALESCE stops at the
     # first value that is not NULL, so most bot messages cost no look-up).
