@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 from cobranza import db
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import Debtor
-from cobranza.testing.servers import Servers, free_port, running_servers
+from cobranza.testing.servers import Servers, free_port, running_servers, wait_ready
 
 PROBE_DIR = Path(__file__).resolve().parent / "bench_probe"
 STARTER_MODEL = PROJECT_ROOT / "models" / "starter.tar.gz"
@@ -183,20 +183,13 @@ def starter_server(model: Path, probe_dir: Path, ready_timeout: float = 240) -> 
             start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+
+    def ready() -> bool:
+        answer = requests.post(url, json={"sender": "ready", "message": "hi"}, timeout=5)
+        return answer.ok and bool(answer.json())
+
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"starter bot exited:\n{log.read_text()[-3000:]}")
-            try:
-                answer = requests.post(url, json={"sender": "ready", "message": "hi"}, timeout=5)
-                if answer.ok and answer.json():
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"starter bot not ready:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+        wait_ready(process, ready, ready_timeout, log, "the starter bot")
         yield url
     finally:
         if process.poll() is None:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,30 @@ class Servers:
         """What Ctrl-C in a terminal does: SIGINT to the whole process group."""
         os.killpg(self.process.pid, signal.SIGINT)
         return self.process.wait(timeout=60)
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout: float,
+    log: Path,
+    name: str,
+) -> None:
+    """Poll ``ready`` once a second until it says so; :class:`ServersFailed` with the end of
+    ``log`` when ``process`` exits first or ``timeout`` seconds pass. A refused or failed
+    request counts as not ready yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise ServersFailed(f"{name} exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if ready():
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise ServersFailed(f"{name} not ready in {timeout} s:\n{log.read_text()[-4000:]}")
+        time.sleep(1)
 
 
 def free_port() -> int:
@@ -112,24 +136,15 @@ def running_servers(
             start_new_session=True,
         )
     servers = Servers(process, rasa_port, actions_port, log, api_token, console_port, action_token)
+
+    def ready() -> bool:
+        rasa = requests.get(f"http://127.0.0.1:{rasa_port}/", timeout=2)
+        actions = requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2)
+        console = requests.get(f"{servers.console_url}/api/me", timeout=2)
+        return rasa.ok and actions.ok and console.status_code == 401
+
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise ServersFailed(
-                    f"run.sh exited ({process.returncode}):\n{log.read_text()[-4000:]}"
-                )
-            try:
-                rasa = requests.get(f"http://127.0.0.1:{rasa_port}/", timeout=2)
-                actions = requests.get(f"http://127.0.0.1:{actions_port}/health", timeout=2)
-                console = requests.get(f"{servers.console_url}/api/me", timeout=2)
-                if rasa.ok and actions.ok and console.status_code == 401:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServersFailed(f"not ready in {ready_timeout} s:\n{log.read_text()[-4000:]}")
-            time.sleep(1)
+        wait_ready(process, ready, ready_timeout, log, "run.sh")
         yield servers
     finally:
         if process.poll() is None:
