@@ -30,23 +30,9 @@ from cobranza.config import load_settings
 from cobranza.db.models import ConversationLease, WhatsAppInbound
 from cobranza.simulation.fake_graph import FakeGraphAPI
 
-TOKEN, PHONE_ID = "EAAG-cluster", "109876543210987"
 DEBTOR, OTHER = "5215500000901", "5215500000902"
 # Times short enough for a test: a lease lasts 1.2 s (renewed every 0.4 s), sweeps every 0.1 s.
 SHORT = LeaseTimes(lifetime=1.2, sweep_every=0.1, orphan_after=0.05, retry=0.05, retry_max=0.2)
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(TOKEN, PHONE_ID) as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return engine
 
 
 def _url(engine: Engine) -> str:

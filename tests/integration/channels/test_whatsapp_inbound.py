@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -34,7 +33,6 @@ from cobranza.db.models import WhatsAppInbound
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
 
-TOKEN, PHONE_ID = "EAAG-prueba", "109876543210987"
 T0 = datetime(2026, 11, 22, 18, 0, tzinfo=timezone.utc)
 
 
@@ -62,19 +60,6 @@ class RecordingAgent:
             )
         finally:
             self.running -= 1
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(TOKEN, PHONE_ID) as fake:
-        yield fake
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return engine
 
 
 def _url(engine: Engine) -> str:

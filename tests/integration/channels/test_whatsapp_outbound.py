@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,8 +23,9 @@ from cobranza.db.models import WhatsAppInbound, WhatsAppReplyAttempt
 from cobranza.outreach.graph import GraphClient, GraphError
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.fixtures import load_fixture
+from tests.support.whatsapp import PHONE_ID, TOKEN
 
-TOKEN, PHONE_ID, WA_ID = "EAAG-prueba", "109876543210987", "5215512345678"
+WA_ID = "5215512345678"
 
 
 def _new_process_store(url: str) -> WhatsAppStore:
@@ -72,12 +72,6 @@ def _attempts(store: WhatsAppStore) -> list[tuple[str, int, str | None]]:
             ).order_by(WhatsAppReplyAttempt.reply_to, WhatsAppReplyAttempt.ordinal)
         ).all()
     return [tuple(row) for row in rows]
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(TOKEN, PHONE_ID) as fake:
-        yield fake
 
 
 def _run(output: WhatsAppOutput, message: dict[str, Any]) -> None:
