@@ -244,8 +244,10 @@ class Gateway:
         *,
         key_prefix: str = SEEN_PREFIX,
         forward_timeout: float = FORWARD_TIMEOUT,
+        redis_retry: float = REDIS_RETRY,
     ) -> None:
         self.settings = settings
+        self.redis_retry = redis_retry
         self.key_prefix = key_prefix
         self._secret = settings.app_secret.reveal()
         self._timeout = aiohttp.ClientTimeout(total=forward_timeout)
@@ -298,7 +300,7 @@ class Gateway:
                 type(exc).__name__,
             )
         self._redis_down = True
-        self._redis_retry_at = time.monotonic() + REDIS_RETRY
+        self._redis_retry_at = time.monotonic() + self.redis_retry
 
     def _redis_answered(self) -> None:
         if self._redis_down:
@@ -446,11 +448,14 @@ def build_app(
     *,
     key_prefix: str = SEEN_PREFIX,
     forward_timeout: float = FORWARD_TIMEOUT,
+    redis_retry: float = REDIS_RETRY,
 ) -> web.Application:
     """The gateway's aiohttp application (tests run it in-process; :func:`main` serves it).
     Request bodies are never inflated (``auto_decompress`` off): :meth:`Gateway.receive`
     refuses compressed ones."""
-    gateway = Gateway(settings, key_prefix=key_prefix, forward_timeout=forward_timeout)
+    gateway = Gateway(
+        settings, key_prefix=key_prefix, forward_timeout=forward_timeout, redis_retry=redis_retry
+    )
     app = web.Application(
         client_max_size=settings.max_request_bytes,
         handler_args={"auto_decompress": False},

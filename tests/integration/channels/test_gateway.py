@@ -105,16 +105,21 @@ class Upstream:
 
 @dataclass
 class Running:
-    url: str
+    urls: list[str]  # one per gateway process, sharing the upstream and Redis's prefix
     upstream: Upstream
     session: aiohttp.ClientSession
     prefix: str
 
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
     async def deliver(
-        self, payload: dict[str, Any], *, secret: str = APP_SECRET
+        self, payload: dict[str, Any], *, secret: str = APP_SECRET, via: int = 0
     ) -> tuple[int, str]:
         body, headers = signed_request(payload, secret)
-        async with self.session.post(self.url, data=body, headers=headers) as response:
+        url = self.urls[via % len(self.urls)]
+        async with self.session.post(url, data=body, headers=headers) as response:
             return response.status, await response.text()
 
 
@@ -142,7 +147,11 @@ def forget(prefix: str) -> None:
 
 @asynccontextmanager
 async def running(
-    upstream: Upstream | None = None, redis_url: str = REDIS_URL, forward_timeout: float = 10.0
+    upstream: Upstream | None = None,
+    redis_url: str = REDIS_URL,
+    forward_timeout: float = 10.0,
+    gateways: int = 1,
+    redis_retry: float = 5.0,
 ) -> AsyncIterator[Running]:
     upstream = upstream or Upstream()
     upstream_app = web.Application()
@@ -151,25 +160,64 @@ async def running(
     await upstream_runner.setup()
     upstream_port = free_port()
     await web.TCPSite(upstream_runner, "127.0.0.1", upstream_port).start()
-    config = settings(upstream_port, redis_url)
     prefix = f"cobranza:test:gateway:{secrets.token_hex(6)}:"
-    runner = web.AppRunner(
-        build_app(config, key_prefix=prefix, forward_timeout=forward_timeout), access_log=None
-    )
-    await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    runners, urls = [], []
     try:
-        async with aiohttp.ClientSession() as session:
-            yield Running(
-                f"http://127.0.0.1:{config.port}/webhooks/whatsapp/webhook",
-                upstream,
-                session,
-                prefix,
+        for _ in range(gateways):
+            config = settings(upstream_port, redis_url)
+            app = build_app(
+                config, key_prefix=prefix, forward_timeout=forward_timeout, redis_retry=redis_retry
             )
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, config.host, config.port).start()
+            urls.append(f"http://127.0.0.1:{config.port}/webhooks/whatsapp/webhook")
+        async with aiohttp.ClientSession() as session:
+            yield Running(urls, upstream, session, prefix)
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
         await upstream_runner.cleanup()
         forget(prefix)
+
+
+class RedisSwitch:
+    """A TCP relay to Redis that can be cut (no listener, every connection closed) and
+    restored on the same port: an outage, then Redis back."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def on(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def off(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+        self._writers |= {writer, up_writer}
+
+        async def copy(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    target.write(data)
+                    await target.drain()
+            except OSError:
+                pass
+            finally:
+                target.close()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
 
 
 def batch(*values: dict[str, Any]) -> dict[str, Any]:
@@ -420,6 +468,60 @@ def test_redis_down_still_forwards_everything_and_logs_once_without_content(
     text = caplog.text
     for secret in (ANA, "wamid.sinredis", "hola", APP_SECRET, route_of(ANA)):
         assert secret not in text
+
+
+def test_each_redis_outage_is_logged_once_and_de_duplication_resumes_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="cobranza")
+    switch = RedisSwitch()
+
+    async def scenario() -> None:
+        await switch.on()
+        async with running(redis_url=switch.url, redis_retry=0.3) as gw:
+            first = batch(text_message(ANA, "hola", "wamid.antes"))
+            second = batch(text_message(ANA, "sigo", "wamid.durante"))
+            assert (await gw.deliver(first))[0] == 200
+            await switch.off()
+            for payload in (first, second, second):  # the replay of first is forwarded again
+                assert (await gw.deliver(payload))[0] == 200
+                await asyncio.sleep(0.35)  # past the retry: each delivery tries Redis again
+            await switch.on()
+            await asyncio.sleep(0.35)
+            assert (await gw.deliver(first))[0] == 200  # remembered before the outage
+            assert (await gw.deliver(second))[0] == 200  # accepted during it: not remembered
+            assert (await gw.deliver(second))[0] == 200  # remembered now
+            await switch.off()
+            assert (await gw.deliver(batch(text_message(ANA, "otra", "wamid.x"))))[0] == 200
+            assert gw.upstream.ids() == [
+                "wamid.antes",
+                "wamid.antes",
+                "wamid.durante",
+                "wamid.durante",
+                "wamid.durante",
+                "wamid.x",
+            ]
+
+    asyncio.run(scenario())
+    messages = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
+    assert [m.split(" ")[1] for m in messages] == ["unreachable", "answers", "unreachable"]
+
+
+def test_two_gateways_forward_concurrent_identical_deliveries_at_most_once_each() -> None:
+    """What the topology guarantees across gateway processes: Redis's check-then-set is not
+    atomic, so each process may forward a message once; the replica's inbox keeps one."""
+
+    async def scenario() -> None:
+        async with running(Upstream(delay=0.2), gateways=2) as gw:
+            payload = batch(text_message(ANA, "hola", "wamid.dos"))
+            replies = await asyncio.gather(*(gw.deliver(payload, via=i) for i in range(20)))
+            assert [status for status, _ in replies] == [200] * 20
+            assert 1 <= len(gw.upstream.ids()) <= 2
+            assert set(gw.upstream.ids()) == {"wamid.dos"}
+            assert (await gw.deliver(payload, via=1))[0] == 200  # remembered by then
+            assert len(gw.upstream.ids()) <= 2
+
+    asyncio.run(scenario())
 
 
 def test_concurrent_identical_deliveries_are_forwarded_once_by_one_gateway() -> None:
