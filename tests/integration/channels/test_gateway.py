@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -578,35 +577,68 @@ def test_the_module_runs_stops_on_sigterm_and_names_a_missing_setting() -> None:
     assert missing.returncode == 1
     assert "WHATSAPP_APP_SECRET" in missing.stderr
 
+    asyncio.run(_serve_then_sigterm_in_the_middle_of_a_forward())
+
+
+async def _serve_then_sigterm_in_the_middle_of_a_forward() -> None:
+    """SIGTERM while a delivery's forward is in progress: the delivery in hand is finished
+    (200 to Meta), the process exits 0, and its log names no one."""
+    upstream = Upstream(delay=1.0)
+    upstream_app = web.Application()
+    upstream_app.router.add_post("/webhooks/whatsapp/webhook", upstream.handle)
+    upstream_runner = web.AppRunner(upstream_app, access_log=None)
+    await upstream_runner.setup()
+    upstream_port = free_port()
+    await web.TCPSite(upstream_runner, "127.0.0.1", upstream_port).start()
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cobranza.channels.whatsapp.gateway"],
+    wamid = f"wamid.sigterm-{secrets.token_hex(6)}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cobranza.channels.whatsapp.gateway",
         env=_environment(
             WHATSAPP_APP_SECRET=APP_SECRET,
             WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
             GATEWAY_PORT=str(port),
-            GATEWAY_UPSTREAM_URL=f"http://127.0.0.1:{free_port()}/webhooks/whatsapp/webhook",
+            GATEWAY_UPSTREAM_URL=f"http://127.0.0.1:{upstream_port}/webhooks/whatsapp/webhook",
         ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline, "the gateway did not start"
-                time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/health") as response:
+                        assert response.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert process.returncode is None, await process.communicate()
+                    assert time.monotonic() < deadline, "the gateway did not start"
+                    await asyncio.sleep(0.2)
+            body, headers = signed_request(batch(text_message(ANA, "hola", wamid)), APP_SECRET)
+            url = f"http://127.0.0.1:{port}/webhooks/whatsapp/webhook"
+
+            async def deliver() -> int:
+                async with session.post(url, data=body, headers=headers) as response:
+                    return response.status
+
+            delivery = asyncio.create_task(deliver())
+            await asyncio.sleep(0.4)  # the forward is waiting on the upstream
+            assert not delivery.done()
+            process.send_signal(signal.SIGTERM)
+            assert await delivery == 200
+            _out, err = await asyncio.wait_for(process.communicate(), 30)
         assert process.returncode == 0, err
-        assert "Traceback" not in err
+        log = err.decode()
+        assert "Traceback" not in log and "stopping" in log
+        for secret in (ANA, wamid, "hola", route_of(ANA), VERIFY_TOKEN):
+            assert secret not in log
+        assert [r.message_ids for r in upstream.received] == [[wamid]]
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.communicate()
+            await process.communicate()
+        await upstream_runner.cleanup()
+        forget("cobranza:gateway:seen:" + wamid)
