@@ -332,6 +332,15 @@ def _replica(env: Mapping[str, str]) -> str:
     return name
 
 
+def _log_level(env: Mapping[str, str]) -> str:
+    log_level = (env.get("COBRANZA_LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(
+            f"COBRANZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level!r}"
+        )
+    return log_level
+
+
 def default_database_url(root: Path = PROJECT_ROOT) -> str:
     return f"sqlite:///{root / 'var' / 'cobranza.db'}"
 
@@ -355,11 +364,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"COBRANZA_DEFAULT_TIME_ZONE is not an IANA zone: {time_zone!r}") from exc
-    log_level = (env.get("COBRANZA_LOG_LEVEL", "").strip() or "INFO").upper()
-    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(
-            f"COBRANZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR: {log_level!r}"
-        )
+    log_level = _log_level(env)
     agent_hours = _hours(env, "COBRANZA_AGENT_HOURS", "09:00-19:00")
     contact_hours = _hours(env, "COBRANZA_CONTACT_HOURS", "07:00-22:00")
     if contact_hours[0] < LEGAL_CONTACT_HOURS[0] or contact_hours[1] > LEGAL_CONTACT_HOURS[1]:
@@ -592,6 +597,64 @@ def load_whatsapp_settings(environ: Mapping[str, str] | None = None) -> WhatsApp
         or WhatsAppSettings.template_name,
         template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "").strip()
         or WhatsAppSettings.template_language,
+    )
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """The WhatsApp gateway's settings (cobranza/channels/whatsapp/gateway.py, docs/
+    deployment.md), read only by that process (:func:`load_gateway_settings`): it holds Meta's
+    app secret (to check deliveries and sign its forwards) and the verify token, never the
+    access token nor the database.
+
+    ``upstream_url``: nginx's private server, which hashes ``X-Cobranza-Route`` to a replica.
+    ``redis_url`` may carry a password (a :class:`Secret`). ``dedup_ttl``: how long a forwarded
+    message id is remembered (Meta redelivers for up to 7 days). ``max_request_bytes``: the
+    replicas' bound (``RASA_MAX_REQUEST_BYTES``), so the gateway refuses what they would."""
+
+    app_secret: Secret
+    verify_token: Secret
+    redis_url: Secret
+    host: str = "127.0.0.1"
+    port: int = 5080
+    upstream_url: str = "http://127.0.0.1:5090/webhooks/whatsapp/webhook"
+    dedup_ttl: timedelta = timedelta(hours=168)
+    max_request_bytes: int = 512 * 1024
+    log_level: str = "INFO"
+
+    REQUIRED = ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
+
+
+DEFAULT_GATEWAY_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def load_gateway_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
+    """``WHATSAPP_APP_SECRET`` and ``WHATSAPP_VERIFY_TOKEN`` (required), ``GATEWAY_HOST``
+    (127.0.0.1), ``GATEWAY_PORT`` (5080), ``GATEWAY_UPSTREAM_URL``, ``GATEWAY_REDIS_URL``
+    (redis://127.0.0.1:6379/0), ``GATEWAY_DEDUP_TTL_HOURS`` (168), ``RASA_MAX_REQUEST_BYTES``
+    and ``COBRANZA_LOG_LEVEL``; a missing or malformed one stops the gateway with its name."""
+    env = os.environ if environ is None else environ
+    values = {name: env.get(name, "").strip() for name in GatewaySettings.REQUIRED}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ConfigError("the WhatsApp gateway cannot start: set " + ", ".join(missing))
+    upstream = env.get("GATEWAY_UPSTREAM_URL", "").strip() or GatewaySettings.upstream_url
+    if not upstream.startswith(("https://", "http://")):
+        raise ConfigError(f"GATEWAY_UPSTREAM_URL must be an http(s) URL, got {upstream!r}")
+    redis_url = env.get("GATEWAY_REDIS_URL", "").strip() or DEFAULT_GATEWAY_REDIS_URL
+    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        # The value may hold a password: not repeated in the message.
+        raise ConfigError("GATEWAY_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return GatewaySettings(
+        app_secret=Secret(values["WHATSAPP_APP_SECRET"]),
+        verify_token=Secret(values["WHATSAPP_VERIFY_TOKEN"]),
+        redis_url=Secret(redis_url),
+        host=env.get("GATEWAY_HOST", "").strip() or GatewaySettings.host,
+        port=_port(env, "GATEWAY_PORT", GatewaySettings.port),
+        upstream_url=upstream,
+        dedup_ttl=timedelta(hours=_positive(env, "GATEWAY_DEDUP_TTL_HOURS", 168)),
+        max_request_bytes=_bytes(env, "RASA_MAX_REQUEST_BYTES", Settings.rasa_max_request_bytes),
+        log_level=_log_level(env),
     )
 
 

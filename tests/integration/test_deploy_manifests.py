@@ -58,6 +58,7 @@ from cobranza.config import (
     PROJECT_ROOT,
     TOKEN_PATTERN,
     ConsoleSettings,
+    GatewaySettings,
     Settings,
 )
 
@@ -152,7 +153,7 @@ ROLES = {
 LISTEN_PORT_SETTING: dict[str, tuple[str, int | None]] = {
     "actions": ("ACTIONS_PORT", Settings.actions_port),
     "console": ("CONSOLE_PORT", ConsoleSettings.port),
-    "gateway": ("GATEWAY_PORT", None),
+    "gateway": ("GATEWAY_PORT", GatewaySettings.port),
 }
 # Each token reaches only the processes scripts/run.sh gives it to (docs/security.md).
 SECRET_SCOPE = {

@@ -40,12 +40,29 @@ The parts, one module each:
 The database, the clock and the rate limits come from :func:`cobranza.bootstrap.app`, the one
 composition root; no part reads the wall clock or the environment itself.
 
+* :mod:`.gateway`: the scale-out topology's front (``python -m
+  cobranza.channels.whatsapp.gateway``): checks Meta's signature, splits a batch per sender
+  and forwards each part to the replica of that sender. It runs without Rasa.
+
 ``credentials.whatsapp.yml`` names ``cobranza.channels.whatsapp.WhatsAppInput``: it is
-re-exported here so that class path stays the channel's public name.
+re-exported here so that class path stays the channel's public name, and imported only when
+asked for (PEP 562), so the gateway, in this package too, does not load Rasa (a second and
+about 100 MB).
 """
 
 from __future__ import annotations
 
-from cobranza.channels.whatsapp.input import WhatsAppInput
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cobranza.channels.whatsapp.input import WhatsAppInput
 
 __all__ = ["WhatsAppInput"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WhatsAppInput":
+        from cobranza.channels.whatsapp.input import WhatsAppInput
+
+        return WhatsAppInput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

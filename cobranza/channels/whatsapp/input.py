@@ -17,7 +17,6 @@ lease per burst of messages and is otherwise unchanged."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import traceback
@@ -52,7 +51,12 @@ from cobranza.channels.whatsapp.config import (
     polite_replies,
 )
 from cobranza.channels.whatsapp.output import WhatsAppOutput
-from cobranza.channels.whatsapp.parse import Inbound, parse_webhook, signature_valid
+from cobranza.channels.whatsapp.parse import (
+    Inbound,
+    handshake_challenge,
+    parse_webhook,
+    signature_valid,
+)
 from cobranza.channels.whatsapp.store import WhatsAppStore
 from cobranza.domain.phones import mask_phone
 from cobranza.outreach.graph import GraphClient
@@ -427,11 +431,9 @@ class WhatsAppInput(InputChannel):
 
         @hook.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
-            mode = request.args.get("hub.mode")
-            token = request.args.get("hub.verify_token") or ""
-            challenge = request.args.get("hub.challenge") or ""
-            expected = self.config.verify_token.reveal()
-            if mode == "subscribe" and hmac.compare_digest(token.encode(), expected.encode()):
+            query = {name: request.args.get(name) or "" for name in request.args}
+            challenge = handshake_challenge(query, self.config.verify_token.reveal())
+            if challenge is not None:
                 return response.text(challenge)
             return response.text("verificación rechazada", status=403)
 

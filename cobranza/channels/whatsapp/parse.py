@@ -13,12 +13,30 @@ from typing import Any
 from cobranza.channels.whatsapp.config import SUPPORTED_MEDIA
 
 
+def signature(raw_body: bytes, app_secret: str) -> str:
+    """The ``X-Hub-Signature-256`` value Meta sends, and the gateway sends with each part it
+    forwards: ``sha256=`` and the HMAC-SHA256 of the raw body under the app secret, in hex."""
+    return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+
+
 def signature_valid(raw_body: bytes, header: str | None, app_secret: str) -> bool:
     """``sha256=<hex>`` of the raw body, compared in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    expected = signature(raw_body, app_secret)[len("sha256=") :]
     return hmac.compare_digest(expected, header[len("sha256=") :].strip().lower())
+
+
+def handshake_challenge(query: Mapping[str, str], verify_token: str) -> str | None:
+    """Meta's verification handshake (``GET`` on the webhook): the ``hub.challenge`` to answer
+    when ``hub.mode`` is ``subscribe`` and ``hub.verify_token`` is ours (compared in constant
+    time), else None (answer 403)."""
+    token = query.get("hub.verify_token") or ""
+    if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
+        token.encode(), verify_token.encode()
+    ):
+        return query.get("hub.challenge") or ""
+    return None
 
 
 @dataclass(frozen=True)
