@@ -301,7 +301,7 @@ start_events
 echo "Starting $REPLICAS replicas (Rasa on 127.0.0.1:$REPLICA_PORT_BASE.., actions on" \
   "127.0.0.1:$ACTIONS_PORT_BASE..), nginx (public http://127.0.0.1:$PUBLIC_PORT, private" \
   "127.0.0.1:$INTERNAL_PORT), $([ "$gateway" = off ] && echo "no gateway" || echo "the gateway on 127.0.0.1:$GATEWAY_PORT")," \
-  "the console on http://127.0.0.1:$CONSOLE_PORT/, the outreach worker and the events consumer;" \
+  "the console on http://127.0.0.1:$CONSOLE_PORT/,$([ "${OUTREACH_WORKER:-on}" = off ] || echo " the outreach worker") and the events consumer;" \
   "logs in $RUN_DIR. Ctrl-C stops everything."
 
 # Whether every server answers on its port: printed once, with the time it took.
@@ -317,7 +317,10 @@ while :; do
     alive "${pid_of[$name]}" && continue
     status=0
     wait "${pid_of[$name]}" 2>/dev/null || status=$?
-    [ -n "$stopping" ] && exit 0
+    # Ctrl-C in a terminal reaches every process of the group at once, and nginx (or Rasa) may
+    # be gone before this script's trap has run: a moment's wait lets a pending trap stop all.
+    sleep 0.5 &
+    wait $! || true
     case "$name" in
       rasa-* | actions-*)
         lived=$((SECONDS - started_at[$name]))

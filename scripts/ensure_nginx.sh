@@ -2,12 +2,13 @@
 # Make sure an nginx binary is here for scripts/cluster.sh (`make run-cluster`) and its tests,
 # installing Debian's `nginx-light` package when there is none (needs root, as on CI and the dev
 # machines). Only the binary is used: scripts/cluster.sh starts it as the current user with its
-# own configuration (scripts/cluster/nginx.conf.in); Debian's own site on port 80 is stopped
-# and left off. Prints the binary's path; logs go to stderr.
+# own configuration (scripts/cluster/nginx.conf.in); Debian's own site on port 80 is not started
+# by the installation and its service is disabled. Prints the binary's path; logs go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
+found=found
 find_nginx() { command -v nginx 2>/dev/null || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; }; }
 
 if ! nginx=$(find_nginx); then
@@ -23,10 +24,13 @@ if ! nginx=$(find_nginx); then
   [ -n "$own_policy" ] && rm -f "$policy"
   [ "$status" = 0 ] || exit "$status"
   nginx=$(find_nginx) || { echo "error: nginx-light is installed but no nginx binary is found" >&2; exit 1; }
+  # Not at the next boot either (systemctl edits the links without a running systemd).
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable nginx >/dev/null 2>&1 || true; fi
+  found=installed
 fi
 # Our configuration needs the consistent hash of upstreams (ngx_http_upstream_hash_module).
 if ! "$nginx" -V 2>&1 | grep -q -- '--without-http_upstream_hash_module'; then
-  echo "nginx: $nginx ($("$nginx" -v 2>&1 | sed 's/^nginx version: //'))" >&2
+  echo "nginx: $found $nginx ($("$nginx" -v 2>&1 | sed 's/^nginx version: //'))" >&2
   echo "$nginx"
 else
   echo "error: $nginx was built without the upstream hash module that scripts/cluster.sh needs" >&2
