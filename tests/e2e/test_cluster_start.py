@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cobranza.simulation.fake_graph import signed_request, text_message, webhook_payload
 from cobranza.testing.cluster import Cluster, gateway_available, running_cluster
 from cobranza.testing.servers import free_port
 from tests.support.db import PostgresDatabases
@@ -22,15 +23,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ROUTE = "X-Cobranza-Route"
 VERIFY = "verifica-esto"
+SECRET = "secreto-de-la-app"
+PHONE_ID = "109876543210987"
 KEYS = [f"{n:064x}" for n in range(24)]
 
 
 def _env() -> dict[str, str]:
     return {
         "WHATSAPP_VERIFY_TOKEN": VERIFY,
-        "WHATSAPP_APP_SECRET": "secreto-de-la-app",
+        "WHATSAPP_APP_SECRET": SECRET,
         "WHATSAPP_ACCESS_TOKEN": "EAAG-prueba",
-        "WHATSAPP_PHONE_NUMBER_ID": "109876543210987",
+        "WHATSAPP_PHONE_NUMBER_ID": PHONE_ID,
         # Nothing is sent: the database is empty and no message comes in.
         "WHATSAPP_API_URL": f"http://127.0.0.1:{free_port()}/v21.0",
     }
@@ -75,6 +78,14 @@ def test_two_replicas_start_a_killed_one_comes_back_and_sigterm_stops_all(
                 timeout=10,
             )
             assert (handshake.status_code, handshake.text) == (200, "42")
+            # A signed delivery: gateway -> private nginx -> the sender's replica, which stores
+            # it before its 200 (the gateway answers 200 only then).
+            payload = webhook_payload(
+                text_message("5215512345678", "hola"), phone_number_id=PHONE_ID
+            )
+            body, headers = signed_request(payload, SECRET)
+            delivered = requests.post(cluster.webhook_url, data=body, headers=headers, timeout=30)
+            assert delivered.status_code == 200, delivered.text
 
         killed = cluster.kill_replica(0)
         # While rasa-0 is down its keys reach rasa-1; nobody else's move.
