@@ -26,7 +26,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run servers db seed train validate fix lint test test-stories test-fast starter bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate demo-dashboard bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run run-cluster servers db seed train validate fix lint test test-stories test-fast starter bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate demo-dashboard bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,9 @@ validate: $(STAMP) ## Check the designers' files: persona profiles, campaigns an
 run: db train ## Set up everything, then start the action server (5055), Rasa (5005: REST, web chat) and the agents' console (5006)
 	scripts/run.sh
 
+run-cluster: $(STAMP) train ## Start the production topology here without containers: N Rasa replicas (make run-cluster N=3; 2 by default), gateway, nginx, console, workers (docs/deployment.md)
+	scripts/cluster.sh $(N)
+
 servers: ## Start the three servers without the set-up checks
 	scripts/run.sh
 
@@ -90,6 +93,9 @@ test: lint validate test-stories ## Every test: lint, types, data validation, st
 	  export COBRANZA_TEST_POSTGRES_URL="$$url"; \
 	fi; \
 	scripts/ensure_chromium.sh >/dev/null || echo "warning: no Chromium; the browser tests will be skipped" >&2; \
+	for service in nginx redis rabbitmq; do \
+	  scripts/ensure_$$service.sh >/dev/null || echo "warning: no $$service; the cluster tests will fail or skip" >&2; \
+	done; \
 	$(BIN)/python -m pytest $(COVERAGE)
 	$(BIN)/python scripts/eval_conversations.py --quiet --floor $(EVAL_FLOOR)
 

@@ -21,16 +21,9 @@ export RASA_TELEMETRY_ENABLED=false TF_CPP_MIN_LOG_LEVEL=2 SQLALCHEMY_SILENCE_UB
 [ -x "$BIN/rasa" ] || { echo "error: .venv is missing; run 'make run' (it installs everything)" >&2; exit 1; }
 [ -f "$MODEL" ] || { echo "error: no model at $MODEL; run 'make run' or 'make train'" >&2; exit 1; }
 
-# Secrets only our servers hold: from the environment, else var/<name> (created once, 64 hex
-# characters, readable by this user only).
-token_file() {
-  local file="var/$1"
-  if [ ! -s "$file" ]; then
-    mkdir -p var
-    (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_hex(32))' >"$file")
-  fi
-  cat "$file"
-}
+# Secrets only our servers hold: from the environment, else var/<name> (token_file, created
+# once, 64 hex characters, readable by this user only).
+. scripts/common.sh
 # Rasa's HTTP API (trackers, events) is on, behind a token the console holds.
 RASA_API_TOKEN=${RASA_API_TOKEN:-$(token_file rasa_api_token)}
 # Only Rasa may call the action server: endpoints.yml hands it this token.

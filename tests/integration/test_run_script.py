@@ -58,7 +58,8 @@ class Call:
 def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "scripts").mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "scripts" / "run.sh", root / "scripts" / "run.sh")
+    for script in ("run.sh", "common.sh"):
+        shutil.copy(PROJECT_ROOT / "scripts" / script, root / "scripts" / script)
     (root / "models").mkdir()
     (root / "models" / "cobranza.tar.gz").write_bytes(b"")
     bin_dir = root / ".venv" / "bin"
