@@ -43,7 +43,7 @@ from sqlalchemy.engine import make_url
 from cobranza import db
 from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.db.models import Debtor
-from cobranza.testing.servers import Servers, free_port, running_servers, wait_ready
+from cobranza.testing.servers import Servers, free_port, log_tail, running_servers, wait_ready
 
 PROBE_DIR = Path(__file__).resolve().parent / "bench_probe"
 STARTER_MODEL = PROJECT_ROOT / "models" / "starter.tar.gz"
@@ -189,7 +189,7 @@ def starter_server(model: Path, probe_dir: Path, ready_timeout: float = 240) -> 
         return answer.ok and bool(answer.json())
 
     try:
-        wait_ready(process, ready, ready_timeout, log, "the starter bot")
+        wait_ready(process, ready, ready_timeout, "the starter bot", log_tail(log))
         yield url
     finally:
         if process.poll() is None:

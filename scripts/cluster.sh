@@ -21,7 +21,6 @@
 # The replicas and the gateway need WHATSAPP_VERIFY_TOKEN, WHATSAPP_APP_SECRET,
 # WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_API_URL (README: Connecting a
 # WhatsApp Business number; tests point the API URL at cobranza/simulation/fake_graph.py).
-# CLUSTER_GATEWAY=off leaves the gateway out (then nothing serves the public webhook).
 #
 # Logs and pid files: CLUSTER_RUN_DIR (var/cluster), one <name>.log and <name>.pid per process
 # (rasa-0, actions-0, ..., gateway, nginx, console, outreach, events); nginx's own logs are
@@ -102,20 +101,13 @@ fail() {
 if [ -s "$RUN_DIR/cluster.pid" ] && kill -0 "$(cat "$RUN_DIR/cluster.pid")" 2>/dev/null; then
   fail "a cluster already runs from $RUN_DIR (pid $(cat "$RUN_DIR/cluster.pid")): stop it first"
 fi
-gateway=${CLUSTER_GATEWAY:-on}
-if [ "$gateway" != off ] && [ ! -f cobranza/channels/whatsapp/gateway.py ] &&
-  [ ! -f cobranza/channels/whatsapp/gateway/__main__.py ]; then
-  fail "the gateway ($GATEWAY_MODULE) is not in this checkout yet;" \
-    "CLUSTER_GATEWAY=off starts everything else (nothing then serves the public webhook)"
-fi
 missing=()
 for name in WHATSAPP_VERIFY_TOKEN WHATSAPP_APP_SECRET WHATSAPP_ACCESS_TOKEN WHATSAPP_PHONE_NUMBER_ID WHATSAPP_API_URL; do
   [ -n "${!name:-}" ] || missing+=("$name")
 done
 [ "${#missing[@]}" = 0 ] || fail "the replicas' WhatsApp channel needs ${missing[*]}" \
   "(README: Connecting a WhatsApp Business number; a fake Graph API will do for testing)"
-ports=("$PUBLIC_PORT" "$INTERNAL_PORT" "$CONSOLE_PORT")
-[ "$gateway" = off ] || ports+=("$GATEWAY_PORT")
+ports=("$PUBLIC_PORT" "$INTERNAL_PORT" "$CONSOLE_PORT" "$GATEWAY_PORT")
 for ((i = 0; i < REPLICAS; i++)); do ports+=("$((REPLICA_PORT_BASE + i))" "$((ACTIONS_PORT_BASE + i))"); done
 for port in "${ports[@]}"; do
   ! port_answers 127.0.0.1 "$port" || fail "port $port on 127.0.0.1 is already in use"
@@ -292,7 +284,7 @@ for ((i = 0; i < REPLICAS; i++)); do
   start_actions "$i"
   start_rasa "$i"
 done
-[ "$gateway" = off ] || start_gateway
+start_gateway
 start_nginx
 start_console
 [ "${OUTREACH_WORKER:-on}" = off ] || start_outreach
@@ -300,7 +292,7 @@ start_events
 
 echo "Starting $REPLICAS replicas (Rasa on 127.0.0.1:$REPLICA_PORT_BASE.., actions on" \
   "127.0.0.1:$ACTIONS_PORT_BASE..), nginx (public http://127.0.0.1:$PUBLIC_PORT, private" \
-  "127.0.0.1:$INTERNAL_PORT), $([ "$gateway" = off ] && echo "no gateway" || echo "the gateway on 127.0.0.1:$GATEWAY_PORT")," \
+  "127.0.0.1:$INTERNAL_PORT), the gateway on 127.0.0.1:$GATEWAY_PORT," \
   "the console on http://127.0.0.1:$CONSOLE_PORT/,$([ "${OUTREACH_WORKER:-on}" = off ] || echo " the outreach worker") and the events consumer;" \
   "logs in $RUN_DIR. Ctrl-C stops everything."
 

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,24 +17,15 @@ from pathlib import Path
 import requests
 
 from cobranza.config import PROJECT_ROOT
-from cobranza.errors import CobranzaError
-from cobranza.testing.servers import free_port, port_open
+from cobranza.testing.servers import ServersFailed, free_port, port_open, wait_ready
 
 SCRIPT = PROJECT_ROOT / "scripts" / "cluster.sh"
-GATEWAY_FILES = ("gateway.py", "gateway/__main__.py")
 STOP_TIMEOUT = 60  # scripts/cluster.sh gives its processes 30 s before SIGKILL
 
 
-class ClusterFailed(CobranzaError):
+class ClusterFailed(ServersFailed):
     """The cluster did not come up, or a replica did not come back; the message holds the end
     of the logs that say why."""
-
-
-def gateway_available() -> bool:
-    """Whether the WhatsApp gateway (branch ``gateway``) is in this checkout: without it the
-    cluster starts only with ``CLUSTER_GATEWAY=off``."""
-    folder = PROJECT_ROOT / "cobranza" / "channels" / "whatsapp"
-    return any((folder / name).is_file() for name in GATEWAY_FILES)
 
 
 def _bindable(port: int) -> bool:
@@ -103,12 +93,9 @@ class Cluster:
 
     def wait_replica_ready(self, index: int, timeout: float) -> None:
         """Until replica ``index``'s Rasa answers ``GET /`` (its model loaded)."""
-        deadline = time.monotonic() + timeout
-        while not self.replica_ready(index):
-            self._check_running()
-            if time.monotonic() > deadline:
-                raise ClusterFailed(f"rasa-{index} not ready in {timeout} s:\n{self.tail()}")
-            time.sleep(1)
+        wait_ready(
+            self.process, lambda: self.replica_ready(index), timeout, "cluster.sh", self.tail
+        )
 
     def logs(self) -> list[Path]:
         """Every process's log (and the script's own output), for a failure report."""
@@ -121,18 +108,13 @@ class Cluster:
             if path.is_file()
         )
 
-    def _check_running(self) -> None:
-        if self.process.poll() is not None:
-            raise ClusterFailed(f"cluster.sh exited ({self.process.returncode}):\n{self.tail()}")
-
-    def _ready(self, gateway: bool) -> bool:
+    def _ready(self) -> bool:
         urls = [f"http://127.0.0.1:{self.replica_port(i)}/" for i in range(self.replicas)]
         urls += [
             f"http://127.0.0.1:{self.actions_port_base + i}/health" for i in range(self.replicas)
         ]
         urls.append(f"{self.internal_url}/healthz")
-        if gateway:
-            urls.append(f"http://127.0.0.1:{self.gateway_port}/health")
+        urls.append(f"http://127.0.0.1:{self.gateway_port}/health")
         try:
             if not all(requests.get(url, timeout=2).ok for url in urls):
                 return False
@@ -189,13 +171,12 @@ def running_cluster(
     """scripts/cluster.sh with ``replicas`` replicas over ``database_url`` (PostgreSQL: it is
     migrated, not seeded), every port free and on 127.0.0.1, logs and pid files in ``run_dir``;
     ready once every server answers. ``env`` adds to the environment: the WHATSAPP_* settings
-    (required), and for instance ``OUTREACH_WORKER=off``. Without the gateway in this checkout,
-    ``CLUSTER_GATEWAY`` defaults to off. Stopped on exit, nothing left running."""
+    (required), and for instance ``OUTREACH_WORKER=off``. Stopped on exit, nothing left
+    running."""
     run_dir.mkdir(parents=True, exist_ok=True)
     ports = _ports(replicas)
     environment = {
         **os.environ,
-        "CLUSTER_GATEWAY": "on" if gateway_available() else "off",
         **{name: str(port) for name, port in ports.items()},
         **env,
         "DATABASE_URL": database_url,
@@ -224,12 +205,7 @@ def running_cluster(
         output=output,
     )
     try:
-        deadline = time.monotonic() + ready_timeout
-        while not cluster._ready(environment["CLUSTER_GATEWAY"] != "off"):
-            cluster._check_running()
-            if time.monotonic() > deadline:
-                raise ClusterFailed(f"not ready in {ready_timeout} s:\n{cluster.tail()}")
-            time.sleep(1)
+        wait_ready(process, cluster._ready, ready_timeout, "cluster.sh", cluster.tail)
         yield cluster
     finally:
         cluster.stop()

@@ -62,24 +62,28 @@ def wait_ready(
     process: subprocess.Popen[bytes],
     ready: Callable[[], bool],
     timeout: float,
-    log: Path,
     name: str,
+    tail: Callable[[], str],
 ) -> None:
-    """Poll ``ready`` once a second until it says so; :class:`ServersFailed` with the end of
-    ``log`` when ``process`` exits first or ``timeout`` seconds pass. A refused or failed
-    request counts as not ready yet."""
+    """Poll ``ready`` once a second until it says so; :class:`ServersFailed` with ``tail()``
+    (the end of the logs) when ``process`` exits first or ``timeout`` seconds pass. A refused
+    or failed request counts as not ready yet."""
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise ServersFailed(f"{name} exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+            raise ServersFailed(f"{name} exited ({process.returncode}):\n{tail()}")
         try:
             if ready():
                 return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise ServersFailed(f"{name} not ready in {timeout} s:\n{log.read_text()[-4000:]}")
+            raise ServersFailed(f"{name} not ready in {timeout} s:\n{tail()}")
         time.sleep(1)
+
+
+def log_tail(log: Path, characters: int = 4000) -> Callable[[], str]:
+    return lambda: log.read_text(errors="replace")[-characters:]
 
 
 def free_port() -> int:
@@ -144,7 +148,7 @@ def running_servers(
         return rasa.ok and actions.ok and console.status_code == 401
 
     try:
-        wait_ready(process, ready, ready_timeout, log, "run.sh")
+        wait_ready(process, ready, ready_timeout, "run.sh", log_tail(log))
         yield servers
     finally:
         if process.poll() is None:

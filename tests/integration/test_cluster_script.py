@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from cobranza.config import PROJECT_ROOT
-from cobranza.testing.cluster import free_port_run, gateway_available
+from cobranza.testing.cluster import free_port_run
 from cobranza.testing.servers import free_port, port_open
 
 SCRIPTS = PROJECT_ROOT / "scripts"
@@ -272,7 +272,6 @@ def test_without_the_whatsapp_settings_nothing_starts(tmp_path: Path) -> None:
     env |= {
         "WHATSAPP_APP_SECRET": "s",
         "WHATSAPP_PHONE_NUMBER_ID": "1",
-        "CLUSTER_GATEWAY": "off",
         "CLUSTER_RUN_DIR": str(tmp_path),
         "RASA_MODEL": str(PROJECT_ROOT / "README.md"),  # any file: the model is not loaded
     }
@@ -282,12 +281,3 @@ def test_without_the_whatsapp_settings_nothing_starts(tmp_path: Path) -> None:
         result.stderr
     )
     assert not list(tmp_path.glob("*.pid"))
-
-
-@pytest.mark.skipif(gateway_available(), reason="the gateway is in this checkout")
-def test_without_the_gateway_the_script_says_so(tmp_path: Path) -> None:
-    env = {"CLUSTER_RUN_DIR": str(tmp_path), "RASA_MODEL": str(PROJECT_ROOT / "README.md")}
-    result = _cluster(["2"], env | {"CLUSTER_GATEWAY": "on"})
-    assert result.returncode == 1
-    assert "cobranza.channels.whatsapp.gateway" in result.stderr
-    assert "CLUSTER_GATEWAY=off" in result.stderr
