@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from cobranza.simulation.fake_graph import signed_request, text_message, webhook_payload
-from cobranza.testing.cluster import Cluster, gateway_available, running_cluster
+from cobranza.testing.cluster import Cluster, running_cluster
 from cobranza.testing.servers import free_port
 from tests.support.db import PostgresDatabases
 
@@ -71,21 +71,18 @@ def test_two_replicas_start_a_killed_one_comes_back_and_sigterm_stops_all(
         assert set(before.values()) == replicas
         refused = requests.post(f"{cluster.internal_url}/webhooks/whatsapp/webhook", timeout=10)
         assert refused.status_code == 400
-        if gateway_available():
-            handshake = requests.get(
-                cluster.webhook_url,
-                params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "42"},
-                timeout=10,
-            )
-            assert (handshake.status_code, handshake.text) == (200, "42")
-            # A signed delivery: gateway -> private nginx -> the sender's replica, which stores
-            # it before its 200 (the gateway answers 200 only then).
-            payload = webhook_payload(
-                text_message("5215512345678", "hola"), phone_number_id=PHONE_ID
-            )
-            body, headers = signed_request(payload, SECRET)
-            delivered = requests.post(cluster.webhook_url, data=body, headers=headers, timeout=30)
-            assert delivered.status_code == 200, delivered.text
+        handshake = requests.get(
+            cluster.webhook_url,
+            params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "42"},
+            timeout=10,
+        )
+        assert (handshake.status_code, handshake.text) == (200, "42")
+        # A signed delivery: gateway -> private nginx -> the sender's replica, which stores
+        # it before its 200 (the gateway answers 200 only then).
+        payload = webhook_payload(text_message("5215512345678", "hola"), phone_number_id=PHONE_ID)
+        body, headers = signed_request(payload, SECRET)
+        delivered = requests.post(cluster.webhook_url, data=body, headers=headers, timeout=30)
+        assert delivered.status_code == 200, delivered.text
 
         killed = cluster.kill_replica(0)
         # While rasa-0 is down its keys reach rasa-1; nobody else's move.
