@@ -64,7 +64,6 @@ from cobranza.db.models import (
     Reminder,
     WhatsAppInbound,
 )
-from cobranza.demo import portfolio
 from cobranza.demo.data import demo_data
 from cobranza.domain.amounts import fold
 from cobranza.domain.money import format_mxn
@@ -72,7 +71,6 @@ from cobranza.domain.phones import whatsapp_id
 from cobranza.domain.vocabulary import AuditAction, DebtStatus, InboundStatus, PromiseStatus
 from cobranza.errors import InvalidFiles, NotFound
 from cobranza.personas.profiles import load_profiles
-from cobranza.services import views
 from cobranza.services.payments import payment_methods
 from cobranza.simulation.fake_graph import (
     FakeGraphAPI,
@@ -82,13 +80,12 @@ from cobranza.simulation.fake_graph import (
     webhook_payload,
 )
 from cobranza.testing import date_expressions
+from cobranza.testing.databases import DEFAULT_TIME_ZONE, PERSONAS_DIR, seed_demo
 from cobranza.testing.date_expressions import DateExpression
 from cobranza.testing.servers import Servers, running_servers
 
 CONVERSATIONS_DIR = PROJECT_ROOT / "tests" / "conversations"
 SCHEMA_PATH = Path(__file__).with_name("conversations.schema.json")
-PERSONAS_DIR = PROJECT_ROOT / "persona_profiles"
-DEFAULT_TIME_ZONE = "America/Mexico_City"  # what the servers assume for an unknown number
 TURN_TIMEOUT = 90.0  # seconds for the answers to one message
 
 # The WhatsApp business number's id at the fake Graph API (its token and the app secret are
@@ -679,19 +676,9 @@ def missing_phrases(expect: Expectation, transcript: Sequence[Exchange]) -> list
 
 
 def seed_database(path: Path) -> str:
-    """A migrated SQLite database with the demo portfolio as of today in Mexico City and the
-    personas assigned on the wall clock (as `make run` and the end-to-end tests do)."""
-    clock = SystemClock()
-    url = f"sqlite:///{path}"
-    engine = db.make_engine(url)
-    try:
-        db.upgrade(engine)
-        with db.session_scope(db.make_session_factory(engine)) as session:
-            portfolio.load_demo(session, local_today(clock, DEFAULT_TIME_ZONE))
-            views.reassign_personas(session, load_profiles(PERSONAS_DIR), clock)
-    finally:
-        engine.dispose()
-    return url
+    """A migrated SQLite database at ``path`` with the demo portfolio as of today in Mexico City
+    and the personas assigned on the wall clock (:func:`cobranza.testing.databases.seed_demo`)."""
+    return seed_demo(f"sqlite:///{path}")
 
 
 def snapshot(source: Path, target: Path) -> None:
