@@ -547,6 +547,7 @@ class FakeGraphAPI:
         self._arrived = threading.Condition(self._lock)
         self._messages: list[JSON] = []
         self._message_ids: list[str] = []
+        self._arrival_times: list[float] = []
         self._read_receipts: list[JSON] = []
         self._rejected: list[Rejection] = []
         self._injected: list[InjectedFailure] = []
@@ -636,6 +637,26 @@ class FakeGraphAPI:
         """The ``wamid`` returned for each accepted message, parallel to :attr:`messages`."""
         with self._lock:
             return list(self._message_ids)
+
+    @property
+    def arrival_times(self) -> list[float]:
+        """When each accepted message arrived (``time.monotonic()`` of this process), parallel
+        to :attr:`messages`: the load driver measures a turn up to its last reply's arrival."""
+        with self._lock:
+            return list(self._arrival_times)
+
+    def records(self, start: int = 0) -> list[tuple[JSON, str, float]]:
+        """``(payload, wamid, arrival time)`` of the accepted messages from index ``start`` on,
+        read at one instant (the three lists above, read one by one, may differ in length)."""
+        with self._lock:
+            return list(
+                zip(
+                    self._messages[start:],
+                    self._message_ids[start:],
+                    self._arrival_times[start:],
+                    strict=True,
+                )
+            )
 
     @property
     def read_receipts(self) -> list[JSON]:
@@ -758,6 +779,7 @@ class FakeGraphAPI:
         with self._arrived:
             self._messages.append(payload)
             self._message_ids.append(wamid)
+            self._arrival_times.append(time.monotonic())
             self._arrived.notify_all()
         to = payload["to"]
         return 200, {

@@ -381,6 +381,19 @@ def test_concurrent_requests_are_all_recorded(graph: FakeGraphAPI) -> None:
     assert sorted(m["text"]["body"] for m in graph.messages) == sorted(f"m{i}" for i in range(40))
 
 
+def test_records_give_each_message_its_id_and_arrival_in_order(graph: FakeGraphAPI) -> None:
+    before = time.monotonic()
+    for i in range(3):
+        assert post(graph.messages_url, text(f"m{i}"))[0] == 200
+    records = graph.records()
+    assert [payload for payload, _, _ in records] == graph.messages
+    assert [wamid for _, wamid, _ in records] == graph.message_ids
+    arrivals = [arrived for _, _, arrived in records]
+    assert arrivals == graph.arrival_times == sorted(arrivals)
+    assert before <= arrivals[0] <= arrivals[-1] <= time.monotonic()
+    assert [p["text"]["body"] for p, _, _ in graph.records(2)] == ["m2"]
+
+
 def test_lifecycle() -> None:
     fake = FakeGraphAPI(TOKEN, PHONE_ID, version="v22.0")
     with pytest.raises(RuntimeError):
