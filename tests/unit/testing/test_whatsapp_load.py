@@ -1,0 +1,166 @@
+"""The load driver's counting (cobranza/testing/whatsapp_load.py): which reply answers which
+message, and what counts as missing, duplicated, reprocessed, a promise lost or duplicated.
+The bench and the cluster test trust these numbers, so each is made to go wrong here once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cobranza.channels.whatsapp import config as whatsapp_config
+from cobranza.testing import whatsapp_load
+from cobranza.testing.whatsapp_load import (
+    CONFIRM_TURN,
+    PROMISE_CONFIRMED,
+    SentRecord,
+    TurnRecord,
+    attribute,
+    lock_errors,
+    percentile,
+    tally,
+)
+
+ANA, BETO = "5215500000001", "5215500000002"
+
+
+def turn(wa_id: str, index: int, posted: float, *, accepted: bool = True) -> TurnRecord:
+    return TurnRecord(
+        wa_id,
+        index,
+        f"wamid.{wa_id}.{index}",
+        "hola",
+        posted=posted,
+        deliveries=1,
+        statuses=[200 if accepted else 502],
+        accepted=accepted,
+        outcome="done" if accepted else "",
+    )
+
+
+def reply(to: str, text: str, arrived: float, wamid: str = "") -> SentRecord:
+    payload = {"to": to, "type": "text", "text": {"body": text}}
+    return SentRecord(to, wamid or f"wamid.out.{to}.{arrived}", arrived, payload)
+
+
+def conversation(wa_id: str, start: float) -> tuple[list[TurnRecord], list[SentRecord]]:
+    """Two turns, the second one confirming a promise, each answered 0.5 s later."""
+    turns = [turn(wa_id, CONFIRM_TURN - 1, start), turn(wa_id, CONFIRM_TURN, start + 1)]
+    sent = [
+        reply(wa_id, "¿Confirmas $500.00 mañana?", start + 0.5),
+        reply(wa_id, f"{PROMISE_CONFIRMED} $500.00 para mañana", start + 1.5),
+    ]
+    return turns, sent
+
+
+def test_a_clean_load_counts_every_message_answered_once() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    more_turns, more_sent = conversation(BETO, 10.2)
+    result = tally(
+        turns + more_turns,
+        sent + more_sent + [reply("5215599999999", "not ours", 11.0)],
+        debtors=2,
+        planned=4,
+        processed={t.message_id: 1 for t in turns + more_turns},
+        promises={ANA: 1, BETO: 1},
+    )
+    assert (result.accepted, result.answered, result.missing, result.duplicates) == (4, 4, 0, 0)
+    assert result.replies == 4 and result.promised == 2
+    assert result.problems() == []
+    assert result.exactly_once
+    assert [round(s, 3) for s in sorted(result.latencies)] == [0.5] * 4
+    assert round(result.elapsed, 3) == 1.7  # first POST (10.0) to last reply (11.7)
+    assert round(result.throughput, 2) == round(4 / 1.7, 2)
+
+
+def test_a_reply_sent_twice_is_a_duplicate() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    again = reply(ANA, sent[0].text, 10.7)  # the first turn's answer, once more
+    result = tally(turns, [*sent, again], debtors=1, planned=2)
+    assert result.duplicates == 1
+    assert not result.exactly_once
+    assert "duplicate replies: 1" in result.problems()
+
+
+def test_a_message_without_reply_is_missing_and_a_refused_one_not_accepted() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    refused = turn(BETO, 0, 10.0, accepted=False)
+    silent = turn(BETO, 1, 12.0)
+    result = tally([*turns, refused, silent], sent[:1], debtors=2, planned=4)
+    # ANA's confirmation never came: that message is missing, and so is BETO's second.
+    assert (result.accepted, result.answered, result.missing) == (3, 1, 2)
+    assert result.not_accepted == 1 and result.statuses == {"200": 3, "502": 1}
+    assert result.promised == 0
+    assert "accepted messages without an answer: 2" in result.problems()
+
+
+def test_the_assistants_link_wins_over_the_time_of_arrival() -> None:
+    """A reply arriving after the debtor's next message still answers the message it was
+    recorded for; without the link, time would give it to the next one."""
+    first, second = turn(ANA, 0, 10.0), turn(ANA, 1, 11.0)
+    late = reply(ANA, "late answer to the first", 11.5, wamid="wamid.late")
+    on_time = reply(ANA, "answer to the second", 11.6)
+    by_time, _ = attribute([first, second], [late, on_time], {})
+    assert [r.text for r in by_time[first.message_id]] == []
+    linked, _ = attribute([first, second], [late, on_time], {"wamid.late": first.message_id})
+    assert [r.text for r in linked[first.message_id]] == ["late answer to the first"]
+    assert [r.text for r in linked[second.message_id]] == ["answer to the second"]
+
+
+def test_a_reply_before_any_message_of_the_debtor_is_unattributed() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    result = tally(turns, [reply(ANA, "outreach", 5.0), *sent], debtors=1, planned=2)
+    assert result.unattributed == 1 and result.replies == 2
+
+
+def test_promises_lost_duplicated_or_unconfirmed_are_counted() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    beto_turns, beto_sent = conversation(BETO, 10.0)
+    both = (turns + beto_turns, sent + beto_sent)
+    lost = tally(*both, debtors=2, planned=4, promises={BETO: 1})
+    assert (lost.promises_lost, lost.promises_duplicated) == (1, 0)
+    twice = tally(*both, debtors=2, planned=4, promises={ANA: 2, BETO: 1})
+    assert (twice.promises_lost, twice.promises_duplicated) == (0, 1)
+    assert "promises duplicated: 1" in twice.problems()
+    unconfirmed = tally(turns + beto_turns, sent + beto_sent[:1], debtors=2, planned=4)
+    assert unconfirmed.promised == 1
+    stored = tally(
+        turns + beto_turns, sent + beto_sent[:1], debtors=2, planned=4, promises={ANA: 1, BETO: 1}
+    )
+    assert stored.promises_unconfirmed == 1
+
+
+def test_a_message_in_the_tracker_twice_or_never_is_counted() -> None:
+    turns, sent = conversation(ANA, 10.0)
+    result = tally(
+        turns, sent, debtors=1, planned=2, processed={turns[0].message_id: 2}, promises={ANA: 1}
+    )
+    assert (result.reprocessed, result.unprocessed) == (1, 1)
+    assert not result.exactly_once
+
+
+def test_the_message_id_key_is_the_channels() -> None:
+    assert whatsapp_load.MESSAGE_ID_KEY == whatsapp_config.MESSAGE_ID_KEY
+
+
+def test_the_confirmation_marker_is_the_fixed_start_of_the_response() -> None:
+    assert PROMISE_CONFIRMED.startswith("¡Gracias! Registré tu promesa")
+    assert "{" not in PROMISE_CONFIRMED
+
+
+def test_lock_errors_are_found_in_the_logs(tmp_path: Path) -> None:
+    log = tmp_path / "rasa-0.log"
+    log.write_text(
+        "INFO all good\n"
+        "ERROR rasa.core.lock_store - LockError: Could not acquire lock for conversation\n"
+        "ERROR cobranza - lease of 521***5678 taken by another replica: its turn stops here\n"
+        "ERROR psycopg2.errors.DeadlockDetected: deadlock detected\n"
+        "INFO the word unlocked is no error\n",
+        encoding="utf-8",
+    )
+    found = lock_errors([log, tmp_path / "missing.log"])
+    assert len(found) == 3 and all(line.startswith("rasa-0.log: ") for line in found)
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    assert percentile([], 95) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([float(n) for n in range(1, 101)], 95) == 95.0
