@@ -26,7 +26,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONTZPATH :=
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help install run run-cluster servers db seed train validate fix lint test test-stories test-fast starter bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate demo-dashboard bench-whatsapp bench-abuse eval-conversations nlu-report lock postgres clean
+.PHONY: help install run run-cluster servers db seed train validate fix lint test test-stories test-fast starter bench bench-outreach bench-score bench-kpis score-uplift bench-aa simulate demo-dashboard bench-whatsapp bench-cluster bench-abuse eval-conversations nlu-report lock postgres clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -141,6 +141,9 @@ bench-aa: $(STAMP) ## Experiments: A/A simulation of the verdict's false-positiv
 
 bench-whatsapp: db train ## 1,000 signed WhatsApp webhooks (10% duplicates) against a fake Graph API
 	$(BIN)/python scripts/bench_whatsapp.py
+
+bench-cluster: train ## 200 debtors in whole WhatsApp conversations vs 1 and 2 replicas (turns/s, p50/p95), then one killed mid-load: exactly-once, promises, lock errors
+	$(BIN)/python scripts/bench_cluster.py
 
 bench-abuse: db train ## 20 clients send 200 KB messages on REST for 60 s; Rasa's peak RSS must stay under 2 GB
 	$(BIN)/python scripts/bench_abuse.py
