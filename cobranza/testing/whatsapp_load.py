@@ -101,9 +101,13 @@ LOCK_ERROR = re.compile(
 
 
 def server_env(graph: FakeGraphAPI, app_secret: str, verify_token: str = "") -> dict[str, str]:
-    """What a Rasa server (or every replica and the gateway) needs to talk WhatsApp with the
-    fake Graph API: the channel's settings, and no flood limit (every debtor writes through one
-    loopback address, and the gateway's)."""
+    """What a Rasa server (or a cluster: every replica and the gateway) needs to talk WhatsApp
+    with the fake Graph API: the channel's settings, and no flood limit (every debtor writes
+    through one loopback address, and the gateway's). For a cluster, what keeps it apart from
+    any other on the same Redis and RabbitMQ: Rasa's conversation locks under a prefix of this
+    run's own (the demo debtors' ids are the same in every copy of the portfolio), and the
+    events on an exchange and a queue of the load's, not the default ones a cluster started by
+    hand (or by its own tests) consumes."""
     return {
         "RASA_CREDENTIALS": "credentials.whatsapp.yml",
         "WHATSAPP_VERIFY_TOKEN": verify_token or secrets.token_urlsafe(16),
@@ -113,6 +117,10 @@ def server_env(graph: FakeGraphAPI, app_secret: str, verify_token: str = "") -> 
         "WHATSAPP_API_URL": graph.base_url,
         "COBRANZA_RATE_LIMIT_PER_MINUTE": "100000",
         "COBRANZA_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "100000",
+        "OUTREACH_WORKER": "off",  # on the wall clock it would write to the debtors meanwhile
+        "LOCK_KEY_PREFIX": f"load{secrets.token_hex(6)}",
+        "RASA_EVENTS_EXCHANGE": "cobranza-load-exchange",
+        "RASA_EVENTS_QUEUE": "cobranza_load_events",
     }
 
 
