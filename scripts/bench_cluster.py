@@ -191,6 +191,7 @@ def main() -> int:
             if problems:
                 broken = True
                 print("  PROBLEMS: " + "; ".join(problems))
+                print(result.details())
             print(flush=True)
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for label, result in results.items():

@@ -357,6 +357,8 @@ class Tally:
     promises_duplicated: int = 0
     promises_unconfirmed: int = 0  # a row stored, the confirmation never arrived
     latencies: list[float] = field(default_factory=list)  # seconds per answered turn
+    # The conversations of a few debtors something went wrong with, as they read (demo data).
+    transcripts: dict[str, list[str]] = field(default_factory=dict)
     elapsed: float = 0.0  # first POST to last reply
     errors: list[str] = field(default_factory=list)
 
@@ -388,6 +390,13 @@ class Tally:
         }
         found = [f"{name}: {count}" for name, count in checks.items() if count]
         return found + self.errors[:20]
+
+    def details(self) -> str:
+        """The transcripts of the debtors something went wrong with (a few)."""
+        blocks = []
+        for wa_id, lines in self.transcripts.items():
+            blocks.append("\n".join([f"debtor {wa_id}:", *(f"  {line}" for line in lines)]))
+        return "\n".join(blocks)
 
     def lines(self) -> list[str]:
         ms = [1000 * s for s in self.latencies]
@@ -430,6 +439,46 @@ def attribute(
         elif record.to in timeline:
             unattributed += 1
     return replies, unattributed
+
+
+TRANSCRIPTS = 5  # troubled debtors whose conversation a tally keeps
+
+
+def transcript(
+    turns: Sequence[TurnRecord], replies: Mapping[str, list[SentRecord]], wa_id: str
+) -> list[str]:
+    """One debtor's conversation as the fake Graph API saw it: each message (its deliveries'
+    statuses, how its turn ended) and the replies attributed to it."""
+    lines = []
+    start = min((t.posted for t in turns if t.wa_id == wa_id and t.deliveries), default=0.0)
+    for turn in sorted((t for t in turns if t.wa_id == wa_id), key=lambda t: t.index):
+        statuses = ",".join(str(s) for s in turn.statuses)
+        lines.append(f"> {turn.text} [{statuses}] {turn.outcome} at {turn.posted - start:.1f} s")
+        for answer in replies.get(turn.message_id, []):
+            lines.append(f"    < {answer.text[:120]} (+{answer.arrived - turn.posted:.1f} s)")
+    return lines
+
+
+def _troubled(
+    turns: Sequence[TurnRecord],
+    replies: Mapping[str, list[SentRecord]],
+    confirmed: set[str],
+    promises: Mapping[str, int] | None,
+) -> set[str]:
+    """The debtors something went wrong with: a message not accepted, unanswered, answered
+    twice or not over; no confirmed promise; not exactly the one promise row it confirmed."""
+    found = {wa_id for wa_id in {t.wa_id for t in turns} if wa_id not in confirmed}
+    for turn in turns:
+        answers = replies.get(turn.message_id, [])
+        repeated = len({a.content for a in answers}) < len(answers)
+        if turn.deliveries and (not (turn.accepted and answers) or repeated):
+            found.add(turn.wa_id)
+        elif turn.deliveries and turn.outcome != "done":
+            found.add(turn.wa_id)
+    if promises is not None:
+        found |= {w for w in confirmed if promises.get(w, 0) != 1}
+        found |= {w for w, stored in promises.items() if stored and w not in confirmed}
+    return found
 
 
 def tally(
@@ -487,6 +536,9 @@ def tally(
             result.unprocessed += times == 0
     result.elapsed = last - first
     result.promised = len(confirmed)
+    troubled = _troubled(turns, replies, confirmed, promises)
+    for wa_id in sorted(troubled)[:TRANSCRIPTS]:
+        result.transcripts[wa_id] = transcript(turns, replies, wa_id)
     if promises is not None:
         for wa_id in ours:
             stored = promises.get(wa_id, 0)

@@ -76,7 +76,8 @@ def test_a_killed_replica_loses_and_repeats_nothing(
             locks = lock_errors(running.logs())
     finally:
         engine.dispose()
-    report = summary("fault", result)
+    report = summary("fault", result) + "\n" + result.details()
+    print(report)
     assert result.problems() == [], report
     assert result.accepted == result.planned == DEBTORS * 6, report
     assert result.promised == DEBTORS, report

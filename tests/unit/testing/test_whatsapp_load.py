@@ -66,6 +66,7 @@ def test_a_clean_load_counts_every_message_answered_once() -> None:
     assert result.replies == 4 and result.promised == 2
     assert result.problems() == []
     assert result.exactly_once
+    assert result.transcripts == {} and result.details() == ""
     assert [round(s, 3) for s in sorted(result.latencies)] == [0.5] * 4
     assert round(result.elapsed, 3) == 1.7  # first POST (10.0) to last reply (11.7)
     assert round(result.throughput, 2) == round(4 / 1.7, 2)
@@ -78,6 +79,9 @@ def test_a_reply_sent_twice_is_a_duplicate() -> None:
     assert result.duplicates == 1
     assert not result.exactly_once
     assert "duplicate replies: 1" in result.problems()
+    assert list(result.transcripts) == [ANA]
+    story = result.details()
+    assert story.startswith(f"debtor {ANA}:") and story.count("¿Confirmas $500.00 mañana?") == 2
 
 
 def test_a_message_without_reply_is_missing_and_a_refused_one_not_accepted() -> None:
