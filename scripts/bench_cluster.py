@@ -58,7 +58,7 @@ class Cluster(Protocol):
 
     webhook_url: str
 
-    def kill_replica(self, i: int) -> None: ...
+    def kill_replica(self, i: int) -> object: ...
 
     def wait_replica_ready(self, i: int, timeout: float) -> None: ...
 
@@ -110,7 +110,7 @@ def phase(
                 print(f"{name}: up in {time.monotonic() - started:.0f} s", flush=True)
                 midway = None
                 if name == "fault":
-                    midway = killer(cluster, args.kill, args.turn_timeout * 3, notes)
+                    midway = Killer(cluster, args.kill, args.turn_timeout * 3)
                 result = drive(
                     webhook,
                     secret,
@@ -121,30 +121,48 @@ def phase(
                     midway=midway,
                     midway_at=args.kill_at,
                 )
-                locks = lock_errors(logs())
+                if midway is not None:
+                    notes += midway.join()
+                scanned = [path for path in logs() if path.is_file()]
+                locks = lock_errors(scanned)
+                notes.append(f"{len(locks)} lock error(s) in {len(scanned)} log file(s)")
     finally:
         engine.dispose()
     return result, notes + [f"lock error: {line}" for line in locks]
 
 
-def killer(cluster: Cluster, replica: int, patience: float, notes: list[str]) -> Callable[[], None]:
-    """Kill ``replica`` now; a thread waits for the supervisor to bring it back."""
+class Killer:
+    """Kills a replica when called (the load's midway), then waits in a thread for the
+    supervisor to bring it back; :meth:`join` reports how long that took."""
 
-    def kill() -> None:
+    def __init__(self, cluster: Cluster, replica: int, patience: float) -> None:
+        self.cluster = cluster
+        self.replica = replica
+        self.patience = patience
+        self.notes: list[str] = []
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
         killed = time.monotonic()
-        cluster.kill_replica(replica)
-        print(f"fault: replica {replica} killed", flush=True)
+        self.cluster.kill_replica(self.replica)
+        print(f"fault: replica {self.replica} killed", flush=True)
+        self._thread = threading.Thread(target=self._wait, args=(killed,), daemon=True)
+        self._thread.start()
 
-        def wait() -> None:
-            try:
-                cluster.wait_replica_ready(replica, patience)
-                notes.append(f"replica {replica} back after {time.monotonic() - killed:.0f} s")
-            except Exception as exc:  # noqa: BLE001 - reported with the phase
-                notes.append(f"replica {replica} not back: {type(exc).__name__}: {exc}")
+    def _wait(self, killed: float) -> None:
+        try:
+            self.cluster.wait_replica_ready(self.replica, self.patience)
+            self.notes.append(
+                f"replica {self.replica} killed, back after {time.monotonic() - killed:.0f} s"
+            )
+        except Exception as exc:  # noqa: BLE001 - reported with the phase
+            self.notes.append(f"replica {self.replica} not back: {type(exc).__name__}: {exc}")
 
-        threading.Thread(target=wait, daemon=True).start()
-
-    return kill
+    def join(self) -> list[str]:
+        if self._thread is None:
+            return ["the replica was never killed (the load ended first)"]
+        self._thread.join(self.patience)
+        return self.notes
 
 
 def main() -> int:
