@@ -12,15 +12,13 @@ PostgreSQL:
    error in the logs.
 
 ``--single`` runs the same load against one Rasa server (scripts/run.sh, no gateway, no nginx):
-the yardstick, and the only phase until scripts/cluster.sh is there. Everything listens on
+the yardstick (the fault phase needs the cluster's supervisor). Everything listens on
 127.0.0.1; every phase is bounded in time (``--deadline``). Exit status 1 when a phase breaks a
 guarantee (a message lost or answered twice, a promise lost or duplicated, a lock error)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import secrets
 import shutil
@@ -29,13 +27,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
 
 from cobranza import db
 from cobranza.config import PROJECT_ROOT
 from cobranza.simulation.fake_graph import FakeGraphAPI
+from cobranza.testing.cluster import Cluster, running_cluster
 from cobranza.testing.databases import PostgresDatabases, postgres_admin_url, seed_demo
 from cobranza.testing.servers import running_servers
 from cobranza.testing.whatsapp_load import (
@@ -53,33 +51,18 @@ MODEL = PROJECT_ROOT / "models" / "cobranza.tar.gz"
 PHONE_NUMBER_ID = "109876543210987"
 
 
-class Cluster(Protocol):
-    """What the bench uses of cobranza.testing.cluster.Cluster (CONTRACT.md)."""
-
-    webhook_url: str
-
-    def kill_replica(self, i: int) -> object: ...
-
-    def wait_replica_ready(self, i: int, timeout: float) -> None: ...
-
-    def logs(self) -> list[Path]: ...
-
-
 @contextmanager
 def target(
     kind: str, url: str, env: dict[str, str], run_dir: Path, replicas: int
-) -> Iterator[tuple[str, Callable[[], list[Path]], Any]]:
+) -> Iterator[tuple[str, Callable[[], list[Path]], Cluster | None]]:
     """(webhook URL, the logs, the cluster or None) of one Rasa server (``single``) or a
-    cluster of ``replicas``."""
+    cluster of ``replicas`` (scripts/cluster.sh: nginx, the gateway, the replicas)."""
     if kind == "single":
         with running_servers(url, MODEL, extra_env=env) as servers:
             webhook = f"http://127.0.0.1:{servers.rasa_port}/webhooks/whatsapp/webhook"
             yield webhook, lambda: [servers.log], None
         return
-    # Imported when used: scripts/cluster.sh and its wrapper come with the cluster's branch.
-    module = importlib.import_module("cobranza.testing.cluster")
-    running: Callable[..., AbstractContextManager[Cluster]] = module.running_cluster
-    with running(url, replicas, env=env, run_dir=run_dir) as cluster:
+    with running_cluster(url, replicas, env=env, run_dir=run_dir) as cluster:
         yield cluster.webhook_url, cluster.logs, cluster
 
 
@@ -109,7 +92,7 @@ def phase(
             with target(kind, url, env, run_dir, replicas) as (webhook, logs, cluster):
                 print(f"{name}: up in {time.monotonic() - started:.0f} s", flush=True)
                 midway = None
-                if name == "fault":
+                if name == "fault" and cluster is not None:
                     midway = Killer(cluster, args.kill, args.turn_timeout * 3)
                 result = drive(
                     webhook,
@@ -180,11 +163,11 @@ def main() -> int:
     parser.add_argument("--kill-at", type=float, default=0.4, help="share of turns over then")
     parser.add_argument("--turn-timeout", type=float, default=180.0)
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds per phase")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each phase's database and logs (printed)"
+    )
     args = parser.parse_args()
     phases = ["single"] if args.single else args.phases
-    if phases != ["single"] and importlib.util.find_spec("cobranza.testing.cluster") is None:
-        print("no scripts/cluster.sh wrapper (cobranza/testing/cluster.py) yet: one server only")
-        phases = ["single"]
     if not MODEL.is_file():
         print(f"no model at {MODEL}: run `make train`", file=sys.stderr)
         return 1
@@ -201,6 +184,8 @@ def main() -> int:
                 name, "fault"
             )
             result, notes = phase(label, kind, replicas, databases, template, args, workdir)
+            if args.keep:
+                notes.append(f"database kept: {databases.names[-1]}")
             results[label] = result
             print(summary(label, result))
             for note in notes:
@@ -211,6 +196,8 @@ def main() -> int:
                 print("  PROBLEMS: " + "; ".join(problems))
                 print(result.details())
             print(flush=True)
+        if args.keep:
+            databases.names = databases.names[:1]  # the seeded template alone is dropped
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for label, result in results.items():
         ms = [1000 * s for s in result.latencies]
@@ -218,7 +205,7 @@ def main() -> int:
             f"{label:>14}: {result.throughput:6.1f} turns/s, p50 {percentile(ms, 50):6.0f} ms, "
             f"p95 {percentile(ms, 95):6.0f} ms, errors {len(result.problems())}"
         )
-    if broken:
+    if broken or args.keep:
         print(f"the servers' logs are kept in {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -356,6 +356,9 @@ class Tally:
     promises_lost: int = 0
     promises_duplicated: int = 0
     promises_unconfirmed: int = 0  # a row stored, the confirmation never arrived
+    # Debtors every message of whom was answered once, yet the conversation never reached a
+    # promise: the assistant took another path (e.g. a turn run again after a crash).
+    derailed: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds per answered turn
     # The conversations of a few debtors something went wrong with, as they read (demo data).
     transcripts: dict[str, list[str]] = field(default_factory=dict)
@@ -386,7 +389,9 @@ class Tally:
             "promises lost": self.promises_lost,
             "promises duplicated": self.promises_duplicated,
             "promises stored but not confirmed": self.promises_unconfirmed,
-            "debtors without a confirmed promise": self.debtors - self.promised,
+            "debtors without a promise, a message lost on the way": (
+                self.debtors - self.promised - self.derailed
+            ),
         }
         found = [f"{name}: {count}" for name, count in checks.items() if count]
         return found + self.errors[:20]
@@ -412,7 +417,8 @@ class Tally:
             f"unprocessed {self.unprocessed}, failed {self.failed}, timeouts {self.timeouts}, "
             f"not accepted {self.not_accepted}",
             f"promises: {self.promised} confirmed, lost {self.promises_lost}, duplicated "
-            f"{self.promises_duplicated}, stored unconfirmed {self.promises_unconfirmed}",
+            f"{self.promises_duplicated}, stored unconfirmed {self.promises_unconfirmed}; "
+            f"conversations derailed {self.derailed}",
         ]
 
 
@@ -457,6 +463,28 @@ def transcript(
         for answer in replies.get(turn.message_id, []):
             lines.append(f"    < {answer.text[:120]} (+{answer.arrived - turn.posted:.1f} s)")
     return lines
+
+
+def _derailed(
+    turns: Sequence[TurnRecord],
+    replies: Mapping[str, list[SentRecord]],
+    confirmed: set[str],
+    promises: Mapping[str, int] | None,
+) -> int:
+    """Debtors who sent every message, each accepted and answered once, and reached no
+    promise (none confirmed, none stored): a dialogue gone astray, not a message lost."""
+    count = 0
+    for wa_id in {t.wa_id for t in turns} - confirmed:
+        own = [t for t in turns if t.wa_id == wa_id]
+        answered = all(
+            t.accepted
+            and replies.get(t.message_id)
+            and len({a.content for a in replies[t.message_id]}) == len(replies[t.message_id])
+            for t in own
+        )
+        stored = (promises or {}).get(wa_id, 0)
+        count += answered and stored == 0 and max(t.index for t in own) >= CONFIRM_TURN
+    return count
 
 
 def _troubled(
@@ -536,6 +564,7 @@ def tally(
             result.unprocessed += times == 0
     result.elapsed = last - first
     result.promised = len(confirmed)
+    result.derailed = _derailed(turns, replies, confirmed, promises)
     troubled = _troubled(turns, replies, confirmed, promises)
     for wa_id in sorted(troubled)[:TRANSCRIPTS]:
         result.transcripts[wa_id] = transcript(turns, replies, wa_id)

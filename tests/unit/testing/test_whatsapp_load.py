@@ -132,6 +132,20 @@ def test_promises_lost_duplicated_or_unconfirmed_are_counted() -> None:
     assert stored.promises_unconfirmed == 1
 
 
+def test_a_conversation_answered_once_throughout_but_without_a_promise_is_derailed() -> None:
+    """Every message answered once, but the assistant asked for the date of birth again: no
+    guarantee broken (nothing lost, nothing twice), the conversation went astray."""
+    turns, sent = conversation(ANA, 10.0)
+    astray = [sent[0], reply(ANA, "¿Cuál es tu fecha de nacimiento?", 11.5)]
+    result = tally(turns, astray, debtors=1, planned=2, promises={})
+    assert (result.derailed, result.promised, result.missing) == (1, 0, 0)
+    assert result.problems() == []
+    assert ANA in result.transcripts and "conversations derailed 1" in "\n".join(result.lines())
+    lost = tally(turns, sent[:1], debtors=1, planned=2, promises={})
+    assert lost.derailed == 0
+    assert "debtors without a promise, a message lost on the way: 1" in lost.problems()
+
+
 def test_a_message_in_the_tracker_twice_or_never_is_counted() -> None:
     turns, sent = conversation(ANA, 10.0)
     result = tally(
