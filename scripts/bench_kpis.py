@@ -13,7 +13,7 @@ Then the same loads through the console's HTTP API, as the Tablero asks for them
 /api/supervisor/kpis``: the queries, the JSON and HTTP on loopback, a supervisor logged in).
 Target: under 1 s on PostgreSQL.
 
-PostgreSQL from COBRANZA_TEST_POSTGRES_URL (or DATABASE_URL when it is a PostgreSQL URL), else
+PostgreSQL from COBRANZA_TEST_POSTGRES_URL, else
 scripts/ensure_postgres.sh."""
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import random
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from cobranza import bootstrap, db
 from cobranza.clock import SystemClock
-from cobranza.config import PROJECT_ROOT, load_console_settings, load_settings
+from cobranza.config import load_console_settings, load_settings
 from cobranza.console.server import Console
 from cobranza.db.models import (
     AuditLog,
@@ -68,6 +67,7 @@ from cobranza.scoring.features import FEATURE_NAMES
 from cobranza.services import agents
 from cobranza.services.kpis import kpis, trend
 from cobranza.testing import synthetic_portfolio
+from cobranza.testing.databases import postgres_admin_url
 from cobranza.testing.synthetic_portfolio import (
     Rows,
     consent_row,
@@ -546,19 +546,6 @@ def bench(name: str, engine: Engine, args: argparse.Namespace) -> dict[str, floa
     return medians
 
 
-def postgres_url() -> str:
-    for key in ("COBRANZA_TEST_POSTGRES_URL", "DATABASE_URL"):
-        url = os.environ.get(key, "").strip()
-        if url.startswith("postgresql"):
-            return url
-    return subprocess.run(  # noqa: S603 - our own script, no input in the command
-        [str(PROJECT_ROOT / "scripts" / "ensure_postgres.sh")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--debtors", type=int, default=100_000)
@@ -596,7 +583,7 @@ def main() -> int:
             engine.dispose()
             shutil.rmtree(path.parent, ignore_errors=True)
     if args.only != "sqlite":
-        admin_url = make_url(postgres_url())
+        admin_url = make_url(postgres_admin_url())
         name = f"cobranza_bench_{uuid.uuid4().hex[:8]}"
         admin = db.make_engine(str(admin_url), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

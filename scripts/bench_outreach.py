@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ from cobranza.outreach.templates import domain_intents
 from cobranza.personas.profiles import load_profiles
 from cobranza.simulation.fake_graph import FakeGraphAPI, registered
 from cobranza.testing import synthetic_portfolio
+from cobranza.testing.databases import postgres_admin_url
 
 TOKEN, PHONE_ID = "EAAG-bench", "109876543210987"
 # Tuesday 1 December 2026, 12:00 in Mexico City: inside the window in every Mexican zone.
@@ -176,18 +175,6 @@ def bench(name: str, engine: Engine, args: argparse.Namespace) -> None:
     print(f"[{name}] rows by status: {counts}; peak memory {peak_mib():.0f} MiB")
 
 
-def postgres_url() -> str:
-    url = os.environ.get("COBRANZA_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        url = subprocess.run(  # noqa: S603 - our own script, no input in the command
-            [str(PROJECT_ROOT / "scripts" / "ensure_postgres.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    return url
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--debtors", type=int, default=100_000)
@@ -199,7 +186,7 @@ def main() -> int:
         path = Path(tempfile.mkdtemp(prefix="cobranza-bench-outreach-")) / "bench.db"
         bench("sqlite", db.make_engine(f"sqlite:///{path}"), args)
     if args.only != "sqlite":
-        admin_url = make_url(postgres_url())
+        admin_url = make_url(postgres_admin_url())
         name = f"cobranza_bench_{uuid.uuid4().hex[:8]}"
         admin = db.make_engine(str(admin_url), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
