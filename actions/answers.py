@@ -30,6 +30,7 @@ from actions.plans import (
 from actions.promises import process_promise
 from actions.situations import ASKED_PAYMENT_DETAILS, payment_claim
 from actions.slots import (
+    IDENTIDAD_VERIFICADA,
     INTENCION_PENDIENTE,
     PLAN_ELEGIDO,
     PROMISE_QUESTIONS,
@@ -49,7 +50,7 @@ def route_answer(turn: Turn) -> list[EventType]:
         if turn.intent == "nlu_fallback" and not has_value:
             return misunderstood(turn)
         return keep_waiting(turn)  # never a failed attempt
-    if pending is None and birth_date(turn) is not None and not disclosure_allowed(turn):
+    if pending is None and birth_date(turn) is not None and not verified_here(turn):
         return ask_for_identity(turn)  # the date of birth before it was asked for
     if pending is None and typed_phone(turn) and not disclosure_allowed(turn):
         return capture_phone(turn)  # web chat, REST: the number before it was asked for
@@ -79,6 +80,15 @@ def route_answer(turn: Turn) -> list[EventType]:
         return process_promise(turn) if disclosure_allowed(turn) else ask_for_identity(turn)
     turn.say("utter_entendido")
     return []
+
+
+def verified_here(turn: Turn) -> bool:
+    """Verified in this conversation as it reads: the slot set by a verification it saw, and
+    the engine still allowing. The engine alone is not enough: a turn run again after a crash
+    (the replica died after the verification was stored, before Rasa saved the turn) finds it
+    stored while the conversation has not seen it; its date of birth is then still the answer
+    to the identity question, not a promise's day."""
+    return bool(turn.slot(IDENTIDAD_VERIFICADA)) and disclosure_allowed(turn)
 
 
 def answer_to_our_question(turn: Turn) -> list[EventType] | None:

@@ -144,6 +144,25 @@ def test_birth_date_right_after_the_greeting_verifies(
     assert slots(events)["esperando"] is None
 
 
+def test_a_birth_date_turn_run_again_after_a_crash_verifies_again(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """A replica died after this turn's verification was stored but before Rasa saved the
+    turn; another replica runs the same message on the same tracker. The database says
+    verified, the conversation has not seen it: the date is still the identity answer (not a
+    promise's day), and the slot comes true this time."""
+    tracker = tracker_factory(
+        slots=FOUND,
+        text="12/03/1985",
+        intent="informar",
+        previous_intents=["saludar"],
+        server_verified=True,
+    )
+    events, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert slots(events)["identidad_verificada"] is True
+    assert responses(messages) == ["utter_identidad_confirmada"]
+
+
 @pytest.mark.parametrize(
     ("text", "intent", "waiting"),
     [
