@@ -146,6 +146,10 @@ class Settings:
     # The web chat's session signing key (cobranza/channels/webchat.py). Unset: the channel
     # makes a random one per process, and sessions do not survive a restart.
     webchat_session_secret: Secret | None = None
+    # Several replicas: the web chat's Socket.IO events go through this Redis (python-socketio's
+    # AsyncRedisManager), so a reply emitted on one replica (the console's, through another
+    # replica than the one holding the browser's socket) reaches the browser. Unset: one process.
+    webchat_redis_url: Secret | None = None
     outreach: OutreachSettings = OutreachSettings()
     # Reconciliation (cobranza/services/reconciliation.py): a promise is kept when payments
     # between its creation and its due date + this many days reach the amount, broken after.
@@ -402,6 +406,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             Settings.rate_limit_per_address_per_minute,
         ),
         webchat_session_secret=_secret(env, WEBCHAT_SECRET_ENV),
+        webchat_redis_url=_redis_url(env, "WEBCHAT_REDIS_URL"),
         outreach=_outreach(env),
         promise_grace_days=_count(env, "COBRANZA_PROMISE_GRACE_DAYS", Settings.promise_grace_days),
         payments_api_token=_token(env, "PAYMENTS_API_TOKEN"),
@@ -628,6 +633,17 @@ class GatewaySettings:
 DEFAULT_GATEWAY_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+def _redis_url(env: Mapping[str, str], name: str) -> Secret | None:
+    """A Redis URL setting, None when unset (it may carry a password: a Secret, never repeated
+    in a message)."""
+    url = env.get(name, "").strip()
+    if not url:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    return Secret(url)
+
+
 def load_gateway_settings(environ: Mapping[str, str] | None = None) -> GatewaySettings:
     """``WHATSAPP_APP_SECRET`` and ``WHATSAPP_VERIFY_TOKEN`` (required), ``GATEWAY_HOST``
     (127.0.0.1), ``GATEWAY_PORT`` (5080), ``GATEWAY_UPSTREAM_URL``, ``GATEWAY_REDIS_URL``
@@ -641,14 +657,11 @@ def load_gateway_settings(environ: Mapping[str, str] | None = None) -> GatewaySe
     upstream = env.get("GATEWAY_UPSTREAM_URL", "").strip() or GatewaySettings.upstream_url
     if not upstream.startswith(("https://", "http://")):
         raise ConfigError(f"GATEWAY_UPSTREAM_URL must be an http(s) URL, got {upstream!r}")
-    redis_url = env.get("GATEWAY_REDIS_URL", "").strip() or DEFAULT_GATEWAY_REDIS_URL
-    if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        # The value may hold a password: not repeated in the message.
-        raise ConfigError("GATEWAY_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    redis_url = _redis_url(env, "GATEWAY_REDIS_URL") or Secret(DEFAULT_GATEWAY_REDIS_URL)
     return GatewaySettings(
         app_secret=Secret(values["WHATSAPP_APP_SECRET"]),
         verify_token=Secret(values["WHATSAPP_VERIFY_TOKEN"]),
-        redis_url=Secret(redis_url),
+        redis_url=redis_url,
         host=env.get("GATEWAY_HOST", "").strip() or GatewaySettings.host,
         port=_port(env, "GATEWAY_PORT", GatewaySettings.port),
         upstream_url=upstream,

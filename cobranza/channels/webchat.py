@@ -51,16 +51,18 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from cobranza import bootstrap
 from cobranza.channels.limits import InboundGate, bound_user_text
-from cobranza.config import WEBCHAT_SECRET_ENV, Settings
+from cobranza.config import WEBCHAT_SECRET_ENV, Secret, Settings
 from cobranza.domain.text import MAX_MESSAGE_CHARS
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "webchat"
+# The Redis pub/sub channel the replicas share the web chat's events on (WEBCHAT_REDIS_URL).
+REDIS_CHANNEL = "cobranza-webchat"
 SECRET_ENV = WEBCHAT_SECRET_ENV
 SESSION_ID_PREFIX = "web-"
 # Letters only (22 of 52: 125 random bits): no digit, so no id is ever a phone number.
@@ -325,6 +327,7 @@ class WebChatInput(SocketIOInput):
         error_evt: str = "chat_error",
         signer: SessionSigner | None = None,
         gate: InboundGate | None = None,
+        redis_url: Secret | None = None,
     ) -> None:
         super().__init__(
             user_message_evt,
@@ -337,12 +340,24 @@ class WebChatInput(SocketIOInput):
             metadata_key,
         )
         self.error_evt = error_evt
-        if signer is None or gate is None:
+        if signer is None or gate is None:  # built by Rasa from credentials.yml
             app = bootstrap.app()
             signer = signer or SessionSigner.from_settings(app.settings)
             gate = gate or InboundGate.for_app(app)
+            redis_url = redis_url or app.settings.webchat_redis_url
         self.signer = signer
         self.gate = gate
+        self.redis_url = redis_url
+
+    def _client_manager(self) -> AsyncRedisManager | None:
+        """Several replicas (``WEBCHAT_REDIS_URL``): events to a session's room go through
+        Redis, so the replica holding the browser's socket delivers a reply emitted on another
+        one (the console's, whose call may reach any replica). None: python-socketio's
+        in-process manager, one Rasa process."""
+        url = self.redis_url
+        if url is None:
+            return None
+        return AsyncRedisManager(url.reveal(), channel=REDIS_CHANNEL)
 
     def get_output_channel(self) -> OutputChannel | None:
         if self.sio is None:
@@ -377,7 +392,9 @@ class WebChatInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # cors_allowed_origins=[] as in Rasa: engine.io leaves CORS to Rasa's --cors setting
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        sio = AsyncServer(
+            async_mode="sanic", cors_allowed_origins=[], client_manager=self._client_manager()
+        )
         self.sio = sio
         namespace = self.namespace
         signer = self.signer

@@ -27,7 +27,7 @@ from cobranza.channels.webchat import (
     WebChatInput,
 )
 from cobranza.clock import FixedClock
-from cobranza.config import load_settings
+from cobranza.config import Secret, load_settings
 from cobranza.domain.phones import InvalidPhone, normalize_phone
 from tests.support.webchat import (
     BUTTONS,
@@ -504,3 +504,41 @@ def test_path_traversal_is_refused(server: StubServer, path: str) -> None:
     status, _, body = http_get(server.url, path)
     assert status in (400, 404), (path, status)
     assert b"root:" not in body and b"import" not in body
+
+
+# --- several replicas -----------------------------------------------------------------------
+
+
+def _replica(base: WebChatInput, redis_url: Secret | None) -> WebChatInput:
+    """A second Rasa process's web chat: the same session secret, its own Socket.IO server."""
+    return WebChatInput(
+        session_persistence=True, signer=base.signer, gate=base.gate, redis_url=redis_url
+    )
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "in-process"])
+def test_a_reply_emitted_on_another_replica_reaches_the_browser(shared: bool) -> None:
+    """The console's reply to a web chat visitor goes through whichever replica its call
+    reaches; the browser's socket is on another. With WEBCHAT_REDIS_URL the event crosses
+    through Redis; without it (one process's manager) it is lost: the reason for the setting."""
+    base = webchat()
+    url = Secret("redis://127.0.0.1:6379/0") if shared else None
+    with serve_stub(_replica(base, url)) as holder, serve_stub(_replica(base, url)) as other:
+
+        async def scenario() -> None:
+            async with Chat(holder.url) as chat:
+                issued = await chat.session()
+                output = other.channel.get_output_channel()
+                assert output is not None
+                sent = asyncio.run_coroutine_threadsafe(
+                    output.send_text_message(issued["session_id"], "hola desde la otra réplica"),
+                    other.loop,
+                )
+                await asyncio.wrap_future(sent)
+                if shared:
+                    reply = await chat.expect("bot_uttered")
+                    assert reply["text"] == "hola desde la otra réplica"
+                else:
+                    await chat.nothing(1.5)
+
+        run(scenario())
