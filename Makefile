@@ -16,6 +16,9 @@ PIP_VERSION := 24.3.1
 COVERAGE_FLOOR := 87
 COVERAGE    := --cov=cobranza --cov=actions --cov-report=term:skip-covered \
                --cov-fail-under=$(COVERAGE_FLOOR)
+# `make test` runs pytest in this many processes, one per core by default (pytest-xdist); each
+# takes a whole test file at a time, so a file's module fixtures (its servers) start once.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 # `make test` fails when fewer whole conversations than this share reach the right outcome
 # (`make eval-conversations`): the issue's target. 91/91 passed when it was set; the slack is
 # for the day the run falls on (the conversations' dates are relative to today).
@@ -96,7 +99,7 @@ test: lint validate test-stories ## Every test: lint, types, data validation, st
 	for service in nginx redis rabbitmq; do \
 	  scripts/ensure_$$service.sh >/dev/null || echo "warning: no $$service; the cluster tests will fail or skip" >&2; \
 	done; \
-	$(BIN)/python -m pytest $(COVERAGE)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(COVERAGE)
 	$(BIN)/python scripts/eval_conversations.py --quiet --floor $(EVAL_FLOOR)
 
 test-fast: $(STAMP) ## Unit tests only
