@@ -389,6 +389,19 @@ def test_a_simulated_portfolio_draws_its_numbers_and_says_they_are_simulated(
     assert [p for p in session.problems if refused not in p or "/kpis?" not in p] == []
     assert len(session.problems) == 1, "only the refused range, nothing from the page's code"
 
+    # A lender's totals are long: the widest amount a card must hold stays on one line inside
+    # its card (a $1.5 million total once broke between its digits).
+    placed = page.evaluate(
+        """(amount) => [...document.querySelectorAll("[data-testid='kpi-value']")].map((el) => {
+          el.textContent = amount;
+          const text = document.createRange();
+          text.selectNodeContents(el);
+          return { lines: text.getClientRects().length, fits: el.scrollWidth <= el.clientWidth };
+        })""",
+        "$149,802,936.12",
+    )
+    assert placed and all(p == {"lines": 1, "fits": True} for p in placed), placed
+
 
 def test_an_agent_has_no_tablero(browser: Any, simulated_console: str) -> None:
     from playwright.sync_api import expect
