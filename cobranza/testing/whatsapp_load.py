@@ -465,48 +465,38 @@ def transcript(
     return lines
 
 
-def _derailed(
+def _conversations(
     turns: Sequence[TurnRecord],
     replies: Mapping[str, list[SentRecord]],
     confirmed: set[str],
     promises: Mapping[str, int] | None,
-) -> int:
-    """Debtors who sent every message, each accepted and answered once, and reached no
-    promise (none confirmed, none stored): a dialogue gone astray, not a message lost."""
-    count = 0
-    for wa_id in {t.wa_id for t in turns} - confirmed:
-        own = [t for t in turns if t.wa_id == wa_id]
-        answered = all(
-            t.accepted
-            and replies.get(t.message_id)
-            and len({a.content for a in replies[t.message_id]}) == len(replies[t.message_id])
-            for t in own
-        )
-        stored = (promises or {}).get(wa_id, 0)
-        count += answered and stored == 0 and max(t.index for t in own) >= CONFIRM_TURN
-    return count
-
-
-def _troubled(
-    turns: Sequence[TurnRecord],
-    replies: Mapping[str, list[SentRecord]],
-    confirmed: set[str],
-    promises: Mapping[str, int] | None,
-) -> set[str]:
-    """The debtors something went wrong with: a message not accepted, unanswered, answered
-    twice or not over; no confirmed promise; not exactly the one promise row it confirmed."""
-    found = {wa_id for wa_id in {t.wa_id for t in turns} if wa_id not in confirmed}
+) -> tuple[int, set[str]]:
+    """One pass over the turns: how many debtors derailed (every message sent, accepted and
+    answered once, and no promise reached, none confirmed, none stored: a dialogue gone astray,
+    not a message lost), and the debtors something went wrong with (a message not accepted,
+    unanswered, answered twice or not over; no confirmed promise; not exactly the one promise
+    row it confirmed)."""
+    answered_once: dict[str, bool] = {}  # every message of the debtor accepted, answered once
+    furthest: dict[str, int] = {}  # the debtor's last message's place in the script
+    troubled: set[str] = set()
     for turn in turns:
         answers = replies.get(turn.message_id, [])
-        repeated = len({a.content for a in answers}) < len(answers)
-        if turn.deliveries and (not (turn.accepted and answers) or repeated):
-            found.add(turn.wa_id)
-        elif turn.deliveries and turn.outcome != "done":
-            found.add(turn.wa_id)
+        once = turn.accepted and bool(answers) and len({a.content for a in answers}) == len(answers)
+        answered_once[turn.wa_id] = answered_once.get(turn.wa_id, True) and once
+        furthest[turn.wa_id] = max(furthest.get(turn.wa_id, turn.index), turn.index)
+        if turn.deliveries and not (once and turn.outcome == "done"):
+            troubled.add(turn.wa_id)
+    unconfirmed = set(answered_once) - confirmed
+    stored = promises or {}
+    derailed = sum(
+        answered_once[w] and not stored.get(w, 0) and furthest[w] >= CONFIRM_TURN
+        for w in unconfirmed
+    )
+    troubled |= unconfirmed
     if promises is not None:
-        found |= {w for w in confirmed if promises.get(w, 0) != 1}
-        found |= {w for w, stored in promises.items() if stored and w not in confirmed}
-    return found
+        troubled |= {w for w in confirmed if promises.get(w, 0) != 1}
+        troubled |= {w for w, count in promises.items() if count and w not in confirmed}
+    return derailed, troubled
 
 
 def tally(
@@ -564,8 +554,7 @@ def tally(
             result.unprocessed += times == 0
     result.elapsed = last - first
     result.promised = len(confirmed)
-    result.derailed = _derailed(turns, replies, confirmed, promises)
-    troubled = _troubled(turns, replies, confirmed, promises)
+    result.derailed, troubled = _conversations(turns, replies, confirmed, promises)
     for wa_id in sorted(troubled)[:TRANSCRIPTS]:
         result.transcripts[wa_id] = transcript(turns, replies, wa_id)
     if promises is not None:
