@@ -1,4 +1,4 @@
-"""The load driver's counting (cobranza/testing/whatsapp_load.py): which reply answers which
+"""The load driver's counting (cobranza/testing/whatsapp_load/counts.py): which reply answers which
 message, and what counts as missing, duplicated, reprocessed, a promise lost or duplicated.
 The bench and the cluster test trust these numbers, so each is made to go wrong here once."""
 
@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cobranza.channels.whatsapp import config as whatsapp_config
-from cobranza.testing import whatsapp_load
-from cobranza.testing.whatsapp_load import (
-    CONFIRM_TURN,
-    PROMISE_CONFIRMED,
+from cobranza.testing.whatsapp_load import checks
+from cobranza.testing.whatsapp_load.checks import lock_errors
+from cobranza.testing.whatsapp_load.counts import (
     SentRecord,
     TurnRecord,
     attribute,
-    lock_errors,
     percentile,
     tally,
 )
+from cobranza.testing.whatsapp_load.debtors import CONFIRM_TURN, PROMISE_CONFIRMED
 
 ANA, BETO = "5215500000001", "5215500000002"
 
@@ -179,7 +178,7 @@ def test_a_message_in_the_tracker_twice_or_never_is_counted() -> None:
 
 
 def test_the_message_id_key_is_the_channels() -> None:
-    assert whatsapp_load.MESSAGE_ID_KEY == whatsapp_config.MESSAGE_ID_KEY
+    assert checks.MESSAGE_ID_KEY == whatsapp_config.MESSAGE_ID_KEY
 
 
 def test_the_confirmation_marker_is_the_fixed_start_of_the_response() -> None:
