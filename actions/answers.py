@@ -50,10 +50,13 @@ def route_answer(turn: Turn) -> list[EventType]:
         if turn.intent == "nlu_fallback" and not has_value:
             return misunderstood(turn)
         return keep_waiting(turn)  # never a failed attempt
+    # Web chat, REST: the number before it was asked for, before a date of birth in the same
+    # message is seen. Without a number the engine never allows, so a turn run again after a
+    # crash is judged the same as the first time (no slot check needed, as verified_here has).
+    if pending is None and typed_phone(turn) and not disclosure_allowed(turn):
+        return capture_phone(turn)
     if pending is None and birth_date(turn) is not None and not verified_here(turn):
         return ask_for_identity(turn)  # the date of birth before it was asked for
-    if pending is None and typed_phone(turn) and not disclosure_allowed(turn):
-        return capture_phone(turn)  # web chat, REST: the number before it was asked for
     if pending is Esperando.CONSENTIMIENTO and turn.intent in ("afirmar", "negar"):
         return answer_consent(turn)
     if pending is Esperando.PROPUESTA and turn.intent in ("afirmar", "negar"):

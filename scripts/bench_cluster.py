@@ -36,16 +36,10 @@ from cobranza.simulation.fake_graph import FakeGraphAPI
 from cobranza.testing.cluster import Cluster, running_cluster
 from cobranza.testing.databases import PostgresDatabases, postgres_admin_url, seed_demo
 from cobranza.testing.servers import running_servers
-from cobranza.testing.whatsapp_load import (
-    LoadSettings,
-    Tally,
-    drive,
-    lock_errors,
-    percentile,
-    pick_debtors,
-    server_env,
-    summary,
-)
+from cobranza.testing.whatsapp_load.checks import lock_errors
+from cobranza.testing.whatsapp_load.counts import Tally, percentile, summary
+from cobranza.testing.whatsapp_load.debtors import pick_debtors
+from cobranza.testing.whatsapp_load.driver import LoadSettings, drive, server_env
 
 MODEL = PROJECT_ROOT / "models" / "cobranza.tar.gz"
 PHONE_NUMBER_ID = "109876543210987"

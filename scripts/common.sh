@@ -66,3 +66,36 @@ start_service() {
     return 1
   fi
 }
+
+# Make sure a service answers, for scripts/cluster.sh and its tests (scripts/ensure_redis.sh,
+# scripts/ensure_rabbitmq.sh):
+#   ensure_service NAME LABEL HOST PORT DEBIAN_PORT WAIT CHECK SERVICE PACKAGE...
+# Used as it is when `CHECK HOST PORT` succeeds; on this machine (HOST a loopback), otherwise,
+# the PACKAGEs are installed from Debian's packages when the SERVICE binary is missing and
+# Debian's SERVICE is started, then given WAIT seconds to answer; it listens on DEBIAN_PORT
+# only, so another PORT is refused. NAME starts the log lines, LABEL names it in errors.
+# Prints HOST:PORT; logs go to stderr.
+ensure_service() {
+  local name=$1 label=$2 host=$3 port=$4 debian_port=$5 wait=$6 check=$7 service=$8
+  shift 8
+  if "$check" "$host" "$port"; then
+    echo "$name: answering on $host:$port" >&2
+  else
+    if ! is_loopback "$host"; then
+      echo "error: nothing answers as $label on $host:$port, and that is not this machine" >&2
+      return 1
+    fi
+    if [ "$port" != "$debian_port" ]; then
+      echo "error: nothing answers as $label on $host:$port; Debian's service listens on $debian_port only" >&2
+      return 1
+    fi
+    command -v "$service" >/dev/null 2>&1 || apt_install "$@" || return 1
+    start_service "$service" || return 1
+    if ! wait_port "$host" "$port" "$wait" || ! "$check" "$host" "$port"; then
+      echo "error: the $service service started but nothing answers on $host:$port" >&2
+      return 1
+    fi
+    echo "$name: started, answering on $host:$port" >&2
+  fi
+  echo "$host:$port"
+}

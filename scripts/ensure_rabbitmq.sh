@@ -8,27 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-host=${RABBITMQ_HOST:-127.0.0.1}
-port=${RABBITMQ_PORT:-5672}
 
-if port_answers "$host" "$port"; then
-  echo "rabbitmq: answering on $host:$port" >&2
-else
-  if ! is_loopback "$host"; then
-    echo "error: nothing answers as RabbitMQ on $host:$port, and that is not this machine" >&2
-    exit 1
-  fi
-  if [ "$port" != 5672 ]; then
-    echo "error: nothing answers as RabbitMQ on $host:$port; Debian's service listens on 5672" >&2
-    exit 1
-  fi
-  command -v rabbitmq-server >/dev/null 2>&1 || apt_install rabbitmq-server
-  start_service rabbitmq-server
-  # The Erlang VM takes a while: the port opens once the broker has booted.
-  if ! wait_port "$host" "$port" 90; then
-    echo "error: the rabbitmq-server service started but nothing answers on $host:$port" >&2
-    exit 1
-  fi
-  echo "rabbitmq: started, answering on $host:$port" >&2
-fi
-echo "$host:$port"
+# The Erlang VM takes a while: the port opens once the broker has booted (90 s at most).
+ensure_service rabbitmq RabbitMQ "${RABBITMQ_HOST:-127.0.0.1}" "${RABBITMQ_PORT:-5672}" 5672 90 \
+  port_answers rabbitmq-server rabbitmq-server

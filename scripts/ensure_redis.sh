@@ -7,28 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-host=${REDIS_HOST:-127.0.0.1}
-port=${REDIS_PORT:-6379}
 
-answers() { port_answers "$host" "$port" && { ! command -v redis-cli >/dev/null || redis-cli -h "$host" -p "$port" ping 2>/dev/null | grep -q PONG; }; }
+# The port, and PONG to a ping when redis-cli is here (something else may hold the port).
+redis_answers() { port_answers "$1" "$2" && { ! command -v redis-cli >/dev/null || redis-cli -h "$1" -p "$2" ping 2>/dev/null | grep -q PONG; }; }
 
-if answers; then
-  echo "redis: answering on $host:$port" >&2
-else
-  if ! is_loopback "$host"; then
-    echo "error: nothing answers as Redis on $host:$port, and that is not this machine" >&2
-    exit 1
-  fi
-  if [ "$port" != 6379 ]; then
-    echo "error: nothing answers as Redis on $host:$port; Debian's service listens on 6379 only" >&2
-    exit 1
-  fi
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server redis-tools
-  start_service redis-server
-  if ! wait_port "$host" "$port" 30 || ! answers; then
-    echo "error: the redis-server service started but nothing answers on $host:$port" >&2
-    exit 1
-  fi
-  echo "redis: started, answering on $host:$port" >&2
-fi
-echo "$host:$port"
+ensure_service redis Redis "${REDIS_HOST:-127.0.0.1}" "${REDIS_PORT:-6379}" 6379 30 \
+  redis_answers redis-server redis-server redis-tools

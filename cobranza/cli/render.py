@@ -673,7 +673,7 @@ def _arm_rows(data: dict[str, Any]) -> list[list[Any]]:
             f"{a['analysed']:,} / {data['planned_per_arm']:,}",
             f"{a['successes']:,}",
             _pct(a["rate"]),
-            _interval(a["interval"]),
+            "—" if a["rate"] is None else _interval(a["interval"]),  # no base: no interval
         ]
         for a in data["arms"]
     ]

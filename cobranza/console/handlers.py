@@ -39,6 +39,7 @@ from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import TicketOutcome, TicketStatus
 from cobranza.errors import CobranzaError, Conflict, InvalidFiles, NotFound, Rejected
 from cobranza.outreach import worker
+from cobranza.scoring import cards
 from cobranza.services import agents, kpis, reconciliation, supervision, tickets
 from cobranza.services.desk import Desk, TicketNotFound, Unverified
 from cobranza.services.experiments import results
@@ -199,6 +200,7 @@ class Handlers:
         self._experiments: dict[str, Experiment] | None = None
         self._experiments_lock = threading.Lock()
         self.kpi_loads = asyncio.Semaphore(KPI_LOADS)
+        self._horizons: dict[str, int] = {}  # model id → horizon_days, from its card
 
     @property
     def security(self) -> ConsoleSecurity:
@@ -406,7 +408,19 @@ class Handlers:
     # --- tickets ------------------------------------------------------------------------------
 
     async def queue(self) -> list[dict[str, Any]]:
-        return await self._work(lambda session: tickets.queue(session, self.clock.now()))
+        return await self._work(
+            lambda session: tickets.queue(session, self.clock.now(), self.horizon_days)
+        )
+
+    def horizon_days(self, model_id: str) -> int | None:
+        """A score's horizon, from its model's card; a card once read is kept (a model's card
+        does not change), a missing one is looked for again next time."""
+        if model_id not in self._horizons:
+            days = cards.horizon_days(self.app.settings.scoring.model_dir, model_id)
+            if days is None:
+                return None
+            self._horizons[model_id] = days
+        return self._horizons[model_id]
 
     async def ticket(self, ticket_id: int) -> dict[str, Any]:
         try:

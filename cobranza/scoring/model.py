@@ -76,11 +76,18 @@ from threadpoolctl import threadpool_limits
 from cobranza.domain.scores import SCORE_BANDS
 from cobranza.errors import Rejected
 from cobranza.scoring import features
+from cobranza.scoring.cards import (
+    CURRENT,
+    FORMAT,
+    FORMAT_VERSION,
+    ModelFileError,
+    NoModel,
+    current_model_id,
+    read_card,
+)
 from cobranza.scoring.features import AGE, BY_NAME, CATEGORY, PROTECTED, Value, feature_names
 from cobranza.scoring.snapshots import LabelledSet, NoTrainingData
 
-FORMAT = "cobranza-scoring-model"
-FORMAT_VERSION = 1
 SIMULATED_WARNING = (
     "Entrenado con comportamiento simulado: estas métricas miden al simulador "
     "(cobranza/simulation/behaviour.yml), no a deudores reales. Un acreedor reentrena con su "
@@ -122,15 +129,6 @@ _EXPECTED = {
     "model": CalibratedClassifierCV,
     "baseline": Pipeline,
 }
-
-
-class ModelFileError(Rejected):
-    """A model file or card we refuse to load: corrupted, tampered with, foreign (not ours, or
-    for features we cannot compute), or from another scikit-learn. The message says which."""
-
-
-class NoModel(Rejected):
-    """No model has been trained (or activated) yet."""
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -560,9 +558,6 @@ def verdict(card: dict[str, Any], max_ece: float = 0.05) -> tuple[bool, str]:
 # --- persistence ------------------------------------------------------------------------------
 
 
-CURRENT = "current"
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -600,40 +595,6 @@ def save(trained: TrainedModel, directory: Path, activate: bool = True) -> Path:
     if activate:
         _write_atomically(directory / CURRENT, f"{trained.model_id}\n".encode())
     return card_path
-
-
-def current_model_id(directory: Path) -> str:
-    pointer = directory / CURRENT
-    if not pointer.is_file():
-        raise NoModel(f"no hay modelo activo en {directory}: entrene uno (cobranza score train)")
-    model_id = pointer.read_text(encoding="utf-8").strip()
-    if not model_id or "/" in model_id or "\\" in model_id or model_id.startswith("."):
-        raise ModelFileError(f"{pointer}: no nombra un modelo")
-    return model_id
-
-
-def read_card(directory: Path, model_id: str | None = None) -> dict[str, Any]:
-    """The card of ``model_id`` (default: the active model), checked to be ours."""
-    model_id = model_id or current_model_id(directory)
-    if not model_id or "/" in model_id or "\\" in model_id or model_id.startswith("."):
-        raise ModelFileError(f"identificador de modelo inválido: {model_id!r}")
-    path = directory / f"{model_id}.json"
-    if not path.is_file():
-        raise NoModel(f"no existe la ficha del modelo {model_id} en {directory}")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path.name}: la ficha no es JSON válido ({exc})") from exc
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise ModelFileError(f"{path.name}: no es la ficha de un modelo de cobranza")
-    if card.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path.name}: versión de ficha {card.get('format_version')!r}, se esperaba "
-            f"{FORMAT_VERSION}"
-        )
-    if card.get("model_id") != model_id:
-        raise ModelFileError(f"{path.name}: la ficha es de otro modelo ({card.get('model_id')!r})")
-    return card
 
 
 def _check_features(card: dict[str, Any], name: str) -> Encoding:

@@ -21,6 +21,7 @@ of the file agents may read; never the reasons."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -68,11 +69,19 @@ def public(described: dict[str, Any]) -> dict[str, Any]:
     return hidden
 
 
-def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
+def _no_horizon(model_id: str) -> int | None:
+    return None
+
+
+def queue(
+    session: Session, now: datetime, horizon_days: Callable[[str], int | None] = _no_horizon
+) -> list[dict[str, Any]]:
     """Open and claimed tickets, as agents may read them: highest priority first, then the
     highest expected recovery of a verified ticket's debtor (unscored after), then the oldest.
-    Each carries ``score``: ``{band, expected_recovery, expected_recovery_text}`` for a
-    verified ticket whose debtor has a current score, else ``None``."""
+    Each carries ``score``: ``{band, expected_recovery, expected_recovery_text, horizon_days}``
+    for a verified ticket whose debtor has a current score, else ``None``; ``horizon_days``
+    (the days within which the score predicts payment, from its model's card) is what
+    ``horizon_days`` says for the score's model (this layer does not read model cards)."""
     tickets = (
         session.execute(
             select(HandoffTicket)
@@ -94,6 +103,7 @@ def queue(session: Session, now: datetime) -> list[dict[str, Any]]:
                 "band": found.band,
                 "expected_recovery": str(found.expected_recovery),
                 "expected_recovery_text": format_mxn(found.expected_recovery),
+                "horizon_days": horizon_days(found.model_id),
             }
             if found is not None
             else None

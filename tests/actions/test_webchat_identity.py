@@ -10,7 +10,15 @@ from rasa_sdk import Tracker
 from actions.answers import ActionProcesarRespuesta
 from actions.identity import ActionSolicitarIdentidad
 from cobranza.bootstrap import App
-from tests.support.actions import Domain, TrackerFactory, message, responses, run_action, slots
+from tests.support.actions import (
+    Domain,
+    TrackerFactory,
+    message,
+    responses,
+    run_action,
+    slots,
+    verify_on_server,
+)
 
 WEB = "web-AbCdEfGhIjKlMnOpQrStUv"
 ASKED = {"esperando": "telefono", "intencion_pendiente": "consultar_saldo"}
@@ -299,3 +307,42 @@ def test_a_wrong_birth_date_with_the_number_counts_once(
     assert responses(messages) == ["utter_fecha_nacimiento_incorrecta"]
     assert messages[0]["intentos"] == 2
     assert slots(events)["esperando"] == "fecha_nacimiento"
+
+
+def test_number_and_birth_date_before_either_was_asked(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """ "5512345678 y nací el 12/03/1985" with nothing asked: both are taken and what the
+    visitor asked earlier is answered (the date of birth used to be seen first, and the number
+    in the same message asked for again)."""
+    tracker = _web(
+        tracker_factory,
+        slots={"intencion_pendiente": "consultar_saldo"},
+        text="5512345678 y naci el 12/03/1985",
+        intent="informar",
+        previous_intents=["saludar"],
+    )
+    events, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert responses(messages)[:2] == ["utter_identidad_confirmada", "utter_saldo"]
+    assert slots(events)["telefono"] == "+525512345678"
+
+
+def test_a_typed_number_turn_run_again_after_a_crash_verifies_again(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """The same message, run again on another replica after the first died between storing the
+    verification and Rasa saving the turn. The tracker has no number yet, so the engine cannot
+    allow disclosure (no number, no debtor) whatever the database holds: unlike a bare date of
+    birth (actions/answers.py: verified_here), this turn cannot be misread as a promise; the
+    number is taken and the date checked again."""
+    verify_on_server(action_app, WEB, "+525512345678")
+    tracker = _web(
+        tracker_factory,
+        text="5512345678 y naci el 12/03/1985",
+        intent="informar",
+        previous_intents=["saludar"],
+    )
+    events, messages = run_action(ActionProcesarRespuesta(), tracker, domain)
+    assert responses(messages) == ["utter_identidad_confirmada"]
+    got = slots(events)
+    assert got["telefono"] == "+525512345678" and got["identidad_verificada"] is True

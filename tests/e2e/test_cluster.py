@@ -34,14 +34,10 @@ from cobranza import db
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from cobranza.testing.cluster import Cluster, running_cluster
 from cobranza.testing.databases import PostgresDatabases, seed_demo
-from cobranza.testing.whatsapp_load import (
-    Load,
-    LoadSettings,
-    lock_errors,
-    pick_debtors,
-    server_env,
-    summary,
-)
+from cobranza.testing.whatsapp_load.checks import lock_errors
+from cobranza.testing.whatsapp_load.counts import summary
+from cobranza.testing.whatsapp_load.debtors import pick_debtors
+from cobranza.testing.whatsapp_load.driver import Load, LoadSettings, server_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -28,7 +28,7 @@ from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import AuditLog, DebtorScore, HandoffTicket, PaymentAgreement, Promise
 from cobranza.services import agents
 from cobranza.testing.servers import Servers, running_servers
-from tests.support.scores import score
+from tests.support.scores import model_card, score
 
 pytestmark = pytest.mark.slow
 
@@ -37,18 +37,25 @@ RESULTS = PROJECT_ROOT / "results"
 MARIA = "+525512345678"  # María Fernanda, $8,450.00 in the demo portfolio
 # Her score as `cobranza score run` writes it: 44 % × $8,450.00; what only agents may read.
 SCORE_SHOWN = "Banda C · $3,718.00 esperados"
+HORIZON_DAYS = 14  # her score's model's horizon, from its card (not a fixed 30)
 SCORE_TITLE = (
-    "Probabilidad estimada de pago en 30 días; recuperación esperada = probabilidad × saldo"
+    f"Probabilidad estimada de pago en {HORIZON_DAYS} días; recuperación esperada = "
+    "probabilidad × saldo"
 )
+NO_SCORE_TITLE = "Probabilidad estimada de pago en el horizonte del modelo; recuperación"
 SCORE_WORDS = ("3,718", "3718", "Banda", "banda", "puntaje", "Probabilidad", "probabilidad")
 
 
 @pytest.fixture(scope="module")
-def servers(model: Path, database_url: str) -> Iterator[Servers]:
+def servers(
+    model: Path, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
     sessions = db.make_session_factory(db.make_engine(database_url))
     with db.session_scope(sessions) as session:
         agents.add_agent(session, "ana.ruiz", "Ana Ruiz", "clave-de-ana-123", SystemClock())
-    with running_servers(database_url, model) as running:
+    cards = model_card(tmp_path_factory.mktemp("scoring"), HORIZON_DAYS)
+    extra = {"SCORING_MODEL_DIR": str(cards)}
+    with running_servers(database_url, model, extra_env=extra) as running:
         yield running
 
 
@@ -193,7 +200,7 @@ def test_a_stranger_on_the_web_chat_never_shows_the_debtors_file(
     expect(ticket).to_have_count(1)
     expect(ticket.get_by_test_id("ticket-score")).to_have_text("sin puntaje")
     expect(ticket.get_by_test_id("ticket-score")).to_have_attribute(
-        "title", re.compile(re.escape(SCORE_TITLE))
+        "title", re.compile(re.escape(NO_SCORE_TITLE))
     )
     ticket.get_by_role("button").click()
     debtor = agent.get_by_test_id("debtor")

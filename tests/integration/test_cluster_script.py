@@ -69,6 +69,36 @@ def test_an_ensure_script_refuses_a_service_it_cannot_start_with_the_reason() ->
     assert f"127.0.0.1:{taken}" in result.stderr and "6379" in result.stderr
 
 
+ENSURE_STUBBED = """
+set -euo pipefail
+. scripts/common.sh
+up=
+fake_check() { [ -n "$up" ]; }
+apt_install() { echo "apt_install $*" >&2; }
+start_service() { echo "start_service $*" >&2; up=$STARTS; }
+wait_port() { echo "wait_port $*" >&2; }
+ensure_service fake Fake 127.0.0.1 7000 7000 5 fake_check no-such-service-binary pkg-a pkg-b
+"""
+
+
+@pytest.mark.parametrize("starts", [True, False], ids=["starts", "never-answers"])
+def test_ensure_service_installs_what_is_missing_and_starts_it(starts: bool) -> None:
+    """scripts/common.sh's ensure_service when nothing answers and the service is not installed
+    (installing and starting stubbed: this machine's services are shared): its packages are
+    installed, its service started and waited for; host:port on stdout only once it answers."""
+    result = _run(["bash", "-c", ENSURE_STUBBED], {"STARTS": "1" if starts else ""})
+    steps = [line.split(" ")[0] for line in result.stderr.splitlines()]
+    assert steps[:3] == ["apt_install", "start_service", "wait_port"], result.stderr
+    assert "apt_install pkg-a pkg-b" in result.stderr
+    assert "wait_port 127.0.0.1 7000 5" in result.stderr
+    if starts:
+        assert (result.returncode, result.stdout) == (0, "127.0.0.1:7000\n"), result.stderr
+        assert "fake: started, answering on 127.0.0.1:7000" in result.stderr
+    else:
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert "no-such-service-binary service started but nothing answers" in result.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # The generated configuration, run by nginx in front of stand-in replicas.
 

@@ -45,6 +45,8 @@ cobranza/testing/synthetic_portfolio.py (the benches' and tests/support/outreach
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -120,163 +122,158 @@ def _debt(
     return int(row.id)
 
 
-def _attempt(
-    session: Session,
-    phone: str,
-    at: datetime,
-    *,
-    direction: str = "outbound",
-    channel: str = "whatsapp",
-    by: str = "campaign:temprana",
-    outcome: str = "sent",
-) -> None:
-    session.add(
-        ContactAttempt(
-            debtor_phone=phone,
-            channel=channel,
-            direction=direction,
-            initiated_by=by,
-            attempted_at=at,
-            outcome=outcome,
-        )
-    )
+@dataclass(frozen=True)
+class Rows:
+    """The one row builder of this portfolio: ``rows(session, *values, **given)`` adds one row
+    of ``model`` from the ``fields`` named by the positional values (in order), the
+    ``defaults``, then the keywords; ``columns`` turns what was given into the row's columns
+    (the ones that follow from others, e.g. a ticket's status from its closing time)."""
+
+    model: type[Any]
+    fields: tuple[str, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    columns: Callable[[dict[str, Any]], dict[str, Any]] = dict
+
+    def __call__(self, session: Session, *values: Any, **given: Any) -> None:
+        positional = dict(zip(self.fields[: len(values)], values, strict=True))
+        named = {**self.defaults, **positional, **given}
+        session.add(self.model(**self.columns(named)))
 
 
-def _message(
-    session: Session,
-    phone: str,
-    campaign: str,
-    sent: datetime | None,
-    status: str,
-    replied: datetime | None = None,
-    planned: datetime | None = None,
-) -> None:
-    moment = sent or planned
+def _money(given: dict[str, Any]) -> dict[str, Any]:
+    return {**given, "amount": Decimal(given["amount"])}
+
+
+def _message_columns(given: dict[str, Any]) -> dict[str, Any]:
+    sent, status = given["sent"], given["status"]
+    moment = sent or given["planned"]
     assert moment is not None
     step = f"paso_{moment:%m%d%H%M}"
-    row = message_row(phone, campaign, step, moment, status, sent_at=sent, replied_at=replied)
-    session.add(OutreachMessage(**row))
-
-
-def _promise(
-    session: Session,
-    folio: str,
-    phone: str,
-    debt: int,
-    amount: str,
-    created: datetime,
-    due: date,
-    status: str,
-    channel: str = "whatsapp",
-) -> None:
-    session.add(
-        Promise(
-            folio=folio,
-            debt_id=debt,
-            debtor_phone=phone,
-            amount=Decimal(amount),
-            due_date=due,
-            channel=channel,
-            status=status,
-            created_at=created,
-            updated_at=created,
-        )
+    return message_row(
+        given["phone"],
+        given["campaign"],
+        step,
+        moment,
+        status,
+        sent_at=sent,
+        replied_at=given["replied"],
     )
 
 
-def _paid(session: Session, debt: int, amount: str, at: datetime, tx: str) -> None:
-    session.add(
-        Payment(debt_id=debt, amount=Decimal(amount), paid_at=at, method="spei", transaction_id=tx)
-    )
+def _verification_columns(given: dict[str, Any]) -> dict[str, Any]:
+    at, channel = given["verified_at"], given["channel"]
+    return {
+        **given,
+        "conversation_id": f"{channel}:{given['phone']}",
+        "expires_at": at + timedelta(minutes=30),
+    }
 
 
-def _verified(session: Session, phone: str, at: datetime, channel: str = "whatsapp") -> None:
-    session.add(
-        IdentityVerification(
-            conversation_id=f"{channel}:{phone}",
-            channel=channel,
-            phone=phone,
-            verified_at=at,
-            expires_at=at + timedelta(minutes=30),
-        )
-    )
+def _ticket_columns(given: dict[str, Any]) -> dict[str, Any]:
+    phone, created, closed, channel = (given[k] for k in ("phone", "created", "closed", "channel"))
+    return {
+        "debtor_phone": phone,
+        "sender_id": f"{channel}:{phone}:{created:%m%d%H%M}",
+        "channel": channel,
+        "reason": "solicitud_agente",
+        "priority": 0,
+        "status": "closed" if closed else "open",
+        "context": {},
+        "created_at": created,
+        "claimed_by": "ana" if closed else None,
+        "claimed_at": created + timedelta(minutes=5) if closed else None,
+        "closed_at": closed,
+        "outcome": "sin_acuerdo" if closed else None,
+    }
 
 
-def _ticket(
-    session: Session,
-    phone: str | None,
-    created: datetime,
-    closed: datetime | None = None,
-    channel: str = "whatsapp",
-) -> None:
-    session.add(
-        HandoffTicket(
-            debtor_phone=phone,
-            sender_id=f"{channel}:{phone}:{created:%m%d%H%M}",
-            channel=channel,
-            reason="solicitud_agente",
-            priority=0,
-            status="closed" if closed else "open",
-            context={},
-            created_at=created,
-            claimed_by="ana" if closed else None,
-            claimed_at=created + timedelta(minutes=5) if closed else None,
-            closed_at=closed,
-            outcome="sin_acuerdo" if closed else None,
-        )
-    )
+def _decision_columns(given: dict[str, Any]) -> dict[str, Any]:
+    rule, allowed, action = given["rule"], given["allowed"], given["action"]
+    return {
+        "occurred_at": given["at"],
+        "actor": given["actor"],
+        "action": action,
+        "debtor_phone": given["phone"],
+        "details": {
+            "allowed": allowed,
+            "rule": rule,
+            "reason": "…",
+            "blocked_by": [] if allowed else [rule],
+            "kind": "contact" if action == "contact_decision" else "disclosure",
+            "channel": given["channel"],
+            "initiated_by": given["by"],
+            "checks": [{"rule": rule, "passed": allowed, "reason": "…", "inputs": {}}],
+        },
+    }
 
 
-def _decision(
-    session: Session,
-    phone: str,
-    at: datetime,
-    rule: str,
-    *,
-    allowed: bool = False,
-    channel: str = "whatsapp",
-    by: str = "campaign:temprana",
-    action: str = "contact_decision",
-    actor: str = "system",
-) -> None:
-    session.add(
-        AuditLog(
-            occurred_at=at,
-            actor=actor,
-            action=action,
-            debtor_phone=phone,
-            details={
-                "allowed": allowed,
-                "rule": rule,
-                "reason": "…",
-                "blocked_by": [] if allowed else [rule],
-                "kind": "contact" if action == "contact_decision" else "disclosure",
-                "channel": channel,
-                "initiated_by": by,
-                "checks": [{"rule": rule, "passed": allowed, "reason": "…", "inputs": {}}],
-            },
-        )
-    )
+def _snapshot_columns(given: dict[str, Any]) -> dict[str, Any]:
+    day = given["as_of"]
+    return {
+        "debtor_phone": given["debtor_phone"],
+        "as_of": day,
+        "features": {"days_past_due": 0.0, "bucket": given["bucket"], "persona": "estandar"},
+        "balance": Decimal("100.00"),
+        "created_at": datetime.combine(day + timedelta(days=1), datetime.min.time(), CDMX),
+    }
 
 
-def _snapshot(session: Session, phone: str, day: date, bucket: str) -> None:
-    session.add(
-        FeatureSnapshot(
-            debtor_phone=phone,
-            as_of=day,
-            features={"days_past_due": 0.0, "bucket": bucket, "persona": "estandar"},
-            balance=Decimal("100.00"),
-            created_at=datetime.combine(day + timedelta(days=1), datetime.min.time(), CDMX),
-        )
-    )
-
-
-def _exposed(session: Session, phone: str, arm: str, at: datetime) -> None:
-    session.add(
-        ExperimentExposure(
-            experiment="saludo", arm=arm, debtor_phone=phone, exposed_at=at, conversation_id=phone
-        )
-    )
+_attempt = Rows(
+    ContactAttempt,
+    ("debtor_phone", "attempted_at"),
+    {
+        "direction": "outbound",
+        "channel": "whatsapp",
+        "initiated_by": "campaign:temprana",
+        "outcome": "sent",
+    },
+)
+_message = Rows(
+    OutreachMessage,
+    ("phone", "campaign", "sent", "status", "replied", "planned"),
+    {"replied": None, "planned": None},
+    _message_columns,
+)
+_promise = Rows(
+    Promise,
+    ("folio", "debtor_phone", "debt_id", "amount", "created_at", "due_date", "status", "channel"),
+    {"channel": "whatsapp"},
+    lambda given: {**_money(given), "updated_at": given["created_at"]},
+)
+_paid = Rows(
+    Payment, ("debt_id", "amount", "paid_at", "transaction_id"), {"method": "spei"}, _money
+)
+_verified = Rows(
+    IdentityVerification,
+    ("phone", "verified_at", "channel"),
+    {"channel": "whatsapp"},
+    _verification_columns,
+)
+_ticket = Rows(
+    HandoffTicket,
+    ("phone", "created", "closed", "channel"),
+    {"closed": None, "channel": "whatsapp"},
+    _ticket_columns,
+)
+_decision = Rows(
+    AuditLog,
+    ("phone", "at", "rule"),
+    {
+        "allowed": False,
+        "channel": "whatsapp",
+        "by": "campaign:temprana",
+        "action": "contact_decision",
+        "actor": "system",
+    },
+    _decision_columns,
+)
+_snapshot = Rows(FeatureSnapshot, ("debtor_phone", "as_of", "bucket"), {}, _snapshot_columns)
+_exposed = Rows(
+    ExperimentExposure,
+    ("debtor_phone", "arm", "exposed_at"),
+    {"experiment": "saludo"},
+    lambda given: {**given, "conversation_id": given["debtor_phone"]},
+)
 
 
 def build(session: Session) -> None:
@@ -333,7 +330,7 @@ def build(session: Session) -> None:
 
     # D3: an agent writes on WhatsApp; paid off at 00:30 on 1 Nov; verified on the web chat.
     _attempt(session, D3, local(10, 31, 23, 30), direction="inbound", outcome="reply")  # October
-    _attempt(session, D3, local(11, 2, 10), by="agent:ana")
+    _attempt(session, D3, local(11, 2, 10), initiated_by="agent:ana")
     _paid(session, d3, "6000.00", local(11, 1, 0, 30), "T-5")
     _verified(session, D3, local(11, 2, 12), channel="webchat")
     _promise(
@@ -341,9 +338,9 @@ def build(session: Session) -> None:
     )
 
     # D4: campaign tardia, two sends (the second failed after Meta accepted it), two blocks.
-    _attempt(session, D4, local(11, 10, 10), by="campaign:tardia")
+    _attempt(session, D4, local(11, 10, 10), initiated_by="campaign:tardia")
     _message(session, D4, "tardia", local(11, 10, 10), "sent")
-    _attempt(session, D4, local(11, 20, 10), by="campaign:tardia")
+    _attempt(session, D4, local(11, 20, 10), initiated_by="campaign:tardia")
     _message(session, D4, "tardia", local(11, 20, 10), "failed")
     for night in (15, 16):
         _decision(session, D4, local(11, night, 22, 30), "contact_window", by="campaign:tardia")
@@ -356,14 +353,14 @@ def build(session: Session) -> None:
     _ticket(session, D5, local(11, 30, 23, 40))
 
     # D6: an agent by SMS, a reply by SMS, verified on WhatsApp, promise broken, hand-off.
-    _attempt(session, D6, local(11, 12, 11), channel="sms", by="agent:luis")
+    _attempt(session, D6, local(11, 12, 11), channel="sms", initiated_by="agent:luis")
     _attempt(
         session,
         D6,
         local(11, 12, 11, 30),
         direction="inbound",
         channel="sms",
-        by="agent:luis",
+        initiated_by="agent:luis",
         outcome="reply",
     )
     _decision(

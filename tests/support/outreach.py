@@ -1,6 +1,7 @@
 """Small hand-built portfolios for the outreach and reconciliation tests: a creditor, debtors
 in chosen zones with one debt each and a WhatsApp consent, and outreach rows; and dispatchers
-draining one table at once, each in a thread of its own. The rows' columns are those of
+draining one table at once, each in a thread of its own; the dispatcher as the outreach tests
+run it (settings, a Graph client, one round, the rows, a seeded table). The rows' columns are those of
 cobranza/testing/synthetic_portfolio.py, which the benches' portfolios use too."""
 
 from __future__ import annotations
@@ -9,14 +10,21 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cobranza import db
+from cobranza.clock import Clock
+from cobranza.config import OutreachSettings, Settings, load_settings
 from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
 from cobranza.domain.vocabulary import ConsentStatus, OutreachStatus
-from cobranza.outreach.dispatcher import Dispatcher
+from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
+from cobranza.outreach.graph import GraphClient
+from cobranza.simulation.fake_graph import FakeGraphAPI
 from cobranza.testing import synthetic_portfolio
 from cobranza.testing.synthetic_portfolio import (
     consent_row,
@@ -29,6 +37,8 @@ from cobranza.testing.synthetic_portfolio import (
 TOKEN = "graph-token"
 PHONE_ID = "1234567890"
 SINCE = synthetic_portfolio.SINCE  # when the debtors and consents were recorded
+UTC = timezone.utc
+MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Mexico_City"))  # a Monday
 
 
 @dataclass(frozen=True)
@@ -156,3 +166,47 @@ def drain_at_once(
     if sessions.kw["bind"].dialect.name == "sqlite":
         errors = [e for e in errors if "database is locked" not in str(e)]
     return errors
+
+
+def settings(**outreach: object) -> Settings:
+    """The default settings with these outreach settings."""
+    base = load_settings({})
+    return Settings(
+        **{**base.__dict__, "outreach": OutreachSettings(**outreach)}  # type: ignore[arg-type]
+    )
+
+
+def client(graph: FakeGraphAPI, timeout: float = 5.0) -> GraphClient:
+    return graph.client(timeout_seconds=timeout)
+
+
+def dispatcher(
+    sessions: sessionmaker, graph: FakeGraphAPI, clock: Clock, **outreach: object
+) -> Dispatcher:
+    return Dispatcher(sessions, settings(**outreach), clock, client(graph), TEMPLATES)
+
+
+def run(dispatch: Dispatcher) -> DispatchReport:
+    """One round of ``dispatch``, its client closed after."""
+
+    async def once() -> DispatchReport:
+        try:
+            return await dispatch.run_once()
+        finally:
+            await dispatch.sender.close()  # type: ignore[attr-defined]
+
+    return asyncio.run(once())
+
+
+def rows(sessions: sessionmaker) -> list[OutreachMessage]:
+    with sessions() as session:
+        return list(session.execute(select(OutreachMessage).order_by(OutreachMessage.id)).scalars())
+
+
+def seed(sessions: sessionmaker, *phones: str, at: datetime = MORNING, **kwargs: object) -> None:
+    """A debtor for each of ``phones`` (``kwargs``: see :func:`debtor`), each with a first
+    notice planned ``at``."""
+    with db.session_scope(sessions) as session:
+        for phone in phones:
+            debtor(session, phone, **kwargs)  # type: ignore[arg-type]
+            planned(session, phone, at.astimezone(UTC))

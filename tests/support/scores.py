@@ -3,13 +3,16 @@ reads them: campaigns, the dispatcher's order, the agents' queue, reports."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cobranza.db.models import DebtorScore
+from cobranza.scoring.cards import FORMAT, FORMAT_VERSION
 
 MODEL = "gbm-2026-11-01"
 WRITTEN = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
@@ -51,3 +54,13 @@ def score(
     session.add(row)
     session.flush()
     return row
+
+
+def model_card(directory: Path, horizon_days: int, model_id: str = MODEL) -> Path:
+    """The part of a model's card that what reads scores needs (its id and horizon), where
+    ``cobranza score train`` writes cards; the directory is SCORING_MODEL_DIR for a server."""
+    card = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": model_id}
+    card["target"] = {"share_of_balance": "0.1", "horizon_days": horizon_days}
+    path = directory / f"{model_id}.json"
+    path.write_text(json.dumps(card), encoding="utf-8")
+    return directory

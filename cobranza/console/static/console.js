@@ -43,14 +43,17 @@
   const CHANNELS = { whatsapp: "WhatsApp", webchat: "Chat web", rest: "API" };
   const SPEAKERS = { deudor: "Deudor", asistente: "Asistente", asesor: "Asesor" };
   /* The queue's score (GET /api/tickets: `score`, null unless the conversation is verified and
-   * the debtor scored). For agents only: the debtor never sees it (docs/scoring.md). */
-  const SCORE_TITLE =
-    "Probabilidad estimada de pago en 30 días; recuperación esperada = probabilidad × saldo. " +
-    "Banda A: la más probable; E: la menos probable.";
+   * the debtor scored). For agents only: the debtor never sees it (docs/scoring.md). Its
+   * `horizon_days` is its model's (from the model's card), null when the card is not found. */
+  const scoreTitle = (days) =>
+    "Probabilidad estimada de pago " +
+    (Number.isInteger(days) && days > 0 ? `en ${days} días` : "en el horizonte del modelo") +
+    "; recuperación esperada = probabilidad × saldo. Banda A: la más probable; E: la menos " +
+    "probable.";
   const NO_SCORE = "sin puntaje";
   const NO_SCORE_TITLE =
     "Sin puntaje: la conversación no está verificada o el deudor aún no está calificado. " +
-    SCORE_TITLE;
+    scoreTitle(null);
   const BANDS = new Set(["A", "B", "C", "D", "E"]);
 
   const $ = (id) => document.getElementById(id);
@@ -448,7 +451,7 @@
     const amount = s && typeof s.expected_recovery_text === "string" ? s.expected_recovery_text : "";
     const scored = Boolean(band && amount);
     setText(node, scored ? `Banda ${band} · ${amount} esperados` : NO_SCORE);
-    const title = scored ? SCORE_TITLE : NO_SCORE_TITLE;
+    const title = scored ? scoreTitle(s.horizon_days) : NO_SCORE_TITLE;
     if (node.title !== title) node.title = title;
     node.dataset.band = scored ? band : "";
   }

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -181,6 +181,19 @@ async def running(
         forget(prefix)
 
 
+def on_gateway(
+    scenario: Callable[[Running], Awaitable[None]], upstream: Upstream | None = None, **options: Any
+) -> None:
+    """Run ``scenario`` against the gateways :func:`running` starts with these options, from
+    a test (one event loop for all of it)."""
+
+    async def main() -> None:
+        async with running(upstream, **options) as gw:
+            await scenario(gw)
+
+    asyncio.run(main())
+
+
 class RedisSwitch:
     """A TCP relay to Redis that can be cut (no listener, every connection closed) and
     restored on the same port: an outage, then Redis back."""
@@ -227,188 +240,181 @@ def batch(*values: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_handshake_answers_the_challenge_only_to_our_verify_token() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            good = {
-                "hub.mode": "subscribe",
-                "hub.verify_token": VERIFY_TOKEN,
-                "hub.challenge": "42",
-            }
-            async with gw.session.get(gw.url, params=good) as response:
-                assert response.status == 200
-                assert response.content_type == "text/plain"
-                assert await response.text() == "42"
-            for bad in (
-                {**good, "hub.verify_token": VERIFY_TOKEN + "x"},
-                {**good, "hub.verify_token": ""},
-                {**good, "hub.mode": "unsubscribe"},
-                {"hub.challenge": "42"},
-            ):
-                async with gw.session.get(gw.url, params=bad) as response:
-                    assert response.status == 403
-                    assert "42" not in await response.text()
-            async with gw.session.get(gw.url.replace("/webhooks/whatsapp/webhook", "/health")) as r:
-                assert r.status == 200 and (await r.json())["status"] == "ok"
+    async def scenario(gw: Running) -> None:
+        good = {
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "42",
+        }
+        async with gw.session.get(gw.url, params=good) as response:
+            assert response.status == 200
+            assert response.content_type == "text/plain"
+            assert await response.text() == "42"
+        for bad in (
+            {**good, "hub.verify_token": VERIFY_TOKEN + "x"},
+            {**good, "hub.verify_token": ""},
+            {**good, "hub.mode": "unsubscribe"},
+            {"hub.challenge": "42"},
+        ):
+            async with gw.session.get(gw.url, params=bad) as response:
+                assert response.status == 403
+                assert "42" not in await response.text()
+        async with gw.session.get(gw.url.replace("/webhooks/whatsapp/webhook", "/health")) as r:
+            assert r.status == 200 and (await r.json())["status"] == "ok"
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 # --------------------------------------------------------------------------- attacks
 
 
 def test_forged_and_missing_signatures_are_refused_and_nothing_is_forwarded() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.forjado"))
-            status, _ = await gw.deliver(payload, secret="otro-secreto")
-            assert status == 403
-            body, headers = signed_request(payload, APP_SECRET)
-            async with gw.session.post(gw.url, data=body, headers={}) as response:
-                assert response.status == 401
-            # A valid signature over another body does not sign this one.
-            other, _ = signed_request(batch(text_message(ANA, "adios")), APP_SECRET)
-            async with gw.session.post(gw.url, data=other, headers=headers) as response:
-                assert response.status == 403
-            assert gw.upstream.received == [] and gw.upstream.refused == []
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.forjado"))
+        status, _ = await gw.deliver(payload, secret="otro-secreto")
+        assert status == 403
+        body, headers = signed_request(payload, APP_SECRET)
+        async with gw.session.post(gw.url, data=body, headers={}) as response:
+            assert response.status == 401
+        # A valid signature over another body does not sign this one.
+        other, _ = signed_request(batch(text_message(ANA, "adios")), APP_SECRET)
+        async with gw.session.post(gw.url, data=other, headers=headers) as response:
+            assert response.status == 403
+        assert gw.upstream.received == [] and gw.upstream.refused == []
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 def test_an_oversized_body_is_refused_with_413_without_being_read_whole() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            huge = batch(text_message(ANA, "a" * LIMIT, "wamid.grande"))
-            status, _ = await gw.deliver(huge)
-            assert status == 413
-            port = int(gw.url.split(":")[2].split("/")[0])
-            # Declared far beyond the bound and never sent: refused from the header alone.
-            head = (
-                "POST /webhooks/whatsapp/webhook HTTP/1.1\r\nHost: x\r\n"
-                "Content-Type: application/json\r\nContent-Length: 1073741824"
-            )
-            status_declared, _ = await asyncio.to_thread(raw_request, port, head, b"{}", 5)
-            assert status_declared == 413
-            # Chunked, with no length: refused once the bound is passed.
-            chunk = b"a" * 4096
-            chunked = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(40))
-            head = (
-                "POST /webhooks/whatsapp/webhook HTTP/1.1\r\nHost: x\r\n"
-                "Content-Type: application/json\r\nTransfer-Encoding: chunked"
-            )
-            status_chunked, _ = await asyncio.to_thread(raw_request, port, head, chunked, 5)
-            assert status_chunked in (413, -1)
-            # Compressed bodies are not inflated (Meta does not compress; a bomb would).
-            body, headers = signed_request(batch(text_message(ANA, "hola")), APP_SECRET)
-            headers["Content-Encoding"] = "deflate"
-            async with gw.session.post(gw.url, data=body, headers=headers) as response:
-                assert response.status == 415
-            assert gw.upstream.received == []
+    async def scenario(gw: Running) -> None:
+        huge = batch(text_message(ANA, "a" * LIMIT, "wamid.grande"))
+        status, _ = await gw.deliver(huge)
+        assert status == 413
+        port = int(gw.url.split(":")[2].split("/")[0])
+        # Declared far beyond the bound and never sent: refused from the header alone.
+        head = (
+            "POST /webhooks/whatsapp/webhook HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1073741824"
+        )
+        status_declared, _ = await asyncio.to_thread(raw_request, port, head, b"{}", 5)
+        assert status_declared == 413
+        # Chunked, with no length: refused once the bound is passed.
+        chunk = b"a" * 4096
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(40))
+        head = (
+            "POST /webhooks/whatsapp/webhook HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked"
+        )
+        status_chunked, _ = await asyncio.to_thread(raw_request, port, head, chunked, 5)
+        assert status_chunked in (413, -1)
+        # Compressed bodies are not inflated (Meta does not compress; a bomb would).
+        body, headers = signed_request(batch(text_message(ANA, "hola")), APP_SECRET)
+        headers["Content-Encoding"] = "deflate"
+        async with gw.session.post(gw.url, data=body, headers=headers) as response:
+            assert response.status == 415
+        assert gw.upstream.received == []
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 def test_malformed_json_and_foreign_shapes_get_400() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            for raw in (b"{not json", b"[" * 60_000, b'{"object": NaN}', "ñ".encode("latin-1")):
-                headers = {
-                    "X-Hub-Signature-256": "sha256="
-                    + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-                }
-                async with gw.session.post(gw.url, data=raw, headers=headers) as response:
-                    assert response.status == 400, raw[:20]
-            status, _ = await gw.deliver({"object": "page", "entry": []})
-            assert status == 400
-            no_sender = batch(text_message(ANA, "hola"))
-            del no_sender["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
-            status, _ = await gw.deliver(no_sender)
-            assert status == 400
-            assert gw.upstream.received == []
+    async def scenario(gw: Running) -> None:
+        for raw in (b"{not json", b"[" * 60_000, b'{"object": NaN}', "ñ".encode("latin-1")):
+            headers = {
+                "X-Hub-Signature-256": "sha256="
+                + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            }
+            async with gw.session.post(gw.url, data=raw, headers=headers) as response:
+                assert response.status == 400, raw[:20]
+        status, _ = await gw.deliver({"object": "page", "entry": []})
+        assert status == 400
+        no_sender = batch(text_message(ANA, "hola"))
+        del no_sender["entry"][0]["changes"][0]["value"]["messages"][0]["from"]
+        status, _ = await gw.deliver(no_sender)
+        assert status == 400
+        assert gw.upstream.received == []
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 # --------------------------------------------------------------------------- splitting
 
 
 def test_a_batch_of_three_senders_becomes_three_signed_forwards_one_sender_each() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            payload = batch(
-                text_message(ANA, "hola", "wamid.a1"),
-                text_message(BETO, "buenas", "wamid.b1"),
-                text_message(ANA, "soy ana", "wamid.a2"),
-                text_message(CARLA, "ya pagué", "wamid.c1"),
-            )
-            status, _ = await gw.deliver(payload)
-            assert status == 200
-            assert gw.upstream.refused == []
-            by_route = {r.route: r for r in gw.upstream.received}
-            assert set(by_route) == {route_of(ANA), route_of(BETO), route_of(CARLA)}
-            for sender in (ANA, BETO, CARLA):
-                part = by_route[route_of(sender)]
-                assert part.senders == {sender}
-                contacts = part.payload["entry"][0]["changes"][0]["value"]["contacts"]
-                assert {c["wa_id"] for c in contacts} == {sender}
-                assert sender not in part.route  # a keyed hash, never the number
-            assert by_route[route_of(ANA)].message_ids == ["wamid.a1", "wamid.a2"]
+    async def scenario(gw: Running) -> None:
+        payload = batch(
+            text_message(ANA, "hola", "wamid.a1"),
+            text_message(BETO, "buenas", "wamid.b1"),
+            text_message(ANA, "soy ana", "wamid.a2"),
+            text_message(CARLA, "ya pagué", "wamid.c1"),
+        )
+        status, _ = await gw.deliver(payload)
+        assert status == 200
+        assert gw.upstream.refused == []
+        by_route = {r.route: r for r in gw.upstream.received}
+        assert set(by_route) == {route_of(ANA), route_of(BETO), route_of(CARLA)}
+        for sender in (ANA, BETO, CARLA):
+            part = by_route[route_of(sender)]
+            assert part.senders == {sender}
+            contacts = part.payload["entry"][0]["changes"][0]["value"]["contacts"]
+            assert {c["wa_id"] for c in contacts} == {sender}
+            assert sender not in part.route  # a keyed hash, never the number
+        assert by_route[route_of(ANA)].message_ids == ["wamid.a1", "wamid.a2"]
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 def test_statuses_are_routed_by_their_recipient() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            payload = batch(
-                status_update(ANA, "wamid.saliente1", "delivered"),
-                status_update(BETO, "wamid.saliente2", "read"),
-                text_message(ANA, "gracias", "wamid.a9"),
-            )
-            assert (await gw.deliver(payload))[0] == 200
-            by_route = {r.route: r for r in gw.upstream.received}
-            assert set(by_route) == {route_of(ANA), route_of(BETO)}
-            ana = parse_webhook(by_route[route_of(ANA)].payload)
-            assert [m.message_id for m in ana[0]] == ["wamid.a9"]
-            assert [(s.message_id, s.status) for s in ana[1]] == [("wamid.saliente1", "delivered")]
-            beto = parse_webhook(by_route[route_of(BETO)].payload)
-            assert beto[0] == [] and [s.wa_id for s in beto[1]] == [BETO]
-            # The same status again is left out; the next status of that message is not.
-            again = batch(
-                status_update(ANA, "wamid.saliente1", "delivered"),
-                status_update(ANA, "wamid.saliente1", "read"),
-            )
-            assert (await gw.deliver(again))[0] == 200
-            last = parse_webhook(gw.upstream.received[-1].payload)[1]
-            assert [(s.message_id, s.status) for s in last] == [("wamid.saliente1", "read")]
-            assert len(gw.upstream.received) == 3
+    async def scenario(gw: Running) -> None:
+        payload = batch(
+            status_update(ANA, "wamid.saliente1", "delivered"),
+            status_update(BETO, "wamid.saliente2", "read"),
+            text_message(ANA, "gracias", "wamid.a9"),
+        )
+        assert (await gw.deliver(payload))[0] == 200
+        by_route = {r.route: r for r in gw.upstream.received}
+        assert set(by_route) == {route_of(ANA), route_of(BETO)}
+        ana = parse_webhook(by_route[route_of(ANA)].payload)
+        assert [m.message_id for m in ana[0]] == ["wamid.a9"]
+        assert [(s.message_id, s.status) for s in ana[1]] == [("wamid.saliente1", "delivered")]
+        beto = parse_webhook(by_route[route_of(BETO)].payload)
+        assert beto[0] == [] and [s.wa_id for s in beto[1]] == [BETO]
+        # The same status again is left out; the next status of that message is not.
+        again = batch(
+            status_update(ANA, "wamid.saliente1", "delivered"),
+            status_update(ANA, "wamid.saliente1", "read"),
+        )
+        assert (await gw.deliver(again))[0] == 200
+        last = parse_webhook(gw.upstream.received[-1].payload)[1]
+        assert [(s.message_id, s.status) for s in last] == [("wamid.saliente1", "read")]
+        assert len(gw.upstream.received) == 3
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 # --------------------------------------------------------------------------- de-duplication
 
 
 def test_a_replayed_delivery_is_forwarded_once() -> None:
-    async def scenario() -> None:
-        async with running() as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.replay"))
-            for _ in range(3):
-                assert (await gw.deliver(payload))[0] == 200
-            assert gw.upstream.ids() == ["wamid.replay"]
-            # Remembered under the prefix, for GATEWAY_DEDUP_TTL_HOURS (1 h here).
-            client = redis.Redis.from_url(REDIS_URL)
-            try:
-                assert 3500 < client.ttl(gw.prefix + "wamid.replay") <= 3600
-            finally:
-                client.close()
-            # A batch mixing the old message and a new one forwards only the new one.
-            mixed = batch(
-                text_message(ANA, "hola", "wamid.replay"), text_message(ANA, "otra", "wamid.new")
-            )
-            assert (await gw.deliver(mixed))[0] == 200
-            assert gw.upstream.ids() == ["wamid.replay", "wamid.new"]
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.replay"))
+        for _ in range(3):
+            assert (await gw.deliver(payload))[0] == 200
+        assert gw.upstream.ids() == ["wamid.replay"]
+        # Remembered under the prefix, for GATEWAY_DEDUP_TTL_HOURS (1 h here).
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            assert 3500 < client.ttl(gw.prefix + "wamid.replay") <= 3600
+        finally:
+            client.close()
+        # A batch mixing the old message and a new one forwards only the new one.
+        mixed = batch(
+            text_message(ANA, "hola", "wamid.replay"), text_message(ANA, "otra", "wamid.new")
+        )
+        assert (await gw.deliver(mixed))[0] == 200
+        assert gw.upstream.ids() == ["wamid.replay", "wamid.new"]
 
-    asyncio.run(scenario())
+    on_gateway(scenario)
 
 
 def test_a_failed_part_gets_502_and_the_redelivery_forwards_only_that_part() -> None:
@@ -417,35 +423,34 @@ def test_a_failed_part_gets_502_and_the_redelivery_forwards_only_that_part() -> 
     def status_for(received: Received) -> int:
         return 500 if failing["on"] and received.route == route_of(BETO) else 200
 
-    async def scenario() -> None:
-        async with running(Upstream(status_for=status_for)) as gw:
-            payload = batch(
-                text_message(ANA, "hola", "wamid.a"),
-                text_message(BETO, "hola", "wamid.b"),
-                text_message(CARLA, "hola", "wamid.c"),
-            )
-            assert (await gw.deliver(payload))[0] == 502
-            assert sorted(gw.upstream.ids()) == ["wamid.a", "wamid.c"]
-            failing["on"] = False
-            assert (await gw.deliver(payload))[0] == 200  # Meta delivers the whole batch again
-            assert sorted(gw.upstream.ids()) == ["wamid.a", "wamid.b", "wamid.c"]
+    async def scenario(gw: Running) -> None:
+        payload = batch(
+            text_message(ANA, "hola", "wamid.a"),
+            text_message(BETO, "hola", "wamid.b"),
+            text_message(CARLA, "hola", "wamid.c"),
+        )
+        assert (await gw.deliver(payload))[0] == 502
+        assert sorted(gw.upstream.ids()) == ["wamid.a", "wamid.c"]
+        failing["on"] = False
+        assert (await gw.deliver(payload))[0] == 200  # Meta delivers the whole batch again
+        assert sorted(gw.upstream.ids()) == ["wamid.a", "wamid.b", "wamid.c"]
 
-    asyncio.run(scenario())
+    on_gateway(scenario, Upstream(status_for=status_for))
 
 
 def test_a_slow_upstream_gets_502() -> None:
-    async def scenario() -> None:
-        upstream = Upstream()
-        # The timeout per forward is 10 s (FORWARD_TIMEOUT); 1 s here, to keep the test short.
-        async with running(upstream, forward_timeout=1.0) as gw:
-            upstream.delay = 1.5
-            started = time.monotonic()
-            assert (await gw.deliver(batch(text_message(ANA, "hola", "wamid.lento"))))[0] == 502
-            assert 0.9 < time.monotonic() - started < 1.4
-            upstream.delay = 0.0
-            assert (await gw.deliver(batch(text_message(ANA, "hola", "wamid.lento"))))[0] == 200
+    upstream = Upstream()
 
-    asyncio.run(scenario())
+    async def scenario(gw: Running) -> None:
+        upstream.delay = 1.5
+        started = time.monotonic()
+        assert (await gw.deliver(batch(text_message(ANA, "hola", "wamid.lento"))))[0] == 502
+        assert 0.9 < time.monotonic() - started < 1.4
+        upstream.delay = 0.0
+        assert (await gw.deliver(batch(text_message(ANA, "hola", "wamid.lento"))))[0] == 200
+
+    # The timeout per forward is 10 s (FORWARD_TIMEOUT); 1 s here, to keep the test short.
+    on_gateway(scenario, upstream, forward_timeout=1.0)
 
 
 def test_redis_down_still_forwards_everything_and_logs_once_without_content(
@@ -453,15 +458,14 @@ def test_redis_down_still_forwards_everything_and_logs_once_without_content(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="cobranza")
 
-    async def scenario() -> None:
-        async with running(redis_url=f"redis://127.0.0.1:{free_port()}/0") as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.sinredis"))
-            for _ in range(3):
-                assert (await gw.deliver(payload))[0] == 200
-            # Without its memory the gateway forwards the replay: the replica's inbox drops it.
-            assert gw.upstream.ids() == ["wamid.sinredis"] * 3
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.sinredis"))
+        for _ in range(3):
+            assert (await gw.deliver(payload))[0] == 200
+        # Without its memory the gateway forwards the replay: the replica's inbox drops it.
+        assert gw.upstream.ids() == ["wamid.sinredis"] * 3
 
-    asyncio.run(scenario())
+    on_gateway(scenario, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     outage = [r for r in caplog.records if "Redis" in r.getMessage()]
     assert len(outage) == 1, [r.getMessage() for r in outage]
     text = caplog.text
@@ -475,33 +479,32 @@ def test_each_redis_outage_is_logged_once_and_de_duplication_resumes_after_it(
     caplog.set_level(logging.INFO, logger="cobranza")
     switch = RedisSwitch()
 
-    async def scenario() -> None:
+    async def scenario(gw: Running) -> None:
+        await switch.on()  # the gateway opens Redis lazily: at the first delivery
+        first = batch(text_message(ANA, "hola", "wamid.antes"))
+        second = batch(text_message(ANA, "sigo", "wamid.durante"))
+        assert (await gw.deliver(first))[0] == 200
+        await switch.off()
+        for payload in (first, second, second):  # the replay of first is forwarded again
+            assert (await gw.deliver(payload))[0] == 200
+            await asyncio.sleep(0.35)  # past the retry: each delivery tries Redis again
         await switch.on()
-        async with running(redis_url=switch.url, redis_retry=0.3) as gw:
-            first = batch(text_message(ANA, "hola", "wamid.antes"))
-            second = batch(text_message(ANA, "sigo", "wamid.durante"))
-            assert (await gw.deliver(first))[0] == 200
-            await switch.off()
-            for payload in (first, second, second):  # the replay of first is forwarded again
-                assert (await gw.deliver(payload))[0] == 200
-                await asyncio.sleep(0.35)  # past the retry: each delivery tries Redis again
-            await switch.on()
-            await asyncio.sleep(0.35)
-            assert (await gw.deliver(first))[0] == 200  # remembered before the outage
-            assert (await gw.deliver(second))[0] == 200  # accepted during it: not remembered
-            assert (await gw.deliver(second))[0] == 200  # remembered now
-            await switch.off()
-            assert (await gw.deliver(batch(text_message(ANA, "otra", "wamid.x"))))[0] == 200
-            assert gw.upstream.ids() == [
-                "wamid.antes",
-                "wamid.antes",
-                "wamid.durante",
-                "wamid.durante",
-                "wamid.durante",
-                "wamid.x",
-            ]
+        await asyncio.sleep(0.35)
+        assert (await gw.deliver(first))[0] == 200  # remembered before the outage
+        assert (await gw.deliver(second))[0] == 200  # accepted during it: not remembered
+        assert (await gw.deliver(second))[0] == 200  # remembered now
+        await switch.off()
+        assert (await gw.deliver(batch(text_message(ANA, "otra", "wamid.x"))))[0] == 200
+        assert gw.upstream.ids() == [
+            "wamid.antes",
+            "wamid.antes",
+            "wamid.durante",
+            "wamid.durante",
+            "wamid.durante",
+            "wamid.x",
+        ]
 
-    asyncio.run(scenario())
+    on_gateway(scenario, redis_url=switch.url, redis_retry=0.3)
     messages = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
     assert [m.split(" ")[1] for m in messages] == ["unreachable", "answers", "unreachable"]
 
@@ -510,17 +513,16 @@ def test_two_gateways_forward_concurrent_identical_deliveries_at_most_once_each(
     """What the topology guarantees across gateway processes: Redis's check-then-set is not
     atomic, so each process may forward a message once; the replica's inbox keeps one."""
 
-    async def scenario() -> None:
-        async with running(Upstream(delay=0.2), gateways=2) as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.dos"))
-            replies = await asyncio.gather(*(gw.deliver(payload, via=i) for i in range(20)))
-            assert [status for status, _ in replies] == [200] * 20
-            assert 1 <= len(gw.upstream.ids()) <= 2
-            assert set(gw.upstream.ids()) == {"wamid.dos"}
-            assert (await gw.deliver(payload, via=1))[0] == 200  # remembered by then
-            assert len(gw.upstream.ids()) <= 2
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.dos"))
+        replies = await asyncio.gather(*(gw.deliver(payload, via=i) for i in range(20)))
+        assert [status for status, _ in replies] == [200] * 20
+        assert 1 <= len(gw.upstream.ids()) <= 2
+        assert set(gw.upstream.ids()) == {"wamid.dos"}
+        assert (await gw.deliver(payload, via=1))[0] == 200  # remembered by then
+        assert len(gw.upstream.ids()) <= 2
 
-    asyncio.run(scenario())
+    on_gateway(scenario, Upstream(delay=0.2), gateways=2)
 
 
 def test_concurrent_identical_deliveries_are_forwarded_once_by_one_gateway() -> None:
@@ -528,27 +530,25 @@ def test_concurrent_identical_deliveries_are_forwarded_once_by_one_gateway() -> 
     gateway processes the Redis check-then-set is not atomic (two may both find the id
     unseen and both forward it); the replica's inbox (its primary key) drops the second."""
 
-    async def scenario() -> None:
-        async with running(Upstream(delay=0.2)) as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.veinte"))
-            statuses = await asyncio.gather(*(gw.deliver(payload) for _ in range(20)))
-            assert [s for s, _ in statuses] == [200] * 20
-            assert gw.upstream.ids() == ["wamid.veinte"]
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.veinte"))
+        statuses = await asyncio.gather(*(gw.deliver(payload) for _ in range(20)))
+        assert [s for s, _ in statuses] == [200] * 20
+        assert gw.upstream.ids() == ["wamid.veinte"]
 
-    asyncio.run(scenario())
+    on_gateway(scenario, Upstream(delay=0.2))
 
 
 def test_concurrent_identical_deliveries_while_the_upstream_fails_all_get_502() -> None:
     """A delivery that waited on another's forward of the same message does not answer 200
     when that forward failed: Meta must deliver it again."""
 
-    async def scenario() -> None:
-        async with running(Upstream(status_for=lambda _r: 503, delay=0.2)) as gw:
-            payload = batch(text_message(ANA, "hola", "wamid.falla"))
-            statuses = await asyncio.gather(*(gw.deliver(payload) for _ in range(5)))
-            assert [s for s, _ in statuses] == [502] * 5
+    async def scenario(gw: Running) -> None:
+        payload = batch(text_message(ANA, "hola", "wamid.falla"))
+        statuses = await asyncio.gather(*(gw.deliver(payload) for _ in range(5)))
+        assert [s for s, _ in statuses] == [502] * 5
 
-    asyncio.run(scenario())
+    on_gateway(scenario, Upstream(status_for=lambda _r: 503, delay=0.2))
 
 
 # --------------------------------------------------------------------------- the process

@@ -106,6 +106,19 @@ def test_running_until_every_arm_has_its_plan(
     assert as_json["missing"] == {"asistente": 1}
 
 
+def test_an_arm_without_a_base_shows_no_interval(
+    env: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An arm nobody was exposed to has no rate and no interval: «—» for both, as the console
+    shows a rate without a base, not a Wilson interval of 0%–100%."""
+    enrol(env, "control", 3, 1)
+    code, out, err = cli(capsys, "experiments", "report", "aviso_prueba", "--at", AT)
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.startswith(("control", "asist"))]
+    assert rows[0][-4:] == ["33.3%", "6.1%", "–", "79.2%"]
+    assert rows[1][3:] == ["0", "0", "0", "/", "20", "0", "—", "—"]
+
+
 def test_the_verdict_once_the_plan_is_reached(
     env: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -871,11 +871,33 @@ def test_the_queue_shows_a_score_only_for_a_verified_conversation(console: Runni
         "band": "B",
         "expected_recovery": "5070.00",
         "expected_recovery_text": "$5,070.00",
+        "horizon_days": None,  # no card for its model in this console's model directory
     }
     assert shown[stranger]["score"] is None
     text = json.dumps(shown[stranger], ensure_ascii=False)
     for secret in ("5070", "5,070", "fuga_de_datos", "8450"):
         assert secret not in text, secret
+
+
+def test_the_queue_score_says_its_models_horizon(start_console: Starter, tmp_path: Path) -> None:
+    """A score predicts payment within its model's horizon, as the model's card says (14 days
+    here, not a fixed 30): the queue carries it for the console's tooltip. A score whose model
+    has no card left says nothing rather than a wrong number."""
+    from tests.support.scores import model_card, score
+
+    console = start_console(SCORING_MODEL_DIR=str(model_card(tmp_path, 14)))
+    with db.session_scope(console.sessions) as session:
+        score(session, MARIA, 0.6, "B", as_of=NOW.date(), expected="5070.00")
+        score(session, JUAN, 0.3, "D", as_of=NOW.date(), expected="900.00", model_id="gbm-gone")
+    tickets = {
+        _handoff(console, "webchat-maria-horizon", MARIA, "solicitud_agente"): 14,
+        _handoff(console, "webchat-juan-horizon", JUAN, "solicitud_agente"): None,
+    }
+    _verify(console, "webchat-maria-horizon", MARIA)
+    _verify(console, "webchat-juan-horizon", JUAN)
+    listed = console.agent().get(f"{console.url}/api/tickets", timeout=10).json()["tickets"]
+    horizons = {t["id"]: t["score"]["horizon_days"] for t in listed if t["id"] in tickets}
+    assert horizons == tickets
 
 
 def test_the_score_reaches_agents_only_never_the_debtors_channel(console: Running) -> None:
@@ -896,6 +918,7 @@ def test_the_score_reaches_agents_only_never_the_debtors_channel(console: Runnin
         "band": "C",
         "expected_recovery": "3718.00",
         "expected_recovery_text": "$3,718.00",
+        "horizon_days": None,
     }
     detail = agent.get(f"{api}/{ticket}", timeout=10).json()
     assert detail["debtor"]["balance_text"] == "$8,450.00"

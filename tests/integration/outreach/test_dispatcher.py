@@ -8,88 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
-from cobranza.config import OutreachSettings, Settings, load_settings
 from cobranza.db.models import AuditLog, ContactAttempt, OutreachMessage, Reminder
 from cobranza.domain.vocabulary import ContactOutcome, OutreachStatus
-from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
-from cobranza.outreach.graph import GraphClient
+from cobranza.outreach.dispatcher import DispatchReport
 from cobranza.outreach.pacing import Pacer
 from cobranza.outreach.statuses import apply_callback
 from cobranza.services.consent import revoke_consent
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
+from tests.support.outreach import MORNING, UTC, dispatcher, rows, run, seed
 
-UTC = timezone.utc
 CDMX = ZoneInfo("America/Mexico_City")
-MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=CDMX)  # a Monday, 10:00 in Mexico City
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return engine
-
-
-@pytest.fixture
-def sessions(database: Engine) -> sessionmaker:
-    return db.make_session_factory(database)
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates=data.REGISTERED) as fake:
-        yield fake
-
-
-def settings(**outreach: object) -> Settings:
-    base = load_settings({})
-    return Settings(
-        **{**base.__dict__, "outreach": OutreachSettings(**outreach)}  # type: ignore[arg-type]
-    )
-
-
-def client(graph: FakeGraphAPI, timeout: float = 5.0) -> GraphClient:
-    return graph.client(timeout_seconds=timeout)
-
-
-def dispatcher(
-    sessions: sessionmaker, graph: FakeGraphAPI, clock: SteppingClock, **outreach: object
-) -> Dispatcher:
-    return Dispatcher(sessions, settings(**outreach), clock, client(graph), data.TEMPLATES)
-
-
-def run(dispatch: Dispatcher) -> DispatchReport:
-    async def once() -> DispatchReport:
-        try:
-            return await dispatch.run_once()
-        finally:
-            await dispatch.sender.close()  # type: ignore[attr-defined]
-
-    return asyncio.run(once())
-
-
-def rows(sessions: sessionmaker) -> list[OutreachMessage]:
-    with sessions() as session:
-        return list(session.execute(select(OutreachMessage).order_by(OutreachMessage.id)).scalars())
-
-
-def seed(sessions: sessionmaker, *phones: str, at: datetime = MORNING, **kwargs: object) -> None:
-    with db.session_scope(sessions) as session:
-        for phone in phones:
-            data.debtor(session, phone, **kwargs)  # type: ignore[arg-type]
-            data.planned(session, phone, at.astimezone(UTC))
 
 
 def test_a_due_row_is_sent_once_with_its_template_and_counted(

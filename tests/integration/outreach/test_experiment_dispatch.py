@@ -24,19 +24,9 @@ from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
 from cobranza.services.consent import revoke_consent
 from cobranza.services.experiments import record_exposure
 from cobranza.simulation.fake_graph import FakeGraphAPI
-from tests.integration.outreach.test_dispatcher import (  # noqa: F401 - fixtures
-    MORNING,
-    UTC,
-    client,
-    database,
-    rows,
-    run,
-    seed,
-    sessions,
-    settings,
-)
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
+from tests.support.outreach import MORNING, UTC, client, rows, run, seed, settings
 
 TEMPLATES = {
     **data.TEMPLATES,
@@ -78,7 +68,7 @@ def graph() -> Any:
 
 
 def dispatcher(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
     clock: SteppingClock,
     *experiments: Experiment,
@@ -95,7 +85,7 @@ def dispatcher(
     )
 
 
-def exposures(sessions: sessionmaker) -> list[ExperimentExposure]:  # noqa: F811
+def exposures(sessions: sessionmaker) -> list[ExperimentExposure]:
     with sessions() as session:
         return list(
             session.execute(select(ExperimentExposure).order_by(ExperimentExposure.id)).scalars()
@@ -103,7 +93,7 @@ def exposures(sessions: sessionmaker) -> list[ExperimentExposure]:  # noqa: F811
 
 
 def test_each_debtor_gets_their_arms_template_and_one_exposure(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     seed(sessions, *PHONES)
@@ -137,7 +127,7 @@ def test_each_debtor_gets_their_arms_template_and_one_exposure(
 
 
 def test_a_later_message_keeps_the_arm_and_the_first_exposure(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     seed(sessions, *PHONES[:6])
@@ -156,7 +146,7 @@ def test_a_later_message_keeps_the_arm_and_the_first_exposure(
 
 
 def test_a_variant_takes_only_the_values_it_names(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     seed(sessions, *PHONES[:10])
@@ -180,7 +170,7 @@ def test_a_variant_takes_only_the_values_it_names(
 
 
 def test_a_switched_off_experiment_sends_the_steps_template_and_records_nothing(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     seed(sessions, *PHONES[:10])
@@ -191,7 +181,7 @@ def test_a_switched_off_experiment_sends_the_steps_template_and_records_nothing(
 
 
 def test_a_dispatcher_refuses_an_experiment_its_templates_cannot_send(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     clock = SteppingClock(MORNING.astimezone(UTC))
@@ -214,7 +204,7 @@ def asistente_phone() -> str:
 
 
 def test_a_throttled_send_goes_back_to_its_planned_template_and_exposes_nobody(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
 ) -> None:
     phone = asistente_phone()
     seed(sessions, phone)
@@ -233,7 +223,7 @@ def test_a_throttled_send_goes_back_to_its_planned_template_and_exposes_nobody(
 
 @pytest.mark.parametrize(("status", "outcome"), [(500, "unknown"), (400, "failed")])
 def test_a_message_not_accepted_exposes_nobody_and_the_row_names_its_template(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     status: int,
     outcome: str,
 ) -> None:
@@ -249,7 +239,7 @@ def test_a_message_not_accepted_exposes_nobody_and_the_row_names_its_template(
 
 
 def test_a_crash_after_the_claim_leaves_the_variant_on_the_row_and_no_exposure(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     seed(sessions, asistente_phone())
@@ -265,7 +255,7 @@ def test_a_crash_after_the_claim_leaves_the_variant_on_the_row_and_no_exposure(
 
 
 def test_compliance_is_asked_first_and_a_held_row_keeps_its_planned_template(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     opted = asistente_phone()
@@ -284,7 +274,7 @@ def test_compliance_is_asked_first_and_a_held_row_keeps_its_planned_template(
 
 
 def test_two_dispatchers_at_once_record_one_exposure_per_debtor(
-    sessions: sessionmaker,  # noqa: F811
+    sessions: sessionmaker,
     graph: FakeGraphAPI,
 ) -> None:
     """Two rows per debtor (yesterday's and today's, both still valid, a cap of 3 a day), two
@@ -346,7 +336,7 @@ def test_racing_inserts_of_one_exposure_keep_the_first(
         assert session.execute(select(func.count()).select_from(ExperimentExposure)).scalar() == 1
 
 
-def test_an_exposure_names_exactly_one_source(sessions: sessionmaker) -> None:  # noqa: F811
+def test_an_exposure_names_exactly_one_source(sessions: sessionmaker) -> None:
     seed(sessions, PHONES[0])
     with (
         db.session_scope(sessions) as session,

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
@@ -43,13 +42,6 @@ def files() -> Files:
         personas=personas,
         intents=domain_intents(),
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
 
 
 def plan(sessions: sessionmaker, files: Files, at: datetime, days: int = 1) -> planner.PlanReport:

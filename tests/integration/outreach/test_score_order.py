@@ -7,12 +7,10 @@ never lets a blocked row through."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -23,25 +21,12 @@ from cobranza.outreach.templates import domain_intents
 from cobranza.personas.profiles import load_profiles
 from cobranza.services.consent import revoke_consent
 from cobranza.simulation.fake_graph import FakeGraphAPI
-from tests.integration.outreach.test_dispatcher import MORNING, UTC, dispatcher, rows, run
 from tests.integration.outreach.test_planner import MORNING as PLAN_MORNING
 from tests.integration.outreach.test_planner import Files, plan
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
+from tests.support.outreach import MORNING, UTC, dispatcher, rows, run
 from tests.support.scores import score
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraphAPI]:
-    with FakeGraphAPI(data.TOKEN, data.PHONE_ID, templates=data.REGISTERED) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 import skops.io as sio
 
 from cobranza.errors import Rejected
+from cobranza.scoring.cards import horizon_days
 from cobranza.scoring.model import (
     ModelFileError,
     NoModel,
@@ -233,6 +234,18 @@ def test_a_foreign_or_tampered_card_is_refused(saved: Path, trained: TrainedMode
         card_path.write_text(content if isinstance(content, str) else json.dumps(content))
         with pytest.raises(ModelFileError, match=message):
             load(saved)
+
+
+def test_a_scores_horizon_is_read_from_its_models_card(
+    saved: Path, trained: TrainedModel, dataset: LabelledSet
+) -> None:
+    """What the console's score tooltip says: the saved card's horizon; nothing for a model
+    without a card or with a card that is not ours."""
+    assert horizon_days(saved, trained.model_id) == dataset.horizon_days
+    assert horizon_days(saved, "ptp-borrado") is None
+    card_path = _card(saved, trained)
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "format": "otra"}))
+    assert horizon_days(saved, trained.model_id) is None
 
 
 def test_a_current_pointer_outside_the_directory_is_refused(saved: Path) -> None:

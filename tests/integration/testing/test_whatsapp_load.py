@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from cobranza.simulation.fake_graph import FakeGraphAPI, sign
-from cobranza.testing.whatsapp_load import Load, LoadSettings, SimulatedDebtor
+from cobranza.testing.whatsapp_load.debtors import SimulatedDebtor
+from cobranza.testing.whatsapp_load.driver import Load, LoadSettings
 
 SECRET = "stand-in-secret"
 SCRIPT = ("hola", "{dob}", "adios")

@@ -1,4 +1,4 @@
-"""The load driver's counting (cobranza/testing/whatsapp_load.py): which reply answers which
+"""The load driver's counting (cobranza/testing/whatsapp_load/counts.py): which reply answers which
 message, and what counts as missing, duplicated, reprocessed, a promise lost or duplicated.
 The bench and the cluster test trust these numbers, so each is made to go wrong here once."""
 
@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cobranza.channels.whatsapp import config as whatsapp_config
-from cobranza.testing import whatsapp_load
-from cobranza.testing.whatsapp_load import (
-    CONFIRM_TURN,
-    PROMISE_CONFIRMED,
+from cobranza.testing.whatsapp_load import checks
+from cobranza.testing.whatsapp_load.checks import lock_errors
+from cobranza.testing.whatsapp_load.counts import (
     SentRecord,
     TurnRecord,
     attribute,
-    lock_errors,
     percentile,
     tally,
 )
+from cobranza.testing.whatsapp_load.debtors import CONFIRM_TURN, PROMISE_CONFIRMED
 
 ANA, BETO = "5215500000001", "5215500000002"
 
@@ -146,6 +145,29 @@ def test_a_conversation_answered_once_throughout_but_without_a_promise_is_derail
     assert "debtors without a promise, a message lost on the way: 1" in lost.problems()
 
 
+def test_which_debtors_are_derailed_and_which_get_a_transcript() -> None:
+    """Derailed: every message answered once, no promise, the script past the confirming turn
+    (how the turn ended does not matter). A transcript: any debtor with a message refused,
+    unanswered, answered twice or whose turn was not over, without a confirmed promise, or
+    whose promise rows are not the one it confirmed."""
+    carla, dora, eva = "5215500000003", "5215500000004", "5215500000005"
+    conversations = {w: conversation(w, 10.0 + n) for n, w in enumerate((ANA, BETO, carla, dora))}
+    turns = [t for w in conversations for t in conversations[w][0]]
+    sent = [s for w in conversations for s in conversations[w][1]]
+    astray = "¿Cuál es tu fecha de nacimiento?"
+    sent = [
+        reply(s.to, astray, s.arrived) if s.to in (ANA, BETO) and PROMISE_CONFIRMED in s.text else s
+        for s in sent
+    ]
+    turns[1].outcome = "timeout"  # ANA's confirming turn, answered but not over in time
+    turns[4].outcome = "timeout"  # carla's first: her promise is confirmed and stored once
+    turns += [turn(eva, 0, 20.0)]  # stopped before the confirming turn, answered
+    sent += [reply(eva, "Hola", 20.5)]
+    result = tally(turns, sent, debtors=5, planned=9, promises={carla: 1, dora: 2})
+    assert result.derailed == 2  # ANA and BETO; not eva (the script had not got that far)
+    assert sorted(result.transcripts) == sorted([ANA, BETO, carla, dora, eva])
+
+
 def test_a_message_in_the_tracker_twice_or_never_is_counted() -> None:
     turns, sent = conversation(ANA, 10.0)
     result = tally(
@@ -156,7 +178,7 @@ def test_a_message_in_the_tracker_twice_or_never_is_counted() -> None:
 
 
 def test_the_message_id_key_is_the_channels() -> None:
-    assert whatsapp_load.MESSAGE_ID_KEY == whatsapp_config.MESSAGE_ID_KEY
+    assert checks.MESSAGE_ID_KEY == whatsapp_config.MESSAGE_ID_KEY
 
 
 def test_the_confirmation_marker_is_the_fixed_start_of_the_response() -> None:
