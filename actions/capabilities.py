@@ -38,7 +38,7 @@ AFTER_VERIFICATION: dict[str, Capability] = {
     "prometer_pago": lambda turn: process_promise(turn, read_message=False),
     "reprogramar_promesa": lambda turn: reschedule(turn, read_message=False),
     "informar_pago_realizado": lambda turn: payment_claim(turn, read_message=False),
-    "dificultad_economica": hardship,
+    "dificultad_economica": lambda turn: hardship(turn, read_message=False),
     "disputar_deuda": dispute,
     "pedir_recordatorio": reminder_or_consent,
 }

@@ -9,8 +9,9 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, money, spoken_date
 from actions.handoff import hand_off
+from actions.negotiation import proposal_in, reply_to
 from actions.plans import offer_plans_for
-from actions.slots import PAGO_REPORTADO, PROMISE_QUESTIONS, stop_waiting
+from actions.slots import PAGO_REPORTADO, PERSONA, PROMISE_QUESTIONS, stop_waiting
 from cobranza.db.models import Promise
 from cobranza.domain.requests import mentions_promise
 from cobranza.domain.vocabulary import HandoffReason
@@ -67,13 +68,20 @@ def promise_claim(turn: Turn, promise: Promise, paid_on: date | None) -> list[Ev
     return [SlotSet(PAGO_REPORTADO, True), *stop_waiting(turn.tracker, *PROMISE_QUESTIONS)]
 
 
-def hardship(turn: Turn) -> list[EventType]:
+def hardship(turn: Turn, *, read_message: bool = True) -> list[EventType]:
+    """The gentler persona, then the plans under it; when the message also says what the debtor
+    can pay ("no me alcanza, puedo dar 300 a la quincena"), those terms are weighed instead.
+    ``read_message`` is false when the message is the answer to our question (the date of
+    birth), not the debtor's account of their situation."""
     assert turn.phone is not None
     persona = declare_hardship(
         turn.session, turn.phone, turn.text, turn.app.profiles, turn.app.clock
     )
     turn.say("utter_empatia_dificultad")
-    return offer_plans_for(turn, persona)
+    proposal = proposal_in(turn) if read_message else None
+    if proposal is None:
+        return offer_plans_for(turn, persona)
+    return [turn.set_slot(PERSONA, persona), *reply_to(turn, proposal)]
 
 
 def dispute(turn: Turn) -> list[EventType]:

@@ -40,12 +40,17 @@ _REST = re.compile(
 )
 _FREQUENCY_WORDS = (
     (
-        re.compile(r"\b(?:cada\s+semana|semanal(?:es|mente)?|por\s+semana|a\s+la\s+semana)\b"),
+        re.compile(
+            r"\b(?:cada\s+semana|semanal(?:es|mente)?|por\s+semana|a\s+la\s+semana|"
+            r"cada\s+(?:8|ocho|7|siete)\s+dias)\b"
+        ),
         "semanal",
     ),
     (
         re.compile(
-            r"\b(?:cada\s+quincena|quincenal(?:es|mente)?|por\s+quincena|cada\s+15\s+dias)\b"
+            r"\b(?:cada\s+quincena|quincenal(?:es|mente)?|por\s+quincena|cada\s+(?:15|quince)\s+dias)\b"
+            # "300 a la quincena" is a rate; "a la quincena te pago 2500" is a promise for payday
+            r"|(?<=\d)\s+(?:pesos\s+)?a\s+la\s+quincena\b"
         ),
         "quincenal",
     ),

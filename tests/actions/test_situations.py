@@ -67,6 +67,29 @@ def test_hardship_switches_persona_and_offers_gentler_plans(
         assert debtor.persona == "en_apuros" and debtor.hardship_declared_at is not None
 
 
+def test_hardship_with_what_the_debtor_can_pay_weighs_that_under_the_new_persona(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """«No me alcanza, puedo dar 300 a la quincena»: the empathy, then the debtor's own terms
+    weighed (the closest plan that fits, asking for a "sí"), not the standard plans."""
+    events, messages = run_action(
+        ActionDificultad(),
+        tracker_factory(
+            slots=VERIFIED,
+            text="no me alcanza, puedo dar 300 a la quincena",
+            intent="dificultad_economica",
+        ),
+        domain,
+    )
+    assert slots(events)["persona"] == "en_apuros"
+    assert responses(messages) == [
+        "utter_empatia_dificultad",
+        "utter_propuesta_no_cabe",
+        "utter_confirmar_propuesta",
+    ]
+    assert slots(events)["esperando"] == "propuesta" and slots(events)["propuesta"]
+
+
 def test_dispute_pauses_collection_and_opens_a_ticket(
     action_app: App, tracker_factory: TrackerFactory, domain: Domain
 ) -> None:

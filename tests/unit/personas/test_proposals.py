@@ -32,6 +32,10 @@ def plan(
     ("text", "expected"),
     [
         ("puedo dar 500 cada quincena", plan(per=50_000, frequency="quincenal")),
+        ("puedo dar 300 a la quincena", plan(per=30_000, frequency="quincenal")),
+        ("y si doy 500 a la quincena?", plan(per=50_000, frequency="quincenal")),
+        ("abono 700 cada quince dias", plan(per=70_000, frequency="quincenal")),
+        ("te pago 400 cada ocho dias", plan(per=40_000, frequency="semanal")),
         ("3 pagos de 2000", plan(per=200_000, count=3)),
         ("la quiero en 12 pagos", plan(count=12)),
         ("y si lo pago en doce quincenas?", plan(count=12, frequency="quincenal")),
@@ -87,6 +91,7 @@ def test_a_proposal_is_read_as_the_debtor_meant_it(text: str, expected: Proposal
     "text",
     [
         "te pago 2000 el viernes",  # a plain promise: the promise flow reads it
+        "ahorita no tengo, pero a la quincena te pago 2500",  # payday, not a rate
         "te pago 4 mil dentro de 3 semanas",  # a day three weeks away, not 3 payments
         "de aqui a 2 meses te liquido todo",
         "ya pague 500 pero quiero un plan para el resto",  # the rest has no date
