@@ -101,6 +101,7 @@ def test_priority_then_expected_recovery_then_age(sessions: sessionmaker) -> Non
         "band": "A",
         "expected_recovery": "9000.00",
         "expected_recovery_text": "$9,000.00",
+        "horizon_days": None,  # this test's model has no card
     }
     for name in ("stranger", "no_phone", "unscored_old", "future"):
         assert by_name[name]["score"] is None
