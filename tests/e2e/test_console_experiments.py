@@ -27,7 +27,7 @@ import yaml
 
 from cobranza import db
 from cobranza.clock import SystemClock, local_today
-from cobranza.config import load_settings
+from cobranza.config import PROJECT_ROOT, load_settings
 from cobranza.domain.experiments import build_experiment
 from cobranza.domain.vocabulary import ConsoleRole
 from cobranza.services import agents
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.slow
 
 CDMX = ZoneInfo("America/Mexico_City")
 NAME = DEFINITION["name"]  # reply rate in 3 days, 15 debtors an arm
+IDLE = "opciones_intro_directo"  # disabled: its arms have no debtor
 DEBTORS, SEED = 160, 7
 EARLY, LATE = 3, 14  # days simulated: short of the plan, and past it
 
@@ -59,6 +60,9 @@ def experiments_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (directory / f"{NAME}.yml").write_text(
         yaml.safe_dump(DEFINITION, allow_unicode=True), encoding="utf-8"
     )
+    # The shipped disabled experiment: listed, validated, nobody ever exposed.
+    idle = PROJECT_ROOT / "experiments" / f"{IDLE}.yml"
+    (directory / idle.name).write_text(idle.read_text(encoding="utf-8"), encoding="utf-8")
     return directory
 
 
@@ -153,9 +157,11 @@ def _check_list_and_arms(page: Any, expected: dict[str, Any], state: str) -> Any
         expect(row.get_by_test_id("exp-arm-rate")).to_have_text(_pct(arm["rate"]))
         low, high = arm["interval"]
         interval = row.get_by_test_id("exp-arm-interval")
-        expect(interval).to_have_text(f"{_pct(low)} – {_pct(high)}")
+        # No debtor analysed: no rate and no interval (the API's 0–1 is no information)
+        shown = "—" if arm["rate"] is None else f"{_pct(low)} – {_pct(high)}"
+        expect(interval).to_have_text(shown)
         expect(interval).to_have_attribute("title", _starts("Intervalo de Wilson al 95%: "))
-        expect(interval.locator(".exp-ci__range")).to_have_count(1)
+        expect(interval.locator(".exp-ci__range")).to_have_count(0 if arm["rate"] is None else 1)
     return report
 
 
@@ -192,6 +198,14 @@ def test_a_supervisor_reads_an_experiment_running_then_decided(
         expect(report).not_to_contain_text("Holm")
         expect(page.get_by_test_id("error")).to_be_empty()
         page.screenshot(path=str(RESULTS / "console-experiments-running.png"), full_page=True)
+        # An experiment nobody saw: no rate and no interval («—», not «0.0% – 100.0%»)
+        idle = page.locator(f"[data-testid='exp-item'][data-experiment='{IDLE}']")
+        idle.get_by_test_id("exp-open").click()
+        expect(report.get_by_role("heading", name=f"Experimento {IDLE}")).to_be_visible()
+        for arm in ("control", "directo"):
+            row = report.locator(f"[data-testid='exp-arm'][data-arm='{arm}']")
+            expect(row.get_by_test_id("exp-arm-rate")).to_have_text("—")
+            expect(row.get_by_test_id("exp-arm-interval")).to_have_text("—")
         page.close()
 
     url, late = runs["late"]

@@ -396,15 +396,14 @@
       cell(row, count(a.successes), TITLES.successes(label, days));
       cell(row, pct(a.rate), TITLES.rate, "exp-arm-rate");
       const [low, high] = bounds(a.interval);
-      cell(
-        row,
-        [
-          ctx.make("span", "exp-ci__text", `${pct(low)} – ${pct(high)}`),
-          intervalBar(low, high, a.rate, 0, scale),
-        ],
-        TITLES.wilson(conf),
-        "exp-arm-interval",
-      );
+      // No debtor analysed yet: no rate, so no interval either (not «0.0% – 100.0%»).
+      const interval = Number.isFinite(a.rate)
+        ? [
+            ctx.make("span", "exp-ci__text", `${pct(low)} – ${pct(high)}`),
+            intervalBar(low, high, a.rate, 0, scale),
+          ]
+        : "—";
+      cell(row, interval, TITLES.wilson(conf), "exp-arm-interval");
       body.append(row);
     });
     return t;
