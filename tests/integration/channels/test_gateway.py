@@ -43,6 +43,7 @@ from cobranza.simulation.fake_graph import (
 )
 from cobranza.testing.servers import free_port
 from tests.support.http_attacks import raw_request
+from tests.support.redis_switch import RedisSwitch
 
 APP_SECRET = "secreto-de-la-app-" + "x" * 14
 VERIFY_TOKEN = "token-de-verificacion"
@@ -192,44 +193,6 @@ def on_gateway(
             await scenario(gw)
 
     asyncio.run(main())
-
-
-class RedisSwitch:
-    """A TCP relay to Redis that can be cut (no listener, every connection closed) and
-    restored on the same port: an outage, then Redis back."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._server: asyncio.AbstractServer | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def on(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def off(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
-        self._writers |= {writer, up_writer}
-
-        async def copy(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    target.write(data)
-                    await target.drain()
-            except OSError:
-                pass
-            finally:
-                target.close()
-
-        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
 
 
 def batch(*values: dict[str, Any]) -> dict[str, Any]:
@@ -480,20 +443,20 @@ def test_each_redis_outage_is_logged_once_and_de_duplication_resumes_after_it(
     switch = RedisSwitch()
 
     async def scenario(gw: Running) -> None:
-        await switch.on()  # the gateway opens Redis lazily: at the first delivery
+        switch.on()  # the gateway opens Redis lazily: at the first delivery
         first = batch(text_message(ANA, "hola", "wamid.antes"))
         second = batch(text_message(ANA, "sigo", "wamid.durante"))
         assert (await gw.deliver(first))[0] == 200
-        await switch.off()
+        switch.off()
         for payload in (first, second, second):  # the replay of first is forwarded again
             assert (await gw.deliver(payload))[0] == 200
             await asyncio.sleep(0.35)  # past the retry: each delivery tries Redis again
-        await switch.on()
+        switch.on()
         await asyncio.sleep(0.35)
         assert (await gw.deliver(first))[0] == 200  # remembered before the outage
         assert (await gw.deliver(second))[0] == 200  # accepted during it: not remembered
         assert (await gw.deliver(second))[0] == 200  # remembered now
-        await switch.off()
+        switch.off()
         assert (await gw.deliver(batch(text_message(ANA, "otra", "wamid.x"))))[0] == 200
         assert gw.upstream.ids() == [
             "wamid.antes",
@@ -504,7 +467,8 @@ def test_each_redis_outage_is_logged_once_and_de_duplication_resumes_after_it(
             "wamid.x",
         ]
 
-    on_gateway(scenario, redis_url=switch.url, redis_retry=0.3)
+    with switch:
+        on_gateway(scenario, redis_url=switch.url, redis_retry=0.3)
     messages = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
     assert [m.split(" ")[1] for m in messages] == ["unreachable", "answers", "unreachable"]
 
