@@ -183,8 +183,9 @@ _SESSIONS = weakref.WeakKeyDictionary()
 
 
 async def close_kept_sessions() -> None:
-    """Close the sessions kept on the running loop (tests; a server shutting down): the next
-    call on it opens a new one."""
+    """Close the sessions kept on the running loop; the next call on it opens a new one. Tests
+    call it; Rasa's server leaves its session to the process's exit (stopping it after a call
+    logs nothing)."""
     for session in _SESSIONS.pop(asyncio.get_running_loop(), []):
         await session.close()
 
