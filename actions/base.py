@@ -336,6 +336,7 @@ class DbAction(Action, metaclass=ABCMeta):
         app = bootstrap.app()
         held = CollectingDispatcher()
         with app.unit_of_work() as session:
+            repo.remember_debtors(session)  # the services read the debtor this run read
             turn = Turn(tracker, held, domain, session, app)
             if self.requires_identity and not disclosure_allowed(turn):
                 events = DbAction.identity_gate(turn)

@@ -20,8 +20,10 @@ The ``events`` table is Rasa's: it is created here, not by our migrations, and A
 it (migrations/env.py).
 
 Building the store also puts :mod:`cobranza.channels.action_calls` in place (Rasa's check of the
-action server's answers without re-checking Rasa's own schema at every call): this class is the
-one plug-in of ours every configuration of the Rasa server loads.
+action server's answers without re-checking Rasa's own schema at every call, and a kept
+connection to the action server) and :mod:`cobranza.channels.event_types` (event classes found
+by name once, not per event): this class is the one plug-in of ours every configuration of the
+Rasa server loads.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
-from cobranza.channels import action_calls
+from cobranza.channels import action_calls, event_types
 from cobranza.config import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
@@ -98,7 +100,8 @@ class CobranzaTrackerStore(SQLTrackerStore):
             ) from None  # the driver's exception is not chained: nothing more to leak
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         TrackerStore.__init__(self, domain, event_broker)
-        action_calls.install()  # every Rasa server of ours builds this store: see the module
+        action_calls.install()  # every Rasa server of ours builds this store: see the modules
+        event_types.install()
         logger.info("conversations are stored in %s", self.engine.dialect.name)
 
     def _create_table(self) -> None:

@@ -27,7 +27,24 @@ class DebtorNotFound(NotFound):
     """No debtor with that phone number."""
 
 
+# A unit of work that sets ``session.info[DEBTOR_MEMO] = {}`` (an action run: actions/base.py)
+# reads each debtor, with debts and creditors, once: the services it calls get the same object.
+DEBTOR_MEMO = "cobranza_debtors"
+
+
+def remember_debtors(session: Session) -> None:
+    """Let :func:`get_debtor` keep the debtors it reads for the rest of this session. Reading
+    again would change nothing within it: the identity map hands back the same objects and
+    SQLAlchemy does not overwrite attributes or collections already loaded (a change made in
+    the session is on those very objects). Only for sessions whose code reads and writes debtors
+    and debts through these objects (an action run), never for a long-lived one."""
+    session.info.setdefault(DEBTOR_MEMO, {})
+
+
 def get_debtor(session: Session, phone: str) -> Debtor:
+    memo: dict[str, Debtor] | None = session.info.get(DEBTOR_MEMO)
+    if memo is not None and phone in memo:
+        return memo[phone]
     debtor = session.execute(
         select(Debtor)
         .options(selectinload(Debtor.debts).selectinload(Debt.creditor))
@@ -35,6 +52,8 @@ def get_debtor(session: Session, phone: str) -> Debtor:
     ).scalar_one_or_none()
     if debtor is None:
         raise DebtorNotFound(phone)
+    if memo is not None:
+        memo[phone] = debtor
     return debtor
 
 

@@ -130,6 +130,10 @@ def _patches(counters: _Counters) -> dict[str, Callable[[ModuleType], None]]:
     def endpoints(module: ModuleType) -> None:
         _wrap(counters, module.EndpointConfig, "request", "action_http")
 
+    def action_calls(module: ModuleType) -> None:
+        # Our kept-alive action endpoint has its own request (Rasa's, on a kept session).
+        _wrap(counters, module.KeptAliveEndpoint, "request", "action_http")
+
     def nlg(module: ModuleType) -> None:
         _wrap(counters, module.TemplatedNaturalLanguageGenerator, "generate", "nlg")
 
@@ -166,6 +170,7 @@ def _patches(counters: _Counters) -> dict[str, Callable[[ModuleType], None]]:
         "rasa.core.processor": processor,
         "rasa.core.actions.action": action,
         "rasa.utils.endpoints": endpoints,
+        "cobranza.channels.action_calls": action_calls,
         "rasa.core.nlg.response": nlg,
         "rasa_sdk.executor": executor,
         "rasa_sdk.interfaces": interfaces,

@@ -250,3 +250,23 @@ def test_a_change_made_in_the_run_is_seen_by_the_next_step(
     with action_app.unit_of_work() as session:
         again = Turn(tracker, CollectingDispatcher(), domain, session, action_app)
         assert len(again.open_debts()) == 2
+
+
+def test_plans_for_a_chosen_debt_read_the_debts_once(
+    action_app: App, tracker_factory: TrackerFactory, domain: Domain
+) -> None:
+    """The services the action calls (the offers, the promise) read the debtor of the action's
+    own unit of work: one read of the debts per run, not one per service."""
+    loan = _contracts(action_app)["Préstamo personal"]
+    seen, stop = _debt_reads(action_app)
+    _, messages = _run(
+        tracker_factory,
+        domain,
+        ActionOfrecerPlanes(),
+        {**ROBERTO, "credito": loan},
+        "que opciones tengo",
+        "solicitar_opciones_pago",
+    )
+    stop()
+    assert "utter_elige_credito" not in responses(messages)
+    assert len(seen) == 1

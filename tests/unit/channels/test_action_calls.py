@@ -4,6 +4,7 @@ meta-schema check once per process, and in place wherever our tracker store is b
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from rasa.core.actions.action import RemoteAction
 from cobranza.channels import action_calls
 
 RASAS_OWN = RemoteAction._validate_action_result  # as Rasa ships it, before anything installs ours
+RASAS_RUN = RemoteAction.run
 
 VALID: list[dict[str, Any]] = [
     {"events": [], "responses": []},
@@ -43,6 +45,7 @@ def ours() -> Iterator[None]:
     assert action_calls.install()
     yield
     RemoteAction._validate_action_result = RASAS_OWN
+    RemoteAction.run = RASAS_RUN
 
 
 def _verdict(answer: dict[str, Any]) -> str | None:
@@ -95,7 +98,160 @@ def test_our_tracker_store_puts_it_in_place(tmp_path: Any, monkeypatch: pytest.M
     from cobranza.config import load_settings
 
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RASAS_OWN)
+    monkeypatch.setattr(RemoteAction, "run", RASAS_RUN)
     settings = load_settings({"DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"})
     store = CobranzaTrackerStore(Domain.empty(), app=bootstrap.build(settings, profiles={}))
     assert RemoteAction._validate_action_result is action_calls.validate_action_result
+    assert RemoteAction.run is action_calls.run_remote_action
     store.engine.dispose()
+
+
+# --- the action server's connection, kept between calls ----------------------------------------
+
+
+class _ActionServer:
+    """A stand-in action server on a free loopback port: answers every call with no events and
+    notes, per call, the TCP connection it came on (its transport, kept referenced so no two
+    connections look alike), the query and the body."""
+
+    def __init__(self, close_connections: bool = False) -> None:
+        self.close_connections = close_connections
+        self.calls: list[tuple[object, dict[str, str], Any, str]] = []
+        self.url = ""
+
+    async def __aenter__(self) -> _ActionServer:
+        from aiohttp import web
+
+        async def webhook(request: web.Request) -> web.Response:
+            body = await request.json()
+            self.calls.append((request.transport, dict(request.query), body, request.content_type))
+            answer = web.json_response({"events": [], "responses": []})
+            if self.close_connections:
+                answer.force_close()  # "Connection: close", then the server closes it
+            return answer
+
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/webhook"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await action_calls.close_kept_sessions()  # the client's side first, as Rasa's would
+        await self._runner.cleanup()
+
+    @property
+    def connections(self) -> int:
+        return len({id(transport) for transport, *_ in self.calls})
+
+
+_ENDPOINTS: dict[str, Any] = {}
+
+
+async def _call(url: str, name: str = "action_informar_saldo") -> list[Any]:
+    """One custom action call as Rasa makes it: a new ``RemoteAction`` with the processor's
+    endpoint (one object per server URL)."""
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.utils.endpoints import EndpointConfig
+
+    if url not in _ENDPOINTS:
+        _ENDPOINTS[url] = EndpointConfig(url, token="-secret-token")
+    return await RemoteAction(name, _ENDPOINTS[url]).run(
+        CollectingOutputChannel(),
+        TemplatedNaturalLanguageGenerator({}),
+        DialogueStateTracker("+525512345678", []),
+        Domain.empty(),
+    )
+
+
+@pytest.fixture
+def kept() -> Iterator[None]:
+    """Our connection keeping in place for the test, Rasa's back afterwards."""
+    assert action_calls.install()
+    yield
+    RemoteAction.run = RASAS_RUN
+    RemoteAction._validate_action_result = RASAS_OWN
+
+
+def test_rasa_alone_opens_a_connection_per_call() -> None:
+    """What the keeping is for: Rasa 3.6 opens a new session, so a new connection, per call."""
+
+    async def scenario() -> int:
+        async with _ActionServer() as server:
+            for _ in range(3):
+                await _call(server.url)
+            return server.connections
+
+    assert RemoteAction.run is RASAS_RUN
+    assert asyncio.run(scenario()) == 3
+
+
+def test_calls_share_one_kept_connection(kept: None) -> None:
+    async def scenario() -> tuple[int, int]:
+        async with _ActionServer() as server:
+            for _ in range(3):
+                assert await _call(server.url) == []
+            return len(server.calls), server.connections
+
+    assert asyncio.run(scenario()) == (3, 1)
+
+
+def test_the_same_request_as_rasas_own(kept: None) -> None:
+    """Same query (the token), body and content type as Rasa's per-call session sends."""
+
+    async def scenario(run: Any) -> tuple[dict[str, str], Any, str]:
+        RemoteAction.run = run
+        async with _ActionServer() as server:
+            await _call(server.url)
+            _, query, body, content_type = server.calls[0]
+        return query, body, content_type
+
+    ours = asyncio.run(scenario(RemoteAction.run))
+    rasas = asyncio.run(scenario(RASAS_RUN))
+    assert ours == rasas
+    assert ours[0] == {"token": "-secret-token"}
+
+
+def test_a_connection_the_server_closed_is_not_reused(kept: None) -> None:
+    """An action server that closes its connections (as Sanic does with idle ones): every call
+    opens a new one and succeeds."""
+
+    async def scenario() -> tuple[int, int]:
+        async with _ActionServer(close_connections=True) as server:
+            for _ in range(3):
+                assert await _call(server.url) == []
+            return len(server.calls), server.connections
+
+    assert asyncio.run(scenario()) == (3, 3)
+
+
+def test_each_event_loop_gets_its_own_connection(kept: None) -> None:
+    """A session belongs to the loop that made it: a call on another loop (tests, a restarted
+    server) does not reuse it."""
+
+    async def scenario(server_url: str) -> None:
+        assert await _call(server_url) == []
+        await action_calls.close_kept_sessions()
+
+    async def serve_twice() -> int:
+        async with _ActionServer() as server:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: asyncio.run(scenario(server.url)))
+            await loop.run_in_executor(None, lambda: asyncio.run(scenario(server.url)))
+            return server.connections
+
+    assert asyncio.run(serve_twice()) == 2
+
+
+def test_connections_are_not_kept_under_another_rasa(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(action_calls.rasa, "__version__", "3.7.0")
+    monkeypatch.setattr(RemoteAction, "run", RASAS_RUN)
+    assert not action_calls.install()
+    assert RemoteAction.run is RASAS_RUN
