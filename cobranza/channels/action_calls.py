@@ -22,7 +22,8 @@ fails as in Rasa.
 
 The tracker store installs both (:func:`install`), so they run in our Rasa server whatever the
 channels. They replace two methods of Rasa's, so they are tied to Rasa 3.6 (the pinned series):
-under another version nothing is replaced and Rasa's own code runs.
+under another version nothing is replaced and Rasa's own code runs
+(:mod:`cobranza.channels.pinned_rasa`).
 """
 
 from __future__ import annotations
@@ -30,14 +31,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import os
 import ssl
 import weakref
 from typing import Any
 
 import aiohttp
-import rasa
 from aiohttp.client_exceptions import ContentTypeError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -47,9 +46,8 @@ from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.shared.exceptions import FileNotFoundException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 
-logger = logging.getLogger(__name__)
+from cobranza.channels import pinned_rasa
 
-RASA_SERIES = "3.6."
 # Rasa's own words after the validator's message (rasa/core/actions/action.py, 3.6).
 RASA_SUFFIX = (
     ". Failed to validate Action server response from API, "
@@ -206,15 +204,11 @@ async def run_remote_action(self: RemoteAction, *args: Any, **kwargs: Any) -> An
     return await _rasas_run(self, *args, **kwargs)
 
 
-def install() -> bool:
-    """Replace Rasa's methods (once; only under Rasa 3.6). True when ours are in place."""
-    if not rasa.__version__.startswith(RASA_SERIES):
-        logger.warning(
-            "Rasa %s is not %sx: its calls to the action server stay as they are",
-            rasa.__version__,
-            RASA_SERIES,
-        )
-        return False
+def _replace() -> None:
     RemoteAction._validate_action_result = validate_action_result
     RemoteAction.run = run_remote_action
-    return True
+
+
+def install() -> bool:
+    """Replace Rasa's methods (once; only under Rasa 3.6). True when ours are in place."""
+    return pinned_rasa.install("its calls to the action server", _replace)

@@ -13,22 +13,19 @@ cached: they go to Rasa's function every time, as before.
 
 The tracker store installs it (:func:`install`), like :mod:`cobranza.channels.action_calls`. It
 replaces one method of Rasa's, so it is tied to Rasa 3.6 (the pinned series): under another
-version nothing is replaced.
+version nothing is replaced (:mod:`cobranza.channels.pinned_rasa`).
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import threading
 from typing import Any
 
-import rasa
 from rasa.shared.core.events import Event
 
-logger = logging.getLogger(__name__)
+from cobranza.channels import pinned_rasa
 
-RASA_SERIES = "3.6."
 _rasas_own = inspect.getattr_static(Event, "resolve_by_type").__func__
 _found: dict[str, type[Event]] = {}
 _lock = threading.Lock()
@@ -53,17 +50,13 @@ def _forget(cls: type[Event], **kwargs: Any) -> None:
     super(Event, cls).__init_subclass__(**kwargs)
 
 
-def install() -> bool:
-    """Replace Rasa's lookup (once; only under Rasa 3.6). True when ours is in place."""
-    if not rasa.__version__.startswith(RASA_SERIES):
-        logger.warning(
-            "Rasa %s is not %sx: its lookup of event classes stays as it is",
-            rasa.__version__,
-            RASA_SERIES,
-        )
-        return False
+def _replace() -> None:
     with _lock:
         _found.clear()
     Event.__init_subclass__ = classmethod(_forget)
     Event.resolve_by_type = staticmethod(resolve_by_type)
-    return True
+
+
+def install() -> bool:
+    """Replace Rasa's lookup (once; only under Rasa 3.6). True when ours is in place."""
+    return pinned_rasa.install("its lookup of event classes", _replace)

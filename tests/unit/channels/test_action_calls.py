@@ -82,13 +82,6 @@ def test_the_schema_is_checked_once_per_process(
     assert len(checks) == 1
 
 
-def test_rasas_check_stays_under_another_rasa(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(action_calls.rasa, "__version__", "3.7.0")
-    monkeypatch.setattr(RemoteAction, "_validate_action_result", RASAS_OWN)
-    assert not action_calls.install()
-    assert RemoteAction._validate_action_result is RASAS_OWN
-
-
 def test_our_tracker_store_puts_it_in_place(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Rasa server of ours builds the store (endpoints.yml), so every one has it."""
     from rasa.shared.core.domain import Domain
@@ -248,10 +241,3 @@ def test_each_event_loop_gets_its_own_connection(kept: None) -> None:
             return server.connections
 
     assert asyncio.run(serve_twice()) == 2
-
-
-def test_connections_are_not_kept_under_another_rasa(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(action_calls.rasa, "__version__", "3.7.0")
-    monkeypatch.setattr(RemoteAction, "run", RASAS_RUN)
-    assert not action_calls.install()
-    assert RemoteAction.run is RASAS_RUN
