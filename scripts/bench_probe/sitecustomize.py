@@ -15,6 +15,7 @@ sides of the ratio pay it.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib.abc
 import importlib.machinery
 import inspect
@@ -47,6 +48,8 @@ LABELS: dict[str, str] = {
     "sdk_run": "action server: ActionExecutor.run (tracker parsed, action, events validated)",
     "sdk_tracker": "action server: Tracker.from_dict (in sdk_run)",
     "our_action": "action server: our action's body in its worker thread (in sdk_run)",
+    "gc": "Python's garbage collector, every process (any generation; pauses the process)",
+    "gc_full": "Python's garbage collector, full collections (generation 2, in gc)",
 }
 INDEX = {label: n for n, label in enumerate(LABELS)}
 SLOT = struct.Struct("<dd")  # seconds, calls
@@ -203,11 +206,29 @@ class _PatchingFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _watch_collector(counters: _Counters) -> None:
+    """Adds the collector's pauses: each one stops the whole process, whatever it was doing."""
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started[0]
+        counters.add("gc", seconds)
+        if info["generation"] == 2:
+            counters.add("gc_full", seconds)
+
+    gc.callbacks.append(callback)
+
+
 def install() -> None:
     directory = os.environ.get(ENVIRONMENT)
     if not directory:
         return
-    sys.meta_path.insert(0, _PatchingFinder(_patches(_Counters(Path(directory)))))
+    counters = _Counters(Path(directory))
+    _watch_collector(counters)
+    sys.meta_path.insert(0, _PatchingFinder(_patches(counters)))
 
 
 install()
