@@ -335,8 +335,7 @@ class DbAction(Action, metaclass=ABCMeta):
         a consent or an opt-out acknowledgement never goes out for something not stored."""
         app = bootstrap.app()
         held = CollectingDispatcher()
-        with app.unit_of_work() as session:
-            repo.remember_debtors(session)  # the services read the debtor this run read
+        with app.action_run() as session:
             turn = Turn(tracker, held, domain, session, app)
             if self.requires_identity and not disclosure_allowed(turn):
                 events = DbAction.identity_gate(turn)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cobranza import db
 from cobranza.clock import Clock, SystemClock
 from cobranza.config import Settings, load_settings
+from cobranza.db import repository
 from cobranza.personas.profiles import PersonaProfile, load_profiles
 
 
@@ -47,6 +48,16 @@ class App:
     def unit_of_work(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back when it raises."""
         with db.session_scope(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def action_run(self) -> Iterator[Session]:
+        """The unit of work of one custom action run: short, and every read and write of a
+        debtor in it goes through the same objects, so a debtor (with its debts and their
+        creditors) is read once however many services ask for it
+        (:func:`cobranza.db.repository.remember_debtors`)."""
+        with self.unit_of_work() as session:
+            repository.remember_debtors(session)
             yield session
 
 

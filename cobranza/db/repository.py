@@ -37,7 +37,8 @@ def remember_debtors(session: Session) -> None:
     again would change nothing within it: the identity map hands back the same objects and
     SQLAlchemy does not overwrite attributes or collections already loaded (a change made in
     the session is on those very objects). Only for sessions whose code reads and writes debtors
-    and debts through these objects (an action run), never for a long-lived one."""
+    and debts through these objects (:meth:`cobranza.bootstrap.App.action_run`), never for a
+    long-lived one."""
     session.info.setdefault(DEBTOR_MEMO, {})
 
 
