@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import Session
 
 from cobranza.compliance.rules import (
@@ -118,32 +118,37 @@ def open_tickets(session: Session, phone: str) -> tuple[int, ...]:
     return tuple(rows)
 
 
-def _attempts(session: Session, where: object, since: datetime) -> tuple[IdentityAttempt, ...]:
-    rows = session.execute(
-        select(IdentityAttemptRow.succeeded, IdentityAttemptRow.attempted_at)
-        .where(where, IdentityAttemptRow.attempted_at >= since)
-        .order_by(IdentityAttemptRow.attempted_at, IdentityAttemptRow.id)
-    ).all()
-    return tuple(IdentityAttempt(bool(ok), at) for ok, at in rows)
-
-
 def identity(
     session: Session, phone: str | None, conversation_id: str | None, now: datetime
 ) -> IdentityFacts:
     """Date-of-birth answers of the last LOCK_HOURS: on the number, only from channels that
     prove the sender holds it (a stranger on the web chat cannot lock a debtor out); in the
-    conversation, all of them."""
-    since = now - timedelta(hours=LOCK_HOURS)
-    number = None
-    if phone:
-        where = (IdentityAttemptRow.phone == phone) & IdentityAttemptRow.proven.is_(True)
-        number = _attempts(session, where, since)
-    conversation = None
-    if conversation_id:
-        conversation = _attempts(
-            session, IdentityAttemptRow.conversation_id == conversation_id, since
+    conversation, all of them. One read serves both (an answer can be in both)."""
+    if not phone and not conversation_id:
+        return IdentityFacts(None, None)
+    row = IdentityAttemptRow
+    on_number = (row.phone == phone) & row.proven.is_(True) if phone else false()
+    in_conversation = row.conversation_id == conversation_id if conversation_id else false()
+    found = session.execute(
+        select(
+            row.succeeded,
+            row.attempted_at,
+            on_number.label("on_number"),
+            in_conversation.label("in_conversation"),
         )
-    return IdentityFacts(number, conversation)
+        .where(on_number | in_conversation, row.attempted_at >= now - timedelta(hours=LOCK_HOURS))
+        .order_by(row.attempted_at, row.id)
+    ).all()
+
+    def attempts(flag: str) -> tuple[IdentityAttempt, ...]:
+        return tuple(
+            IdentityAttempt(bool(r.succeeded), r.attempted_at) for r in found if r._mapping[flag]
+        )
+
+    return IdentityFacts(
+        attempts("on_number") if phone else None,
+        attempts("in_conversation") if conversation_id else None,
+    )
 
 
 def verification(session: Session, conversation_id: str, now: datetime) -> Verification | None:

@@ -62,9 +62,14 @@ def verified_phone(session: Session, conversation_id: str, now: datetime) -> str
 
 def extend(session: Session, verification_id: int, now: datetime, ttl: timedelta) -> None:
     """The debtor is still talking: the verification lasts as long as the session does."""
-    verification = session.get(IdentityVerification, verification_id)
-    if verification is not None:
-        verification.expires_at = max(verification.expires_at, now + ttl)
+    session.execute(
+        update(IdentityVerification)
+        .where(
+            IdentityVerification.id == verification_id,
+            IdentityVerification.expires_at < now + ttl,
+        )
+        .values(expires_at=now + ttl)
+    )
 
 
 def end(session: Session, conversation_id: str, now: datetime) -> None:

@@ -874,6 +874,32 @@ def test_disclosure_needs_verification(session: Session) -> None:
     assert (allowed.time_zone, allowed.zone_source) == ("America/Monterrey", "address")
 
 
+def test_an_allowed_disclosure_keeps_the_verification_alive(session: Session) -> None:
+    """Each allowed decision moves the end to a full ``verification_ttl`` away (never back): a
+    debtor still talking is not asked again mid-conversation; one who stops talking is."""
+    ttl = SETTINGS.verification_ttl
+    conversation = verified(session, MONTERREY.phone, FixedClock(T0))
+
+    def decide(at: datetime) -> Decision:
+        clock = FixedClock(at)
+        return decide_disclosure(
+            session, MONTERREY.phone, conversation, SETTINGS, clock, channel="whatsapp"
+        )
+
+    def expires() -> datetime:
+        row = verifications.current(session, conversation, T0)
+        assert row is not None
+        return row.expires_at
+
+    late = T0 + ttl - timedelta(minutes=1)
+    assert_allowed(decide(late))
+    assert expires() == late + ttl  # extended from the last message, not from the first
+    assert_allowed(decide(T0 + ttl + timedelta(minutes=5)))  # past the first end: still alive
+    assert_allowed(decide(late - timedelta(minutes=10)))  # a late-arriving turn (replayed)
+    assert expires() == late + ttl + timedelta(minutes=6)  # the end never moves back
+    assert_blocked(decide(late + 2 * ttl + timedelta(minutes=7)), "identity")
+
+
 def test_disclosure_denied_while_identity_is_locked(session: Session) -> None:
     phone = MONTERREY.phone
     for minutes in (0, 1, 2):
