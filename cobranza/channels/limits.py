@@ -11,9 +11,10 @@
   (nothing is parsed or stored for it); the sender gets one polite answer from ``domain.yml``
   (``utter_demasiados_mensajes``) at most once a minute, not one per dropped message.
 
-The limiter lives in the process: each Rasa instance counts on its own. Running several instances
-behind a load balancer multiplies the limits by the number of instances; a shared limiter (e.g.
-in Redis, or at the proxy) is needed then. Its memory is bounded: a key idle for a whole minute
+The limiter lives in the process: each Rasa instance counts on its own. Behind a load balancer
+that spreads one sender's messages over several instances the limits multiply by their number;
+the cluster's routing (docs/deployment.md) sends each sender, and each web chat address, to one
+replica, so there each budget holds once. Its memory is bounded: a key idle for a whole minute
 is forgotten (its bucket would be full again anyway), and at most ``max_keys`` keys are kept per
 kind (the least recently seen go first, which can only make the limiter more lenient).
 """
