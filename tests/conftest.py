@@ -47,6 +47,20 @@ def migrated_sqlite(empty_sqlite: Engine) -> Engine:
     return empty_sqlite
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def migrated_engine(request: pytest.FixtureRequest) -> Engine:
+    """A migrated empty database on SQLite and, marked ``postgres``, on PostgreSQL: a test using
+    it (or ``migrated_sessions``) runs as ``test[sqlite]`` and as ``test[postgres]``."""
+    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
+    db.upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def migrated_sessions(migrated_engine: Engine) -> sessionmaker:
+    return db.make_session_factory(migrated_engine)
+
+
 @pytest.fixture(scope="session")
 def seeded_sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One migrated SQLite database with the demo portfolio, shared read-only by tests."""

@@ -19,7 +19,6 @@ from typing import Any
 
 import grimp
 import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -103,11 +102,9 @@ def test_the_pattern_would_catch_a_leak() -> None:
         assert SCORE_NAMES.search(leak), leak
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
+@pytest.fixture
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    return migrated_sessions
 
 
 def _decisions(sessions: sessionmaker, at: datetime) -> list[dict[str, Any]]:

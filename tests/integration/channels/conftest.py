@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
-from cobranza import db
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.support.whatsapp import PHONE_ID, TOKEN
 
@@ -19,8 +18,6 @@ def graph() -> Iterator[FakeGraphAPI]:
         yield fake
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest) -> Engine:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return engine
+@pytest.fixture
+def database(migrated_engine: Engine) -> Engine:
+    return migrated_engine

@@ -40,16 +40,9 @@ AT = datetime(2026, 11, 22, 17, 0, tzinfo=timezone.utc).timestamp()
 PHONE = "+525512345678"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    found: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(found)
-    return found
-
-
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker:
-    return db.make_session_factory(engine)
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    return migrated_sessions
 
 
 @pytest.fixture
@@ -149,7 +142,7 @@ def seen(c: Consumer) -> int:
 
 
 def test_rasa_events_become_rows_without_personal_data(
-    sessions: sessionmaker, names: Names, engine: Engine
+    sessions: sessionmaker, names: Names, migrated_engine: Engine
 ) -> None:
     async def scenario() -> Consumer:
         published = await rabbitmq.publish_with_rasa(
@@ -182,7 +175,7 @@ def test_rasa_events_become_rows_without_personal_data(
     assert found[0].confidence == pytest.approx(0.93)
     assert found[0].recorded_at == NOW
     assert len({r.sender_key for r in found}) == 2 and len({r.event_key for r in found}) == 5
-    with engine.connect() as connection:
+    with migrated_engine.connect() as connection:
         dump = repr(connection.execute(text("SELECT * FROM conversation_turns")).all())
     for personal in (PHONE, "5512345678", "sesion-web-1", "quiero pagar", "Hola"):
         assert personal not in dump

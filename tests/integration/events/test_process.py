@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from cobranza import db
 from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import ConversationTurn
 from tests.integration.events.test_consumer import AT, KEY, closed_port, conversation
@@ -29,11 +28,9 @@ from tests.support.db import sqlite_url
 from tests.support.rabbitmq import Names
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    found: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(found)
-    return found
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
+    return migrated_engine
 
 
 @pytest.fixture

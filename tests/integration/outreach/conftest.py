@@ -7,19 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from cobranza import db
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.support import outreach as data
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
+@pytest.fixture
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    return migrated_sessions
 
 
 @pytest.fixture

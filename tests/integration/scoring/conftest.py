@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -28,18 +26,13 @@ CREATED = datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc)
 SOURCE = {"kind": "simulation", "simulated": True, "description": "conjunto sintético de prueba"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def demo(
-    request: pytest.FixtureRequest, profiles: dict[str, PersonaProfile]
-) -> Iterator[sessionmaker]:
+@pytest.fixture
+def demo(migrated_sessions: sessionmaker, profiles: dict[str, PersonaProfile]) -> sessionmaker:
     """The demo portfolio cut on DEMO_TODAY, personas assigned, on a fresh database."""
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    sessions = db.make_session_factory(engine)
-    with db.session_scope(sessions) as session:
+    with db.session_scope(migrated_sessions) as session:
         portfolio.load_demo(session, DEMO_TODAY)
         views.reassign_personas(session, profiles, FixedClock(NOW))
-    yield sessions
+    return migrated_sessions
 
 
 def synthetic(days: int = 40, debtors: int = 250, horizon: int = 5, seed: int = 3) -> LabelledSet:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
@@ -32,11 +31,9 @@ SECOND = timedelta(seconds=1)
 _serial = itertools.count(1)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
+@pytest.fixture
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    return migrated_sessions
 
 
 def experiment(metric: str = "payment_rate", window: int = 7, **changes: Any) -> Experiment:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -28,18 +27,11 @@ from tests.support.kpis import END, START
 NOV = (START, END)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
-
-
 @pytest.fixture
-def sessions(empty: sessionmaker) -> sessionmaker:
-    with db.session_scope(empty) as session:
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    with db.session_scope(migrated_sessions) as session:
         data.build(session)
-    return empty
+    return migrated_sessions
 
 
 def parts(rate: Rate | MoneyRate | None) -> tuple[Any, Any] | None:
@@ -528,8 +520,8 @@ def test_without_a_start_snapshot_buckets_are_unknown(sessions: sessionmaker) ->
     assert report.total.funnel.contacted == 2  # D4 (10 and 20 Nov), D6 (12 Nov)
 
 
-def test_an_empty_portfolio_has_no_rates(empty: sessionmaker) -> None:
-    with empty() as session:
+def test_an_empty_portfolio_has_no_rates(migrated_sessions: sessionmaker) -> None:
+    with migrated_sessions() as session:
         report = kpis(session, *NOV, "bucket")
         days = trend(session, *NOV)
     assert report.groups == {} and report.start_snapshot is None
@@ -565,9 +557,14 @@ def test_an_empty_portfolio_has_no_rates(empty: sessionmaker) -> None:
     ],
 )
 def test_bad_questions_are_rejected(
-    empty: sessionmaker, start: date, end: date, split: str | None, zone: str, message: str
+    migrated_sessions: sessionmaker,
+    start: date,
+    end: date,
+    split: str | None,
+    zone: str,
+    message: str,
 ) -> None:
-    with empty() as session, pytest.raises(Rejected, match=message):
+    with migrated_sessions() as session, pytest.raises(Rejected, match=message):
         kpis(session, start, end, split, zone=zone)
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -44,16 +43,13 @@ KEYS = SenderKeys(b"k" * 32)
 NOV = (START, END)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    factory = db.make_session_factory(engine)
-    with db.session_scope(factory) as session:
+@pytest.fixture
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    with db.session_scope(migrated_sessions) as session:
         data.build(session)
         for turn in TURNS:
             assert record(session, turn, datetime(2026, 12, 1, tzinfo=timezone.utc))
-    return factory
+    return migrated_sessions
 
 
 def turn(

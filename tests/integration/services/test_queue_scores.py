@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
@@ -21,13 +19,6 @@ from tests.support.clock import NOW
 from tests.support.scores import score
 
 DAY = date(2026, 11, 22)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
 
 
 def ticket(
@@ -52,9 +43,9 @@ def verify(session: Session, sender: str, phone: str) -> None:
     verifications.record(session, sender, "webchat", phone, NOW, timedelta(minutes=30))
 
 
-def test_priority_then_expected_recovery_then_age(sessions: sessionmaker) -> None:
+def test_priority_then_expected_recovery_then_age(migrated_sessions: sessionmaker) -> None:
     phones = [f"+5255112400{n:02d}" for n in range(1, 7)]
-    with db.session_scope(sessions) as session:
+    with db.session_scope(migrated_sessions) as session:
         for phone in phones:
             data.debtor(session, phone)
         score(session, phones[0], 0.2, "D", as_of=DAY, expected="400.00")
@@ -83,7 +74,7 @@ def test_priority_then_expected_recovery_then_age(sessions: sessionmaker) -> Non
             ("c-stranger", phones[1]),  # verified another number than the one it claims
         ):
             verify(session, sender, phone)
-    with sessions() as session:
+    with migrated_sessions() as session:
         listed = tickets.queue(session, NOW)
     names = {v: k for k, v in ids.items()}
     assert [names[t["id"]] for t in listed] == [

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
@@ -43,14 +43,11 @@ ANA, BETO, CARLA = "+526641110001", "+529981110002", "+525511110003"
 CREATED = datetime(2026, 11, 1, 18, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker]:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    sessions = db.make_session_factory(engine)
-    with db.session_scope(sessions) as session:
+@pytest.fixture
+def factory(migrated_sessions: sessionmaker) -> sessionmaker:
+    with db.session_scope(migrated_sessions) as session:
         _portfolio(session)
-    yield sessions
+    return migrated_sessions
 
 
 def _portfolio(session: Session) -> None:

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -21,11 +20,9 @@ from tests.support.scores import REASONS, WRITTEN, score
 DAY = date(2026, 11, 20)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
+@pytest.fixture
+def sessions(migrated_sessions: sessionmaker) -> sessionmaker:
+    return migrated_sessions
 
 
 def test_the_latest_day_then_the_newest_run_is_the_current_score(sessions: sessionmaker) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
@@ -21,15 +19,8 @@ from tests.support.scores import score
 DAY = date(2026, 11, 22)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def sessions(request: pytest.FixtureRequest) -> sessionmaker:
-    engine: Engine = request.getfixturevalue(f"empty_{request.param}")
-    db.upgrade(engine)
-    return db.make_session_factory(engine)
-
-
-def test_segments_count_balances_and_expected_recovery(sessions: sessionmaker) -> None:
-    with db.session_scope(sessions) as session:
+def test_segments_count_balances_and_expected_recovery(migrated_sessions: sessionmaker) -> None:
+    with db.session_scope(migrated_sessions) as session:
         data.debtor(session, "+525511250001", balance="1000.10", days_past_due=10)
         data.debtor(session, "+525511250002", balance="2000.20", days_past_due=25)
         data.debtor(session, "+525511250003", balance="3000.30", days_past_due=45)
@@ -45,7 +36,7 @@ def test_segments_count_balances_and_expected_recovery(sessions: sessionmaker) -
         score(session, "+525511250003", 0.3, "D", as_of=DAY, expected="900.09")
         score(session, "+525511250003", 0.9, "A", as_of=DAY + timedelta(days=1), expected="1.00")
         score(session, "+525511250006", 0.9, "A", as_of=DAY, expected="0.00")
-    with sessions() as session:
+    with migrated_sessions() as session:
         found = segments(session, DAY)
     rows = [(s["bucket"], s["band"], s["persona"], s["debtors"]) for s in found["segments"]]
     assert rows == [
@@ -72,8 +63,8 @@ def test_segments_count_balances_and_expected_recovery(sessions: sessionmaker) -
     assert "5511" not in json.dumps(found)
 
 
-def test_an_empty_portfolio_has_no_segments(sessions: sessionmaker) -> None:
-    with sessions() as session:
+def test_an_empty_portfolio_has_no_segments(migrated_sessions: sessionmaker) -> None:
+    with migrated_sessions() as session:
         found = segments(session, DAY)
     assert found["segments"] == [] and found["by_band"] == {}
     assert found["total"]["debtors"] == 0 and found["total"]["balance"] == "0.00"
