@@ -39,7 +39,7 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from cobranza import bootstrap
+from cobranza import bootstrap, collector
 from cobranza.config import ConfigError, Settings, load_settings
 from cobranza.errors import CobranzaError
 
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    collector.freeze("action server")  # the actions are loaded; the server has not started
     host, port = settings.actions_host, settings.actions_port
     print(f"Action server listening on http://{host}:{port}/ (Rasa only)", flush=True)
     app.run(host=host, port=port, workers=1, access_log=False, motd=False)

@@ -30,6 +30,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.channels.startup import freeze_after_start
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class LocalRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        freeze_after_start(webhook)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

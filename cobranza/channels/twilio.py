@@ -53,6 +53,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.channels.startup import freeze_after_start
 from cobranza.domain.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ class TwilioWhatsAppInput(TwilioInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         # Its own name: Sanic refuses two blueprints called "twilio_webhook" in one app.
         twilio_webhook = Blueprint("twilio_whatsapp_webhook", __name__)
+        freeze_after_start(twilio_webhook)
 
         @twilio_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -55,6 +55,7 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from cobranza import bootstrap
 from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.channels.startup import freeze_after_start
 from cobranza.config import WEBCHAT_SECRET_ENV, Secret, Settings
 from cobranza.domain.text import MAX_MESSAGE_CHARS
 
@@ -410,6 +411,7 @@ class WebChatInput(SocketIOInput):
             "webchat_webhook",
             __name__,
         )
+        freeze_after_start(webhook)
 
         async def refuse(sid: str, code: str, text: str | None = None) -> None:
             await sio.emit(

@@ -4,6 +4,7 @@ stopping both."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -314,6 +315,22 @@ def test_a_number_given_unasked_and_a_typed_plan_choice(
         assert second.startswith(f"{count} pagos"), (second, count)
     else:
         assert "pagos" not in second, (second, kind)
+
+
+def test_both_servers_keep_their_start_up_objects_out_of_the_collector(servers: Servers) -> None:
+    """Rasa once its model is loaded, the action server once its actions are: without it, a full
+    pass of the garbage collector stalls a loaded Rasa for about half a second
+    (cobranza/collector.py)."""
+    log = servers.log.read_text(errors="replace")
+    frozen = {
+        server: int(count)
+        for server, count in re.findall(
+            r"(rasa|action server): (\d+) objects from start-up kept out", log
+        )
+    }
+    assert frozen.keys() == {"rasa", "action server"}, log[-3000:]
+    assert frozen["rasa"] > 500_000  # TensorFlow and the model
+    assert frozen["action server"] > 50_000
 
 
 def test_ctrl_c_stops_every_server(servers: Servers) -> None:

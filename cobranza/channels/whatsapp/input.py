@@ -37,6 +37,7 @@ from sanic.response import HTTPResponse
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.channels.limits import InboundGate, bound_user_text
+from cobranza.channels.startup import freeze_after_start
 from cobranza.channels.whatsapp.config import (
     ACTIONS_PATIENCE,
     CHANNEL,
@@ -404,6 +405,7 @@ class WhatsAppInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         hook = Blueprint("whatsapp_webhook", __name__)
+        freeze_after_start(hook)
         self.hold_until_started()
 
         @hook.listener("after_server_start")
