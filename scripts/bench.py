@@ -297,7 +297,38 @@ def report_ratio(mine: list[Sample], theirs: list[Sample]) -> float:
     return ratio
 
 
-def concurrent(servers: Servers, debtors: list[tuple[str, str, str]], workers: int) -> None:
+def per_process(directory: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each server process's counters, by what it is: the process that handled messages is
+    Rasa, the one that ran actions the action server (others, e.g. the console: left out)."""
+    found = {}
+    for path in directory.glob("*.probe"):
+        counters = probe.read(path)
+        if counters["handle"][1]:
+            found["Rasa"] = counters
+        elif counters["sdk_run"][1]:
+            found["action server"] = counters
+    return found
+
+
+def collector_pauses(
+    before: dict[str, dict[str, tuple[float, float]]],
+    after: dict[str, dict[str, tuple[float, float]]],
+) -> None:
+    """The garbage collector's pauses per process between two :func:`per_process` readings:
+    under load a full pass stops every conversation of the process (cobranza/collector.py)."""
+    for name, counters in sorted(after.items()):
+        start = before.get(name, {label: (0.0, 0.0) for label in counters})
+        seconds, calls = (counters["gc"][i] - start["gc"][i] for i in (0, 1))
+        full_seconds, full_calls = (counters["gc_full"][i] - start["gc_full"][i] for i in (0, 1))
+        print(
+            f"  garbage collector, {name}: {calls:.0f} passes, {seconds * 1000:.0f} ms; "
+            f"of which full: {full_calls:.0f}, {full_seconds * 1000:.0f} ms"
+        )
+
+
+def concurrent(
+    servers: Servers, debtors: list[tuple[str, str, str]], workers: int, probe_dir: Path
+) -> None:
     timings: dict[str, list[float]] = defaultdict(list)
     lock = threading.Lock()
 
@@ -310,6 +341,7 @@ def concurrent(servers: Servers, debtors: list[tuple[str, str, str]], workers: i
             with lock:
                 timings[kind].append((time.perf_counter() - started) * 1000)
 
+    counters = per_process(probe_dir)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for future in [pool.submit(converse, d) for d in debtors]:
@@ -324,6 +356,7 @@ def concurrent(servers: Servers, debtors: list[tuple[str, str, str]], workers: i
     for kind, _ in OURS:
         print(_row(kind, timings[kind]))
     print(_row("all", [v for values in timings.values() for v in values]))
+    collector_pauses(counters, per_process(probe_dir))
 
 
 def demo_debtors(database: str, count: int) -> list[tuple[str, str, str]]:
@@ -395,7 +428,7 @@ def main() -> int:
             )
             report_ratio(mine, theirs)
             if args.concurrent:
-                concurrent(servers, debtors[1 + args.rounds :], args.workers)
+                concurrent(servers, debtors[1 + args.rounds :], args.workers, ours_probe)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
