@@ -6,7 +6,9 @@ from today (in the debtor's zone) for ``days`` days, the pure rules of
 becomes one row, unique per debtor × campaign × step × day, inserted with ``ON CONFLICT DO
 NOTHING``: re-running the planner changes nothing. A row may go out from the step's local hour
 (``not_before``) until ``valid_for`` later (``expires_at``); a step whose moment has passed when
-it is planned still goes out now if it is valid.
+it is planned still goes out now if it is valid, unless that moment came before the promise or
+agreement it reminds of was made: a promise made at 11:00 for tomorrow gets no "tomorrow"
+reminder (10:00 today), only the one on the day.
 
 The planner reads everything in a handful of set queries (debts, consents, promises,
 instalments, current scores), not per debtor, so 100,000 debtors plan in seconds. It filters on
@@ -144,18 +146,19 @@ def read_portfolio(session: Session, now: datetime) -> Portfolio:
         if phone in debts
     }
     commitments: dict[str, list[Commitment]] = defaultdict(list)
-    for phone, folio, due in session.execute(
-        select(Promise.debtor_phone, Promise.folio, Promise.due_date).where(
+    for phone, folio, due, made in session.execute(
+        select(Promise.debtor_phone, Promise.folio, Promise.due_date, Promise.created_at).where(
             Promise.status == PromiseStatus.PENDING
         )
     ):
-        commitments[phone].append(Commitment("promise", folio, due))
-    for phone, folio, number, due in session.execute(
+        commitments[phone].append(Commitment("promise", folio, due, made))
+    for phone, folio, number, due, made in session.execute(
         select(
             PaymentAgreement.debtor_phone,
             PaymentAgreement.folio,
             AgreementInstallment.number,
             AgreementInstallment.due_date,
+            PaymentAgreement.created_at,
         )
         .join(AgreementInstallment.agreement)
         .where(
@@ -164,7 +167,7 @@ def read_portfolio(session: Session, now: datetime) -> Portfolio:
         )
     ):
         commitments[phone].append(
-            Commitment("installment", installment_reference(folio, number), due)
+            Commitment("installment", installment_reference(folio, number), due, made)
         )
     # Scores dated after today (UTC; every Mexican zone is behind it) are not known yet.
     scores = latest_scores(session, debtors.keys(), on=now.date())
@@ -242,6 +245,8 @@ def _row(
     expires = moment + step.valid_for
     if expires <= now:
         return None  # too late to send
+    if step.anchored_at is not None and moment < step.anchored_at:
+        return None  # its moment came before the promise or agreement was made
     return {
         "debtor_phone": phone,
         "campaign": step.campaign,

@@ -35,7 +35,7 @@ history; this module only says what the campaign calls for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
@@ -74,6 +74,7 @@ class Commitment:
     kind: str  # "promise" | "installment"
     reference: str
     due_on: date
+    made_at: datetime | None = None  # when the debtor made it (the promise, the agreement)
 
     def __post_init__(self) -> None:
         # A typo ("promesa") would silently match no step: refuse it where it is made.
@@ -107,6 +108,9 @@ class DueStep:
     send_at: time
     valid_for: timedelta
     priority: int
+    # A commitment's step: when the debtor made it. A step whose moment came before that is not
+    # sent (no "tu pago es mañana" minutes after the promise was made).
+    anchored_at: datetime | None = None
 
 
 def installment_reference(folio: str, number: int) -> str:
@@ -203,7 +207,9 @@ def _delinquency_falls(step: Step, days_past_due: int) -> bool:
     return bool(step.every_days) and (days_past_due - first) % (step.every_days or 1) == 0
 
 
-def _due(campaign: Campaign, step: Step, reference: str | None) -> DueStep:
+def _due(
+    campaign: Campaign, step: Step, reference: str | None, anchored_at: datetime | None = None
+) -> DueStep:
     return DueStep(
         campaign=campaign.name,
         step=step.name,
@@ -212,6 +218,7 @@ def _due(campaign: Campaign, step: Step, reference: str | None) -> DueStep:
         send_at=step.send_at,
         valid_for=step.valid_for,
         priority=campaign.priority,
+        anchored_at=anchored_at,
     )
 
 
@@ -231,7 +238,7 @@ def due_steps(campaign: Campaign, facts: DebtorFacts, day: date) -> list[DueStep
         elif step.anchor in (PROMISE, INSTALLMENT):
             offset = timedelta(days=step.offset_days or 0)
             found.extend(
-                _due(campaign, step, c.reference)
+                _due(campaign, step, c.reference, c.made_at)
                 for c in facts.commitments
                 if c.kind == step.anchor and c.due_on + offset == day
             )

@@ -30,8 +30,10 @@ from cobranza.domain.vocabulary import (
     Rule,
 )
 
+# The moments of the campaign steps that send the reminder (campaigns/recordatorio_promesa.yml:
+# dia_anterior, dia_de_pago), so that what the assistant promises is what goes out.
 REMIND_AT = time(10, 0)  # local time, the day before the payment
-LAST_CHANCE_AT = time(8, 0)  # local time, on the day, when the day before has passed
+LAST_CHANCE_AT = time(9, 0)  # local time, on the day, when the day before has passed
 # Rules that will not change by waiting: the reminder is cancelled instead of retried.
 FINAL_RULES = frozenset({Rule.OPT_OUT, Rule.CONSENT, Rule.THIRD_PARTY, Rule.DEBTOR_KNOWN})
 
@@ -68,7 +70,7 @@ def next_commitment(session: Session, phone: str, today: date) -> Commitment | N
 
 
 def reminder_time(due_on: date, zone: str, now: datetime) -> datetime | None:
-    """10:00 local the day before; 08:00 on the day if that has passed; None if both have."""
+    """10:00 local the day before; 09:00 on the day if that has passed; None if both have."""
     tz = ZoneInfo(zone)
     for day, at in ((due_on - timedelta(days=1), REMIND_AT), (due_on, LAST_CHANCE_AT)):
         when = datetime.combine(day, at, tzinfo=tz)

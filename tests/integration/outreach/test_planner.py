@@ -20,6 +20,7 @@ from cobranza.outreach import planner
 from cobranza.outreach.campaigns import Campaign, load_outreach
 from cobranza.outreach.templates import Template, domain_intents
 from cobranza.personas.profiles import load_profiles
+from cobranza.services import reminders
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
 
@@ -67,6 +68,7 @@ def promise(
     status: str = PromiseStatus.PENDING,
     resolved: datetime | None = None,
     folio: str = "PRM-20261120-0001",
+    made: datetime = datetime(2026, 11, 18, tzinfo=UTC),
 ) -> None:
     debt = session.execute(select(Debt).where(Debt.debtor_phone == phone)).scalar_one()
     session.add(
@@ -78,8 +80,8 @@ def promise(
             due_date=due,
             channel="whatsapp",
             status=status,
-            created_at=datetime(2026, 11, 18, tzinfo=UTC),
-            updated_at=datetime(2026, 11, 18, tzinfo=UTC),
+            created_at=made,
+            updated_at=made,
             resolved_at=resolved,
         )
     )
@@ -160,6 +162,40 @@ def test_promise_reminders_the_day_before_and_on_the_day(
         ("+525511130008", "recordatorio_promesa", "dia_de_pago", "PRM-20261120-0001"),
     ]
     assert report.planned == 2
+
+
+def test_no_reminder_whose_moment_came_before_the_promise_was_made(
+    sessions: sessionmaker, files: Files
+) -> None:
+    """A promise made at 11:00 for tomorrow gets no "tomorrow" reminder (10:00 today, still
+    valid until 20:00): only the one on the day. Made at 09:30, it gets both."""
+    late, early = "+525511130020", "+525511130021"
+    at_eleven = datetime(2026, 11, 23, 11, 0, tzinfo=CDMX)
+    at_half_past_nine = datetime(2026, 11, 23, 9, 30, tzinfo=CDMX)
+    tomorrow = date(2026, 11, 24)
+    with db.session_scope(sessions) as session:
+        data.debtor(session, late, days_past_due=12)
+        promise(session, late, tomorrow, folio="PRM-20261123-0011", made=at_eleven)
+        data.debtor(session, early, days_past_due=12)
+        promise(session, early, tomorrow, folio="PRM-20261123-0012", made=at_half_past_nine)
+    plan(sessions, files, at_half_past_nine + timedelta(minutes=15), days=2)  # every 15 min
+    plan(sessions, files, at_eleven + timedelta(minutes=5), days=2)
+    assert sorted(planned(sessions)) == [
+        (late, "recordatorio_promesa", "dia_de_pago", "PRM-20261123-0011"),
+        (early, "recordatorio_promesa", "dia_anterior", "PRM-20261123-0012"),
+        (early, "recordatorio_promesa", "dia_de_pago", "PRM-20261123-0012"),
+    ]
+    # The first reminder each one gets is at the moment the assistant said it would be.
+    with sessions() as session:
+        first = {
+            r.debtor_phone: r.not_before
+            for r in session.execute(
+                select(OutreachMessage).order_by(OutreachMessage.not_before.desc())
+            ).scalars()
+        }
+    zone = "America/Mexico_City"
+    assert reminders.reminder_time(tomorrow, zone, at_eleven) == first[late]
+    assert reminders.reminder_time(tomorrow, zone, at_half_past_nine) == first[early]
 
 
 def test_a_broken_promise_is_followed_up_the_next_business_day_unless_renewed(

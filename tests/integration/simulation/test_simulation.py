@@ -37,7 +37,7 @@ UTC = timezone.utc
 TIJUANA = ZoneInfo("America/Tijuana")
 CDMX = ZoneInfo("America/Mexico_City")
 START = datetime(2026, 12, 7, 5, 0, tzinfo=CDMX)  # a Monday
-DAYS, DEBTORS, SEED = 21, 150, 7
+DAYS, DEBTORS, SEED = 21, 150, 8
 
 
 @pytest.fixture(scope="module")

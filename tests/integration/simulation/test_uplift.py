@@ -41,7 +41,7 @@ from tests.support.db import PostgresDatabases, sqlite_url
 
 CDMX = ZoneInfo("America/Mexico_City")
 START = datetime(2026, 12, 7, 5, 0, tzinfo=CDMX)  # a Monday
-DAYS, DEBTORS, SEED, BUDGET = 4, 120, 7, 8
+DAYS, DEBTORS, SEED, BUDGET = 4, 120, 7, 6
 TOKEN, PHONE_ID = "EAAG-prueba", "100000000000009"
 
 
