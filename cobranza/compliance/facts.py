@@ -140,14 +140,10 @@ def identity(
         .order_by(row.attempted_at, row.id)
     ).all()
 
-    def attempts(flag: str) -> tuple[IdentityAttempt, ...]:
-        return tuple(
-            IdentityAttempt(bool(r.succeeded), r.attempted_at) for r in found if r._mapping[flag]
-        )
-
+    answers = [(IdentityAttempt(bool(r.succeeded), r.attempted_at), r) for r in found]
     return IdentityFacts(
-        attempts("on_number") if phone else None,
-        attempts("in_conversation") if conversation_id else None,
+        tuple(a for a, r in answers if r.on_number) if phone else None,
+        tuple(a for a, r in answers if r.in_conversation) if conversation_id else None,
     )
 
 

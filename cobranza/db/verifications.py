@@ -62,13 +62,11 @@ def verified_phone(session: Session, conversation_id: str, now: datetime) -> str
 
 def extend(session: Session, verification_id: int, now: datetime, ttl: timedelta) -> None:
     """The debtor is still talking: the verification lasts as long as the session does."""
+    until = now + ttl
     session.execute(
         update(IdentityVerification)
-        .where(
-            IdentityVerification.id == verification_id,
-            IdentityVerification.expires_at < now + ttl,
-        )
-        .values(expires_at=now + ttl)
+        .where(IdentityVerification.id == verification_id, IdentityVerification.expires_at < until)
+        .values(expires_at=until)  # never earlier than it already was
     )
 
 
