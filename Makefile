@@ -62,10 +62,11 @@ $(MODEL): $(TRAINING) | $(STAMP)
 
 train: $(MODEL) ## Train the model when it is missing or older than the training data
 
-validate: $(STAMP) ## Check the designers' files: persona profiles, campaigns and templates, forbidden wording, rasa data validate
+validate: $(STAMP) ## Check the designers' files: persona profiles, campaigns and templates, forbidden wording, every action ending its turn, rasa data validate
 	$(BIN)/cobranza personas validate
 	$(BIN)/cobranza campaigns validate
 	$(BIN)/cobranza conduct
+	$(BIN)/cobranza data validate
 	$(BIN)/rasa data validate --fail-on-warnings --quiet
 
 run: db train ## Set up everything, then start the action server (5055), Rasa (5005: REST, web chat) and the agents' console (5006)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from babel.dates import format_date
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -47,6 +47,8 @@ from cobranza.services.identity import PROVEN_CHANNELS
 from cobranza.services.promises import open_debts_of, primary_of
 
 logger = logging.getLogger(__name__)
+
+ACTION_LISTEN = "action_listen"  # Rasa's: wait for the debtor's next message
 
 CHANNEL_NAMES = {
     "rest": "rest",
@@ -284,6 +286,17 @@ def compliance_slots(turn: Turn, events: list[EventType]) -> list[EventType]:
     return [SlotSet(name, value) for name, value in wanted.items() if current.get(name) != value]
 
 
+def end_of_turn(events: list[EventType]) -> list[EventType]:
+    """Every action of ours ends the debtor's turn: the stories and rules follow each one with
+    the debtor's next message (``cobranza data validate`` refuses any that does not). Saying so
+    spares Rasa the policies' second prediction of the turn, which could only be
+    ``action_listen`` (docs/latency.md). A hand-off pauses the conversation instead: a pending
+    follow-up would outlive the pause and swallow the first message after it."""
+    if any(event.get("event") == "pause" for event in events):
+        return events
+    return [*events, FollowupAction(ACTION_LISTEN)]
+
+
 class DbAction(Action, metaclass=ABCMeta):
     """Subclasses implement :meth:`handle`; it runs in a worker thread inside a unit of work.
     Abstract, so the action server does not register it as an action of its own.
@@ -352,6 +365,11 @@ class DbAction(Action, metaclass=ABCMeta):
         return events
 
     async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        return end_of_turn(await self._answer(dispatcher, tracker, domain))
+
+    async def _answer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         try:

@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions import slots
-from actions.base import channel_name
+from actions.base import ACTION_LISTEN, channel_name
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.compliance import decisions
@@ -88,5 +88,5 @@ class ActionSessionStart(Action):
             SlotSet(slots.CONSENTIMIENTO, context[slots.CONSENTIMIENTO]),
             SlotSet(slots.CONTACTO_BLOQUEADO, context[slots.CONTACTO_BLOQUEADO]),
             SlotSet(slots.AVISO_PRIVACIDAD_URL, app.settings.privacy_notice_url),
-            ActionExecuted("action_listen"),
+            ActionExecuted(ACTION_LISTEN),
         ]

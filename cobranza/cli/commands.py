@@ -24,7 +24,7 @@ from typing import Any
 
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
-from cobranza.cli import experiments, kpis, outreach, render, score, segments, simulate
+from cobranza.cli import data, experiments, kpis, outreach, render, score, segments, simulate
 from cobranza.cli.parser import build_parser
 from cobranza.clock import Clock, FixedClock, local_today
 from cobranza.config import PROJECT_ROOT, load_settings
@@ -444,6 +444,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, App], int | None]] = {
     **experiments.COMMANDS,
     **simulate.COMMANDS,
     **score.COMMANDS,
+    **data.COMMANDS,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cobranza.cli import experiments, kpis, outreach, score, segments, simulate
+from cobranza.cli import data, experiments, kpis, outreach, score, segments, simulate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments.add_parsers(sub, with_at)
     simulate.add_parsers(sub)
     score.add_parsers(sub, with_at)
+    data.add_parsers(sub)
 
     blk = sub.add_parser("block", help="números bloqueados (número equivocado, tercero)")
     blksub = blk.add_subparsers(dest="block_command", required=True, metavar="ACCIÓN")

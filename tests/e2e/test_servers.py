@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as clock_time
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -177,6 +178,26 @@ def test_verification_balance_plan_and_promise(servers: Servers, database_url: s
     engine.dispose()
     assert promise.amount == Decimal("2000.00") and promise.folio in recorded
     assert agreement.folio in confirmed and agreement.channel == "rest"
+    assert_every_action_ended_its_turn(servers, f"rest:{sender}")
+
+
+def assert_every_action_ended_its_turn(servers: Servers, sender: str) -> None:
+    """Our actions end the turn themselves (actions/base.py: end_of_turn): after each, Rasa
+    listens on that follow-up instead of asking its policies again."""
+    import requests
+
+    url = f"http://127.0.0.1:{servers.rasa_port}/conversations/{sender}/tracker"
+    events = requests.get(url, params={"token": servers.api_token}, timeout=10).json()["events"]
+    actions = [e for e in events if e["event"] == "action"]
+    ours = [
+        (action, after)
+        for action, after in pairwise(actions)
+        if action["name"].startswith("action_")
+        and action["name"] not in ("action_listen", "action_session_start")
+    ]
+    assert len(ours) >= 5
+    for action, after in ours:
+        assert (after["name"], after["policy"]) == ("action_listen", "followup_action"), action
 
 
 def test_any_debt_topic_waits_for_identity_then_is_answered(servers: Servers) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.base import DbAction
 from cobranza import db
 from cobranza.bootstrap import App
 from cobranza.db import verifications
@@ -31,8 +32,18 @@ def verify_on_server(rt: App, sender_id: str, phone: str) -> None:
 def run_action(
     action: Action, tracker: Tracker, domain: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The action's events without the end of its turn, which is checked here for every action
+    of ours (actions/base.py: end_of_turn): a follow-up ``action_listen`` last, unless the
+    action paused the conversation (then none at all)."""
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, tracker, domain))
+    if isinstance(action, DbAction):
+        ended = [e for e in events if e["event"] == "followup"]
+        if any(e["event"] == "pause" for e in events):
+            assert ended == [], events
+        else:
+            assert ended == [events[-1]] and ended[0]["name"] == "action_listen", events
+            events = events[:-1]
     return events, dispatcher.messages
 
 
