@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.base import DbAction, Turn, disclosure_allowed, spoken_date
 from actions.handoff import hand_off
+from actions.outreach_files import outreach_files
 from actions.slots import (
     CONSENTIMIENTO,
     DEUDOR_ENCONTRADO,
@@ -23,6 +24,7 @@ from cobranza.compliance import decisions
 from cobranza.db import audit, verifications
 from cobranza.domain.phones import mask_phone
 from cobranza.domain.vocabulary import AuditAction, BlockReason, HandoffReason
+from cobranza.outreach import planner
 from cobranza.services import reminders
 from cobranza.services.consent import block_number, grant_consent, revoke_consent
 
@@ -143,25 +145,38 @@ def answer_consent(turn: Turn) -> list[EventType]:
 
 
 def schedule_reminder(turn: Turn) -> list[EventType]:
+    """A reminder for the next promise or instalment, announced at the moment the campaign for
+    that kind of commitment writes to this debtor (that message fulfils it); when no campaign
+    will, the debtor is told so and nothing is scheduled."""
     assert turn.phone is not None
+    campaigns = outreach_files(turn.app).campaigns
+    now = turn.app.clock.now()
     result = reminders.schedule(
         turn.session,
         turn.phone,
         decisions.PROACTIVE_CHANNEL,
         turn.time_zone,
         turn.app.clock,
+        planner.reminder_moments(turn.session, campaigns, turn.phone, now),
     )
-    if result.commitment is None:
+    commitment = result.commitment
+    if commitment is None:
         turn.say("utter_recordatorio_sin_compromiso")
+    elif result.outcome is reminders.Outcome.NO_CAMPAIGN:
+        turn.say(
+            "utter_recordatorio_no_disponible",
+            fecha=spoken_date(commitment.due_on),
+            folio=commitment.reference,
+        )
     elif result.reminder is None:
-        turn.say("utter_recordatorio_muy_tarde", fecha=spoken_date(result.commitment.due_on))
+        turn.say("utter_recordatorio_muy_tarde", fecha=spoken_date(commitment.due_on))
     else:
         local = result.reminder.scheduled_for.astimezone(ZoneInfo(turn.time_zone))
         turn.say(
             "utter_recordatorio_programado",
-            fecha=spoken_date(result.commitment.due_on),
+            fecha=spoken_date(commitment.due_on),
             cuando=f"{spoken_date(local.date())} a las {local:%H:%M}",
-            folio=result.commitment.reference,
+            folio=commitment.reference,
         )
     return []
 

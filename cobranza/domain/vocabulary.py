@@ -139,6 +139,15 @@ class ReminderStatus(Code):
     CANCELLED = "cancelled"
 
 
+class CommitmentKind(Code):
+    """What the debtor committed to pay: a promise or an agreement's instalment. The
+    ``anchor`` of a campaign step that reminds of it (``campaigns/*.yml``), and the kind of a
+    reminder the debtor asks for (cobranza/services/reminders.py)."""
+
+    PROMISE = "promise"
+    INSTALLMENT = "installment"
+
+
 class OutreachStatus(Code):
     """``outreach_messages.status`` (cobranza/outreach/). ``planned`` rows wait for their
     moment; the dispatcher marks a row ``sending`` *before* the HTTP call, so a crash leaves it

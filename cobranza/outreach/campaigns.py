@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cobranza.domain.delinquency import BUCKETS
+from cobranza.domain.vocabulary import CommitmentKind
 from cobranza.outreach.files import (
     CampaignError,
     OutreachFilesError,
@@ -55,8 +56,8 @@ __all__ = [
 SCHEMA_PATH = Path(__file__).with_name("campaigns.schema.json")
 
 DELINQUENCY = "delinquency"
-PROMISE = "promise"
-INSTALLMENT = "installment"
+PROMISE = CommitmentKind.PROMISE.value
+INSTALLMENT = CommitmentKind.INSTALLMENT.value
 BROKEN_PROMISE = "broken_promise"
 ANCHORS = (DELINQUENCY, PROMISE, INSTALLMENT, BROKEN_PROMISE)
 

@@ -20,6 +20,10 @@ or before today) gives the band a campaign's ``score_bands`` select on, and its 
 copied to the row (``score``): the dispatcher sends higher scores first within a priority when
 the tier's daily budget cannot reach everyone. A debtor with no score gets ``NULL`` (sent after
 the scored ones) and is outside any band-filtered audience.
+
+:func:`reminder_moments` gives the conversation, for one debtor (the same reading, restricted to
+their phone), the moments at which the campaigns will write about a commitment: a reminder the
+debtor asks for ("recuérdame") is announced at the next one, never at a moment of its own.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from cobranza.clock import Clock
 from cobranza.db.models import (
@@ -48,6 +53,7 @@ from cobranza.db.models import (
 )
 from cobranza.domain.vocabulary import (
     AgreementStatus,
+    CommitmentKind,
     ConsentStatus,
     DebtStatus,
     InstallmentStatus,
@@ -60,10 +66,12 @@ from cobranza.outreach.schedule import (
     Commitment,
     DebtorFacts,
     DueStep,
+    commitment_moments,
     due_steps,
     installment_reference,
 )
 from cobranza.outreach.templates import Template, render_parameters
+from cobranza.services import reminders
 from cobranza.services.scores import CurrentScore, latest_scores
 
 CHANNEL = "whatsapp"
@@ -105,10 +113,14 @@ def first_name(full_name: str) -> str:
     return (full_name.split() or [""])[0]
 
 
-def _consented(session: Session) -> set[str]:
-    """Debtors whose latest WhatsApp consent record is a grant."""
+def _consented(session: Session, phone: str | None = None) -> set[str]:
+    """Debtors whose latest WhatsApp consent record is a grant (only ``phone``, if given)."""
     latest = (
-        select(Consent.debtor_phone, func.max(Consent.recorded_at).label("at"))
+        _only(
+            select(Consent.debtor_phone, func.max(Consent.recorded_at).label("at")),
+            Consent.debtor_phone,
+            phone,
+        )
         .where(Consent.channel == CHANNEL)
         .group_by(Consent.debtor_phone)
         .subquery()
@@ -123,79 +135,111 @@ def _consented(session: Session) -> set[str]:
         .order_by(Consent.id)
     )
     state: dict[str, str] = {}
-    for phone, status, _ in rows:
-        state[phone] = status  # ties at one instant: the last recorded wins
-    return {phone for phone, status in state.items() if status == ConsentStatus.GRANTED}
+    for who, status, _ in rows:
+        state[who] = status  # ties at one instant: the last recorded wins
+    return {who for who, status in state.items() if status == ConsentStatus.GRANTED}
 
 
-def read_portfolio(session: Session, now: datetime) -> Portfolio:
-    consented = _consented(session)
+def _only(query: Select, column: Any, phone: str | None) -> Select:
+    """``query`` restricted to one debtor's rows when ``phone`` is given."""
+    return query if phone is None else query.where(column == phone)
+
+
+def read_portfolio(session: Session, now: datetime, phone: str | None = None) -> Portfolio:
+    """The whole portfolio, or only ``phone``'s part of it (the same queries, restricted): a
+    debtor is in it with a WhatsApp consent in force and an active debt with a balance."""
+    consented = _consented(session, phone)
     debts: dict[str, list[Any]] = defaultdict(list)
-    for phone, dpd, balance, as_of in session.execute(
-        select(Debt.debtor_phone, Debt.days_past_due, Debt.current_balance, Debt.balance_as_of)
-        .where(Debt.status == DebtStatus.ACTIVE, Debt.current_balance > 0)
-        .order_by(Debt.debtor_phone, Debt.id)
+    for who, dpd, balance, as_of in session.execute(
+        _only(
+            select(
+                Debt.debtor_phone, Debt.days_past_due, Debt.current_balance, Debt.balance_as_of
+            ).where(Debt.status == DebtStatus.ACTIVE, Debt.current_balance > 0),
+            Debt.debtor_phone,
+            phone,
+        ).order_by(Debt.debtor_phone, Debt.id)
     ):
-        if phone in consented:
-            debts[phone].append((dpd, balance, as_of))
+        if who in consented:
+            debts[who].append((dpd, balance, as_of))
     debtors = {
-        phone: (name, zone, persona)
-        for phone, name, zone, persona in session.execute(
-            select(Debtor.phone, Debtor.full_name, Debtor.time_zone, Debtor.persona)
+        who: (name, zone, persona)
+        for who, name, zone, persona in session.execute(
+            _only(
+                select(Debtor.phone, Debtor.full_name, Debtor.time_zone, Debtor.persona),
+                Debtor.phone,
+                phone,
+            )
         )
-        if phone in debts
+        if who in debts
     }
     commitments: dict[str, list[Commitment]] = defaultdict(list)
-    for phone, folio, due, made in session.execute(
-        select(Promise.debtor_phone, Promise.folio, Promise.due_date, Promise.created_at).where(
-            Promise.status == PromiseStatus.PENDING
+    for who, folio, due, made in session.execute(
+        _only(
+            select(Promise.debtor_phone, Promise.folio, Promise.due_date, Promise.created_at).where(
+                Promise.status == PromiseStatus.PENDING
+            ),
+            Promise.debtor_phone,
+            phone,
         )
     ):
-        commitments[phone].append(Commitment("promise", folio, due, made))
-    for phone, folio, number, due, made in session.execute(
-        select(
+        commitments[who].append(Commitment(CommitmentKind.PROMISE, folio, due, made))
+    for who, folio, number, due, made in session.execute(
+        _only(
+            select(
+                PaymentAgreement.debtor_phone,
+                PaymentAgreement.folio,
+                AgreementInstallment.number,
+                AgreementInstallment.due_date,
+                PaymentAgreement.created_at,
+            )
+            .join(AgreementInstallment.agreement)
+            .where(
+                PaymentAgreement.status == AgreementStatus.ACTIVE,
+                AgreementInstallment.status == InstallmentStatus.PENDING,
+            ),
             PaymentAgreement.debtor_phone,
-            PaymentAgreement.folio,
-            AgreementInstallment.number,
-            AgreementInstallment.due_date,
-            PaymentAgreement.created_at,
-        )
-        .join(AgreementInstallment.agreement)
-        .where(
-            PaymentAgreement.status == AgreementStatus.ACTIVE,
-            AgreementInstallment.status == InstallmentStatus.PENDING,
+            phone,
         )
     ):
-        commitments[phone].append(
-            Commitment("installment", installment_reference(folio, number), due, made)
+        commitments[who].append(
+            Commitment(CommitmentKind.INSTALLMENT, installment_reference(folio, number), due, made)
         )
     # Scores dated after today (UTC; every Mexican zone is behind it) are not known yet.
     scores = latest_scores(session, debtors.keys(), on=now.date())
-    return Portfolio(debtors, debts, commitments, _broken(session, now, debtors), scores)
+    broken = _broken(session, now, debtors, phone)
+    return Portfolio(debtors, debts, commitments, broken, scores)
 
 
 def _broken(
-    session: Session, now: datetime, debtors: Mapping[str, Any]
+    session: Session, now: datetime, debtors: Mapping[str, Any], phone: str | None = None
 ) -> dict[str, list[BrokenPromise]]:
     """Promises broken lately with no newer promise on the same debt (a debtor who renewed a
     promise in the conversation needs no follow-up for the old one)."""
     newest_promise: dict[int, datetime] = {
         debt_id: created
         for debt_id, created in session.execute(
-            select(Promise.debt_id, func.max(Promise.created_at)).group_by(Promise.debt_id)
+            _only(
+                select(Promise.debt_id, func.max(Promise.created_at)),
+                Promise.debtor_phone,
+                phone,
+            ).group_by(Promise.debt_id)
         )
     }
     broken: dict[str, list[BrokenPromise]] = defaultdict(list)
-    for phone, folio, debt_id, resolved in session.execute(
-        select(Promise.debtor_phone, Promise.folio, Promise.debt_id, Promise.resolved_at).where(
-            Promise.status == PromiseStatus.BROKEN,
-            Promise.resolved_at >= now - FOLLOW_UP_HORIZON,
+    for who, folio, debt_id, resolved in session.execute(
+        _only(
+            select(Promise.debtor_phone, Promise.folio, Promise.debt_id, Promise.resolved_at).where(
+                Promise.status == PromiseStatus.BROKEN,
+                Promise.resolved_at >= now - FOLLOW_UP_HORIZON,
+            ),
+            Promise.debtor_phone,
+            phone,
         )
     ):
-        if phone not in debtors or newest_promise.get(debt_id, resolved) > resolved:
+        if who not in debtors or newest_promise.get(debt_id, resolved) > resolved:
             continue
-        zone = ZoneInfo(debtors[phone][1])
-        broken[phone].append(BrokenPromise(folio, resolved.astimezone(zone).date()))
+        zone = ZoneInfo(debtors[who][1])
+        broken[who].append(BrokenPromise(folio, resolved.astimezone(zone).date()))
     return broken
 
 
@@ -214,6 +258,28 @@ def facts_on(portfolio: Portfolio, phone: str, day: date) -> DebtorFacts:
         broken=tuple(portfolio.broken.get(phone, ())),
         score_band=score.band if score else None,
     )
+
+
+def reminder_moments(
+    session: Session, campaigns: Mapping[str, Campaign], phone: str, now: datetime
+) -> reminders.Moments:
+    """When the enabled ``campaigns`` will write to ``phone`` about one of their commitments
+    (:func:`~cobranza.outreach.schedule.commitment_moments`, in the debtor's zone), the debtor
+    read as the planner reads them, once asked. A reminder the debtor asks for is announced at
+    the next of these moments, because that campaign message fulfils it. None for a debtor the
+    planner does not plan for (no WhatsApp consent in force, no active debt with a balance)."""
+
+    def moments(commitment: reminders.Commitment) -> list[datetime]:
+        portfolio = read_portfolio(session, now, phone)
+        if phone not in portfolio.debtors:
+            return []
+        zone = portfolio.debtors[phone][1]
+        facts = facts_on(portfolio, phone, now.astimezone(ZoneInfo(zone)).date())
+        return commitment_moments(
+            campaigns.values(), facts, commitment.kind, commitment.due_on, zone
+        )
+
+    return moments
 
 
 def _recent_counts(session: Session, today: date) -> dict[tuple[str, str], int]:

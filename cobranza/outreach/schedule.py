@@ -27,6 +27,11 @@ vary; a lender that closes on them should say so in its own calendar.
   that lists score bands.
 * A disabled campaign has no due steps.
 
+:func:`commitment_moments` reads the same rule the other way, for one commitment: the moments
+at which the enabled campaigns will write about it. A reminder the debtor asks for in the
+conversation ("recuérdame") is announced at the next of them, because the campaign message is
+what fulfils it (cobranza/services/reminders.py).
+
 The daily cap, the campaign's ``max_per_debtor_per_30_days``, the contact hours, consent and
 every other compliance rule are applied by the planner and the dispatcher, which know the
 history; this module only says what the campaign calls for.
@@ -34,10 +39,12 @@ history; this module only says what the campaign calls for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from cobranza.domain.delinquency import bucket_for
 from cobranza.outreach.campaigns import (
@@ -55,6 +62,7 @@ __all__ = [
     "DebtorFacts",
     "DueStep",
     "add_business_days",
+    "commitment_moments",
     "due_steps",
     "holidays",
     "in_audience",
@@ -77,9 +85,13 @@ class Commitment:
     made_at: datetime | None = None  # when the debtor made it (the promise, the agreement)
 
     def __post_init__(self) -> None:
-        # A typo ("promesa") would silently match no step: refuse it where it is made.
-        if self.kind not in (PROMISE, INSTALLMENT):
-            raise ValueError(f"commitment kind must be promise or installment, not {self.kind!r}")
+        _check_kind(self.kind)
+
+
+def _check_kind(kind: str) -> None:
+    # A typo ("promesa") would silently match no step: refuse it where it is used.
+    if kind not in (PROMISE, INSTALLMENT):
+        raise ValueError(f"commitment kind must be promise or installment, not {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -249,3 +261,23 @@ def due_steps(campaign: Campaign, facts: DebtorFacts, day: date) -> list[DueStep
                 if add_business_days(b.broken_on, step.offset_business_days or 0) == day
             )
     return found
+
+
+def commitment_moments(
+    campaigns: Iterable[Campaign], facts: DebtorFacts, kind: str, due_on: date, zone: str
+) -> list[datetime]:
+    """The moments (aware, in the debtor's ``zone``, in order, each once) at which the enabled
+    ``campaigns`` whose persona, balance and score-band filters take the debtor in write about
+    a ``kind`` commitment due on ``due_on``: each of their steps anchored on that kind, at its
+    ``send_at`` on ``due_on + offset_days``. The rule of :func:`due_steps` for one commitment;
+    empty when no campaign will write about it."""
+    _check_kind(kind)
+    tz = ZoneInfo(zone)
+    moments = {
+        datetime.combine(due_on + timedelta(days=step.offset_days or 0), step.send_at, tzinfo=tz)
+        for campaign in campaigns
+        if campaign.enabled and _matches_profile(campaign, facts)
+        for step in campaign.steps
+        if step.anchor == kind
+    }
+    return sorted(moments)

@@ -1,10 +1,19 @@
 """Payment reminders the debtor asks for: a business-initiated message, so it needs consent and
-passes the compliance engine when it is due, not only when it was scheduled."""
+passes the compliance engine when it is due, not only when it was scheduled.
+
+Nothing sends the reminder row itself: the outreach campaign message about the same promise or
+agreement fulfils it (cobranza/outreach/dispatcher.py: fulfil_requested_reminders). So the
+moment announced is the next moment at which the enabled campaign for that kind of commitment
+writes to this debtor, which the caller gives (``moments``: the outreach layer reads them from
+the campaign files; this layer may not). When no campaign will write about it, nothing is
+scheduled and the debtor is told so rather than promised a reminder that never comes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
+from enum import Enum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -24,24 +33,27 @@ from cobranza.db.models import (
 from cobranza.domain.vocabulary import (
     AgreementStatus,
     AuditAction,
+    CommitmentKind,
     InstallmentStatus,
     PromiseStatus,
     ReminderStatus,
     Rule,
 )
 
-# The moments of the campaign steps that send the reminder (campaigns/recordatorio_promesa.yml:
-# dia_anterior, dia_de_pago), so that what the assistant promises is what goes out.
-REMIND_AT = time(10, 0)  # local time, the day before the payment
-LAST_CHANCE_AT = time(9, 0)  # local time, on the day, when the day before has passed
 # Rules that will not change by waiting: the reminder is cancelled instead of retried.
 FINAL_RULES = frozenset({Rule.OPT_OUT, Rule.CONSENT, Rule.THIRD_PARTY, Rule.DEBTOR_KNOWN})
 
 
 @dataclass(frozen=True)
 class Commitment:
-    reference: str  # folio
+    kind: CommitmentKind
+    reference: str  # folio (of the promise, or of the agreement the instalment belongs to)
     due_on: date
+
+
+# When the campaigns will write to the debtor about a commitment (aware datetimes, in order);
+# empty when none will.
+Moments = Callable[[Commitment], Sequence[datetime]]
 
 
 def next_commitment(session: Session, phone: str, today: date) -> Commitment | None:
@@ -65,32 +77,48 @@ def next_commitment(session: Session, phone: str, today: date) -> Commitment | N
         .order_by(AgreementInstallment.due_date)
         .limit(1)
     ).first()
-    found = [Commitment(r[0], r[1]) for r in (promise, installment) if r is not None]
+    found = [
+        Commitment(kind, row[0], row[1])
+        for kind, row in (
+            (CommitmentKind.PROMISE, promise),
+            (CommitmentKind.INSTALLMENT, installment),
+        )
+        if row is not None
+    ]
     return min(found, key=lambda c: c.due_on, default=None)
 
 
-def reminder_time(due_on: date, zone: str, now: datetime) -> datetime | None:
-    """10:00 local the day before; 09:00 on the day if that has passed; None if both have."""
-    tz = ZoneInfo(zone)
-    for day, at in ((due_on - timedelta(days=1), REMIND_AT), (due_on, LAST_CHANCE_AT)):
-        when = datetime.combine(day, at, tzinfo=tz)
-        if when > now:
-            return when
-    return None
+def next_moment(moments: Sequence[datetime], now: datetime) -> datetime | None:
+    """The first of ``moments`` after ``now``; None if all have passed."""
+    return min((when for when in moments if when > now), default=None)
+
+
+class Outcome(Enum):
+    SCHEDULED = "scheduled"  # (or already was): ``reminder`` says when
+    NO_COMMITMENT = "no_commitment"  # no pending promise or instalment to remind of
+    NO_CAMPAIGN = "no_campaign"  # no enabled campaign will write about this commitment
+    TOO_LATE = "too_late"  # every moment a campaign writes about it has passed
 
 
 @dataclass(frozen=True)
 class Scheduled:
-    reminder: Reminder | None  # None: nothing to remind, or too late
-    commitment: Commitment | None
+    outcome: Outcome
+    commitment: Commitment | None = None
+    reminder: Reminder | None = None  # when SCHEDULED
 
 
-def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock) -> Scheduled:
-    """Schedule a reminder for the next commitment (once per commitment)."""
+def schedule(
+    session: Session, phone: str, channel: str, zone: str, clock: Clock, moments: Moments
+) -> Scheduled:
+    """Schedule a reminder for the next commitment (once per commitment), at the first of its
+    ``moments`` after now."""
     now = clock.now()
     commitment = next_commitment(session, phone, now.astimezone(ZoneInfo(zone)).date())
     if commitment is None:
-        return Scheduled(None, None)
+        return Scheduled(Outcome.NO_COMMITMENT)
+    planned = moments(commitment)
+    if not planned:
+        return Scheduled(Outcome.NO_CAMPAIGN, commitment)
     existing = session.execute(
         select(Reminder).where(
             Reminder.debtor_phone == phone,
@@ -100,10 +128,10 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
         )
     ).scalar_one_or_none()
     if existing is not None:
-        return Scheduled(existing, commitment)
-    when = reminder_time(commitment.due_on, zone, now)
+        return Scheduled(Outcome.SCHEDULED, commitment, existing)
+    when = next_moment(planned, now)
     if when is None:
-        return Scheduled(None, commitment)
+        return Scheduled(Outcome.TOO_LATE, commitment)
     reminder = Reminder(
         debtor_phone=phone,
         channel=channel,
@@ -122,7 +150,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
                 Reminder.reference == commitment.reference, Reminder.scheduled_for == when
             )
         ).scalar_one()
-        return Scheduled(raced, commitment)
+        return Scheduled(Outcome.SCHEDULED, commitment, raced)
     audit.record(
         session,
         now,
@@ -131,7 +159,7 @@ def schedule(session: Session, phone: str, channel: str, zone: str, clock: Clock
         {"reference": commitment.reference, "scheduled_for": when.isoformat()},
     )
     session.flush()
-    return Scheduled(reminder, commitment)
+    return Scheduled(Outcome.SCHEDULED, commitment, reminder)
 
 
 def due(

@@ -205,7 +205,7 @@ def test_broken_experiment_files_leave_every_response_as_written(
     (directory / "roto.yml").write_text("name: [\n", encoding="utf-8")
     app = app_with(directory, seeded_sqlite_url, tmp_path, clock=clock, profiles=profiles)
     try:
-        with caplog.at_level(logging.ERROR, logger="actions.experiments"):
+        with caplog.at_level(logging.ERROR, logger="actions.outreach_files"):
             assert response_experiments(app) == ResponseExperiments()
             assert response_experiments(app) == ResponseExperiments()  # loaded once
         [record] = caplog.records

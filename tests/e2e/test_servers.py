@@ -53,8 +53,9 @@ def spoken(day: date) -> str:
 
 def expected_reminder(now: datetime) -> str:
     """What the assistant says after a promise for "el miércoles" made at `now` (the servers run
-    on the wall clock): the next Wednesday strictly after today, reminded at 10:00 the day
-    before, else at 09:00 on the day, else "muy pronto"."""
+    on the wall clock): the next Wednesday strictly after today, reminded at the next step of
+    campaigns/recordatorio_promesa.yml (10:00 the day before, else 09:00 on the day), else
+    "muy pronto"."""
     wednesday = now.date() + timedelta(days=(2 - now.weekday() - 1) % 7 + 1)
     for day, at in ((wednesday - timedelta(days=1), clock_time(10)), (wednesday, clock_time(9))):
         if datetime.combine(day, at, tzinfo=now.tzinfo) > now:

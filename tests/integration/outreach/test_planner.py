@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cobranza import db
 from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import Debt, OutreachMessage, Promise
-from cobranza.domain.vocabulary import ConsentStatus, PromiseStatus
+from cobranza.domain.vocabulary import CommitmentKind, ConsentStatus, PromiseStatus
 from cobranza.outreach import planner
 from cobranza.outreach.campaigns import Campaign, load_outreach
 from cobranza.outreach.templates import Template, domain_intents
@@ -193,9 +193,13 @@ def test_no_reminder_whose_moment_came_before_the_promise_was_made(
                 select(OutreachMessage).order_by(OutreachMessage.not_before.desc())
             ).scalars()
         }
-    zone = "America/Mexico_City"
-    assert reminders.reminder_time(tomorrow, zone, at_eleven) == first[late]
-    assert reminders.reminder_time(tomorrow, zone, at_half_past_nine) == first[early]
+        for phone, folio, asked in (
+            (late, "PRM-20261123-0011", at_eleven),
+            (early, "PRM-20261123-0012", at_half_past_nine),
+        ):
+            moments = planner.reminder_moments(session, files[0], phone, asked.astimezone(UTC))
+            commitment = reminders.Commitment(CommitmentKind.PROMISE, folio, tomorrow)
+            assert reminders.next_moment(moments(commitment), asked) == first[phone]
 
 
 def test_a_broken_promise_is_followed_up_the_next_business_day_unless_renewed(

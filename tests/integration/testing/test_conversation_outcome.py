@@ -5,9 +5,10 @@ the restore that gives the next conversation the database as seeded."""
 from __future__ import annotations
 
 import shutil
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
 
@@ -38,6 +39,14 @@ from cobranza.testing.conversations import (
 from tests.support.clock import DEMO_TODAY, NOW
 
 MARIA = "+525512345678"
+
+
+def the_day_before_at_ten(commitment: reminders.Commitment) -> list[datetime]:
+    """The campaigns' moments as the reminder is told them (outreach reads them from files)."""
+    day = commitment.due_on - timedelta(days=1)
+    return [datetime.combine(day, time(10, 0), tzinfo=ZoneInfo("America/Mexico_City"))]
+
+
 CONVERSATION = "rest:eval-maria"
 EXPECT = """
 conversations:
@@ -107,7 +116,9 @@ def test_a_conversations_rows_are_read_and_the_restore_removes_them(
         )
         accept_offer(session, MARIA, "plan_2_quincenal", profile, clock, "rest")
         grant_consent(session, MARIA, "whatsapp", "conversación rest", "https://aviso", clock)
-        reminders.schedule(session, MARIA, "whatsapp", "America/Mexico_City", clock)
+        reminders.schedule(
+            session, MARIA, "whatsapp", "America/Mexico_City", clock, the_day_before_at_ten
+        )
         record_payment_claim(
             session, MARIA, Decimal("500.00"), DEMO_TODAY - timedelta(days=1), "rest", clock
         )

@@ -32,7 +32,7 @@ class _Collecting:
 
 
 def test_every_code_is_snake_case_and_unique_within_its_enum() -> None:
-    assert len(ENUMS) == 21
+    assert len(ENUMS) == 22
     for enum in ENUMS:
         values = enum.values()
         assert len(values) == len(set(values)), enum

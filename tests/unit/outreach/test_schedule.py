@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,6 +16,7 @@ from cobranza.outreach.schedule import (
     DebtorFacts,
     DueStep,
     add_business_days,
+    commitment_moments,
     due_steps,
     holidays,
     in_audience,
@@ -349,3 +351,106 @@ def test_several_broken_promises_each_get_their_step() -> None:
     )
     due = due_steps(follow_up, facts(20, broken=broken), date(2026, 3, 10))
     assert [d.reference for d in due] == ["PP-A", "PP-B"]
+
+
+# --- when the campaigns write about one commitment ---------------------------------------------
+
+
+def at(name: str, anchor: str, offset: int, hour: int) -> Step:
+    return Step(
+        name=name,
+        anchor=anchor,
+        template="recordatorio",
+        send_at=time(hour, 0),
+        valid_for=timedelta(hours=8),
+        offset_days=offset,
+    )
+
+
+# As shipped (campaigns/recordatorio_promesa.yml, recordatorio_parcialidad.yml), in file order.
+PROMISES = campaign(
+    (at("dia_anterior", "promise", -1, 10), at("dia_de_pago", "promise", 0, 9)),
+    name="recordatorio_promesa",
+    priority=100,
+)
+INSTALLMENTS = campaign(
+    (at("tres_dias_antes", "installment", -3, 10), at("dia_de_pago", "installment", 0, 9)),
+    name="recordatorio_parcialidad",
+    priority=95,
+)
+CDMX = ZoneInfo("America/Mexico_City")
+DUE = date(2026, 3, 12)  # a Thursday
+
+
+def test_moments_of_a_promise_and_of_an_instalment() -> None:
+    both = (INSTALLMENTS, PROMISES, EARLY)  # the delinquency campaign writes about no commitment
+    assert commitment_moments(both, facts(3), "promise", DUE, "America/Mexico_City") == [
+        datetime(2026, 3, 11, 10, 0, tzinfo=CDMX),
+        datetime(2026, 3, 12, 9, 0, tzinfo=CDMX),
+    ]
+    assert commitment_moments(both, facts(3), "installment", DUE, "America/Mexico_City") == [
+        datetime(2026, 3, 9, 10, 0, tzinfo=CDMX),
+        datetime(2026, 3, 12, 9, 0, tzinfo=CDMX),
+    ]
+
+
+def test_moments_of_several_campaigns_are_sorted_and_each_said_once() -> None:
+    later = campaign(
+        (at("dos_dias_antes", "promise", -2, 18), at("mismo_dia", "promise", 0, 9)), name="otra"
+    )
+    assert commitment_moments(
+        (PROMISES, later), facts(3), "promise", DUE, "America/Mexico_City"
+    ) == [
+        datetime(2026, 3, 10, 18, 0, tzinfo=CDMX),
+        datetime(2026, 3, 11, 10, 0, tzinfo=CDMX),
+        datetime(2026, 3, 12, 9, 0, tzinfo=CDMX),
+    ]
+
+
+def test_no_moment_when_the_campaign_is_disabled() -> None:
+    off = campaign(INSTALLMENTS.steps, enabled=False, name="recordatorio_parcialidad")
+    assert (
+        commitment_moments((PROMISES, off), facts(3), "installment", DUE, "America/Mexico_City")
+        == []
+    )
+    assert (
+        len(commitment_moments((PROMISES, off), facts(3), "promise", DUE, "America/Mexico_City"))
+        == 2
+    )
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [
+        Audience(personas=("negociador",)),
+        Audience(score_bands=("A",)),  # not scored yet
+        Audience(min_balance=Decimal("10000")),
+        Audience(max_balance=Decimal("1000")),
+    ],
+)
+def test_no_moment_when_the_audience_leaves_the_debtor_out(audience: Audience) -> None:
+    narrow = campaign(PROMISES.steps, audience, name="recordatorio_promesa")
+    assert commitment_moments((narrow,), facts(3), "promise", DUE, "America/Mexico_City") == []
+
+
+def test_bucket_and_days_past_due_do_not_apply_to_commitment_moments() -> None:
+    far = campaign(PROMISES.steps, Audience(buckets=("90+",), min_days_past_due=91))
+    assert len(commitment_moments((far,), facts(3), "promise", DUE, "America/Mexico_City")) == 2
+
+
+def test_moments_are_in_the_debtors_zone() -> None:
+    tijuana = commitment_moments((PROMISES,), facts(3), "promise", DUE, "America/Tijuana")
+    assert tijuana == [
+        datetime(2026, 3, 11, 10, 0, tzinfo=ZoneInfo("America/Tijuana")),
+        datetime(2026, 3, 12, 9, 0, tzinfo=ZoneInfo("America/Tijuana")),
+    ]
+    utc = [m.astimezone(ZoneInfo("UTC")).hour for m in tijuana]
+    mexico_city = commitment_moments((PROMISES,), facts(3), "promise", DUE, "America/Mexico_City")
+    # Tijuana keeps summer time from 8 March (UTC-7); Mexico City no longer does (UTC-6).
+    assert utc == [17, 16]
+    assert [m.astimezone(ZoneInfo("UTC")).hour for m in mexico_city] == [16, 15]
+
+
+def test_moments_refuse_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="promise or installment"):
+        commitment_moments((PROMISES,), facts(3), "promesa", DUE, "America/Mexico_City")
