@@ -38,7 +38,7 @@ LABELS: dict[str, str] = {
     "get_tracker": "Rasa: tracker loaded from the store (MessageProcessor.get_tracker)",
     "save_tracker": "Rasa: tracker saved to the store (MessageProcessor.save_tracker)",
     "nlu": "Rasa: NLU pipeline (MessageProcessor.parse_message)",
-    "policies": "Rasa: policy ensemble, per predicted action (_predict_next_with_tracker)",
+    "policies": "Rasa: next action, policies or a follow-up (_predict_next_with_tracker)",
     "remote_action": "Rasa: custom action call, whole (RemoteAction.run)",
     "action_payload": "Rasa: tracker + domain as the call's JSON dict (in remote_action)",
     "action_http": "Rasa: HTTP call to the action server, JSON both ways (in remote_action)",

@@ -3,7 +3,6 @@ database with the demo portfolio and a fixed clock."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,14 @@ from typing import Any
 import pytest
 import yaml
 from rasa_sdk import Tracker
-from sqlalchemy.engine import make_url
 
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT, load_settings
+from cobranza.config import PROJECT_ROOT
 from cobranza.domain.phones import normalize_phone
 from cobranza.personas.profiles import PersonaProfile
-from tests.support.actions import Domain, TrackerFactory, verify_on_server
+from tests.support.actions import Domain, TrackerFactory, app_on_a_copy, verify_on_server
 
 
 @pytest.fixture(scope="session")
@@ -91,12 +89,7 @@ def action_app(
     tmp_path: Path,
 ) -> Iterator[App]:
     """The app on a private copy of the demo database (actions write to it)."""
-    source = Path(make_url(seeded_sqlite_url).database or "")
-    copy = tmp_path / "actions.db"
-    shutil.copyfile(source, copy)
-    url = f"sqlite:///{copy}"
-    settings = load_settings({"DATABASE_URL": url})
-    rt = bootstrap.build(settings, clock=clock, profiles=profiles)
+    rt = app_on_a_copy(seeded_sqlite_url, tmp_path, clock=clock, profiles=profiles)
     bootstrap.install(rt)
     yield rt
     bootstrap.install(None)

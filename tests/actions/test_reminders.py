@@ -16,18 +16,24 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from actions.consent import ActionProgramarRecordatorio
 from cobranza import bootstrap, db
 from cobranza.bootstrap import App
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT, load_settings
+from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import AuditLog, Reminder
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.plans import accept_offer
 from cobranza.services.promises import record_promise
-from tests.support.actions import Domain, TrackerFactory, message, responses, run_action
+from tests.support.actions import (
+    Domain,
+    TrackerFactory,
+    app_on_a_copy,
+    message,
+    responses,
+    run_action,
+)
 
 PHONE = "+525512345678"  # María, documented demo debtor (olvidadizo, consent on record)
 VERIFIED = {
@@ -56,12 +62,8 @@ def action_app(
     campaigns_dir: Path,
 ) -> Iterator[App]:
     """The actions' app (tests/actions/conftest.py) reading the campaigns of ``campaigns_dir``."""
-    copy = tmp_path / "actions.db"
-    shutil.copyfile(make_url(seeded_sqlite_url).database or "", copy)
-    settings = load_settings(
-        {"DATABASE_URL": f"sqlite:///{copy}", "CAMPAIGNS_DIR": str(campaigns_dir)}
-    )
-    rt = bootstrap.build(settings, clock=clock, profiles=profiles)
+    environment = {"CAMPAIGNS_DIR": str(campaigns_dir)}
+    rt = app_on_a_copy(seeded_sqlite_url, tmp_path, environment, clock=clock, profiles=profiles)
     bootstrap.install(rt)
     yield rt
     bootstrap.install(None)

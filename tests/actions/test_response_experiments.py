@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from actions.base import Turn
 from actions.experiments import response_experiments
@@ -23,12 +21,12 @@ from actions.plans import ActionOfrecerPlanes
 from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT, load_settings
+from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import ExperimentExposure
 from cobranza.domain.experiments import build_experiment
 from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.experiments import ResponseExperiments, response_variant
-from tests.support.actions import Domain, TrackerFactory, responses, run_action
+from tests.support.actions import Domain, TrackerFactory, app_on_a_copy, responses, run_action
 
 SHIPPED = PROJECT_ROOT / "experiments" / "opciones_intro_directo.yml"
 MARIA, ANA = "+525512345678", "+529981234567"  # documented demo debtors
@@ -60,12 +58,8 @@ EXPERIMENT = build_experiment(DEFINITION)
 def app_with(
     experiments_dir: Path, seeded_sqlite_url: str, tmp_path: Path, **objects: object
 ) -> App:
-    copy = tmp_path / "actions.db"
-    shutil.copyfile(make_url(seeded_sqlite_url).database or "", copy)
-    settings = load_settings(
-        {"DATABASE_URL": f"sqlite:///{copy}", "EXPERIMENTS_DIR": str(experiments_dir)}
-    )
-    return bootstrap.build(settings, **objects)  # type: ignore[arg-type]
+    environment = {"EXPERIMENTS_DIR": str(experiments_dir)}
+    return app_on_a_copy(seeded_sqlite_url, tmp_path, environment, **objects)
 
 
 @pytest.fixture

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.engine import make_url
 
 from actions.base import DbAction
-from cobranza import db
+from cobranza import bootstrap, db
 from cobranza.bootstrap import App
+from cobranza.config import load_settings
 from cobranza.db import verifications
 
 # domain.yml as the action server hands it to an action.
@@ -45,6 +49,21 @@ def run_action(
             assert ended == [events[-1]] and ended[0]["name"] == "action_listen", events
             events = events[:-1]
     return events, dispatcher.messages
+
+
+def app_on_a_copy(
+    seeded_sqlite_url: str,
+    tmp_path: Path,
+    environment: dict[str, str] | None = None,
+    **objects: Any,
+) -> App:
+    """An app on a private copy of the demo database (actions write to it), with the settings
+    ``environment`` adds (another campaigns or experiments folder); ``objects``: the clock, the
+    profiles."""
+    copy = tmp_path / "actions.db"
+    shutil.copyfile(make_url(seeded_sqlite_url).database or "", copy)
+    settings = load_settings({"DATABASE_URL": f"sqlite:///{copy}", **(environment or {})})
+    return bootstrap.build(settings, **objects)
 
 
 # Refreshed after every action from the compliance engine (actions/base.py: compliance_slots);

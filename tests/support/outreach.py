@@ -22,6 +22,8 @@ from cobranza.clock import Clock
 from cobranza.config import OutreachSettings, Settings, load_settings
 from cobranza.db.models import Consent, Creditor, Debt, Debtor, OutreachMessage
 from cobranza.domain.vocabulary import ConsentStatus, OutreachStatus
+from cobranza.outreach import templates
+from cobranza.outreach.campaigns import Campaign
 from cobranza.outreach.dispatcher import Dispatcher, DispatchReport
 from cobranza.outreach.graph import GraphClient
 from cobranza.simulation.fake_graph import FakeGraphAPI
@@ -39,6 +41,9 @@ PHONE_ID = "1234567890"
 SINCE = synthetic_portfolio.SINCE  # when the debtors and consents were recorded
 UTC = timezone.utc
 MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("America/Mexico_City"))  # a Monday
+
+# The shipped campaigns and templates, as load_outreach returns them (the ``files`` fixture).
+Files = tuple[dict[str, Campaign], dict[str, templates.Template]]
 
 
 @dataclass(frozen=True)

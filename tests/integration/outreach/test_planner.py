@@ -8,41 +8,23 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
-from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import Debt, OutreachMessage, Promise
 from cobranza.domain.vocabulary import CommitmentKind, ConsentStatus, PromiseStatus
 from cobranza.outreach import planner
-from cobranza.outreach.campaigns import Campaign, load_outreach
-from cobranza.outreach.templates import Template, domain_intents
-from cobranza.personas.profiles import load_profiles
 from cobranza.services import reminders
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
+from tests.support.outreach import Files
 
 UTC = timezone.utc
 CDMX = ZoneInfo("America/Mexico_City")
 # Monday 23 November 2026, 08:00 in Mexico City; the balances were taken on 1 November.
 MORNING = datetime(2026, 11, 23, 8, 0, tzinfo=CDMX)
 AS_OF = date(2026, 11, 1)
-
-
-Files = tuple[dict[str, Campaign], dict[str, Template]]
-
-
-@pytest.fixture(scope="module")
-def files() -> Files:
-    personas = load_profiles(PROJECT_ROOT / "persona_profiles").keys()
-    return load_outreach(
-        PROJECT_ROOT / "campaigns",
-        PROJECT_ROOT / "templates",
-        personas=personas,
-        intents=domain_intents(),
-    )
 
 
 def plan(sessions: sessionmaker, files: Files, at: datetime, days: int = 1) -> planner.PlanReport:

@@ -12,13 +12,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cobranza import db
 from cobranza.clock import FixedClock
-from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import (
     AgreementInstallment,
     AuditLog,
@@ -30,12 +28,11 @@ from cobranza.db.models import (
 )
 from cobranza.domain.vocabulary import CommitmentKind
 from cobranza.outreach import planner
-from cobranza.outreach.campaigns import Campaign, load_outreach
-from cobranza.outreach.templates import Template, domain_intents
-from cobranza.personas.profiles import load_profiles
+from cobranza.outreach.campaigns import Campaign
 from cobranza.services import reminders
 from cobranza.services.consent import grant_consent
 from tests.support import outreach as data
+from tests.support.outreach import Files
 
 UTC = timezone.utc
 CDMX = ZoneInfo("America/Mexico_City")
@@ -44,19 +41,6 @@ TIJUANA = ZoneInfo("America/Tijuana")
 MONDAY = datetime(2026, 11, 23, 8, 0, tzinfo=CDMX)
 MADE = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # when the commitments were made
 PHONE = "+525511140001"
-
-Files = tuple[dict[str, Campaign], dict[str, Template]]
-
-
-@pytest.fixture(scope="module")
-def files() -> Files:
-    personas = load_profiles(PROJECT_ROOT / "persona_profiles").keys()
-    return load_outreach(
-        PROJECT_ROOT / "campaigns",
-        PROJECT_ROOT / "templates",
-        personas=personas,
-        intents=domain_intents(),
-    )
 
 
 def _debt(session: Session, phone: str) -> Debt:

@@ -9,35 +9,19 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cobranza import db
-from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import Debtor, OutreachMessage
-from cobranza.outreach.campaigns import load_outreach
-from cobranza.outreach.templates import domain_intents
-from cobranza.personas.profiles import load_profiles
 from cobranza.services.consent import revoke_consent
 from cobranza.simulation.fake_graph import FakeGraphAPI
 from tests.integration.outreach.test_planner import MORNING as PLAN_MORNING
-from tests.integration.outreach.test_planner import Files, plan
+from tests.integration.outreach.test_planner import plan
 from tests.support import outreach as data
 from tests.support.clock import SteppingClock
-from tests.support.outreach import MORNING, UTC, dispatcher, rows, run
+from tests.support.outreach import MORNING, UTC, Files, dispatcher, rows, run
 from tests.support.scores import score
-
-
-@pytest.fixture(scope="module")
-def files() -> Files:
-    return load_outreach(
-        PROJECT_ROOT / "campaigns",
-        PROJECT_ROOT / "templates",
-        personas=load_profiles(PROJECT_ROOT / "persona_profiles").keys(),
-        intents=domain_intents(),
-    )
-
 
 TODAY = date(2026, 11, 23)
 
