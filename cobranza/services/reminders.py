@@ -197,10 +197,3 @@ def due(
     session.flush()
     return results
 
-
-def mark_sent(session: Session, reminder: Reminder, clock: Clock) -> None:
-    """After the channel delivered it: counts towards the caps."""
-    reminder.status = ReminderStatus.SENT
-    decisions.record_contact(
-        session, reminder.debtor_phone, reminder.channel, "bot:recordatorio", clock.now()
-    )
