@@ -196,4 +196,3 @@ def due(
         results.append((reminder, decision))
     session.flush()
     return results
-
