@@ -82,14 +82,22 @@ def tracker_factory(domain: Domain, request: pytest.FixtureRequest) -> TrackerFa
 
 
 @pytest.fixture
+def app_environment() -> dict[str, str]:
+    """Settings the actions' app takes besides its database (a module overrides it to read
+    other campaigns or experiments)."""
+    return {}
+
+
+@pytest.fixture
 def action_app(
     seeded_sqlite_url: str,
     profiles: dict[str, PersonaProfile],
     clock: FixedClock,
     tmp_path: Path,
+    app_environment: dict[str, str],
 ) -> Iterator[App]:
     """The app on a private copy of the demo database (actions write to it)."""
-    rt = app_on_a_copy(seeded_sqlite_url, tmp_path, clock=clock, profiles=profiles)
+    rt = app_on_a_copy(seeded_sqlite_url, tmp_path, app_environment, clock=clock, profiles=profiles)
     bootstrap.install(rt)
     yield rt
     bootstrap.install(None)

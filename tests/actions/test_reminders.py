@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,18 +17,15 @@ import yaml
 from sqlalchemy import select
 
 from actions.consent import ActionProgramarRecordatorio
-from cobranza import bootstrap, db
+from cobranza import db
 from cobranza.bootstrap import App
-from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
 from cobranza.db.models import AuditLog, Reminder
-from cobranza.personas.profiles import PersonaProfile
 from cobranza.services.plans import accept_offer
 from cobranza.services.promises import record_promise
 from tests.support.actions import (
     Domain,
     TrackerFactory,
-    app_on_a_copy,
     message,
     responses,
     run_action,
@@ -54,20 +50,9 @@ def campaigns_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def action_app(
-    seeded_sqlite_url: str,
-    profiles: dict[str, PersonaProfile],
-    clock: FixedClock,
-    tmp_path: Path,
-    campaigns_dir: Path,
-) -> Iterator[App]:
-    """The actions' app (tests/actions/conftest.py) reading the campaigns of ``campaigns_dir``."""
-    environment = {"CAMPAIGNS_DIR": str(campaigns_dir)}
-    rt = app_on_a_copy(seeded_sqlite_url, tmp_path, environment, clock=clock, profiles=profiles)
-    bootstrap.install(rt)
-    yield rt
-    bootstrap.install(None)
-    rt.engine.dispose()
+def app_environment(campaigns_dir: Path) -> dict[str, str]:
+    """The actions' app (tests/actions/conftest.py) reads the campaigns of ``campaigns_dir``."""
+    return {"CAMPAIGNS_DIR": str(campaigns_dir)}
 
 
 def disable(campaigns_dir: Path, name: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from sqlalchemy import select
 from actions.base import Turn
 from actions.experiments import response_experiments
 from actions.plans import ActionOfrecerPlanes
-from cobranza import bootstrap
 from cobranza.bootstrap import App
 from cobranza.clock import FixedClock
 from cobranza.config import PROJECT_ROOT
@@ -63,23 +61,14 @@ def app_with(
 
 
 @pytest.fixture
-def action_app(
-    seeded_sqlite_url: str,
-    profiles: dict[str, PersonaProfile],
-    clock: FixedClock,
-    tmp_path: Path,
-) -> Iterator[App]:
+def app_environment(tmp_path: Path) -> dict[str, str]:
     """The actions' app (tests/actions/conftest.py) with the experiment switched on."""
     directory = tmp_path / "experiments"
     directory.mkdir()
     (directory / "opciones.yml").write_text(
         yaml.safe_dump(DEFINITION, allow_unicode=True), encoding="utf-8"
     )
-    rt = app_with(directory, seeded_sqlite_url, tmp_path, clock=clock, profiles=profiles)
-    bootstrap.install(rt)
-    yield rt
-    bootstrap.install(None)
-    rt.engine.dispose()
+    return {"EXPERIMENTS_DIR": str(directory)}
 
 
 def exposures(app: App) -> list[tuple[str, str, str | None, int | None]]:
